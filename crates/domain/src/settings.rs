@@ -1,0 +1,124 @@
+//! The school's settings and their limits.
+
+use serde::{Deserialize, Serialize};
+
+/// Everything a school sets once (PATCH /api/v1/settings). Defaults suit a new school.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// IANA zone the timetable and end of day are read in.
+    pub timezone: String,
+    /// R2: how many doorplates a student may be present at at once (1–5).
+    pub max_doorplates_per_student: u32,
+    /// R4: a personal session ends after this many idle seconds (10–600).
+    pub session_idle_seconds: u32,
+    /// "HH:MM" in the school's zone: remaining presences end then.
+    pub end_of_day: String,
+    /// Whether guardians see in which room their child is present.
+    pub show_room_to_guardians: bool,
+    /// Messages older than this many days are deleted (0 keeps them forever).
+    pub retention_days: u32,
+    /// "zh-CN", "en" or "auto" (the browser decides).
+    pub language: String,
+    /// Upload limits per kind, in bytes.
+    pub max_image_bytes: u64,
+    pub max_voice_bytes: u64,
+    pub max_video_bytes: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            timezone: "UTC".into(),
+            max_doorplates_per_student: 2,
+            session_idle_seconds: 60,
+            end_of_day: "22:30".into(),
+            show_room_to_guardians: true,
+            retention_days: 365,
+            language: "auto".into(),
+            max_image_bytes: 10 << 20,
+            max_voice_bytes: 10 << 20,
+            max_video_bytes: 50 << 20,
+        }
+    }
+}
+
+impl Settings {
+    /// Checks everything but the time zone (which needs a zone database). Returns the
+    /// name of the first field out of range and why.
+    pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        if !(1..=5).contains(&self.max_doorplates_per_student) {
+            return Err(("max_doorplates_per_student", "must be between 1 and 5"));
+        }
+        if !(5..=600).contains(&self.session_idle_seconds) {
+            return Err(("session_idle_seconds", "must be between 5 and 600"));
+        }
+        if parse_hhmm(&self.end_of_day).is_none() {
+            return Err(("end_of_day", "must be a time as HH:MM"));
+        }
+        if !matches!(self.language.as_str(), "zh-CN" | "en" | "auto") {
+            return Err(("language", "must be zh-CN, en or auto"));
+        }
+        if self.retention_days > 36_500 {
+            return Err(("retention_days", "must be at most 36500"));
+        }
+        for (name, v) in [
+            ("max_image_bytes", self.max_image_bytes),
+            ("max_voice_bytes", self.max_voice_bytes),
+            ("max_video_bytes", self.max_video_bytes),
+        ] {
+            if !(1024..=(1 << 30)).contains(&v) {
+                return Err((name, "must be between 1 KiB and 1 GiB"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The upload limit for a sniffed MIME type.
+    pub fn max_bytes_for(&self, mime: &str) -> u64 {
+        if mime.starts_with("image/") {
+            self.max_image_bytes
+        } else if mime.starts_with("audio/") {
+            self.max_voice_bytes
+        } else {
+            self.max_video_bytes
+        }
+    }
+}
+
+/// Seconds after midnight for "HH:MM" or "HH:MM:SS".
+pub fn parse_hhmm(s: &str) -> Option<u32> {
+    let mut parts = s.split(':');
+    let h: u32 = parts.next()?.parse().ok()?;
+    let m: u32 = parts.next()?.parse().ok()?;
+    let sec: u32 = match parts.next() {
+        Some(p) => p.parse().ok()?,
+        None => 0,
+    };
+    if parts.next().is_some() || h > 23 || m > 59 || sec > 59 {
+        return None;
+    }
+    Some(h * 3600 + m * 60 + sec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_limits_hold() {
+        assert_eq!(Settings::default().validate(), Ok(()));
+        let s = Settings { max_doorplates_per_student: 0, ..Settings::default() };
+        assert_eq!(s.validate().unwrap_err().0, "max_doorplates_per_student");
+        let s = Settings { end_of_day: "25:00".into(), ..Settings::default() };
+        assert_eq!(s.validate().unwrap_err().0, "end_of_day");
+    }
+
+    #[test]
+    fn times_of_day() {
+        assert_eq!(parse_hhmm("08:00"), Some(8 * 3600));
+        assert_eq!(parse_hhmm("08:45:30"), Some(8 * 3600 + 45 * 60 + 30));
+        assert_eq!(parse_hhmm("8"), None);
+        assert_eq!(parse_hhmm("12:60"), None);
+    }
+}

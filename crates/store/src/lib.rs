@@ -1,0 +1,120 @@
+//! The Store port: everything the server keeps on disk, behind one trait.
+//!
+//! Handlers see only [`Store`]; the SQLite adapter in [`sqlite`] is the embedded
+//! database, and a PostgreSQL adapter can be added beside it without touching them.
+
+mod model;
+pub mod sqlite;
+
+pub use model::*;
+
+use async_trait::async_trait;
+use doorplate_domain::{Id, Micros, Role, Settings};
+
+/// What can go wrong in a store call. `NotFound` and `Conflict` are the caller's
+/// business (404, 409); `Internal` is ours and is logged, never shown.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was broken; the string names the field ("username", "card" …).
+    #[error("conflict on {0}")]
+    Conflict(&'static str),
+    /// A reference to a row that does not exist (e.g. an unknown room id).
+    #[error("unknown reference: {0}")]
+    BadReference(&'static str),
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The port. Every call is durable when it returns `Ok`: writes are committed (group
+/// commit batches them, but nobody is answered before their batch is on disk).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- people -------------------------------------------------------------------
+    async fn create_user(&self, new: NewUser) -> Result<User>;
+    async fn user(&self, id: Id) -> Result<User>;
+    async fn users_by_ids(&self, ids: Vec<Id>) -> Result<Vec<User>>;
+    async fn user_by_username(&self, username: String) -> Result<User>;
+    async fn user_by_card(&self, card_hash: Vec<u8>) -> Result<User>;
+    async fn user_by_qr(&self, qr_hash: Vec<u8>) -> Result<User>;
+    async fn list_users(&self, role: Option<Role>, q: Option<String>, limit: u32) -> Result<Vec<User>>;
+    async fn update_user(&self, id: Id, patch: UserPatch) -> Result<User>;
+    /// Removes the account's credentials and hides it; its messages stay for the others.
+    async fn delete_user(&self, id: Id) -> Result<()>;
+    async fn set_badge(&self, id: Id, qr_hash: Vec<u8>) -> Result<()>;
+
+    async fn add_guardianship(&self, guardian_id: Id, student_id: Id) -> Result<()>;
+    async fn remove_guardianship(&self, guardian_id: Id, student_id: Id) -> Result<()>;
+    async fn is_guardian_of(&self, guardian_id: Id, student_id: Id) -> Result<bool>;
+    async fn guardians_of(&self, student_id: Id) -> Result<Vec<Id>>;
+    async fn children_of(&self, guardian_id: Id) -> Result<Vec<Id>>;
+
+    // --- bearer tokens (keyed hashes) ---------------------------------------------
+    async fn create_token(&self, hash: Vec<u8>, user_id: Id, now: Micros, expires_at: Micros) -> Result<()>;
+    /// The user a live token belongs to.
+    async fn token_user(&self, hash: Vec<u8>, now: Micros) -> Result<Id>;
+    async fn delete_token(&self, hash: Vec<u8>) -> Result<()>;
+    async fn delete_tokens_of(&self, user_id: Id) -> Result<()>;
+
+    // --- rooms, groups, doorplates --------------------------------------------------
+    async fn create_room(&self, name: String, kind: String) -> Result<Room>;
+    async fn room(&self, id: Id) -> Result<Room>;
+    async fn list_rooms(&self) -> Result<Vec<Room>>;
+    async fn create_group(&self, name: String, member_ids: Vec<Id>, teacher_id: Option<Id>) -> Result<Group>;
+    async fn list_groups(&self) -> Result<Vec<Group>>;
+    /// The groups a user belongs to (as member or class teacher).
+    async fn groups_of(&self, user_id: Id) -> Result<Vec<Group>>;
+    async fn create_doorplate(&self, room_id: Id, name: String, pairing_hash: Vec<u8>, expires: Micros, now: Micros) -> Result<Doorplate>;
+    /// Pairs the doorplate whose unexpired code has this hash; the code is spent.
+    async fn pair_doorplate(&self, pairing_hash: Vec<u8>, token_hash: Vec<u8>, now: Micros) -> Result<Doorplate>;
+    async fn doorplate(&self, id: Id) -> Result<Doorplate>;
+    async fn doorplate_by_token(&self, token_hash: Vec<u8>) -> Result<Doorplate>;
+    async fn list_doorplates(&self) -> Result<Vec<Doorplate>>;
+    async fn touch_doorplate(&self, id: Id, now: Micros) -> Result<()>;
+
+    // --- presence ---------------------------------------------------------------------
+    async fn presences(&self) -> Result<Vec<PresenceRow>>;
+    /// Applies one student's presence change atomically: the removals, then the upsert.
+    async fn apply_presence(&self, change: PresenceChange) -> Result<()>;
+
+    // --- conversations and messages -----------------------------------------------------
+    /// The conversation between two users, created if it does not exist yet.
+    async fn open_conversation(&self, a: Id, b: Id, now: Micros) -> Result<Conversation>;
+    async fn conversation(&self, id: Id) -> Result<Conversation>;
+    async fn conversations_of(&self, user_id: Id) -> Result<Vec<ConversationSummary>>;
+    /// Stores a message unless the sender already sent one with this `client_id`;
+    /// `.1` is true when it was created now.
+    async fn insert_message(&self, new: NewMessage) -> Result<(Message, bool)>;
+    async fn message(&self, id: Id) -> Result<Message>;
+    async fn messages(&self, conversation_id: Id, before: Option<Id>, after: Option<Id>, limit: u32) -> Result<Vec<Message>>;
+    /// Marks messages to `reader` in the conversation up to `up_to` read; returns those
+    /// whose status changed.
+    async fn mark_read(&self, conversation_id: Id, reader: Id, up_to: Id) -> Result<Vec<Message>>;
+    /// Raises the status of these messages to notified and records the rooms; returns
+    /// those whose status or rooms changed.
+    async fn mark_notified(&self, ids: Vec<Id>, room: String) -> Result<Vec<Message>>;
+    /// Messages to a user still in status `sent`, oldest first.
+    async fn unnotified_for(&self, recipient_id: Id) -> Result<Vec<Message>>;
+    /// Unread counts for every user with unread messages.
+    async fn unread_counts(&self) -> Result<Vec<(Id, u32)>>;
+    async fn unread_for(&self, user_id: Id) -> Result<u32>;
+
+    // --- media --------------------------------------------------------------------------
+    async fn insert_media(&self, owner_id: Id, mime: String, size: u64, file: String, now: Micros) -> Result<Media>;
+    async fn media(&self, id: Id) -> Result<Media>;
+    /// Whether `user_id` may read the media: its owner, or a participant of a conversation
+    /// with a message that carries it.
+    async fn may_read_media(&self, media_id: Id, user_id: Id) -> Result<bool>;
+
+    // --- settings and audit --------------------------------------------------------------
+    async fn settings(&self) -> Result<Settings>;
+    async fn save_settings(&self, settings: Settings) -> Result<()>;
+    async fn audit(&self, entry: AuditEntry) -> Result<()>;
+    async fn audit_log(&self, action: Option<String>, limit: u32) -> Result<Vec<AuditEntry>>;
+
+    /// Whether the store can serve (for /readyz).
+    async fn ping(&self) -> Result<()>;
+}

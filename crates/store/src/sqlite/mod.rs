@@ -1,0 +1,731 @@
+//! The embedded store: SQLite in WAL mode with `synchronous=FULL` (crash-safe), one
+//! writer thread with group commit ([`writer`]) and a small pool of read connections.
+
+mod rows;
+mod writer;
+
+use crate::*;
+use doorplate_domain::{MessageStatus, Settings};
+use rows::*;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use writer::Writer;
+
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+
+/// SQLite adapter of [`Store`].
+pub struct SqliteStore {
+    writer: Writer,
+    readers: Arc<Readers>,
+}
+
+/// Idle read connections. A std `Mutex` because it is held only to push or pop a
+/// connection, never across an await or a query.
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    fn take(&self) -> Result<Connection> {
+        if let Some(c) = self.idle.lock().expect("reader pool poisoned").pop() {
+            return Ok(c);
+        }
+        open(&self.path, true)
+    }
+
+    fn put(&self, conn: Connection) {
+        let mut idle = self.idle.lock().expect("reader pool poisoned");
+        if idle.len() < 8 {
+            idle.push(conn);
+        }
+    }
+}
+
+fn open(path: &Path, read_only: bool) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(internal)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;
+         PRAGMA busy_timeout=5000; PRAGMA cache_size=-16000;",
+    )
+    .map_err(internal)?;
+    if read_only {
+        conn.execute_batch("PRAGMA query_only=ON;").map_err(internal)?;
+    }
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    let version: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+        .map_err(internal)? as usize;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = format!("BEGIN; {sql}\nPRAGMA user_version = {};\nCOMMIT;", i + 1);
+        conn.execute_batch(&tx).map_err(internal)?;
+        tracing::info!(version = i + 1, "applied migration");
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database file and applies pending migrations.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        let conn = open(path, false)?;
+        migrate(&conn)?;
+        let writer = Writer::start(conn).map_err(internal)?;
+        Ok(SqliteStore {
+            writer,
+            readers: Arc::new(Readers { path: path.to_owned(), idle: Mutex::new(Vec::new()) }),
+        })
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = readers.take()?;
+            let out = f(&conn);
+            readers.put(conn);
+            out
+        })
+        .await
+        .map_err(internal)?
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.writer.write(f).await
+    }
+}
+
+/// Maps SQLite's errors to the store's: constraint failures become `Conflict` or
+/// `BadReference` here, in one place, so no handler parses database messages.
+pub(crate) fn internal(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ffi;
+    match &e {
+        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+        rusqlite::Error::SqliteFailure(err, msg) => match err.extended_code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                let m = msg.as_deref().unwrap_or("");
+                StoreError::Conflict(if m.contains("username") {
+                    "username"
+                } else if m.contains("card_hash") {
+                    "card"
+                } else if m.contains("groups.name") {
+                    "name"
+                } else {
+                    "unique"
+                })
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => StoreError::BadReference("id"),
+            _ => internal(&e),
+        },
+        _ => internal(&e),
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_user(&self, new: NewUser) -> Result<User> {
+        self.write(move |c| {
+            let role = new.role.ok_or(StoreError::BadReference("role"))?;
+            c.prepare_cached(
+                "INSERT INTO users (role, display_name, username, password_hash, card_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![role.as_str(), new.display_name, new.username, new.password_hash, new.card_hash, new.now])
+            })
+            .map_err(db)?;
+            user_by(c, "id = ?1", c.last_insert_rowid())
+        })
+        .await
+    }
+
+    async fn user(&self, id: Id) -> Result<User> {
+        self.read(move |c| user_by(c, "id = ?1", id)).await
+    }
+
+    async fn users_by_ids(&self, ids: Vec<Id>) -> Result<Vec<User>> {
+        self.read(move |c| {
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                match user_by(c, "id = ?1", id) {
+                    Ok(u) => out.push(u),
+                    Err(StoreError::NotFound) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn user_by_username(&self, username: String) -> Result<User> {
+        self.read(move |c| user_by(c, "username = ?1", username)).await
+    }
+
+    async fn user_by_card(&self, card_hash: Vec<u8>) -> Result<User> {
+        self.read(move |c| user_by(c, "card_hash = ?1", card_hash)).await
+    }
+
+    async fn user_by_qr(&self, qr_hash: Vec<u8>) -> Result<User> {
+        self.read(move |c| user_by(c, "qr_hash = ?1", qr_hash)).await
+    }
+
+    async fn list_users(&self, role: Option<Role>, q: Option<String>, limit: u32) -> Result<Vec<User>> {
+        self.read(move |c| {
+            let pattern = q.map(|q| format!("%{}%", q.replace('%', "").replace('_', "")));
+            let sql = format!(
+                "SELECT {USER_COLS} FROM users WHERE deleted = 0
+                   AND (?1 IS NULL OR role = ?1)
+                   AND (?2 IS NULL OR display_name LIKE ?2 OR username LIKE ?2)
+                 ORDER BY display_name, id LIMIT ?3"
+            );
+            let mut s = c.prepare_cached(&sql).map_err(db)?;
+            let rows = s
+                .query_map(params![role.map(|r| r.as_str()), pattern, limit], user_row)
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn update_user(&self, id: Id, patch: UserPatch) -> Result<User> {
+        self.write(move |c| {
+            user_by(c, "id = ?1", id)?;
+            if let Some(v) = patch.display_name {
+                c.execute("UPDATE users SET display_name = ?2 WHERE id = ?1", params![id, v]).map_err(db)?;
+            }
+            if let Some(v) = patch.username {
+                c.execute("UPDATE users SET username = ?2 WHERE id = ?1", params![id, v]).map_err(db)?;
+            }
+            if let Some(v) = patch.password_hash {
+                c.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![id, v]).map_err(db)?;
+            }
+            if let Some(v) = patch.card_hash {
+                c.execute("UPDATE users SET card_hash = ?2 WHERE id = ?1", params![id, v]).map_err(db)?;
+            }
+            if let Some(v) = patch.disabled {
+                c.execute("UPDATE users SET disabled = ?2 WHERE id = ?1", params![id, v]).map_err(db)?;
+            }
+            user_by(c, "id = ?1", id)
+        })
+        .await
+    }
+
+    async fn delete_user(&self, id: Id) -> Result<()> {
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE users SET deleted = 1, disabled = 1, username = NULL, password_hash = NULL,
+                            card_hash = NULL, qr_hash = NULL WHERE id = ?1 AND deleted = 0",
+                    [id],
+                )
+                .map_err(db)?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            c.execute("DELETE FROM tokens WHERE user_id = ?1", [id]).map_err(db)?;
+            c.execute("DELETE FROM guardianships WHERE guardian_id = ?1 OR student_id = ?1", [id]).map_err(db)?;
+            c.execute("DELETE FROM group_members WHERE user_id = ?1", [id]).map_err(db)?;
+            c.execute("DELETE FROM presences WHERE student_id = ?1", [id]).map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_badge(&self, id: Id, qr_hash: Vec<u8>) -> Result<()> {
+        self.write(move |c| {
+            let n = c
+                .execute("UPDATE users SET qr_hash = ?2 WHERE id = ?1 AND deleted = 0", params![id, qr_hash])
+                .map_err(db)?;
+            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn add_guardianship(&self, guardian_id: Id, student_id: Id) -> Result<()> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO guardianships (guardian_id, student_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                [guardian_id, student_id],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn remove_guardianship(&self, guardian_id: Id, student_id: Id) -> Result<()> {
+        self.write(move |c| {
+            let n = c
+                .execute("DELETE FROM guardianships WHERE guardian_id = ?1 AND student_id = ?2", [guardian_id, student_id])
+                .map_err(db)?;
+            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn is_guardian_of(&self, guardian_id: Id, student_id: Id) -> Result<bool> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT 1 FROM guardianships WHERE guardian_id = ?1 AND student_id = ?2")
+                .and_then(|mut s| s.exists([guardian_id, student_id]))
+                .map_err(db)
+        })
+        .await
+    }
+
+    async fn guardians_of(&self, student_id: Id) -> Result<Vec<Id>> {
+        self.read(move |c| ids(c, "SELECT guardian_id FROM guardianships WHERE student_id = ?1", student_id)).await
+    }
+
+    async fn children_of(&self, guardian_id: Id) -> Result<Vec<Id>> {
+        self.read(move |c| ids(c, "SELECT student_id FROM guardianships WHERE guardian_id = ?1", guardian_id)).await
+    }
+
+    async fn create_token(&self, hash: Vec<u8>, user_id: Id, now: Micros, expires_at: Micros) -> Result<()> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO tokens (hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![hash, user_id, now, expires_at],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn token_user(&self, hash: Vec<u8>, now: Micros) -> Result<Id> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT user_id FROM tokens WHERE hash = ?1 AND expires_at > ?2")
+                .and_then(|mut s| s.query_row(params![hash, now], |r| r.get(0)))
+                .map_err(db)
+        })
+        .await
+    }
+
+    async fn delete_token(&self, hash: Vec<u8>) -> Result<()> {
+        self.write(move |c| c.execute("DELETE FROM tokens WHERE hash = ?1", [hash]).map(drop).map_err(db))
+            .await
+    }
+
+    async fn delete_tokens_of(&self, user_id: Id) -> Result<()> {
+        self.write(move |c| c.execute("DELETE FROM tokens WHERE user_id = ?1", [user_id]).map(drop).map_err(db))
+            .await
+    }
+
+    async fn create_room(&self, name: String, kind: String) -> Result<Room> {
+        self.write(move |c| {
+            c.execute("INSERT INTO rooms (name, kind) VALUES (?1, ?2)", params![name, kind]).map_err(db)?;
+            Ok(Room { id: c.last_insert_rowid(), name, kind })
+        })
+        .await
+    }
+
+    async fn room(&self, id: Id) -> Result<Room> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT id, name, kind FROM rooms WHERE id = ?1")
+                .and_then(|mut s| s.query_row([id], room_row))
+                .map_err(db)
+        })
+        .await
+    }
+
+    async fn list_rooms(&self) -> Result<Vec<Room>> {
+        self.read(|c| {
+            let mut s = c.prepare_cached("SELECT id, name, kind FROM rooms ORDER BY name, id").map_err(db)?;
+            let rows = s.query_map([], room_row).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn create_group(&self, name: String, member_ids: Vec<Id>, teacher_id: Option<Id>) -> Result<Group> {
+        self.write(move |c| {
+            c.execute("INSERT INTO groups (name, teacher_id) VALUES (?1, ?2)", params![name, teacher_id])
+                .map_err(db)?;
+            let id = c.last_insert_rowid();
+            let mut s = c
+                .prepare_cached("INSERT INTO group_members (group_id, user_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING")
+                .map_err(db)?;
+            for m in &member_ids {
+                s.execute([id, *m]).map_err(db)?;
+            }
+            group_by_id(c, id)
+        })
+        .await
+    }
+
+    async fn list_groups(&self) -> Result<Vec<Group>> {
+        self.read(|c| {
+            let gids = ids(c, "SELECT id FROM groups WHERE ?1 = ?1 ORDER BY name", 0)?;
+            gids.into_iter().map(|g| group_by_id(c, g)).collect()
+        })
+        .await
+    }
+
+    async fn groups_of(&self, user_id: Id) -> Result<Vec<Group>> {
+        self.read(move |c| {
+            let gids = ids(
+                c,
+                "SELECT id FROM groups WHERE teacher_id = ?1
+                 UNION SELECT group_id FROM group_members WHERE user_id = ?1",
+                user_id,
+            )?;
+            gids.into_iter().map(|g| group_by_id(c, g)).collect()
+        })
+        .await
+    }
+
+    async fn create_doorplate(&self, room_id: Id, name: String, pairing_hash: Vec<u8>, expires: Micros, now: Micros) -> Result<Doorplate> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO doorplates (room_id, name, pairing_hash, pairing_expires, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![room_id, name, pairing_hash, expires, now],
+            )
+            .map_err(|e| match db(e) {
+                StoreError::BadReference(_) => StoreError::BadReference("room_id"),
+                other => other,
+            })?;
+            doorplate_by(c, "id = ?1", c.last_insert_rowid())
+        })
+        .await
+    }
+
+    async fn pair_doorplate(&self, pairing_hash: Vec<u8>, token_hash: Vec<u8>, now: Micros) -> Result<Doorplate> {
+        self.write(move |c| {
+            let id: Id = c
+                .query_row(
+                    "SELECT id FROM doorplates WHERE pairing_hash = ?1 AND pairing_expires > ?2",
+                    params![pairing_hash, now],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            c.execute(
+                "UPDATE doorplates SET token_hash = ?2, pairing_hash = NULL, pairing_expires = NULL, last_seen = ?3 WHERE id = ?1",
+                params![id, token_hash, now],
+            )
+            .map_err(db)?;
+            doorplate_by(c, "id = ?1", id)
+        })
+        .await
+    }
+
+    async fn doorplate(&self, id: Id) -> Result<Doorplate> {
+        self.read(move |c| doorplate_by(c, "id = ?1", id)).await
+    }
+
+    async fn doorplate_by_token(&self, token_hash: Vec<u8>) -> Result<Doorplate> {
+        self.read(move |c| doorplate_by(c, "token_hash = ?1", token_hash)).await
+    }
+
+    async fn list_doorplates(&self) -> Result<Vec<Doorplate>> {
+        self.read(|c| {
+            let sql = format!("SELECT {DOORPLATE_COLS} FROM doorplates ORDER BY name, id");
+            let mut s = c.prepare_cached(&sql).map_err(db)?;
+            let rows = s.query_map([], doorplate_row).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn touch_doorplate(&self, id: Id, now: Micros) -> Result<()> {
+        self.write(move |c| c.execute("UPDATE doorplates SET last_seen = ?2 WHERE id = ?1", [id, now]).map(drop).map_err(db))
+            .await
+    }
+
+    async fn presences(&self) -> Result<Vec<PresenceRow>> {
+        self.read(|c| {
+            let mut s = c
+                .prepare_cached("SELECT student_id, doorplate_id, source, since, until FROM presences")
+                .map_err(db)?;
+            let rows = s.query_map([], presence_row).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn apply_presence(&self, change: PresenceChange) -> Result<()> {
+        self.write(move |c| {
+            let mut del = c
+                .prepare_cached("DELETE FROM presences WHERE student_id = ?1 AND doorplate_id = ?2")
+                .map_err(db)?;
+            for d in &change.remove {
+                del.execute([change.student_id, *d]).map_err(db)?;
+            }
+            if let Some(p) = change.upsert {
+                c.prepare_cached(
+                    "INSERT INTO presences (student_id, doorplate_id, source, since, until) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (student_id, doorplate_id) DO UPDATE SET source = ?3, since = ?4, until = ?5",
+                )
+                .and_then(|mut s| s.execute(params![p.student_id, p.doorplate_id, p.source.as_str(), p.since, p.until]))
+                .map_err(db)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn open_conversation(&self, a: Id, b: Id, now: Micros) -> Result<Conversation> {
+        let (a, b) = if a < b { (a, b) } else { (b, a) };
+        self.write(move |c| {
+            c.prepare_cached("INSERT INTO conversations (a_id, b_id, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
+                .and_then(|mut s| s.execute([a, b, now]))
+                .map_err(db)?;
+            c.prepare_cached("SELECT id, a_id, b_id, created_at FROM conversations WHERE a_id = ?1 AND b_id = ?2")
+                .and_then(|mut s| s.query_row([a, b], conversation_row))
+                .map_err(db)
+        })
+        .await
+    }
+
+    async fn conversation(&self, id: Id) -> Result<Conversation> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT id, a_id, b_id, created_at FROM conversations WHERE id = ?1")
+                .and_then(|mut s| s.query_row([id], conversation_row))
+                .map_err(db)
+        })
+        .await
+    }
+
+    async fn conversations_of(&self, user_id: Id) -> Result<Vec<ConversationSummary>> {
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached(
+                    "SELECT id, a_id, b_id, created_at FROM conversations WHERE a_id = ?1
+                     UNION ALL SELECT id, a_id, b_id, created_at FROM conversations WHERE b_id = ?1",
+                )
+                .map_err(db)?;
+            let convs = s
+                .query_map([user_id], conversation_row)
+                .map_err(db)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(db)?;
+            let mut out = Vec::with_capacity(convs.len());
+            for conv in convs {
+                let unread: u32 = c
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND recipient_id = ?2 AND status != 'read'",
+                    )
+                    .and_then(|mut s| s.query_row([conv.id, user_id], |r| r.get(0)))
+                    .map_err(db)?;
+                let last = messages_where(c, "m.conversation_id = ?1 ORDER BY m.id DESC LIMIT 1", params![conv.id])?.pop();
+                out.push(ConversationSummary { conversation: conv, unread, last });
+            }
+            // Most recent activity first.
+            out.sort_by_key(|s| std::cmp::Reverse(s.last.as_ref().map_or(s.conversation.created_at, |m| m.created_at)));
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn insert_message(&self, new: NewMessage) -> Result<(Message, bool)> {
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "INSERT INTO messages (conversation_id, sender_id, recipient_id, client_id, kind, text, media_id, urgent, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (sender_id, client_id) DO NOTHING",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        new.conversation_id, new.sender_id, new.recipient_id, new.client_id,
+                        new.kind.as_str(), new.text, new.media_id, new.urgent, new.now
+                    ])
+                })
+                .map_err(db)?;
+            let m = messages_where(c, "m.sender_id = ?1 AND m.client_id = ?2", params![new.sender_id, new.client_id])?
+                .pop()
+                .ok_or(StoreError::NotFound)?;
+            Ok((m, n == 1))
+        })
+        .await
+    }
+
+    async fn message(&self, id: Id) -> Result<Message> {
+        self.read(move |c| messages_where(c, "m.id = ?1", params![id])?.pop().ok_or(StoreError::NotFound)).await
+    }
+
+    async fn messages(&self, conversation_id: Id, before: Option<Id>, after: Option<Id>, limit: u32) -> Result<Vec<Message>> {
+        self.read(move |c| {
+            // Newest last: with `after`, the oldest `limit` after it; otherwise the newest
+            // `limit` before `before` (or the end), turned around.
+            if let Some(after) = after {
+                messages_where(
+                    c,
+                    "m.conversation_id = ?1 AND m.id > ?2 AND (?3 IS NULL OR m.id < ?3) ORDER BY m.id LIMIT ?4",
+                    params![conversation_id, after, before, limit],
+                )
+            } else {
+                let mut v = messages_where(
+                    c,
+                    "m.conversation_id = ?1 AND (?2 IS NULL OR m.id < ?2) ORDER BY m.id DESC LIMIT ?3",
+                    params![conversation_id, before, limit],
+                )?;
+                v.reverse();
+                Ok(v)
+            }
+        })
+        .await
+    }
+
+    async fn mark_read(&self, conversation_id: Id, reader: Id, up_to: Id) -> Result<Vec<Message>> {
+        self.write(move |c| {
+            let changed = ids2(
+                c,
+                "UPDATE messages SET status = 'read' WHERE conversation_id = ?1 AND recipient_id = ?2 AND id <= ?3
+                   AND status != 'read' RETURNING id",
+                params![conversation_id, reader, up_to],
+            )?;
+            changed.into_iter().map(|id| messages_where(c, "m.id = ?1", params![id])?.pop().ok_or(StoreError::NotFound)).collect()
+        })
+        .await
+    }
+
+    async fn mark_notified(&self, ids: Vec<Id>, room: String) -> Result<Vec<Message>> {
+        self.write(move |c| {
+            let mut out = Vec::new();
+            for id in ids {
+                let Some(mut m) = messages_where(c, "m.id = ?1", params![id])?.pop() else { continue };
+                let new_status = m.status.advance(MessageStatus::Notified);
+                let new_room = !room.is_empty() && !m.notified_rooms.contains(&room);
+                if new_status == m.status && !new_room {
+                    continue;
+                }
+                if new_room {
+                    m.notified_rooms.push(room.clone());
+                }
+                m.status = new_status;
+                c.prepare_cached("UPDATE messages SET status = ?2, notified_rooms = ?3 WHERE id = ?1")
+                    .and_then(|mut s| {
+                        s.execute(params![id, m.status.as_str(), serde_json::to_string(&m.notified_rooms).unwrap_or_default()])
+                    })
+                    .map_err(db)?;
+                out.push(m);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn unnotified_for(&self, recipient_id: Id) -> Result<Vec<Message>> {
+        self.read(move |c| messages_where(c, "m.recipient_id = ?1 AND m.status = 'sent' ORDER BY m.id", params![recipient_id]))
+            .await
+    }
+
+    async fn unread_counts(&self) -> Result<Vec<(Id, u32)>> {
+        self.read(|c| {
+            let mut s = c
+                .prepare_cached("SELECT recipient_id, COUNT(*) FROM messages WHERE status != 'read' GROUP BY recipient_id")
+                .map_err(db)?;
+            let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn unread_for(&self, user_id: Id) -> Result<u32> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT COUNT(*) FROM messages WHERE recipient_id = ?1 AND status != 'read'")
+                .and_then(|mut s| s.query_row([user_id], |r| r.get(0)))
+                .map_err(db)
+        })
+        .await
+    }
+
+    async fn insert_media(&self, owner_id: Id, mime: String, size: u64, file: String, now: Micros) -> Result<Media> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO media (owner_id, mime, size, file, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![owner_id, mime, size as i64, file, now],
+            )
+            .map_err(db)?;
+            Ok(Media { id: c.last_insert_rowid(), owner_id, mime, size, file, created_at: now })
+        })
+        .await
+    }
+
+    async fn media(&self, id: Id) -> Result<Media> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT id, owner_id, mime, size, file, created_at FROM media WHERE id = ?1")
+                .and_then(|mut s| s.query_row([id], media_row))
+                .map_err(db)
+        })
+        .await
+    }
+
+    async fn may_read_media(&self, media_id: Id, user_id: Id) -> Result<bool> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT 1 FROM media WHERE id = ?1 AND owner_id = ?2
+                 UNION ALL
+                 SELECT 1 FROM messages m JOIN conversations v ON v.id = m.conversation_id
+                  WHERE m.media_id = ?1 AND (v.a_id = ?2 OR v.b_id = ?2) LIMIT 1",
+            )
+            .and_then(|mut s| s.exists([media_id, user_id]))
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn settings(&self) -> Result<Settings> {
+        self.read(|c| {
+            let json: Option<String> = c
+                .query_row("SELECT json FROM settings WHERE id = 1", [], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            Ok(json.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn save_settings(&self, settings: Settings) -> Result<()> {
+        let json = serde_json::to_string(&settings).map_err(internal)?;
+        self.write(move |c| {
+            c.execute("INSERT INTO settings (id, json) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET json = ?1", [json])
+                .map(drop)
+                .map_err(db)
+        })
+        .await
+    }
+
+    async fn audit(&self, e: AuditEntry) -> Result<()> {
+        self.write(move |c| {
+            c.prepare_cached("INSERT INTO audit (at, actor_id, action, subject_id, detail) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .and_then(|mut s| s.execute(params![e.at, e.actor_id, e.action, e.subject_id, e.detail.to_string()]))
+                .map(drop)
+                .map_err(db)
+        })
+        .await
+    }
+
+    async fn audit_log(&self, action: Option<String>, limit: u32) -> Result<Vec<AuditEntry>> {
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached(
+                    "SELECT at, actor_id, action, subject_id, detail FROM audit
+                     WHERE ?1 IS NULL OR action = ?1 ORDER BY id DESC LIMIT ?2",
+                )
+                .map_err(db)?;
+            let rows = s.query_map(params![action, limit], audit_row).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db)).await
+    }
+}

@@ -1,0 +1,97 @@
+//! The one writer: a thread that owns the SQLite write connection and commits in
+//! batches (group commit).
+//!
+//! Callers send a job through a channel and wait on a oneshot. The thread takes the
+//! first job, then every job already waiting (up to [`MAX_BATCH`]), runs each in its own
+//! savepoint inside one transaction, commits once — one disk sync for the whole batch —
+//! and only then answers each caller. A job that fails rolls back its savepoint alone.
+//! While a commit syncs, new jobs queue up and form the next batch, so the batch grows
+//! with the load and no caller waits for more than one sync plus its batch's work.
+
+use crate::{Result, StoreError};
+use rusqlite::Connection;
+use std::sync::mpsc;
+
+/// Most jobs in one transaction: bounds the time the first caller waits.
+const MAX_BATCH: usize = 2048;
+
+type Finish = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+/// A job runs on the connection, or is refused (`None`) when no transaction could begin.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> Finish + Send>;
+
+/// Handle to the writer thread; cheap to share (the std `Sender` is `Sync`).
+pub(crate) struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    pub(crate) fn start(conn: Connection) -> std::io::Result<Writer> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("doorplate-sqlite-writer".into())
+            .spawn(move || run(conn, rx))?;
+        Ok(Writer { tx })
+    }
+
+    /// Runs `f` in the next batch and returns its result once the batch is committed.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let outcome = match conn {
+                Some(conn) => in_savepoint(conn, f),
+                None => Err(StoreError::Internal("no write transaction".into())),
+            };
+            Box::new(move |committed| {
+                let answer = match committed {
+                    Ok(()) => outcome,
+                    Err(e) => Err(StoreError::Internal(format!("commit failed: {e}"))),
+                };
+                let _ = tx.send(answer);
+            })
+        });
+        self.tx
+            .send(job)
+            .map_err(|_| StoreError::Internal("the writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Internal("the writer dropped a job".into()))?
+    }
+}
+
+fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.execute_batch("SAVEPOINT job").map_err(super::internal)?;
+    let out = f(conn);
+    let end = if out.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+    conn.execute_batch(end).map_err(super::internal)?;
+    out
+}
+
+fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
+    let mut finishes: Vec<Finish> = Vec::with_capacity(64);
+    while let Ok(first) = rx.recv() {
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            tracing::error!(error = %e, "could not begin a write transaction");
+            first(None)(Err(e.to_string()));
+            continue;
+        }
+        finishes.push(first(Some(&conn)));
+        while finishes.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => finishes.push(job(Some(&conn))),
+                Err(_) => break,
+            }
+        }
+        let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if let Err(e) = &committed {
+            tracing::error!(error = %e, batch = finishes.len(), "group commit failed");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for finish in finishes.drain(..) {
+            finish(committed.clone());
+        }
+    }
+    tracing::debug!("sqlite writer stopped");
+}

@@ -1,0 +1,128 @@
+// Live events over a WebSocket, for a browser that holds a bearer token.
+//
+// Each connection asks a fresh single-use ticket (`POST /api/v1/events/ticket`), then
+// opens `/api/v1/events?ticket=…&after=<last seq seen>` so that the server replays what
+// was missed while we were away. A frame is `{"seq": n, "type": "...", "data": {...}}`.
+// A `resync` frame means events were lost (for example the server restarted): the caller
+// reloads its state from REST. Reconnects back off 1 s, 2 s, 4 s … up to 10 s.
+
+import { api, ApiError } from './api.js';
+
+const MAX_BACKOFF_MS = 10_000;
+
+/**
+ * Opens a live event stream.
+ *
+ * @param {object} opts
+ * @param {string} opts.token                 bearer used to get tickets
+ * @param {(frame: {seq:number,type:string,data:object}) => void} opts.onEvent
+ * @param {(status: 'connected'|'reconnecting', info: {first: boolean}) => void} [opts.onStatus]
+ * @param {(err: ApiError) => void} [opts.onAuthError]  the token was refused (401/403): the stream stops
+ * @param {number|null} [opts.after]          start after this seq (null: only new events)
+ * @returns {{close(): void, readonly lastSeq: number|null, readonly connected: boolean}}
+ */
+export function openEvents({ token, onEvent, onStatus = () => {}, onAuthError = () => {}, after = null }) {
+  let lastSeq = after;
+  let socket = null;
+  let closed = false;
+  let attempt = 0;
+  let timer = null;
+  let connected = false;
+  let everConnected = false;
+
+  let status = null;
+  function setStatus(next) {
+    if (next === status) return;
+    status = next;
+    connected = next === 'connected';
+    onStatus(next, { first: !everConnected });
+    if (connected) everConnected = true;
+  }
+
+  function schedule() {
+    if (closed) return;
+    const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** attempt);
+    attempt += 1;
+    clearTimeout(timer);
+    timer = setTimeout(connect, delay);
+  }
+
+  async function connect() {
+    if (closed) return;
+    let ticket;
+    try {
+      ({ ticket } = await api('POST', '/api/v1/events/ticket', { token }));
+    } catch (err) {
+      if (closed) return;
+      if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+        closed = true;
+        onAuthError(err);
+        return;
+      }
+      setStatus('reconnecting');
+      schedule();
+      return;
+    }
+    if (closed) return;
+
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const query = new URLSearchParams({ ticket });
+    if (lastSeq !== null && lastSeq !== undefined) query.set('after', String(lastSeq));
+    const ws = new WebSocket(`${scheme}//${location.host}/api/v1/events?${query}`);
+    socket = ws;
+
+    ws.onopen = () => {
+      if (closed || socket !== ws) return;
+      attempt = 0;
+      setStatus('connected');
+    };
+    ws.onmessage = (ev) => {
+      if (closed || socket !== ws) return;
+      let parsed;
+      try { parsed = JSON.parse(ev.data); } catch { return; }
+      for (const frame of Array.isArray(parsed) ? parsed : [parsed]) {
+        if (!frame || typeof frame.type !== 'string') continue;
+        if (typeof frame.seq === 'number') lastSeq = frame.seq;
+        try {
+          onEvent({ seq: frame.seq, type: frame.type, data: frame.data || {} });
+        } catch (err) {
+          console.error('event handler failed', frame.type, err);
+        }
+      }
+    };
+    ws.onclose = () => {
+      if (socket !== ws) return;
+      socket = null;
+      if (closed) return;
+      setStatus('reconnecting');
+      schedule();
+    };
+    ws.onerror = () => { /* onclose follows */ };
+  }
+
+  // A kiosk that gets its network back should not wait out a 10 s backoff.
+  const onOnline = () => {
+    if (closed || socket) return;
+    attempt = 0;
+    clearTimeout(timer);
+    connect();
+  };
+  window.addEventListener('online', onOnline);
+
+  connect();
+
+  return {
+    close() {
+      closed = true;
+      clearTimeout(timer);
+      window.removeEventListener('online', onOnline);
+      if (socket) {
+        const ws = socket;
+        socket = null;
+        try { ws.close(1000, 'closed'); } catch { /* already closed */ }
+      }
+    },
+    get lastSeq() { return lastSeq; },
+    get connected() { return connected; },
+  };
+}
