@@ -1,1 +1,133 @@
-//! placeholder
+//! The Doorplate server: the HTTP/WebSocket API, the live hub, and the three web faces.
+//!
+//! [`run`] takes a bound listener and a shutdown future, so the tests start exactly what
+//! production starts.
+
+pub mod api;
+pub mod auth;
+pub mod crypto;
+pub mod error;
+pub mod hub;
+pub mod presence;
+pub mod routing;
+pub mod sessions;
+pub mod sharded;
+pub mod state;
+pub mod time;
+pub mod views;
+pub mod web;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use doorplate_store::sqlite::SqliteStore;
+use state::{App, AppState, now_micros};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where the server keeps its data.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The data folder: `doorplate.db` (SQLite), `media/`, and `secret.key`.
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("data folder {0}: {1}")]
+    DataDir(PathBuf, std::io::Error),
+    #[error("database: {0}")]
+    Store(#[from] doorplate_store::StoreError),
+    #[error("serving: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Opens the data folder and builds the application state.
+pub async fn open_app(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>) -> Result<AppState, StartError> {
+    let dir = &config.data_dir;
+    let media = dir.join("media");
+    std::fs::create_dir_all(&media).map_err(|e| StartError::DataDir(dir.clone(), e))?;
+    let secrets = crypto::Secrets::load_or_create(dir).map_err(|e| StartError::DataDir(dir.clone(), e))?;
+    let store = SqliteStore::open(&dir.join("doorplate.db"))?;
+    Ok(Arc::new(App::new(Arc::new(store), secrets, media, shutdown).await?))
+}
+
+/// Serves until `shutdown` completes, then closes every socket and returns.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let app = open_app(&config, stop_rx).await?;
+    let sweeper = tokio::spawn(sweep(app.clone()));
+    let router = router(app.clone());
+    let addr = listener.local_addr().ok();
+    tracing::info!(addr = ?addr, data = %config.data_dir.display(), "doorplate serving");
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing live sockets");
+            let _ = stop_tx.send(true);
+        })
+        .await
+        .map_err(StartError::Serve)?;
+    sweeper.abort();
+    Ok(())
+}
+
+/// The whole HTTP surface.
+pub fn router(app: AppState) -> axum::Router {
+    let (api, doc) = api::router();
+    let doc = Arc::new(doc);
+    api.route("/api/v1/openapi.json", get(move || async move { axum::Json(doc.as_ref().clone()) }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
+        .merge(web::router())
+        .layer(middleware::from_fn(log_request))
+        .with_state(app)
+}
+
+/// GET /readyz — 200 when the store answers.
+async fn readyz(State(app): State<AppState>) -> Response {
+    match app.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
+        }
+    }
+}
+
+/// One structured log line per request (debug level; errors are logged where they occur).
+async fn log_request(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let res = next.run(req).await;
+    tracing::debug!(%method, %path, status = res.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+    res
+}
+
+/// Once a second: end idle personal sessions and presences whose window is over, and
+/// forget old throttle entries.
+async fn sweep(app: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = now_micros();
+        for ended in app.sessions.expire(now) {
+            app.audit(Some(ended.user_id), "session.expired", Some(ended.user_id), serde_json::json!({"doorplate_id": ended.doorplate_id})).await;
+            app.session_ended(ended, "idle");
+        }
+        app.expire_presences().await;
+        app.throttle.lock().expect("throttle poisoned").prune(now);
+    }
+}
+pub mod demo;

@@ -70,6 +70,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_doorplate(&self, room_id: Id, name: String, pairing_hash: Vec<u8>, expires: Micros, now: Micros) -> Result<Doorplate>;
     /// Pairs the doorplate whose unexpired code has this hash; the code is spent.
     async fn pair_doorplate(&self, pairing_hash: Vec<u8>, token_hash: Vec<u8>, now: Micros) -> Result<Doorplate>;
+    /// A new pairing code for an existing doorplate (a replaced screen).
+    async fn renew_pairing(&self, id: Id, pairing_hash: Vec<u8>, expires: Micros) -> Result<()>;
     async fn doorplate(&self, id: Id) -> Result<Doorplate>;
     async fn doorplate_by_token(&self, token_hash: Vec<u8>) -> Result<Doorplate>;
     async fn list_doorplates(&self) -> Result<Vec<Doorplate>>;

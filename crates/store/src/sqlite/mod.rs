@@ -424,6 +424,16 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn renew_pairing(&self, id: Id, pairing_hash: Vec<u8>, expires: Micros) -> Result<()> {
+        self.write(move |c| {
+            let n = c
+                .execute("UPDATE doorplates SET pairing_hash = ?2, pairing_expires = ?3 WHERE id = ?1", params![id, pairing_hash, expires])
+                .map_err(db)?;
+            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        })
+        .await
+    }
+
     async fn doorplate(&self, id: Id) -> Result<Doorplate> {
         self.read(move |c| doorplate_by(c, "id = ?1", id)).await
     }

@@ -1,0 +1,63 @@
+//! One subcommand per file, each with a `run` function.
+
+pub mod admin;
+pub mod demo;
+pub mod serve;
+
+use tracing_subscriber::EnvFilter;
+
+/// Structured logs on stderr; `RUST_LOG` filters (default `info`).
+pub fn init_logging(format: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Raises the soft limit of open files to the hard limit: every live socket is a file.
+pub fn raise_fd_limit() -> Option<u64> {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return None;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return None;
+            }
+        }
+        Some(lim.rlim_cur as u64)
+    }
+}
+
+/// Serves on a bound listener until Ctrl-C or SIGTERM, printing the address first.
+pub async fn serve_until_signal(listener: tokio::net::TcpListener, config: doorplate_server::Config) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    // Scripts and tests wait for this exact line.
+    println!("doorplate listening on http://{addr}");
+    doorplate_server::run(listener, config, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,323 @@
+//! What a doorplate does with its device token: its state, check-in and check-out, and
+//! opening a personal session after a proof (R4, R5).
+
+use crate::auth::DeviceAuth;
+use crate::crypto::{new_token, verify_password};
+use crate::error::{ApiError, ApiResult, Json};
+use crate::presence::LeaveReason;
+use crate::state::{App, AppState, ThrottleKey, now_micros};
+use crate::time::rfc3339;
+use crate::views::{RoomView, UserView, doorplate_view, DoorplateView};
+use axum::extract::State;
+use axum::http::StatusCode;
+use doorplate_domain::{PresenceSource, Role};
+use doorplate_store::{Doorplate, StoreError, User};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(doorplate_state))
+        .routes(routes!(check_in))
+        .routes(routes!(check_out))
+        .routes(routes!(open_session))
+        .routes(routes!(end_session))
+}
+
+/// A proof of identity at a doorplate: exactly one of a card, a QR badge, or a
+/// username with a password.
+#[derive(Deserialize, ToSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    /// A card UID as the reader types it.
+    pub card: Option<String>,
+    /// The secret of a QR badge.
+    pub qr: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProofRequest {
+    pub credential: Credential,
+}
+
+/// Finds who a credential proves, counting failures against the doorplate and, for a
+/// password, the account; both are throttled (429 with Retry-After).
+pub async fn prove(app: &App, doorplate: &Doorplate, cred: Credential) -> ApiResult<User> {
+    let now = now_micros();
+    let plate_key = ThrottleKey::Doorplate(doorplate.id);
+    let account_key = cred.username.as_ref().map(|u| ThrottleKey::Account(u.trim().to_lowercase()));
+    {
+        let t = app.throttle.lock().expect("throttle poisoned");
+        t.check(&plate_key, now).map_err(ApiError::Throttled)?;
+        if let Some(k) = &account_key {
+            t.check(k, now).map_err(ApiError::Throttled)?;
+        }
+    }
+    let found: Result<User, &'static str> = match (&cred.card, &cred.qr, &cred.username, &cred.password) {
+        (Some(card), None, None, None) => {
+            let card = crate::api::users::normalize_card(card);
+            if card.is_empty() {
+                return Err(ApiError::bad("bad_credential", "the card number is empty"));
+            }
+            lookup(app.store.user_by_card(app.secrets.hash("card", &card)).await, "unknown_card")?
+        }
+        (None, Some(qr), None, None) => lookup(app.store.user_by_qr(app.secrets.hash("qr", qr.trim())).await, "unknown_badge")?,
+        (None, None, Some(username), Some(password)) => {
+            let user = lookup(app.store.user_by_username(username.trim().to_string()).await, "wrong_password")?;
+            match user {
+                Ok(u) => {
+                    let (phc, pw) = (u.password_hash.clone(), password.clone());
+                    let ok = tokio::task::spawn_blocking(move || phc.is_some_and(|h| verify_password(&pw, &h)))
+                        .await
+                        .map_err(|e| ApiError::Internal(e.to_string()))?;
+                    if ok { Ok(u) } else { Err("wrong_password") }
+                }
+                Err(e) => Err(e),
+            }
+        }
+        _ => {
+            return Err(ApiError::bad(
+                "bad_credential",
+                "a credential is one of {card}, {qr} or {username, password}",
+            ));
+        }
+    };
+    let found = found.and_then(|u| if u.disabled { Err("disabled") } else { Ok(u) });
+    // The throttle's guard lives in this block only: it must not be held across an await.
+    let locked = {
+        let mut t = app.throttle.lock().expect("throttle poisoned");
+        match &found {
+            Ok(_) => {
+                t.succeed(&plate_key);
+                if let Some(k) = &account_key {
+                    t.succeed(k);
+                }
+                Ok(())
+            }
+            Err(_) => {
+                let mut locked = t.fail(&plate_key, now);
+                if let Some(k) = &account_key {
+                    locked = locked.and(t.fail(k, now));
+                }
+                locked
+            }
+        }
+    };
+    match found {
+        Ok(user) => Ok(user),
+        Err(code) => {
+            app.audit(None, "credential.failed", None, json!({"doorplate_id": doorplate.id, "code": code})).await;
+            Err(match locked {
+                Err(secs) => ApiError::Throttled(secs),
+                Ok(()) => ApiError::Unauthorized(code, match code {
+                    "unknown_card" => "this card is not known here",
+                    "unknown_badge" => "this badge is not known here",
+                    "disabled" => "this account is disabled",
+                    _ => "wrong username or password",
+                }.into()),
+            })
+        }
+    }
+}
+
+fn lookup(r: Result<User, StoreError>, code: &'static str) -> ApiResult<Result<User, &'static str>> {
+    match r {
+        Ok(u) => Ok(Ok(u)),
+        Err(StoreError::NotFound) => Ok(Err(code)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PresentStudent {
+    pub user_id: String,
+    pub display_name: String,
+    pub unread: u32,
+    pub since: String,
+    /// active | timetable | teacher_now | teacher_advance
+    pub source: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Period {
+    /// lesson | exam | meeting | dorm | activity
+    pub kind: String,
+    pub title: String,
+    pub starts_at: String,
+    pub ends_at: String,
+    pub teacher: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Notice {
+    pub id: String,
+    /// notice | announcement | honour | showcase
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DoorplateState {
+    pub doorplate: DoorplateView,
+    pub room: RoomView,
+    pub current: Option<Period>,
+    pub next: Option<Period>,
+    /// Who is present, students with unread messages first (oldest waiting first).
+    pub present: Vec<PresentStudent>,
+    pub notices: Vec<Notice>,
+    /// The user whose personal session this doorplate hosts now, if any.
+    pub session_user_id: Option<String>,
+}
+
+/// GET /api/v1/doorplate/state — what the doorplate shows: room, periods, who is here.
+#[utoipa::path(get, path = "/doorplate/state", tag = "doorplate", responses((status = 200, body = DoorplateState), (status = 401), (status = 403)))]
+async fn doorplate_state(State(app): State<AppState>, DeviceAuth(d): DeviceAuth) -> ApiResult<axum::Json<DoorplateState>> {
+    let room = app.store.room(d.room_id).await?;
+    let rows = app.presence.at_doorplate(d.id);
+    let users = app.store.users_by_ids(rows.iter().map(|r| r.student_id).collect()).await?;
+    let mut present: Vec<(u32, i64, PresentStudent)> = rows
+        .iter()
+        .filter_map(|r| {
+            let u = users.iter().find(|u| u.id == r.student_id)?;
+            let unread = app.unread.get(u.id);
+            Some((unread, r.since, PresentStudent {
+                user_id: u.id.to_string(),
+                display_name: u.display_name.clone(),
+                unread,
+                since: rfc3339(r.since),
+                source: r.source.as_str().into(),
+            }))
+        })
+        .collect();
+    present.sort_by(|a, b| (b.0 > 0).cmp(&(a.0 > 0)).then(a.1.cmp(&b.1)).then(a.2.display_name.cmp(&b.2.display_name)));
+    let _ = app.store.touch_doorplate(d.id, now_micros()).await;
+    Ok(axum::Json(DoorplateState {
+        doorplate: doorplate_view(&d, true, rows.len()),
+        room: RoomView::from(&room),
+        current: None,
+        next: None,
+        present: present.into_iter().map(|p| p.2).collect(),
+        notices: Vec::new(),
+        session_user_id: app.sessions.holder(d.id).map(|u| u.to_string()),
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PresenceView {
+    pub user_id: String,
+    pub doorplate_id: String,
+    pub source: String,
+    pub since: String,
+    pub until: Option<String>,
+}
+
+impl From<&doorplate_store::PresenceRow> for PresenceView {
+    fn from(p: &doorplate_store::PresenceRow) -> Self {
+        PresenceView {
+            user_id: p.student_id.to_string(),
+            doorplate_id: p.doorplate_id.to_string(),
+            source: p.source.as_str().into(),
+            since: rfc3339(p.since),
+            until: p.until.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CheckInResponse {
+    pub user: UserView,
+    pub presence: PresenceView,
+}
+
+fn student_only(u: &User) -> ApiResult<()> {
+    if u.role != Role::Student {
+        return Err(ApiError::Unprocessable("not_a_student", "only students check in and out at a doorplate".into()));
+    }
+    Ok(())
+}
+
+/// POST /api/v1/doorplate/checkin — a student proves themselves and becomes present
+/// here (source `active`).
+#[utoipa::path(post, path = "/doorplate/checkin", tag = "doorplate", request_body = ProofRequest,
+    responses((status = 200, body = CheckInResponse), (status = 400), (status = 401), (status = 422), (status = 429)))]
+async fn check_in(State(app): State<AppState>, DeviceAuth(d): DeviceAuth, Json(req): Json<ProofRequest>) -> ApiResult<axum::Json<CheckInResponse>> {
+    let user = prove(&app, &d, req.credential).await?;
+    student_only(&user)?;
+    let row = app.arrive(user.id, d.id, PresenceSource::Active, None, Some(user.id)).await?;
+    Ok(axum::Json(CheckInResponse { user: UserView::from(&user), presence: PresenceView::from(&row) }))
+}
+
+/// POST /api/v1/doorplate/checkout — the student leaves (R6): the doorplate purges them
+/// and any session of theirs here ends. 409 if they were not present here.
+#[utoipa::path(post, path = "/doorplate/checkout", tag = "doorplate", request_body = ProofRequest,
+    responses((status = 204), (status = 401), (status = 409), (status = 429)))]
+async fn check_out(State(app): State<AppState>, DeviceAuth(d): DeviceAuth, Json(req): Json<ProofRequest>) -> ApiResult<StatusCode> {
+    let user = prove(&app, &d, req.credential).await?;
+    student_only(&user)?;
+    if !app.leave(user.id, d.id, LeaveReason::CheckedOut, Some(user.id)).await? {
+        return Err(ApiError::Conflict("not_present", "you are not checked in at this doorplate".into()));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionResponse {
+    /// A bearer for the user's own endpoints, valid on this doorplate only while the
+    /// user is present here and not idle.
+    pub session_token: String,
+    pub user: UserView,
+    pub expires_at: String,
+    pub idle_seconds: u32,
+}
+
+/// POST /api/v1/doorplate/sessions — a personal session for whoever proves themselves
+/// (R4). For a student it implies an active check-in; a teacher gets teacher mode. It
+/// ends any earlier session on this doorplate (R5).
+#[utoipa::path(post, path = "/doorplate/sessions", tag = "doorplate", request_body = ProofRequest,
+    responses((status = 200, body = SessionResponse), (status = 401), (status = 422), (status = 429)))]
+async fn open_session(State(app): State<AppState>, DeviceAuth(d): DeviceAuth, Json(req): Json<ProofRequest>) -> ApiResult<axum::Json<SessionResponse>> {
+    let user = prove(&app, &d, req.credential).await?;
+    match user.role {
+        Role::Student => {
+            if !app.presence.is_present(user.id, d.id) {
+                app.arrive(user.id, d.id, PresenceSource::Active, None, Some(user.id)).await?;
+            }
+        }
+        Role::Teacher | Role::Admin => {}
+        Role::Guardian => {
+            return Err(ApiError::Unprocessable("not_school_member", "guardians use the family app, not a doorplate".into()));
+        }
+    }
+    let idle = app.settings().session_idle_seconds;
+    let token = new_token("dps_");
+    let (expires, previous) = app.sessions.open(
+        app.secrets.hash("session", &token),
+        user.id,
+        d.id,
+        now_micros(),
+        idle as i64,
+        user.role == Role::Student,
+    );
+    if let Some(prev) = previous {
+        app.session_ended(prev, "replaced");
+    }
+    app.audit(Some(user.id), "session.opened", Some(user.id), json!({"doorplate_id": d.id})).await;
+    Ok(axum::Json(SessionResponse { session_token: token, user: UserView::from(&user), expires_at: rfc3339(expires), idle_seconds: idle }))
+}
+
+/// DELETE /api/v1/doorplate/sessions/current — "Done": ends the personal session only;
+/// the student stays present.
+#[utoipa::path(delete, path = "/doorplate/sessions/current", tag = "doorplate", responses((status = 204)))]
+async fn end_session(State(app): State<AppState>, DeviceAuth(d): DeviceAuth) -> ApiResult<StatusCode> {
+    if let Some(ended) = app.sessions.end_at(d.id) {
+        app.audit(Some(ended.user_id), "session.closed", Some(ended.user_id), json!({"doorplate_id": d.id})).await;
+        app.session_ended(ended, "closed");
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,201 @@
+//! Uploads and downloads of pictures, voice and video.
+//!
+//! The type is taken from the file's first bytes, never from the `Content-Type` header;
+//! the size limits are school settings and are enforced while streaming, so an
+//! oversized upload is refused without being held in memory. A file is synced to disk
+//! before its row is written. Downloads are for the uploader and the participants of a
+//! conversation that carries the file, with single `Range` requests.
+
+use super::parse_id;
+use crate::auth::UserAuth;
+use crate::error::{ApiError, ApiResult, Path};
+use crate::state::{AppState, now_micros};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(upload)).routes(routes!(download))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Uploaded {
+    pub media_id: String,
+    pub mime: String,
+    pub size: u64,
+}
+
+/// Removes a half-written upload when the request fails part-way.
+struct TempFile(Option<std::path::PathBuf>);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// POST /api/v1/media — upload a file (raw body); answers its id, sniffed type and size.
+#[utoipa::path(post, path = "/media", tag = "messages", request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = Uploaded), (status = 400), (status = 413)))]
+async fn upload(State(app): State<AppState>, auth: UserAuth, headers: HeaderMap, body: Body) -> ApiResult<(StatusCode, axum::Json<Uploaded>)> {
+    let declared = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let family = declared.split('/').next().unwrap_or("").to_string();
+    if !matches!(family.as_str(), "image" | "audio" | "video" | "application") {
+        return Err(ApiError::bad("unsupported_media", "send a picture, a voice recording or a video"));
+    }
+    let settings = app.settings();
+    let name = crate::crypto::new_token("m_");
+    let path = app.media_dir.join(&name);
+    let mut temp = TempFile(Some(path.clone()));
+    let mut file = tokio::fs::File::create(&path).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut stream = body.into_data_stream();
+    let mut head: Vec<u8> = Vec::with_capacity(64);
+    let mut mime: Option<&'static str> = None;
+    let mut limit = u64::MAX;
+    let mut size: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad("upload_failed", format!("the upload broke off: {e}")))?;
+        size += chunk.len() as u64;
+        if mime.is_none() {
+            head.extend_from_slice(&chunk[..chunk.len().min(64 - head.len().min(64))]);
+            if head.len() >= 16 {
+                let m = sniff_or_refuse(&head, &family)?;
+                limit = settings.max_bytes_for(m);
+                mime = Some(m);
+            }
+        }
+        if size > limit {
+            return Err(ApiError::TooLarge(format!("this file is larger than the school's limit of {} MiB", limit >> 20)));
+        }
+        file.write_all(&chunk).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
+    let mime = match mime {
+        Some(m) => m,
+        None => sniff_or_refuse(&head, &family)?,
+    };
+    if size > settings.max_bytes_for(mime) {
+        return Err(ApiError::TooLarge("this file is larger than the school's limit".into()));
+    }
+    file.sync_all().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    drop(file);
+    let media = app.store.insert_media(auth.user.id, mime.to_string(), size, name, now_micros()).await?;
+    temp.0 = None;
+    app.audit(Some(auth.user.id), "media.uploaded", Some(media.id), json!({"mime": mime, "size": size})).await;
+    Ok((StatusCode::CREATED, axum::Json(Uploaded { media_id: media.id.to_string(), mime: mime.into(), size })))
+}
+
+/// The sniffed type, refusing unknown bytes and a declared family that the bytes
+/// contradict (a "picture" that is really a video).
+fn sniff_or_refuse(head: &[u8], declared_family: &str) -> ApiResult<&'static str> {
+    let m = doorplate_domain::media::sniff(head)
+        .ok_or_else(|| ApiError::bad("unsupported_media", "this file is not a picture, voice recording or video we can show"))?;
+    let family = m.split('/').next().unwrap_or("");
+    let compatible = declared_family == "application"
+        || declared_family == family
+        // Browsers record voice as WebM, whose bytes look like video.
+        || (declared_family == "audio" && m == "video/webm");
+    if !compatible {
+        return Err(ApiError::bad("media_type_mismatch", format!("the file is {m}, not {declared_family}")));
+    }
+    Ok(if declared_family == "audio" && m == "video/webm" { "audio/webm" } else { m })
+}
+
+/// GET /api/v1/media/{id} — the file, for participants only, with `Range` support.
+#[utoipa::path(get, path = "/media/{id}", tag = "messages", params(("id" = String, Path)),
+    responses((status = 200), (status = 206), (status = 404), (status = 416)))]
+async fn download(State(app): State<AppState>, auth: UserAuth, Path(id): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    if !app.store.may_read_media(id, auth.user.id).await? {
+        return Err(ApiError::not_found("media"));
+    }
+    let media = app.store.media(id).await?;
+    let total = media.size;
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(r) => match parse_range(r, total) {
+            Some(r) => Some(r),
+            None => {
+                let mut res = ApiError::bad("bad_range", "the requested range is not satisfiable").into_response();
+                *res.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+                res.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{total}")).unwrap());
+                return Ok(res);
+            }
+        },
+        None => None,
+    };
+    let (start, end) = range.unwrap_or((0, total.saturating_sub(1)));
+    let len = if total == 0 { 0 } else { end - start + 1 };
+    let mut file = tokio::fs::File::open(app.media_dir.join(&media.file)).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    file.seek(std::io::SeekFrom::Start(start)).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let stream = futures_util::stream::unfold((file, len), |(mut f, left)| async move {
+        if left == 0 {
+            return None;
+        }
+        let mut buf = vec![0u8; left.min(64 * 1024) as usize];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(buf), (f, left - n as u64)))
+            }
+            Err(e) => Some((Err(e), (f, 0))),
+        }
+    });
+    let mut res = Response::new(Body::from_stream(stream));
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(&media.mime).unwrap_or(HeaderValue::from_static("application/octet-stream")));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=86400"));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    if range.is_some() {
+        *res.status_mut() = StatusCode::PARTIAL_CONTENT;
+        res.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes {start}-{end}/{total}")).unwrap());
+    }
+    Ok(res)
+}
+
+/// One `bytes=` range (`a-b`, `a-`, `-n`) within a file of `total` bytes.
+fn parse_range(v: &str, total: u64) -> Option<(u64, u64)> {
+    let spec = v.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') || total == 0 {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().ok()?;
+            if n == 0 {
+                return None;
+            }
+            (total.saturating_sub(n), total - 1)
+        }
+        (a, "") => (a.parse().ok()?, total - 1),
+        (a, b) => (a.parse().ok()?, b.parse::<u64>().ok()?.min(total - 1)),
+    };
+    (start <= end && start < total).then_some((start, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some((0, 9)));
+        assert_eq!(parse_range("bytes=90-", 100), Some((90, 99)));
+        assert_eq!(parse_range("bytes=-10", 100), Some((90, 99)));
+        assert_eq!(parse_range("bytes=50-500", 100), Some((50, 99)));
+        assert_eq!(parse_range("bytes=100-", 100), None);
+        assert_eq!(parse_range("bytes=5-1", 100), None);
+        assert_eq!(parse_range("items=0-1", 100), None);
+    }
+}

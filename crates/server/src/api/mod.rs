@@ -1,0 +1,101 @@
+//! The HTTP API under `/api/v1`: one router per feature, merged here, and the OpenAPI
+//! document generated from the handlers' annotations.
+
+pub mod auth;
+pub mod doorplate;
+pub mod events;
+pub mod media;
+pub mod messages;
+pub mod presence;
+pub mod school;
+pub mod settings;
+pub mod users;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use doorplate_domain::Id;
+use serde::{Deserialize, Deserializer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Doorplate API", description = "Students, guardians and staff in touch through the doorplates at every door. See API.md for the contract."),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every API route and its OpenAPI description, built from the same handlers.
+pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    let api = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(school::router())
+        .merge(doorplate::router())
+        .merge(presence::router())
+        .merge(messages::router())
+        .merge(media::router())
+        .merge(events::router())
+        .merge(settings::router());
+    let (router, mut doc) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").into();
+    (router, doc)
+}
+
+/// An id in a request body: opaque strings on the wire; plain numbers are accepted too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApiId(pub Id);
+
+impl<'de> Deserialize<'de> for ApiId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            S(String),
+            N(i64),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(ApiId(n)),
+            Raw::S(s) => s.trim().parse().map(ApiId).map_err(|_| serde::de::Error::custom(format!("{s:?} is not an id"))),
+        }
+    }
+}
+
+impl utoipa::PartialSchema for ApiId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        String::schema()
+    }
+}
+
+impl utoipa::ToSchema for ApiId {}
+
+/// An id in a path or query: unknown text is simply not found.
+pub fn parse_id(s: &str) -> Result<Id, ApiError> {
+    s.parse().map_err(|_| ApiError::not_found("that"))
+}
+
+/// Trims a required text field and refuses it empty or too long.
+pub fn required_text(field: &'static str, v: &str, max: usize) -> Result<String, ApiError> {
+    let t = v.trim();
+    if t.is_empty() {
+        return Err(ApiError::bad("missing_field", format!("{field} must not be empty")));
+    }
+    if t.chars().count() > max {
+        return Err(ApiError::bad("too_long", format!("{field} must be at most {max} characters")));
+    }
+    Ok(t.to_string())
+}

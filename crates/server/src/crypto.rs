@@ -1,0 +1,124 @@
+//! Secrets: random tokens, keyed hashes of everything a copy of the database must not
+//! reveal, and argon2id passwords.
+//!
+//! The key of the keyed hash lives in the data folder (`secret.key`), never in the
+//! database: a stolen database file holds only hashes nobody can match a card or a token
+//! to without that key.
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
+use blake2::digest::{KeyInit, Mac};
+use std::path::Path;
+
+/// The server's hashing key.
+#[derive(Clone)]
+pub struct Secrets {
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(<redacted>)")
+    }
+}
+
+impl Secrets {
+    /// Reads `secret.key` from the data folder, creating it (mode 0600) on first start.
+    pub fn load_or_create(dir: &Path) -> std::io::Result<Secrets> {
+        let path = dir.join("secret.key");
+        match std::fs::read(&path) {
+            Ok(bytes) if bytes.len() == 32 => {
+                let mut key = [0u8; 32];
+                key.copy_from_slice(&bytes);
+                Ok(Secrets { key })
+            }
+            Ok(_) => Err(std::io::Error::other(format!("{} is not a 32-byte key", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key: [u8; 32] = random_bytes();
+                use std::io::Write;
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+                let mut f = opts.open(&path)?;
+                f.write_all(&key)?;
+                f.sync_all()?;
+                Ok(Secrets { key })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Keyed BLAKE2b-256 of a secret, with a domain label so a card number and a token
+    /// with the same text never share a hash.
+    pub fn hash(&self, label: &str, secret: &str) -> Vec<u8> {
+        let mut mac = <blake2::Blake2bMac<blake2::digest::consts::U32> as KeyInit>::new_from_slice(&self.key)
+            .expect("32-byte key fits BLAKE2b");
+        mac.update(label.as_bytes());
+        mac.update(&[0]);
+        mac.update(secret.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+}
+
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).expect("the OS random source works");
+    b
+}
+
+/// A bearer secret: a kind prefix (`dpu_` user, `dpd_` device, `dps_` session, `dpq_` QR
+/// badge, `dpt_` event ticket) and 32 random bytes in URL-safe hex.
+pub fn new_token(prefix: &str) -> String {
+    let bytes: [u8; 24] = random_bytes();
+    let mut s = String::with_capacity(prefix.len() + 48);
+    s.push_str(prefix);
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// A pairing code a person types on a kiosk: 8 digits.
+pub fn pairing_code() -> String {
+    let b: [u8; 8] = random_bytes();
+    b.iter().map(|x| char::from(b'0' + x % 10)).collect()
+}
+
+/// argon2id with the crate's default (OWASP) parameters. CPU-heavy: call it from
+/// `spawn_blocking`.
+pub fn hash_password(password: &str) -> String {
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes())
+        .expect("argon2 hashing with default parameters works")
+        .to_string()
+}
+
+/// Checks a password against a stored PHC string. CPU-heavy: call from `spawn_blocking`.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(h) => argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_keyed_and_labelled() {
+        let a = Secrets { key: [1; 32] };
+        let b = Secrets { key: [2; 32] };
+        assert_eq!(a.hash("card", "04A1"), a.hash("card", "04A1"));
+        assert_ne!(a.hash("card", "04A1"), b.hash("card", "04A1"));
+        assert_ne!(a.hash("card", "04A1"), a.hash("qr", "04A1"));
+    }
+
+    #[test]
+    fn passwords_verify() {
+        let h = hash_password("correct horse");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong", &h));
+    }
+}

@@ -1,0 +1,211 @@
+//! The live presence table (R1) and what arrivals and departures do (R2, R3, R6).
+//!
+//! The store is the record; this in-memory index answers "where is student X" and "who
+//! is at doorplate D" without touching the disk, so routing a hint is an index lookup,
+//! never a scan. Every change for one student runs under that student's lock, and hints
+//! for that student are routed under the same lock: once a departure is published, no
+//! later hint about the student can reach that doorplate.
+
+use crate::hub::Principal;
+use crate::sharded::Sharded;
+use crate::state::{App, now_micros};
+use doorplate_domain::presence::{Held, plan_arrival};
+use doorplate_domain::{Id, Micros, PresenceSource};
+use doorplate_store::{AuditEntry, PresenceChange, PresenceRow};
+use serde_json::json;
+
+/// The index, both ways.
+#[derive(Default)]
+pub struct PresenceTable {
+    by_student: Sharded<Id, Vec<PresenceRow>>,
+    by_doorplate: Sharded<Id, Vec<PresenceRow>>,
+}
+
+impl PresenceTable {
+    pub fn load(rows: &[PresenceRow]) -> PresenceTable {
+        let t = PresenceTable::default();
+        for r in rows {
+            t.insert(*r);
+        }
+        t
+    }
+
+    pub fn of_student(&self, student: Id) -> Vec<PresenceRow> {
+        self.by_student.read(&student, |v| v.cloned().unwrap_or_default())
+    }
+
+    pub fn at_doorplate(&self, doorplate: Id) -> Vec<PresenceRow> {
+        self.by_doorplate.read(&doorplate, |v| v.cloned().unwrap_or_default())
+    }
+
+    pub fn is_present(&self, student: Id, doorplate: Id) -> bool {
+        self.by_student.read(&student, |v| v.is_some_and(|v| v.iter().any(|p| p.doorplate_id == doorplate)))
+    }
+
+    fn insert(&self, row: PresenceRow) {
+        self.remove(row.student_id, row.doorplate_id);
+        self.by_student.write(row.student_id, |m, k| m.entry(k).or_default().push(row));
+        self.by_doorplate.write(row.doorplate_id, |m, k| m.entry(k).or_default().push(row));
+    }
+
+    fn remove(&self, student: Id, doorplate: Id) -> Option<PresenceRow> {
+        let removed = self.by_student.write(student, |m, k| {
+            let v = m.get_mut(&k)?;
+            let i = v.iter().position(|p| p.doorplate_id == doorplate)?;
+            let r = v.remove(i);
+            if v.is_empty() {
+                m.remove(&k);
+            }
+            Some(r)
+        });
+        self.by_doorplate.write(doorplate, |m, k| {
+            if let Some(v) = m.get_mut(&k) {
+                v.retain(|p| p.student_id != student);
+                if v.is_empty() {
+                    m.remove(&k);
+                }
+            }
+        });
+        removed
+    }
+
+    /// Presences whose `until` has passed.
+    pub fn expired(&self, now: Micros) -> Vec<PresenceRow> {
+        let mut out = Vec::new();
+        self.by_student.for_each(|_, v| {
+            out.extend(v.iter().filter(|p| doorplate_domain::presence::expired(p.until, now)).copied())
+        });
+        out
+    }
+
+    /// Every presence (for end of day).
+    pub fn all(&self) -> Vec<PresenceRow> {
+        let mut out = Vec::new();
+        self.by_student.for_each(|_, v| out.extend(v.iter().copied()));
+        out
+    }
+}
+
+/// Why a presence ended, for the audit log and the `presence.left` event.
+#[derive(Clone, Copy, Debug)]
+pub enum LeaveReason {
+    CheckedOut,
+    Dismissed,
+    /// A newer presence elsewhere pushed this one out (R2).
+    Replaced,
+    Expired,
+    EndOfDay,
+}
+
+impl LeaveReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            LeaveReason::CheckedOut => "checked_out",
+            LeaveReason::Dismissed => "dismissed",
+            LeaveReason::Replaced => "replaced",
+            LeaveReason::Expired => "expired",
+            LeaveReason::EndOfDay => "end_of_day",
+        }
+    }
+}
+
+impl App {
+    /// The lock that serialises everything about one student's presence and hints.
+    pub fn student_lock(&self, student: Id) -> &tokio::sync::Mutex<()> {
+        &self.student_locks[(student as u64 as usize) % self.student_locks.len()]
+    }
+
+    /// Makes a student present at a doorplate (R1), ending the oldest presence beyond
+    /// the school's limit (R2), then tells the doorplate and hints waiting messages (R3).
+    pub async fn arrive(
+        &self,
+        student: Id,
+        doorplate: Id,
+        source: PresenceSource,
+        until: Option<Micros>,
+        actor: Option<Id>,
+    ) -> Result<PresenceRow, crate::error::ApiError> {
+        let max = self.settings().max_doorplates_per_student as usize;
+        let _guard = self.student_lock(student).lock().await;
+        let now = now_micros();
+        let held = self.presence.of_student(student);
+        let plan = plan_arrival(
+            &held.iter().map(|p| Held { doorplate_id: p.doorplate_id, since: p.since }).collect::<Vec<_>>(),
+            doorplate,
+            max,
+        );
+        let since = held.iter().find(|p| p.doorplate_id == doorplate).map_or(now, |p| p.since);
+        let row = PresenceRow { student_id: student, doorplate_id: doorplate, source, since, until };
+        self.store
+            .apply_presence(PresenceChange { student_id: student, remove: plan.evict.clone(), upsert: Some(row) })
+            .await?;
+        for d in &plan.evict {
+            self.after_leave(student, *d, LeaveReason::Replaced, actor).await;
+        }
+        self.presence.insert(row);
+        let user = self.store.user(student).await?;
+        let unread = self.unread.get(student);
+        if !plan.already_here {
+            self.hub.publish(
+                Principal::Device(doorplate),
+                "presence.joined",
+                &json!({"user_id": student.to_string(), "display_name": user.display_name, "source": source.as_str(),
+                        "since": crate::time::rfc3339(since), "unread": unread}),
+            );
+            self.audit(actor.or(Some(student)), "presence.joined", Some(student), json!({"doorplate_id": doorplate, "source": source.as_str()}))
+                .await;
+        }
+        // Messages that waited while the student was nowhere present are hinted here.
+        if unread > 0 {
+            self.hint_waiting(student, &user.display_name, doorplate).await;
+        }
+        Ok(row)
+    }
+
+    /// Ends a presence (R6). `false` if the student was not present there.
+    pub async fn leave(&self, student: Id, doorplate: Id, reason: LeaveReason, actor: Option<Id>) -> Result<bool, crate::error::ApiError> {
+        let _guard = self.student_lock(student).lock().await;
+        if !self.presence.is_present(student, doorplate) {
+            return Ok(false);
+        }
+        self.store
+            .apply_presence(PresenceChange { student_id: student, remove: vec![doorplate], upsert: None })
+            .await?;
+        self.after_leave(student, doorplate, reason, actor).await;
+        Ok(true)
+    }
+
+    /// The in-memory part of a departure, under the student's lock: drop the index entry,
+    /// revoke the student's session there, and tell the doorplate to purge at once.
+    async fn after_leave(&self, student: Id, doorplate: Id, reason: LeaveReason, actor: Option<Id>) {
+        self.presence.remove(student, doorplate);
+        if let Some(ended) = self.sessions.end_for_user_at(student, doorplate) {
+            self.session_ended(ended, "left");
+        }
+        self.hub.publish(
+            Principal::Device(doorplate),
+            "presence.left",
+            &json!({"user_id": student.to_string(), "reason": reason.as_str()}),
+        );
+        self.audit(actor, "presence.left", Some(student), json!({"doorplate_id": doorplate, "reason": reason.as_str()}))
+            .await;
+    }
+
+    /// Ends presences whose window is over; run every second by the sweeper.
+    pub async fn expire_presences(&self) {
+        for p in self.presence.expired(now_micros()) {
+            if let Err(e) = self.leave(p.student_id, p.doorplate_id, LeaveReason::Expired, None).await {
+                tracing::warn!(error = %e, "could not end an expired presence");
+            }
+        }
+    }
+
+    /// Appends to the audit log; a failure is logged, never shown to the caller whose
+    /// action already happened.
+    pub async fn audit(&self, actor: Option<Id>, action: &str, subject: Option<Id>, detail: serde_json::Value) {
+        let entry = AuditEntry { at: now_micros(), actor_id: actor, action: action.into(), subject_id: subject, detail };
+        if let Err(e) = self.store.audit(entry).await {
+            tracing::error!(error = %e, action, "could not write the audit log");
+        }
+    }
+}

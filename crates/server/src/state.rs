@@ -1,0 +1,115 @@
+//! The application state shared by every handler (axum `State<AppState>`).
+
+use crate::crypto::Secrets;
+use crate::hub::Hub;
+use crate::presence::PresenceTable;
+use crate::sessions::Sessions;
+use crate::sharded::Sharded;
+use doorplate_domain::throttle::{Policy, Throttle};
+use doorplate_domain::{Id, Micros, Settings};
+use doorplate_store::Store;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+pub type AppState = Arc<App>;
+
+pub fn now_micros() -> Micros {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as Micros)
+        .unwrap_or(0)
+}
+
+/// What a failed credential is counted against.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ThrottleKey {
+    Doorplate(Id),
+    Account(String),
+}
+
+/// Unread counts per user, kept in memory so a hint carries its count without a query.
+/// Loaded from the store at start and moved with every send and read.
+#[derive(Default)]
+pub struct Unread(Sharded<Id, u32>);
+
+impl Unread {
+    pub fn get(&self, user: Id) -> u32 {
+        self.0.read(&user, |v| v.copied().unwrap_or(0))
+    }
+    pub fn add(&self, user: Id, n: i64) -> u32 {
+        self.0.write(user, |m, k| {
+            let v = m.entry(k).or_insert(0);
+            *v = (*v as i64 + n).max(0) as u32;
+            *v
+        })
+    }
+    pub fn set(&self, user: Id, n: u32) {
+        self.0.write(user, |m, k| {
+            m.insert(k, n);
+        })
+    }
+}
+
+/// Single-use tickets that let a browser open the event socket without a header.
+pub struct Ticket {
+    pub token: String,
+    pub expires: Micros,
+}
+
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub hub: Hub,
+    pub presence: PresenceTable,
+    pub sessions: Sessions,
+    pub secrets: Secrets,
+    pub unread: Unread,
+    /// The school's settings, cached: read on every request, written by an admin.
+    pub settings: RwLock<Settings>,
+    /// Failed credentials. A std `Mutex`: each use is a map lookup.
+    pub throttle: Mutex<Throttle<ThrottleKey>>,
+    /// Event tickets by keyed hash: what bearer token each stands for.
+    pub tickets: Mutex<HashMap<Vec<u8>, Ticket>>,
+    pub media_dir: PathBuf,
+    /// Per-student locks (sharded): presence changes and hints of one student in order.
+    pub student_locks: Vec<tokio::sync::Mutex<()>>,
+    pub started_at: Micros,
+    /// Turns `true` when the server shuts down: live sockets close.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl App {
+    pub async fn new(
+        store: Arc<dyn Store>,
+        secrets: Secrets,
+        media_dir: PathBuf,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<App, doorplate_store::StoreError> {
+        let settings = store.settings().await?;
+        let presence = PresenceTable::load(&store.presences().await?);
+        let unread = Unread::default();
+        for (user, n) in store.unread_counts().await? {
+            unread.set(user, n);
+        }
+        let started_at = now_micros();
+        Ok(App {
+            store,
+            hub: Hub::new(started_at),
+            presence,
+            sessions: Sessions::default(),
+            secrets,
+            unread,
+            settings: RwLock::new(settings),
+            throttle: Mutex::new(Throttle::new(Policy::default())),
+            tickets: Mutex::new(HashMap::new()),
+            media_dir,
+            student_locks: (0..1024).map(|_| tokio::sync::Mutex::new(())).collect(),
+            started_at,
+            shutdown,
+        })
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.settings.read().expect("settings poisoned").clone()
+    }
+}
