@@ -1,0 +1,298 @@
+//! The test harness: the real server on 127.0.0.1:0 with a fresh SQLite file, real HTTP
+//! and WebSocket clients, and a small school set up through the API.
+#![allow(dead_code)]
+
+use doorplate_domain::Role;
+use doorplate_store::{NewUser, Store, sqlite::SqliteStore};
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+
+pub const ADMIN_PASSWORD: &str = "admin-secret";
+pub const PASSWORD: &str = "pass1234";
+
+/// A fresh data folder, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        let n: u64 = rand_u64();
+        let p = std::env::temp_dir().join(format!("doorplate-test-{}-{n:x}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    h.finish()
+}
+
+/// Creates the first admin straight in the store, as `doorplate admin create` does.
+pub async fn create_admin(dir: &std::path::Path) {
+    doorplate_server::crypto::Secrets::load_or_create(dir).unwrap();
+    let store = SqliteStore::open(&dir.join("doorplate.db")).unwrap();
+    let hash = doorplate_server::crypto::hash_password(ADMIN_PASSWORD);
+    store
+        .create_user(NewUser {
+            role: Some(Role::Admin),
+            display_name: "Admin".into(),
+            username: Some("admin".into()),
+            password_hash: Some(hash),
+            card_hash: None,
+            now: doorplate_server::state::now_micros(),
+        })
+        .await
+        .unwrap();
+}
+
+/// The server running in this process.
+pub struct TestServer {
+    pub base: String,
+    pub dir: TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        let dir = TempDir::new();
+        create_admin(&dir.0).await;
+        Self::start_in(dir).await
+    }
+
+    pub async fn start_in(dir: TempDir) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let config = doorplate_server::Config { data_dir: dir.0.clone() };
+        let task = tokio::spawn(async move {
+            doorplate_server::run(listener, config, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestServer { base, dir, stop: Some(stop), task: Some(task) }
+    }
+
+    /// Stops gracefully and gives back the data folder.
+    pub async fn stop(mut self) -> TempDir {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap();
+        std::mem::replace(&mut self.dir, TempDir(PathBuf::new()))
+    }
+
+    pub fn api(&self) -> Api {
+        Api { base: self.base.clone(), http: reqwest::Client::new() }
+    }
+}
+
+/// A JSON client of the API.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.request(method.parse().unwrap(), url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        let v = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, v)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call("GET", path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call("POST", path, Some(token), Some(body)).await
+    }
+
+    /// POST that must succeed; returns the body.
+    pub async fn ok(&self, path: &str, token: &str, body: Value) -> Value {
+        let (s, v) = self.post(path, token, body).await;
+        assert!(s.is_success(), "POST {path}: {s} {v}");
+        v
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let (s, v) = self.call("POST", "/api/v1/auth/login", None, Some(json!({"username": username, "password": password}))).await;
+        assert_eq!(s, StatusCode::OK, "login {username}: {v}");
+        v["token"].as_str().unwrap().to_string()
+    }
+}
+
+/// Asserts the error shape of API.md and returns the code.
+pub fn error_code(v: &Value) -> String {
+    let code = v["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {v}"));
+    assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "no message in {v}");
+    code.to_string()
+}
+
+/// A small school made through the API.
+pub struct School {
+    pub api: Api,
+    pub admin: String,
+    pub teacher: Value,
+    pub teacher_token: String,
+    /// Students: `ann` (card C-ANN, guardian `gwen`), `bob` (card C-BOB, guardian `hal`).
+    pub ann: Value,
+    pub bob: Value,
+    pub gwen: Value,
+    pub gwen_token: String,
+    pub hal: Value,
+    pub hal_token: String,
+    pub ann_qr: String,
+    pub room: Value,
+    pub doorplate: Value,
+    pub device: String,
+}
+
+impl School {
+    pub async fn new(server: &TestServer) -> School {
+        let api = server.api();
+        let admin = api.login("admin", ADMIN_PASSWORD).await;
+        let user = |role: &str, name: &str, username: &str, card: Option<&str>| {
+            let mut b = json!({"role": role, "display_name": name, "username": username, "password": PASSWORD});
+            if let Some(c) = card {
+                b["card_uid"] = json!(c);
+            }
+            b
+        };
+        let teacher = api.ok("/api/v1/users", &admin, user("teacher", "Ms Teach", "teach", Some("T-1"))).await["user"].clone();
+        let ann = api.ok("/api/v1/users", &admin, user("student", "Ann 安", "ann", Some("04A1B2C3"))).await["user"].clone();
+        let bob = api.ok("/api/v1/users", &admin, user("student", "Bob 波", "bob", Some("04B0B0B0"))).await["user"].clone();
+        let gwen = api.ok("/api/v1/users", &admin, user("guardian", "Gwen (Ann's mum)", "gwen", None)).await["user"].clone();
+        let hal = api.ok("/api/v1/users", &admin, user("guardian", "Hal (Bob's dad)", "hal", None)).await["user"].clone();
+        api.ok("/api/v1/guardianships", &admin, json!({"guardian_id": gwen["id"], "student_id": ann["id"]})).await;
+        api.ok("/api/v1/guardianships", &admin, json!({"guardian_id": hal["id"], "student_id": bob["id"]})).await;
+        api.ok("/api/v1/groups", &admin, json!({"name": "Class 1", "member_ids": [ann["id"], bob["id"]], "teacher_id": teacher["id"]})).await;
+        let ann_qr = api.ok(&format!("/api/v1/users/{}/badge", ann["id"].as_str().unwrap()), &admin, json!({})).await["qr_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let room = api.ok("/api/v1/rooms", &admin, json!({"name": "Room 301", "kind": "classroom"})).await["room"].clone();
+        let (doorplate, device) = pair(&api, &admin, &room, "Door 301").await;
+        let teacher_token = api.login("teach", PASSWORD).await;
+        let gwen_token = api.login("gwen", PASSWORD).await;
+        let hal_token = api.login("hal", PASSWORD).await;
+        School { api, admin, teacher, teacher_token, ann, bob, gwen, gwen_token, hal, hal_token, ann_qr, room, doorplate, device }
+    }
+
+    /// A new room with a paired doorplate: (doorplate, device token).
+    pub async fn another_doorplate(&self, name: &str) -> (Value, String) {
+        let room = self.api.ok("/api/v1/rooms", &self.admin, json!({"name": name, "kind": "classroom"})).await["room"].clone();
+        pair(&self.api, &self.admin, &room, name).await
+    }
+
+    pub async fn conversation(&self, token: &str, peer: &Value) -> String {
+        let v = self.api.ok("/api/v1/conversations", token, json!({"peer_id": peer["id"]})).await;
+        v["conversation"]["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn send_text(&self, token: &str, conv: &str, client_id: &str, text: &str) -> (StatusCode, Value) {
+        self.api
+            .post(&format!("/api/v1/conversations/{conv}/messages"), token, json!({"client_id": client_id, "kind": "text", "text": text}))
+            .await
+    }
+}
+
+pub async fn pair(api: &Api, admin: &str, room: &Value, name: &str) -> (Value, String) {
+    let created = api.ok("/api/v1/doorplates", admin, json!({"room_id": room["id"], "name": name})).await;
+    let code = created["pairing_code"].as_str().unwrap();
+    let (s, v) = api.call("POST", "/api/v1/devices/pair", None, Some(json!({"pairing_code": code}))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    (v["doorplate"].clone(), v["device_token"].as_str().unwrap().to_string())
+}
+
+/// A live event socket.
+pub struct Events {
+    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    pub last_seq: u64,
+}
+
+impl Events {
+    pub async fn open(base: &str, token: &str, after: Option<u64>) -> Events {
+        let mut url = format!("{}/api/v1/events", base.replacen("http", "ws", 1));
+        if let Some(a) = after {
+            url.push_str(&format!("?after={a}"));
+        }
+        let mut req = url.into_client_request().unwrap();
+        req.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("event socket opens");
+        Events { ws, last_seq: 0 }
+    }
+
+    /// The next event frame within `ms`, or `None`. `Err` if the socket closed.
+    pub async fn next_within(&mut self, ms: u64) -> Result<Option<Value>, String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.ws.next()).await {
+                Err(_) => return Ok(None),
+                Ok(None) => return Err("closed".into()),
+                Ok(Some(Err(e))) => return Err(e.to_string()),
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    let v: Value = serde_json::from_str(&t).unwrap();
+                    self.last_seq = v["seq"].as_u64().unwrap();
+                    return Ok(Some(v));
+                }
+                Ok(Some(Ok(Message::Close(f)))) => return Err(format!("closed: {f:?}")),
+                Ok(Some(Ok(Message::Ping(p)))) => {
+                    let _ = self.ws.send(Message::Pong(p)).await;
+                }
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
+    /// Waits (up to 5 s) for an event of this type, skipping others; returns its data.
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now()).as_millis() as u64;
+            match self.next_within(left.max(1)).await {
+                Ok(Some(v)) if v["type"] == kind => return v["data"].clone(),
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("no {kind} event within 5 s"),
+                Err(e) => panic!("socket ended while waiting for {kind}: {e}"),
+            }
+        }
+    }
+
+    /// Every event that arrives within `ms`.
+    pub async fn drain(&mut self, ms: u64) -> Vec<Value> {
+        let mut out = Vec::new();
+        while let Ok(Some(v)) = self.next_within(ms).await {
+            out.push(v);
+        }
+        out
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
