@@ -173,7 +173,10 @@ pub struct School {
 
 impl School {
     pub async fn new(server: &TestServer) -> School {
-        let api = server.api();
+        Self::with_api(server.api()).await
+    }
+
+    pub async fn with_api(api: Api) -> School {
         let admin = api.login("admin", ADMIN_PASSWORD).await;
         let user = |role: &str, name: &str, username: &str, card: Option<&str>| {
             let mut b = json!({"role": role, "display_name": name, "username": username, "password": PASSWORD});

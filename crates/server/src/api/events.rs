@@ -59,7 +59,7 @@ pub struct EventsQuery {
 /// GET /api/v1/events?after=&ticket= — upgrades to the live event socket. Frames are
 /// `{"seq": n, "type": "...", "data": {...}}`.
 #[utoipa::path(get, path = "/events", tag = "events", params(EventsQuery), responses((status = 101), (status = 401)))]
-async fn events(State(app): State<AppState>, headers: HeaderMap, Query(q): Query<EventsQuery>, ws: WebSocketUpgrade) -> ApiResult<Response> {
+async fn events(State(app): State<AppState>, headers: HeaderMap, Query(q): Query<EventsQuery>, ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>) -> ApiResult<Response> {
     let token = match q.ticket {
         Some(ticket) => {
             let now = now_micros();
@@ -76,6 +76,8 @@ async fn events(State(app): State<AppState>, headers: HeaderMap, Query(q): Query
         Caller::Device { doorplate, .. } => (Principal::Device(doorplate.id), None),
         Caller::User { user, session, .. } => (Principal::User(user.id), session.as_ref().map(|s| s.revoked.clone())),
     };
+    // Authentication first, so a stranger learns nothing; then the upgrade itself.
+    let ws = ws.map_err(|e| ApiError::bad("not_websocket", format!("open this endpoint as a WebSocket: {}", e.body_text())))?;
     let sub = app.hub.subscribe(principal, q.after);
     // Small buffers: an idle socket must cost a few KiB, not tungstenite's default 128 KiB.
     Ok(ws
