@@ -51,7 +51,10 @@ mod tests {
     use Role::*;
 
     fn p(role: Role) -> Party {
-        Party { role, disabled: false }
+        Party {
+            role,
+            disabled: false,
+        }
     }
 
     const ALL: [Role; 4] = [Admin, Teacher, Student, Guardian];
@@ -66,11 +69,26 @@ mod tests {
 
     #[test]
     fn the_forbidden_pairs_of_r8() {
-        assert_eq!(may_converse(p(Student), p(Student), true, false), Err(Denied::Roles));
-        assert_eq!(may_converse(p(Guardian), p(Guardian), true, false), Err(Denied::Roles));
-        assert_eq!(may_converse(p(Teacher), p(Admin), false, false), Err(Denied::Roles));
-        assert_eq!(may_converse(p(Guardian), p(Student), false, false), Err(Denied::NotLinked));
-        assert_eq!(may_converse(p(Student), p(Guardian), false, false), Err(Denied::NotLinked));
+        assert_eq!(
+            may_converse(p(Student), p(Student), true, false),
+            Err(Denied::Roles)
+        );
+        assert_eq!(
+            may_converse(p(Guardian), p(Guardian), true, false),
+            Err(Denied::Roles)
+        );
+        assert_eq!(
+            may_converse(p(Teacher), p(Admin), false, false),
+            Err(Denied::Roles)
+        );
+        assert_eq!(
+            may_converse(p(Guardian), p(Student), false, false),
+            Err(Denied::NotLinked)
+        );
+        assert_eq!(
+            may_converse(p(Student), p(Guardian), false, false),
+            Err(Denied::NotLinked)
+        );
     }
 
     #[test]
@@ -83,9 +101,18 @@ mod tests {
                         may_converse(p(b), p(a), linked, false),
                         "{a:?} {b:?}"
                     );
-                    let off = Party { role: b, disabled: true };
-                    assert_eq!(may_converse(p(a), off, linked, false), Err(Denied::Disabled));
-                    assert_eq!(may_converse(p(a), p(a), linked, true), Err(Denied::SameAccount));
+                    let off = Party {
+                        role: b,
+                        disabled: true,
+                    };
+                    assert_eq!(
+                        may_converse(p(a), off, linked, false),
+                        Err(Denied::Disabled)
+                    );
+                    assert_eq!(
+                        may_converse(p(a), p(a), linked, true),
+                        Err(Denied::SameAccount)
+                    );
                 }
             }
         }

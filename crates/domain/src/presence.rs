@@ -66,7 +66,10 @@ pub struct Arrival {
 pub fn plan_arrival(held: &[Held], doorplate_id: Id, max: usize) -> Arrival {
     let max = max.max(1);
     if held.iter().any(|h| h.doorplate_id == doorplate_id) {
-        return Arrival { already_here: true, evict: Vec::new() };
+        return Arrival {
+            already_here: true,
+            evict: Vec::new(),
+        };
     }
     let mut others: Vec<Held> = held.to_vec();
     others.sort_by_key(|h| (h.since, h.doorplate_id));
@@ -88,7 +91,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn h(doorplate_id: Id, since: Micros) -> Held {
-        Held { doorplate_id, since }
+        Held {
+            doorplate_id,
+            since,
+        }
     }
 
     #[test]
@@ -100,7 +106,13 @@ mod tests {
     #[test]
     fn a_third_presence_ends_the_oldest() {
         let a = plan_arrival(&[h(7, 20), h(5, 10)], 9, 2);
-        assert_eq!(a, Arrival { already_here: false, evict: vec![5] });
+        assert_eq!(
+            a,
+            Arrival {
+                already_here: false,
+                evict: vec![5]
+            }
+        );
     }
 
     #[test]

@@ -35,7 +35,12 @@ mod tests {
 
     #[test]
     fn a_session_ends_after_idle_time_or_when_the_user_leaves() {
-        let s = SessionClock { user_id: 1, doorplate_id: 2, last_used: 100 * S, idle_seconds: 60 };
+        let s = SessionClock {
+            user_id: 1,
+            doorplate_id: 2,
+            last_used: 100 * S,
+            idle_seconds: 60,
+        };
         assert!(s.valid(159 * S, true));
         assert!(!s.valid(160 * S, true));
         assert!(!s.valid(101 * S, false));

@@ -108,9 +108,15 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_limits_hold() {
         assert_eq!(Settings::default().validate(), Ok(()));
-        let s = Settings { max_doorplates_per_student: 0, ..Settings::default() };
+        let s = Settings {
+            max_doorplates_per_student: 0,
+            ..Settings::default()
+        };
         assert_eq!(s.validate().unwrap_err().0, "max_doorplates_per_student");
-        let s = Settings { end_of_day: "25:00".into(), ..Settings::default() };
+        let s = Settings {
+            end_of_day: "25:00".into(),
+            ..Settings::default()
+        };
         assert_eq!(s.validate().unwrap_err().0, "end_of_day");
     }
 

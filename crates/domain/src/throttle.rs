@@ -46,13 +46,18 @@ pub struct Throttle<K> {
 
 impl<K: Hash + Eq + Clone> Throttle<K> {
     pub fn new(policy: Policy) -> Self {
-        Throttle { policy, entries: HashMap::new() }
+        Throttle {
+            policy,
+            entries: HashMap::new(),
+        }
     }
 
     /// `Err(seconds)` while the key is locked: the caller answers 429 with Retry-After.
     pub fn check(&self, key: &K, now: Micros) -> Result<(), u64> {
         match self.entries.get(key) {
-            Some(e) if e.locked_until > now => Err(((e.locked_until - now) as u64).div_ceil(1_000_000)),
+            Some(e) if e.locked_until > now => {
+                Err(((e.locked_until - now) as u64).div_ceil(1_000_000))
+            }
             _ => Ok(()),
         }
     }

@@ -16,15 +16,27 @@ const BIN: &str = env!("CARGO_BIN_EXE_doorplate");
 
 fn spawn_server(dir: &std::path::Path) -> (Child, String) {
     let mut child = Command::new(BIN)
-        .args(["--data", dir.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "--data",
+            dir.to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("doorplate listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_string();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("doorplate listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
     (child, url)
 }
 
@@ -32,22 +44,50 @@ fn spawn_server(dir: &std::path::Path) -> (Child, String) {
 async fn every_acknowledged_message_survives_sigkill_exactly_once() {
     let dir = TempDir::new();
     let mut admin = Command::new(BIN)
-        .args(["--data", dir.0.to_str().unwrap(), "admin", "create", "--username", "admin", "--password-stdin"])
+        .args([
+            "--data",
+            dir.0.to_str().unwrap(),
+            "admin",
+            "create",
+            "--username",
+            "admin",
+            "--password-stdin",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    admin.stdin.take().unwrap().write_all(ADMIN_PASSWORD.as_bytes()).unwrap();
+    admin
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ADMIN_PASSWORD.as_bytes())
+        .unwrap();
     assert!(admin.wait().unwrap().success());
 
     let (mut child, url) = spawn_server(&dir.0);
-    let api = Api { base: url, http: reqwest::Client::new() };
+    let api = Api {
+        base: url,
+        http: reqwest::Client::new(),
+    };
     let s = School::with_api(api.clone()).await;
     let pairs = [
-        (s.gwen_token.clone(), s.conversation(&s.gwen_token, &s.ann).await),
-        (s.hal_token.clone(), s.conversation(&s.hal_token, &s.bob).await),
-        (s.teacher_token.clone(), s.conversation(&s.teacher_token, &s.gwen).await),
-        (s.teacher_token.clone(), s.conversation(&s.teacher_token, &s.hal).await),
+        (
+            s.gwen_token.clone(),
+            s.conversation(&s.gwen_token, &s.ann).await,
+        ),
+        (
+            s.hal_token.clone(),
+            s.conversation(&s.hal_token, &s.bob).await,
+        ),
+        (
+            s.teacher_token.clone(),
+            s.conversation(&s.teacher_token, &s.gwen).await,
+        ),
+        (
+            s.teacher_token.clone(),
+            s.conversation(&s.teacher_token, &s.hal).await,
+        ),
     ];
     // client_id → the message id the server acknowledged.
     let acked: Arc<Mutex<HashMap<String, String>>> = Arc::default();
@@ -91,13 +131,21 @@ async fn every_acknowledged_message_survives_sigkill_exactly_once() {
     assert!(acked.len() >= 300);
 
     let (mut child, url) = spawn_server(&dir.0);
-    let api = Api { base: url, http: reqwest::Client::new() };
+    let api = Api {
+        base: url,
+        http: reqwest::Client::new(),
+    };
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut ids: HashMap<String, String> = HashMap::new();
     for (token, conv) in &pairs {
         let mut after = String::from("0");
         loop {
-            let (st, page) = api.get(&format!("/api/v1/conversations/{conv}/messages?after={after}&limit=200"), token).await;
+            let (st, page) = api
+                .get(
+                    &format!("/api/v1/conversations/{conv}/messages?after={after}&limit=200"),
+                    token,
+                )
+                .await;
             assert!(st.is_success(), "{page}");
             let page = page.as_array().unwrap().clone();
             if page.is_empty() {
@@ -112,11 +160,19 @@ async fn every_acknowledged_message_survives_sigkill_exactly_once() {
         }
     }
     for (cid, id) in &acked {
-        assert_eq!(seen.get(cid), Some(&1), "acknowledged {cid} must be stored exactly once");
+        assert_eq!(
+            seen.get(cid),
+            Some(&1),
+            "acknowledged {cid} must be stored exactly once"
+        );
         assert_eq!(ids.get(cid), Some(id), "{cid} kept its id");
     }
     assert!(seen.values().all(|n| *n == 1), "no message is stored twice");
-    eprintln!("acknowledged {} messages before SIGKILL; {} stored after restart", acked.len(), seen.len());
+    eprintln!(
+        "acknowledged {} messages before SIGKILL; {} stored after restart",
+        acked.len(),
+        seen.len()
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 }

@@ -15,7 +15,13 @@ async fn every_forbidden_pair_of_r8_answers_403() {
         .ok("/api/v1/users", &s.admin, json!({"role": "teacher", "display_name": "Mr Other", "username": "other", "password": PASSWORD}))
         .await["user"]
         .clone();
-    let ann_session = api.ok("/api/v1/doorplate/sessions", &s.device, json!({"credential": {"card": "04A1B2C3"}})).await;
+    let ann_session = api
+        .ok(
+            "/api/v1/doorplate/sessions",
+            &s.device,
+            json!({"credential": {"card": "04A1B2C3"}}),
+        )
+        .await;
     let ann = ann_session["session_token"].as_str().unwrap().to_string();
 
     let forbidden: Vec<(&str, &str, &Value)> = vec![
@@ -27,31 +33,74 @@ async fn every_forbidden_pair_of_r8_answers_403() {
         ("self", &s.gwen_token, &s.gwen),
     ];
     for (what, token, peer) in forbidden {
-        let (st, v) = api.post("/api/v1/conversations", token, json!({"peer_id": peer["id"]})).await;
+        let (st, v) = api
+            .post(
+                "/api/v1/conversations",
+                token,
+                json!({"peer_id": peer["id"]}),
+            )
+            .await;
         assert_eq!(st, StatusCode::FORBIDDEN, "{what}: {v}");
-        assert_eq!(error_code(&v), if what == "self" { "not_allowed" } else { "not_allowed" });
+        assert_eq!(error_code(&v), "not_allowed", "{what}");
     }
     // The device's own account may not open conversations either.
-    let (st, _) = api.post("/api/v1/conversations", &s.device, json!({"peer_id": s.ann["id"]})).await;
+    let (st, _) = api
+        .post(
+            "/api/v1/conversations",
+            &s.device,
+            json!({"peer_id": s.ann["id"]}),
+        )
+        .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
 
     // Allowed pairs work, and a link that ends stops the conversation at the next send.
-    for (token, peer) in [(&s.gwen_token, &s.ann), (&s.teacher_token, &s.hal), (&s.teacher_token, &s.bob), (&ann, &s.teacher)] {
-        let (st, v) = api.post("/api/v1/conversations", token, json!({"peer_id": peer["id"]})).await;
+    for (token, peer) in [
+        (&s.gwen_token, &s.ann),
+        (&s.teacher_token, &s.hal),
+        (&s.teacher_token, &s.bob),
+        (&ann, &s.teacher),
+    ] {
+        let (st, v) = api
+            .post(
+                "/api/v1/conversations",
+                token,
+                json!({"peer_id": peer["id"]}),
+            )
+            .await;
         assert_eq!(st, StatusCode::OK, "{v}");
     }
     let conv = s.conversation(&s.gwen_token, &s.ann).await;
     let (st, _) = api
-        .call("DELETE", "/api/v1/guardianships", Some(&s.admin), Some(json!({"guardian_id": s.gwen["id"], "student_id": s.ann["id"]})))
+        .call(
+            "DELETE",
+            "/api/v1/guardianships",
+            Some(&s.admin),
+            Some(json!({"guardian_id": s.gwen["id"], "student_id": s.ann["id"]})),
+        )
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
-    let (st, v) = s.send_text(&s.gwen_token, &conv, "after-unlink", "hello?").await;
-    assert_eq!((st, error_code(&v).as_str()), (StatusCode::FORBIDDEN, "not_allowed"));
+    let (st, v) = s
+        .send_text(&s.gwen_token, &conv, "after-unlink", "hello?")
+        .await;
+    assert_eq!(
+        (st, error_code(&v).as_str()),
+        (StatusCode::FORBIDDEN, "not_allowed")
+    );
     let (st, _) = s.send_text(&ann, &conv, "after-unlink-2", "hello?").await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     // Students cannot sign in outside a doorplate.
-    let (st, v) = api.call("POST", "/api/v1/auth/login", None, Some(json!({"username": "ann", "password": PASSWORD}))).await;
-    assert_eq!((st, error_code(&v).as_str()), (StatusCode::FORBIDDEN, "students_use_doorplates"));
+    let (st, v) = api
+        .call(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "ann", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(
+        (st, error_code(&v).as_str()),
+        (StatusCode::FORBIDDEN, "students_use_doorplates")
+    );
 }
 
 /// A snapshot of what bad requests must leave alone.
@@ -77,49 +126,307 @@ async fn bad_input_answers_4xx_with_the_error_json_and_changes_nothing() {
     let a = s.admin.as_str();
     let g = s.gwen_token.as_str();
     let d = s.device.as_str();
-    let cases: Vec<(&str, String, Option<&str>, Option<Value>, u16)> = vec![
-        ("POST", "/api/v1/users".into(), Some(a), Some(json!({"role": "wizard", "display_name": "X"})), 400),
-        ("POST", "/api/v1/users".into(), Some(a), Some(json!({"role": "student"})), 400),
-        ("POST", "/api/v1/users".into(), Some(a), Some(json!({"role": "student", "display_name": "  "})), 400),
-        ("POST", "/api/v1/users".into(), Some(a), Some(json!({"role": "student", "display_name": "Y", "username": "ann", "password": "longenough"})), 409),
-        ("POST", "/api/v1/users".into(), Some(a), Some(json!({"role": "student", "display_name": "Y", "card_uid": "04a1b2c3"})), 409),
-        ("POST", "/api/v1/users".into(), Some(a), Some(json!({"role": "student", "display_name": "Y", "username": "y", "password": "123"})), 400),
-        ("POST", "/api/v1/users".into(), Some(g), Some(json!({"role": "student", "display_name": "Y"})), 403),
-        ("POST", "/api/v1/users".into(), None, Some(json!({"role": "student", "display_name": "Y"})), 401),
-        ("POST", "/api/v1/users".into(), Some("dpu_forged"), Some(json!({"role": "student", "display_name": "Y"})), 401),
-        ("PATCH", "/api/v1/users/999999".into(), Some(a), Some(json!({"display_name": "Z"})), 404),
-        ("PATCH", "/api/v1/users/abc".into(), Some(a), Some(json!({"display_name": "Z"})), 404),
-        ("POST", "/api/v1/rooms".into(), Some(a), Some(json!({"name": "R", "kind": "castle"})), 400),
-        ("POST", "/api/v1/groups".into(), Some(a), Some(json!({"name": "G", "member_ids": ["999999"]})), 422),
-        ("POST", "/api/v1/groups".into(), Some(a), Some(json!({"name": "G", "member_ids": [s.gwen["id"]]})), 422),
-        ("POST", "/api/v1/groups".into(), Some(a), Some(json!({"name": "Class 1", "member_ids": []})), 409),
-        ("POST", "/api/v1/doorplates".into(), Some(a), Some(json!({"room_id": "424242", "name": "D"})), 422),
-        ("POST", "/api/v1/devices/pair".into(), None, Some(json!({"pairing_code": "00000000"})), 401),
-        ("POST", "/api/v1/guardianships".into(), Some(a), Some(json!({"guardian_id": s.ann["id"], "student_id": s.bob["id"]})), 422),
-        ("POST", "/api/v1/doorplate/checkin".into(), Some(d), Some(json!({"credential": {}})), 400),
-        ("POST", "/api/v1/doorplate/checkin".into(), Some(d), Some(json!({"credential": {"card": "1", "qr": "2"}})), 400),
-        ("POST", "/api/v1/doorplate/checkin".into(), Some(d), Some(json!({"credential": {"username": "gwen", "password": PASSWORD}})), 422),
-        ("POST", "/api/v1/doorplate/checkin".into(), Some(g), Some(json!({"credential": {"card": "04A1B2C3"}})), 403),
-        ("POST", "/api/v1/presence".into(), Some(a), Some(json!({"doorplate_id": s.doorplate["id"], "user_ids": [s.ann["id"], s.gwen["id"]]})), 422),
-        ("POST", "/api/v1/presence".into(), Some(a), Some(json!({"doorplate_id": s.doorplate["id"], "user_ids": []})), 400),
-        ("POST", "/api/v1/presence".into(), Some(a), Some(json!({"doorplate_id": s.doorplate["id"], "user_ids": [s.ann["id"]], "until": "tomorrow"})), 400),
-        ("POST", "/api/v1/presence".into(), Some(a), Some(json!({"doorplate_id": s.doorplate["id"], "user_ids": [s.ann["id"]], "until": "2001-01-01T00:00:00Z"})), 422),
-        ("POST", msgs.clone(), Some(g), Some(json!({"client_id": "x", "kind": "poem", "text": "hi"})), 400),
-        ("POST", msgs.clone(), Some(g), Some(json!({"client_id": "x", "kind": "text"})), 400),
-        ("POST", msgs.clone(), Some(g), Some(json!({"client_id": "", "kind": "text", "text": "hi"})), 400),
-        ("POST", msgs.clone(), Some(g), Some(json!({"client_id": "x", "kind": "text", "text": "a".repeat(5000)})), 400),
-        ("POST", msgs.clone(), Some(g), Some(json!({"client_id": "x", "kind": "image"})), 400),
-        ("POST", msgs.clone(), Some(g), Some(json!({"client_id": "x", "kind": "image", "media_id": "777"})), 422),
-        ("POST", msgs.clone(), Some(&s.hal_token), Some(json!({"client_id": "x", "kind": "text", "text": "hi"})), 404),
-        ("POST", "/api/v1/conversations/999999/messages".into(), Some(g), Some(json!({"client_id": "x", "kind": "text", "text": "hi"})), 404),
+    // (method, path, bearer, body, expected status)
+    type Case<'a> = (&'a str, String, Option<&'a str>, Option<Value>, u16);
+    let cases: Vec<Case> = vec![
+        (
+            "POST",
+            "/api/v1/users".into(),
+            Some(a),
+            Some(json!({"role": "wizard", "display_name": "X"})),
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1/users".into(),
+            Some(a),
+            Some(json!({"role": "student"})),
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1/users".into(),
+            Some(a),
+            Some(json!({"role": "student", "display_name": "  "})),
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1/users".into(),
+            Some(a),
+            Some(
+                json!({"role": "student", "display_name": "Y", "username": "ann", "password": "longenough"}),
+            ),
+            409,
+        ),
+        (
+            "POST",
+            "/api/v1/users".into(),
+            Some(a),
+            Some(json!({"role": "student", "display_name": "Y", "card_uid": "04a1b2c3"})),
+            409,
+        ),
+        (
+            "POST",
+            "/api/v1/users".into(),
+            Some(a),
+            Some(
+                json!({"role": "student", "display_name": "Y", "username": "y", "password": "123"}),
+            ),
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1/users".into(),
+            Some(g),
+            Some(json!({"role": "student", "display_name": "Y"})),
+            403,
+        ),
+        (
+            "POST",
+            "/api/v1/users".into(),
+            None,
+            Some(json!({"role": "student", "display_name": "Y"})),
+            401,
+        ),
+        (
+            "POST",
+            "/api/v1/users".into(),
+            Some("dpu_forged"),
+            Some(json!({"role": "student", "display_name": "Y"})),
+            401,
+        ),
+        (
+            "PATCH",
+            "/api/v1/users/999999".into(),
+            Some(a),
+            Some(json!({"display_name": "Z"})),
+            404,
+        ),
+        (
+            "PATCH",
+            "/api/v1/users/abc".into(),
+            Some(a),
+            Some(json!({"display_name": "Z"})),
+            404,
+        ),
+        (
+            "POST",
+            "/api/v1/rooms".into(),
+            Some(a),
+            Some(json!({"name": "R", "kind": "castle"})),
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1/groups".into(),
+            Some(a),
+            Some(json!({"name": "G", "member_ids": ["999999"]})),
+            422,
+        ),
+        (
+            "POST",
+            "/api/v1/groups".into(),
+            Some(a),
+            Some(json!({"name": "G", "member_ids": [s.gwen["id"]]})),
+            422,
+        ),
+        (
+            "POST",
+            "/api/v1/groups".into(),
+            Some(a),
+            Some(json!({"name": "Class 1", "member_ids": []})),
+            409,
+        ),
+        (
+            "POST",
+            "/api/v1/doorplates".into(),
+            Some(a),
+            Some(json!({"room_id": "424242", "name": "D"})),
+            422,
+        ),
+        (
+            "POST",
+            "/api/v1/devices/pair".into(),
+            None,
+            Some(json!({"pairing_code": "00000000"})),
+            401,
+        ),
+        (
+            "POST",
+            "/api/v1/guardianships".into(),
+            Some(a),
+            Some(json!({"guardian_id": s.ann["id"], "student_id": s.bob["id"]})),
+            422,
+        ),
+        (
+            "POST",
+            "/api/v1/doorplate/checkin".into(),
+            Some(d),
+            Some(json!({"credential": {}})),
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1/doorplate/checkin".into(),
+            Some(d),
+            Some(json!({"credential": {"card": "1", "qr": "2"}})),
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1/doorplate/checkin".into(),
+            Some(d),
+            Some(json!({"credential": {"username": "gwen", "password": PASSWORD}})),
+            422,
+        ),
+        (
+            "POST",
+            "/api/v1/doorplate/checkin".into(),
+            Some(g),
+            Some(json!({"credential": {"card": "04A1B2C3"}})),
+            403,
+        ),
+        (
+            "POST",
+            "/api/v1/presence".into(),
+            Some(a),
+            Some(
+                json!({"doorplate_id": s.doorplate["id"], "user_ids": [s.ann["id"], s.gwen["id"]]}),
+            ),
+            422,
+        ),
+        (
+            "POST",
+            "/api/v1/presence".into(),
+            Some(a),
+            Some(json!({"doorplate_id": s.doorplate["id"], "user_ids": []})),
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1/presence".into(),
+            Some(a),
+            Some(
+                json!({"doorplate_id": s.doorplate["id"], "user_ids": [s.ann["id"]], "until": "tomorrow"}),
+            ),
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1/presence".into(),
+            Some(a),
+            Some(
+                json!({"doorplate_id": s.doorplate["id"], "user_ids": [s.ann["id"]], "until": "2001-01-01T00:00:00Z"}),
+            ),
+            422,
+        ),
+        (
+            "POST",
+            msgs.clone(),
+            Some(g),
+            Some(json!({"client_id": "x", "kind": "poem", "text": "hi"})),
+            400,
+        ),
+        (
+            "POST",
+            msgs.clone(),
+            Some(g),
+            Some(json!({"client_id": "x", "kind": "text"})),
+            400,
+        ),
+        (
+            "POST",
+            msgs.clone(),
+            Some(g),
+            Some(json!({"client_id": "", "kind": "text", "text": "hi"})),
+            400,
+        ),
+        (
+            "POST",
+            msgs.clone(),
+            Some(g),
+            Some(json!({"client_id": "x", "kind": "text", "text": "a".repeat(5000)})),
+            400,
+        ),
+        (
+            "POST",
+            msgs.clone(),
+            Some(g),
+            Some(json!({"client_id": "x", "kind": "image"})),
+            400,
+        ),
+        (
+            "POST",
+            msgs.clone(),
+            Some(g),
+            Some(json!({"client_id": "x", "kind": "image", "media_id": "777"})),
+            422,
+        ),
+        (
+            "POST",
+            msgs.clone(),
+            Some(&s.hal_token),
+            Some(json!({"client_id": "x", "kind": "text", "text": "hi"})),
+            404,
+        ),
+        (
+            "POST",
+            "/api/v1/conversations/999999/messages".into(),
+            Some(g),
+            Some(json!({"client_id": "x", "kind": "text", "text": "hi"})),
+            404,
+        ),
         ("GET", format!("{msgs}?limit=0"), Some(g), None, 400),
-        ("GET", format!("{msgs}?before=yesterday"), Some(g), None, 400),
-        ("POST", "/api/v1/conversations".into(), Some(g), Some(json!({"peer_id": "nobody"})), 400),
-        ("POST", "/api/v1/conversations".into(), Some(g), Some(json!({"peer_id": "999999"})), 404),
-        ("PATCH", "/api/v1/settings".into(), Some(a), Some(json!({"max_doorplates_per_student": 0})), 400),
-        ("PATCH", "/api/v1/settings".into(), Some(a), Some(json!({"timezone": "Mars/Olympus", "language": "en"})), 400),
-        ("PATCH", "/api/v1/settings".into(), Some(a), Some(json!({"session_idle_seconds": 30, "colour": "red"})), 400),
-        ("PATCH", "/api/v1/settings".into(), Some(g), Some(json!({"session_idle_seconds": 30})), 403),
+        (
+            "GET",
+            format!("{msgs}?before=yesterday"),
+            Some(g),
+            None,
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1/conversations".into(),
+            Some(g),
+            Some(json!({"peer_id": "nobody"})),
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1/conversations".into(),
+            Some(g),
+            Some(json!({"peer_id": "999999"})),
+            404,
+        ),
+        (
+            "PATCH",
+            "/api/v1/settings".into(),
+            Some(a),
+            Some(json!({"max_doorplates_per_student": 0})),
+            400,
+        ),
+        (
+            "PATCH",
+            "/api/v1/settings".into(),
+            Some(a),
+            Some(json!({"timezone": "Mars/Olympus", "language": "en"})),
+            400,
+        ),
+        (
+            "PATCH",
+            "/api/v1/settings".into(),
+            Some(a),
+            Some(json!({"session_idle_seconds": 30, "colour": "red"})),
+            400,
+        ),
+        (
+            "PATCH",
+            "/api/v1/settings".into(),
+            Some(g),
+            Some(json!({"session_idle_seconds": 30})),
+            403,
+        ),
         ("GET", "/api/v1/media/12345".into(), Some(g), None, 404),
         ("GET", "/api/v1/events".into(), None, None, 401),
     ];
@@ -129,10 +436,25 @@ async fn bad_input_answers_4xx_with_the_error_json_and_changes_nothing() {
         error_code(&v);
     }
     // Malformed JSON and a wrong content type are 4xx too.
-    let res = api.http.post(format!("{}/api/v1/rooms", api.base)).bearer_auth(a).header("content-type", "application/json").body("{nope").send().await.unwrap();
+    let res = api
+        .http
+        .post(format!("{}/api/v1/rooms", api.base))
+        .bearer_auth(a)
+        .header("content-type", "application/json")
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     error_code(&res.json().await.unwrap());
-    let res = api.http.post(format!("{}/api/v1/rooms", api.base)).bearer_auth(a).body("name=x").send().await.unwrap();
+    let res = api
+        .http
+        .post(format!("{}/api/v1/rooms", api.base))
+        .bearer_auth(a)
+        .body("name=x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(snapshot(&s).await, before, "bad requests changed something");
 }
@@ -142,8 +464,18 @@ async fn failed_credentials_are_throttled_with_retry_after() {
     let server = TestServer::start().await;
     let s = School::new(&server).await;
     for i in 0..5 {
-        let (st, v) = s.api.post("/api/v1/doorplate/checkin", &s.device, json!({"credential": {"card": format!("BAD{i}")}})).await;
-        assert_eq!((st, error_code(&v).as_str()), (StatusCode::UNAUTHORIZED, "unknown_card"));
+        let (st, v) = s
+            .api
+            .post(
+                "/api/v1/doorplate/checkin",
+                &s.device,
+                json!({"credential": {"card": format!("BAD{i}")}}),
+            )
+            .await;
+        assert_eq!(
+            (st, error_code(&v).as_str()),
+            (StatusCode::UNAUTHORIZED, "unknown_card")
+        );
     }
     let res = s
         .api
@@ -155,19 +487,50 @@ async fn failed_credentials_are_throttled_with_retry_after() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
-    let secs: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let secs: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=30).contains(&secs), "{secs}");
     // Even a good card waits while the doorplate is locked; another doorplate does not.
-    let (st, _) = s.api.post("/api/v1/doorplate/checkin", &s.device, json!({"credential": {"card": "04A1B2C3"}})).await;
+    let (st, _) = s
+        .api
+        .post(
+            "/api/v1/doorplate/checkin",
+            &s.device,
+            json!({"credential": {"card": "04A1B2C3"}}),
+        )
+        .await;
     assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
     let (_, dev2) = s.another_doorplate("Other").await;
-    let (st, _) = s.api.post("/api/v1/doorplate/checkin", &dev2, json!({"credential": {"card": "04A1B2C3"}})).await;
+    let (st, _) = s
+        .api
+        .post(
+            "/api/v1/doorplate/checkin",
+            &dev2,
+            json!({"credential": {"card": "04A1B2C3"}}),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK);
     // Password guessing is throttled per account, across doorplates too.
     for _ in 0..5 {
-        s.api.post("/api/v1/doorplate/sessions", &dev2, json!({"credential": {"username": "bob", "password": "guess!"}})).await;
+        s.api
+            .post(
+                "/api/v1/doorplate/sessions",
+                &dev2,
+                json!({"credential": {"username": "bob", "password": "guess!"}}),
+            )
+            .await;
     }
-    let (st, _) = s.api.post("/api/v1/doorplate/sessions", &dev2, json!({"credential": {"username": "bob", "password": "guess!"}})).await;
+    let (st, _) = s
+        .api
+        .post(
+            "/api/v1/doorplate/sessions",
+            &dev2,
+            json!({"credential": {"username": "bob", "password": "guess!"}}),
+        )
+        .await;
     assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
 }
 
@@ -179,7 +542,12 @@ async fn media_types_come_from_the_bytes_and_only_participants_download() {
     let s = School::new(&server).await;
     let api = &s.api;
     let upload = |token: &str, mime: &str, body: Vec<u8>| {
-        let req = api.http.post(format!("{}/api/v1/media", api.base)).bearer_auth(token).header("content-type", mime).body(body);
+        let req = api
+            .http
+            .post(format!("{}/api/v1/media", api.base))
+            .bearer_auth(token)
+            .header("content-type", mime)
+            .body(body);
         async move {
             let res = req.send().await.unwrap();
             (res.status(), res.json::<Value>().await.unwrap())
@@ -187,54 +555,113 @@ async fn media_types_come_from_the_bytes_and_only_participants_download() {
     };
     let (st, v) = upload(&s.gwen_token, "image/png", PNG.to_vec()).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
-    assert_eq!((v["mime"].as_str(), v["size"].as_u64()), (Some("image/png"), Some(PNG.len() as u64)));
+    assert_eq!(
+        (v["mime"].as_str(), v["size"].as_u64()),
+        (Some("image/png"), Some(PNG.len() as u64))
+    );
     let media_id = v["media_id"].clone();
     // A script dressed as a picture, a video declared as a picture, and one too big.
-    let (st, v) = upload(&s.gwen_token, "image/png", b"<script>alert('x')</script>".to_vec()).await;
-    assert_eq!((st, error_code(&v).as_str()), (StatusCode::BAD_REQUEST, "unsupported_media"));
-    let (st, v) = upload(&s.gwen_token, "image/jpeg", b"\0\0\0\x18ftypmp42\0\0\0\0isom".to_vec()).await;
-    assert_eq!((st, error_code(&v).as_str()), (StatusCode::BAD_REQUEST, "media_type_mismatch"));
-    api.call("PATCH", "/api/v1/settings", Some(&s.admin), Some(json!({"max_image_bytes": 2048}))).await;
+    let (st, v) = upload(
+        &s.gwen_token,
+        "image/png",
+        b"<script>alert('x')</script>".to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (st, error_code(&v).as_str()),
+        (StatusCode::BAD_REQUEST, "unsupported_media")
+    );
+    let (st, v) = upload(
+        &s.gwen_token,
+        "image/jpeg",
+        b"\0\0\0\x18ftypmp42\0\0\0\0isom".to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (st, error_code(&v).as_str()),
+        (StatusCode::BAD_REQUEST, "media_type_mismatch")
+    );
+    api.call(
+        "PATCH",
+        "/api/v1/settings",
+        Some(&s.admin),
+        Some(json!({"max_image_bytes": 2048})),
+    )
+    .await;
     let mut big = PNG.to_vec();
     big.resize(10_000, 0);
     let (st, v) = upload(&s.gwen_token, "image/png", big).await;
-    assert_eq!((st, error_code(&v).as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "too_large"));
+    assert_eq!(
+        (st, error_code(&v).as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+    );
 
     let conv = s.conversation(&s.gwen_token, &s.ann).await;
     let (st, m) = api
-        .post(&format!("/api/v1/conversations/{conv}/messages"), &s.gwen_token, json!({"client_id": "pic", "kind": "image", "media_id": media_id}))
+        .post(
+            &format!("/api/v1/conversations/{conv}/messages"),
+            &s.gwen_token,
+            json!({"client_id": "pic", "kind": "image", "media_id": media_id}),
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{m}");
     assert_eq!(m["message"]["media"]["mime"], "image/png");
     // A picture cannot pass as a voice message.
     let (st, _) = api
-        .post(&format!("/api/v1/conversations/{conv}/messages"), &s.gwen_token, json!({"client_id": "pic2", "kind": "voice", "media_id": media_id}))
+        .post(
+            &format!("/api/v1/conversations/{conv}/messages"),
+            &s.gwen_token,
+            json!({"client_id": "pic2", "kind": "voice", "media_id": media_id}),
+        )
         .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
 
     let id = media_id.as_str().unwrap();
     let get = |token: &str, range: Option<&str>| {
-        let mut req = api.http.get(format!("{}/api/v1/media/{id}", api.base)).bearer_auth(token);
+        let mut req = api
+            .http
+            .get(format!("{}/api/v1/media/{id}", api.base))
+            .bearer_auth(token);
         if let Some(r) = range {
             req = req.header("range", r);
         }
         async move {
             let res = req.send().await.unwrap();
             let st = res.status();
-            let cr = res.headers().get("content-range").map(|v| v.to_str().unwrap().to_string());
+            let cr = res
+                .headers()
+                .get("content-range")
+                .map(|v| v.to_str().unwrap().to_string());
             (st, cr, res.bytes().await.unwrap().to_vec())
         }
     };
-    let ann = api.ok("/api/v1/doorplate/sessions", &s.device, json!({"credential": {"card": "04A1B2C3"}})).await;
+    let ann = api
+        .ok(
+            "/api/v1/doorplate/sessions",
+            &s.device,
+            json!({"credential": {"card": "04A1B2C3"}}),
+        )
+        .await;
     let ann = ann["session_token"].as_str().unwrap();
     let (st, _, body) = get(ann, None).await;
     assert_eq!((st, body.as_slice()), (StatusCode::OK, PNG));
     let (st, cr, body) = get(&s.gwen_token, Some("bytes=1-3")).await;
-    assert_eq!((st, cr.as_deref(), body.as_slice()), (StatusCode::PARTIAL_CONTENT, Some(format!("bytes 1-3/{}", PNG.len()).as_str()), &PNG[1..4]));
+    assert_eq!(
+        (st, cr.as_deref(), body.as_slice()),
+        (
+            StatusCode::PARTIAL_CONTENT,
+            Some(format!("bytes 1-3/{}", PNG.len()).as_str()),
+            &PNG[1..4]
+        )
+    );
     let (st, _, _) = get(&s.gwen_token, Some("bytes=9999-")).await;
     assert_eq!(st, StatusCode::RANGE_NOT_SATISFIABLE);
     let (st, _, _) = get(&s.hal_token, None).await;
     assert_eq!(st, StatusCode::NOT_FOUND, "not a participant");
     let (st, _, _) = get(&s.device, None).await;
-    assert_eq!(st, StatusCode::FORBIDDEN, "a device token never reads content");
+    assert_eq!(
+        st,
+        StatusCode::FORBIDDEN,
+        "a device token never reads content"
+    );
 }

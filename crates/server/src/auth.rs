@@ -26,13 +26,23 @@ pub struct ViaSession {
 /// Any authenticated caller.
 #[derive(Clone, Debug)]
 pub enum Caller {
-    User { user: User, session: Option<ViaSession>, token: String },
-    Device { doorplate: Doorplate, token: String },
+    User {
+        user: User,
+        session: Option<ViaSession>,
+        token: String,
+    },
+    Device {
+        doorplate: Doorplate,
+        token: String,
+    },
 }
 
 /// The bearer token of a request, from the header or the cookie.
 pub fn bearer(headers: &HeaderMap) -> Option<String> {
-    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         return v.strip_prefix("Bearer ").map(|t| t.trim().to_string());
     }
     headers
@@ -47,43 +57,83 @@ pub fn bearer(headers: &HeaderMap) -> Option<String> {
 
 /// Resolves a token to its caller. 401 for anything unknown, expired or disabled.
 pub async fn resolve(app: &AppState, token: &str) -> Result<Caller, ApiError> {
-    let invalid = || ApiError::Unauthorized("invalid_token", "the token is unknown or has expired".into());
+    let invalid = || {
+        ApiError::Unauthorized(
+            "invalid_token",
+            "the token is unknown or has expired".into(),
+        )
+    };
     let not_found_is_invalid = |e: StoreError| match e {
         StoreError::NotFound => invalid(),
         other => other.into(),
     };
     let now = now_micros();
     if token.starts_with("dpd_") {
-        let doorplate = app.store.doorplate_by_token(app.secrets.hash("device", token)).await.map_err(not_found_is_invalid)?;
-        return Ok(Caller::Device { doorplate, token: token.into() });
+        let doorplate = app
+            .store
+            .doorplate_by_token(app.secrets.hash("device", token))
+            .await
+            .map_err(not_found_is_invalid)?;
+        return Ok(Caller::Device {
+            doorplate,
+            token: token.into(),
+        });
     }
     let (user_id, session) = if token.starts_with("dps_") {
         let live = app
             .sessions
-            .check(&app.secrets.hash("session", token), now, |u, d| app.presence.is_present(u, d))
+            .check(&app.secrets.hash("session", token), now, |u, d| {
+                app.presence.is_present(u, d)
+            })
             .map_err(|ended| {
                 if let Some(e) = ended {
                     app.session_ended(e, "expired");
                 }
                 ApiError::Unauthorized("session_ended", "the personal session has ended".into())
             })?;
-        (live.user_id, Some(ViaSession { doorplate_id: live.doorplate_id, revoked: live.revoked }))
+        (
+            live.user_id,
+            Some(ViaSession {
+                doorplate_id: live.doorplate_id,
+                revoked: live.revoked,
+            }),
+        )
     } else if token.starts_with("dpu_") {
-        (app.store.token_user(app.secrets.hash("token", token), now).await.map_err(not_found_is_invalid)?, None)
+        (
+            app.store
+                .token_user(app.secrets.hash("token", token), now)
+                .await
+                .map_err(not_found_is_invalid)?,
+            None,
+        )
     } else {
         return Err(invalid());
     };
-    let user = app.store.user(user_id).await.map_err(not_found_is_invalid)?;
+    let user = app
+        .store
+        .user(user_id)
+        .await
+        .map_err(not_found_is_invalid)?;
     if user.disabled {
-        return Err(ApiError::Unauthorized("disabled", "this account is disabled".into()));
+        return Err(ApiError::Unauthorized(
+            "disabled",
+            "this account is disabled".into(),
+        ));
     }
-    Ok(Caller::User { user, session, token: token.into() })
+    Ok(Caller::User {
+        user,
+        session,
+        token: token.into(),
+    })
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
         resolve(app, &token).await
     }
@@ -99,7 +149,10 @@ pub struct UserAuth {
 impl FromRequestParts<AppState> for UserAuth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         match Caller::from_request_parts(parts, app).await? {
             Caller::User { user, session, .. } => Ok(UserAuth { user, session }),
             Caller::Device { .. } => Err(ApiError::Forbidden(
@@ -116,7 +169,10 @@ pub struct StaffAuth(pub User);
 impl FromRequestParts<AppState> for StaffAuth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let UserAuth { user, .. } = UserAuth::from_request_parts(parts, app).await?;
         if !user.role.is_staff() {
             return Err(ApiError::forbidden("only staff may do this"));
@@ -131,7 +187,10 @@ pub struct AdminAuth(pub User);
 impl FromRequestParts<AppState> for AdminAuth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let UserAuth { user, .. } = UserAuth::from_request_parts(parts, app).await?;
         if user.role != Role::Admin {
             return Err(ApiError::forbidden("only an admin may do this"));
@@ -146,10 +205,16 @@ pub struct DeviceAuth(pub Doorplate);
 impl FromRequestParts<AppState> for DeviceAuth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         match Caller::from_request_parts(parts, app).await? {
             Caller::Device { doorplate, .. } => Ok(DeviceAuth(doorplate)),
-            Caller::User { .. } => Err(ApiError::Forbidden("not_a_device", "only a paired doorplate may do this".into())),
+            Caller::User { .. } => Err(ApiError::Forbidden(
+                "not_a_device",
+                "only a paired doorplate may do this".into(),
+            )),
         }
     }
 }

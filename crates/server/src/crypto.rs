@@ -31,7 +31,10 @@ impl Secrets {
                 key.copy_from_slice(&bytes);
                 Ok(Secrets { key })
             }
-            Ok(_) => Err(std::io::Error::other(format!("{} is not a 32-byte key", path.display()))),
+            Ok(_) => Err(std::io::Error::other(format!(
+                "{} is not a 32-byte key",
+                path.display()
+            ))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key: [u8; 32] = random_bytes();
                 use std::io::Write;
@@ -51,8 +54,9 @@ impl Secrets {
     /// Keyed BLAKE2b-256 of a secret, with a domain label so a card number and a token
     /// with the same text never share a hash.
     pub fn hash(&self, label: &str, secret: &str) -> Vec<u8> {
-        let mut mac = <blake2::Blake2bMac<blake2::digest::consts::U32> as KeyInit>::new_from_slice(&self.key)
-            .expect("32-byte key fits BLAKE2b");
+        let mut mac =
+            <blake2::Blake2bMac<blake2::digest::consts::U32> as KeyInit>::new_from_slice(&self.key)
+                .expect("32-byte key fits BLAKE2b");
         mac.update(label.as_bytes());
         mac.update(&[0]);
         mac.update(secret.as_bytes());
@@ -96,7 +100,9 @@ pub fn hash_password(password: &str) -> String {
 /// Checks a password against a stored PHC string. CPU-heavy: call from `spawn_blocking`.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(h) => argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok(),
+        Ok(h) => argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok(),
         Err(_) => false,
     }
 }

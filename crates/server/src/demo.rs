@@ -18,8 +18,16 @@ pub struct DemoSchool {
 /// The demo accounts' password: easy to type on a kiosk keyboard.
 pub const DEMO_PASSWORD: &str = "demo1234";
 
-async fn user(app: &App, role: Role, name: &str, username: &str, card: Option<&str>) -> Result<User, StoreError> {
-    let hash = tokio::task::spawn_blocking(|| hash_password(DEMO_PASSWORD)).await.map_err(|e| StoreError::Internal(e.to_string()))?;
+async fn user(
+    app: &App,
+    role: Role,
+    name: &str,
+    username: &str,
+    card: Option<&str>,
+) -> Result<User, StoreError> {
+    let hash = tokio::task::spawn_blocking(|| hash_password(DEMO_PASSWORD))
+        .await
+        .map_err(|e| StoreError::Internal(e.to_string()))?;
     app.store
         .create_user(NewUser {
             role: Some(role),
@@ -35,17 +43,54 @@ async fn user(app: &App, role: Role, name: &str, username: &str, card: Option<&s
 /// Creates rooms with paired doorplates, two classes with their teachers, students with
 /// cards and QR badges, and guardians — names in Chinese and English.
 pub async fn seed(app: &App) -> Result<DemoSchool, StoreError> {
-    let mut school = DemoSchool { doorplates: vec![], logins: vec![], students: vec![] };
+    let mut school = DemoSchool {
+        doorplates: vec![],
+        logins: vec![],
+        students: vec![],
+    };
     let admin = user(app, Role::Admin, "教务处 Office", "admin", None).await?;
-    school.logins.push(("admin".into(), admin.display_name, "admin".into(), DEMO_PASSWORD.into()));
-    let wang = user(app, Role::Teacher, "王老师 Ms Wang", "wang", Some("T0000001")).await?;
+    school.logins.push((
+        "admin".into(),
+        admin.display_name,
+        "admin".into(),
+        DEMO_PASSWORD.into(),
+    ));
+    let wang = user(
+        app,
+        Role::Teacher,
+        "王老师 Ms Wang",
+        "wang",
+        Some("T0000001"),
+    )
+    .await?;
     let li = user(app, Role::Teacher, "李老师 Mr Li", "li", Some("T0000002")).await?;
     for t in [&wang, &li] {
-        school.logins.push(("teacher".into(), t.display_name.clone(), t.username.clone().unwrap_or_default(), DEMO_PASSWORD.into()));
+        school.logins.push((
+            "teacher".into(),
+            t.display_name.clone(),
+            t.username.clone().unwrap_or_default(),
+            DEMO_PASSWORD.into(),
+        ));
     }
     let classes = [
-        ("三年级一班 Class 3-1", &wang, [("张小明 Zhang Xiaoming", "xiaoming"), ("刘思雨 Liu Siyu", "siyu"), ("陈浩 Chen Hao", "chenhao")]),
-        ("三年级二班 Class 3-2", &li, [("赵一诺 Zhao Yinuo", "yinuo"), ("黄子轩 Huang Zixuan", "zixuan"), ("周悦 Zhou Yue", "zhouyue")]),
+        (
+            "三年级一班 Class 3-1",
+            &wang,
+            [
+                ("张小明 Zhang Xiaoming", "xiaoming"),
+                ("刘思雨 Liu Siyu", "siyu"),
+                ("陈浩 Chen Hao", "chenhao"),
+            ],
+        ),
+        (
+            "三年级二班 Class 3-2",
+            &li,
+            [
+                ("赵一诺 Zhao Yinuo", "yinuo"),
+                ("黄子轩 Huang Zixuan", "zixuan"),
+                ("周悦 Zhou Yue", "zhouyue"),
+            ],
+        ),
     ];
     let mut n = 0;
     for (class, teacher, kids) in classes {
@@ -55,25 +100,64 @@ pub async fn seed(app: &App) -> Result<DemoSchool, StoreError> {
             let card = format!("04A1B2{n:02}");
             let student = user(app, Role::Student, name, username, Some(&card)).await?;
             let qr = new_token("dpq_");
-            app.store.set_badge(student.id, app.secrets.hash("qr", &qr)).await?;
+            app.store
+                .set_badge(student.id, app.secrets.hash("qr", &qr))
+                .await?;
             let family = name.split(' ').nth(1).unwrap_or(name);
-            let guardian_name = format!("{}家长 Parent of {family}", name.split(' ').next().unwrap_or(name));
+            let guardian_name = format!(
+                "{}家长 Parent of {family}",
+                name.split(' ').next().unwrap_or(name)
+            );
             let g_username = format!("parent.{username}");
             let guardian = user(app, Role::Guardian, &guardian_name, &g_username, None).await?;
             app.store.add_guardianship(guardian.id, student.id).await?;
-            school.logins.push(("guardian".into(), guardian_name, g_username, DEMO_PASSWORD.into()));
-            school.students.push((name.into(), class.into(), card, qr, username.into(), DEMO_PASSWORD.into()));
+            school.logins.push((
+                "guardian".into(),
+                guardian_name,
+                g_username,
+                DEMO_PASSWORD.into(),
+            ));
+            school.students.push((
+                name.into(),
+                class.into(),
+                card,
+                qr,
+                username.into(),
+                DEMO_PASSWORD.into(),
+            ));
             members.push(student.id);
         }
-        app.store.create_group(class.into(), members, Some(teacher.id)).await?;
+        app.store
+            .create_group(class.into(), members, Some(teacher.id))
+            .await?;
     }
-    for (room, kind) in [("301 教室 Room 301", "classroom"), ("302 教室 Room 302", "classroom"), ("科学实验室 Science Lab", "lab"), ("三号宿舍 Dormitory 3", "dorm")] {
+    for (room, kind) in [
+        ("301 教室 Room 301", "classroom"),
+        ("302 教室 Room 302", "classroom"),
+        ("科学实验室 Science Lab", "lab"),
+        ("三号宿舍 Dormitory 3", "dorm"),
+    ] {
         let r = app.store.create_room(room.into(), kind.into()).await?;
         let code = crate::crypto::pairing_code();
         let now = now_micros();
-        let d = app.store.create_doorplate(r.id, format!("{room} 门牌"), app.secrets.hash("pairing", &code), now + 60_000_000, now).await?;
+        let d = app
+            .store
+            .create_doorplate(
+                r.id,
+                format!("{room} 门牌"),
+                app.secrets.hash("pairing", &code),
+                now + 60_000_000,
+                now,
+            )
+            .await?;
         let token = new_token("dpd_");
-        app.store.pair_doorplate(app.secrets.hash("pairing", &code), app.secrets.hash("device", &token), now).await?;
+        app.store
+            .pair_doorplate(
+                app.secrets.hash("pairing", &code),
+                app.secrets.hash("device", &token),
+                now,
+            )
+            .await?;
         school.doorplates.push((d.name, token));
     }
     Ok(school)

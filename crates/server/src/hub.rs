@@ -17,7 +17,7 @@
 
 use doorplate_domain::Id;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
@@ -74,9 +74,7 @@ impl Hub {
     }
 
     fn shard(&self, p: &Principal) -> &Mutex<HashMap<Principal, Stream>> {
-        let mut h = self.hasher.build_hasher();
-        p.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
+        &self.shards[(self.hasher.hash_one(p) as usize) % SHARDS]
     }
 
     /// Sends an event to every open socket of `to` and keeps it for replay.
@@ -84,7 +82,10 @@ impl Hub {
         let data = data.to_string();
         let mut shard = self.shard(&to).lock().expect("hub shard poisoned");
         let base = self.base;
-        let stream = shard.entry(to).or_insert_with(|| Stream { seq: base, ..Default::default() });
+        let stream = shard.entry(to).or_insert_with(|| Stream {
+            seq: base,
+            ..Default::default()
+        });
         stream.seq += 1;
         let seq = stream.seq;
         let frame: Frame = format!(r#"{{"seq":{seq},"type":"{kind}","data":{data}}}"#).into();
@@ -94,28 +95,46 @@ impl Hub {
         stream.ring.push_back((seq, frame.clone()));
         // A full queue means the client cannot keep up: dropping its sender closes the
         // socket after the frames already queued, and the client resumes with `after`.
-        stream.subscribers.retain(|(_, tx)| tx.try_send(frame.clone()).is_ok());
+        stream
+            .subscribers
+            .retain(|(_, tx)| tx.try_send(frame.clone()).is_ok());
     }
 
     /// Opens a stream for `to`, replaying what came after `after`.
     pub fn subscribe(&self, to: Principal, after: Option<u64>) -> Subscription {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let id = self.next_sub.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = self
+            .next_sub
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut shard = self.shard(&to).lock().expect("hub shard poisoned");
         let base = self.base;
-        let stream = shard.entry(to).or_insert_with(|| Stream { seq: base, ..Default::default() });
+        let stream = shard.entry(to).or_insert_with(|| Stream {
+            seq: base,
+            ..Default::default()
+        });
         let mut replay = Vec::new();
         let mut resync = None;
         if let Some(after) = after {
             let oldest_kept = stream.ring.front().map_or(stream.seq + 1, |(s, _)| *s);
             if after > stream.seq || after + 1 < oldest_kept {
-                resync = Some(format!(r#"{{"seq":{},"type":"resync","data":{{}}}}"#, stream.seq).into());
+                resync =
+                    Some(format!(r#"{{"seq":{},"type":"resync","data":{{}}}}"#, stream.seq).into());
             } else {
-                replay = stream.ring.iter().filter(|(s, _)| *s > after).map(|(_, f)| f.clone()).collect();
+                replay = stream
+                    .ring
+                    .iter()
+                    .filter(|(s, _)| *s > after)
+                    .map(|(_, f)| f.clone())
+                    .collect();
             }
         }
         stream.subscribers.push((id, tx));
-        Subscription { id, rx, replay, resync }
+        Subscription {
+            id,
+            rx,
+            replay,
+            resync,
+        }
     }
 
     /// Closes one socket's queue (its task ends).
@@ -129,7 +148,9 @@ impl Hub {
     /// Whether `to` has at least one open socket.
     pub fn is_online(&self, to: Principal) -> bool {
         let shard = self.shard(&to).lock().expect("hub shard poisoned");
-        shard.get(&to).is_some_and(|s| s.subscribers.iter().any(|(_, tx)| !tx.is_closed()))
+        shard
+            .get(&to)
+            .is_some_and(|s| s.subscribers.iter().any(|(_, tx)| !tx.is_closed()))
     }
 
     /// Closes every socket of `to` (e.g. a revoked session's principal is not closed
@@ -148,7 +169,9 @@ mod tests {
     use serde_json::json;
 
     fn seq_of(f: &Frame) -> u64 {
-        serde_json::from_str::<serde_json::Value>(f).unwrap()["seq"].as_u64().unwrap()
+        serde_json::from_str::<serde_json::Value>(f).unwrap()["seq"]
+            .as_u64()
+            .unwrap()
     }
 
     #[tokio::test]
@@ -197,7 +220,10 @@ mod tests {
         while slow.rx.recv().await.is_some() {
             got += 1;
         }
-        assert_eq!(got, QUEUE, "the slow socket gets what fit, then its queue closes");
+        assert_eq!(
+            got, QUEUE,
+            "the slow socket gets what fit, then its queue closes"
+        );
         assert!(!hub.is_online(p));
     }
 }

@@ -47,13 +47,19 @@ pub enum StartError {
 }
 
 /// Opens the data folder and builds the application state.
-pub async fn open_app(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>) -> Result<AppState, StartError> {
+pub async fn open_app(
+    config: &Config,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<AppState, StartError> {
     let dir = &config.data_dir;
     let media = dir.join("media");
     std::fs::create_dir_all(&media).map_err(|e| StartError::DataDir(dir.clone(), e))?;
-    let secrets = crypto::Secrets::load_or_create(dir).map_err(|e| StartError::DataDir(dir.clone(), e))?;
+    let secrets =
+        crypto::Secrets::load_or_create(dir).map_err(|e| StartError::DataDir(dir.clone(), e))?;
     let store = SqliteStore::open(&dir.join("doorplate.db"))?;
-    Ok(Arc::new(App::new(Arc::new(store), secrets, media, shutdown).await?))
+    Ok(Arc::new(
+        App::new(Arc::new(store), secrets, media, shutdown).await?,
+    ))
 }
 
 /// Serves until `shutdown` completes, then closes every socket and returns.
@@ -68,14 +74,17 @@ pub async fn run(
     let router = router(app.clone());
     let addr = listener.local_addr().ok();
     tracing::info!(addr = ?addr, data = %config.data_dir.display(), "doorplate serving");
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: closing live sockets");
-            let _ = stop_tx.send(true);
-        })
-        .await
-        .map_err(StartError::Serve)?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing live sockets");
+        let _ = stop_tx.send(true);
+    })
+    .await
+    .map_err(StartError::Serve)?;
     sweeper.abort();
     Ok(())
 }
@@ -84,13 +93,16 @@ pub async fn run(
 pub fn router(app: AppState) -> axum::Router {
     let (api, doc) = api::router();
     let doc = Arc::new(doc);
-    api.route("/api/v1/openapi.json", get(move || async move { axum::Json(doc.as_ref().clone()) }))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
-        .merge(web::router())
-        .layer(middleware::from_fn(log_request))
-        .with_state(app)
+    api.route(
+        "/api/v1/openapi.json",
+        get(move || async move { axum::Json(doc.as_ref().clone()) }),
+    )
+    .route("/healthz", get(|| async { "ok" }))
+    .route("/readyz", get(readyz))
+    .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
+    .merge(web::router())
+    .layer(middleware::from_fn(log_request))
+    .with_state(app)
 }
 
 /// GET /readyz — 200 when the store answers.
@@ -123,7 +135,13 @@ async fn sweep(app: AppState) {
         tick.tick().await;
         let now = now_micros();
         for ended in app.sessions.expire(now) {
-            app.audit(Some(ended.user_id), "session.expired", Some(ended.user_id), serde_json::json!({"doorplate_id": ended.doorplate_id})).await;
+            app.audit(
+                Some(ended.user_id),
+                "session.expired",
+                Some(ended.user_id),
+                serde_json::json!({"doorplate_id": ended.doorplate_id}),
+            )
+            .await;
             app.session_ended(ended, "idle");
         }
         app.expire_presences().await;

@@ -31,21 +31,27 @@ impl PresenceTable {
     }
 
     pub fn of_student(&self, student: Id) -> Vec<PresenceRow> {
-        self.by_student.read(&student, |v| v.cloned().unwrap_or_default())
+        self.by_student
+            .read(&student, |v| v.cloned().unwrap_or_default())
     }
 
     pub fn at_doorplate(&self, doorplate: Id) -> Vec<PresenceRow> {
-        self.by_doorplate.read(&doorplate, |v| v.cloned().unwrap_or_default())
+        self.by_doorplate
+            .read(&doorplate, |v| v.cloned().unwrap_or_default())
     }
 
     pub fn is_present(&self, student: Id, doorplate: Id) -> bool {
-        self.by_student.read(&student, |v| v.is_some_and(|v| v.iter().any(|p| p.doorplate_id == doorplate)))
+        self.by_student.read(&student, |v| {
+            v.is_some_and(|v| v.iter().any(|p| p.doorplate_id == doorplate))
+        })
     }
 
     fn insert(&self, row: PresenceRow) {
         self.remove(row.student_id, row.doorplate_id);
-        self.by_student.write(row.student_id, |m, k| m.entry(k).or_default().push(row));
-        self.by_doorplate.write(row.doorplate_id, |m, k| m.entry(k).or_default().push(row));
+        self.by_student
+            .write(row.student_id, |m, k| m.entry(k).or_default().push(row));
+        self.by_doorplate
+            .write(row.doorplate_id, |m, k| m.entry(k).or_default().push(row));
     }
 
     fn remove(&self, student: Id, doorplate: Id) -> Option<PresenceRow> {
@@ -73,7 +79,11 @@ impl PresenceTable {
     pub fn expired(&self, now: Micros) -> Vec<PresenceRow> {
         let mut out = Vec::new();
         self.by_student.for_each(|_, v| {
-            out.extend(v.iter().filter(|p| doorplate_domain::presence::expired(p.until, now)).copied())
+            out.extend(
+                v.iter()
+                    .filter(|p| doorplate_domain::presence::expired(p.until, now))
+                    .copied(),
+            )
         });
         out
     }
@@ -81,7 +91,8 @@ impl PresenceTable {
     /// Every presence (for end of day).
     pub fn all(&self) -> Vec<PresenceRow> {
         let mut out = Vec::new();
-        self.by_student.for_each(|_, v| out.extend(v.iter().copied()));
+        self.by_student
+            .for_each(|_, v| out.extend(v.iter().copied()));
         out
     }
 }
@@ -130,17 +141,37 @@ impl App {
         let now = now_micros();
         let held = self.presence.of_student(student);
         let plan = plan_arrival(
-            &held.iter().map(|p| Held { doorplate_id: p.doorplate_id, since: p.since }).collect::<Vec<_>>(),
+            &held
+                .iter()
+                .map(|p| Held {
+                    doorplate_id: p.doorplate_id,
+                    since: p.since,
+                })
+                .collect::<Vec<_>>(),
             doorplate,
             max,
         );
-        let since = held.iter().find(|p| p.doorplate_id == doorplate).map_or(now, |p| p.since);
-        let row = PresenceRow { student_id: student, doorplate_id: doorplate, source, since, until };
+        let since = held
+            .iter()
+            .find(|p| p.doorplate_id == doorplate)
+            .map_or(now, |p| p.since);
+        let row = PresenceRow {
+            student_id: student,
+            doorplate_id: doorplate,
+            source,
+            since,
+            until,
+        };
         self.store
-            .apply_presence(PresenceChange { student_id: student, remove: plan.evict.clone(), upsert: Some(row) })
+            .apply_presence(PresenceChange {
+                student_id: student,
+                remove: plan.evict.clone(),
+                upsert: Some(row),
+            })
             .await?;
         for d in &plan.evict {
-            self.after_leave(student, *d, LeaveReason::Replaced, actor).await;
+            self.after_leave(student, *d, LeaveReason::Replaced, actor)
+                .await;
         }
         self.presence.insert(row);
         let user = self.store.user(student).await?;
@@ -152,24 +183,40 @@ impl App {
                 &json!({"user_id": student.to_string(), "display_name": user.display_name, "source": source.as_str(),
                         "since": crate::time::rfc3339(since), "unread": unread}),
             );
-            self.audit(actor.or(Some(student)), "presence.joined", Some(student), json!({"doorplate_id": doorplate, "source": source.as_str()}))
-                .await;
+            self.audit(
+                actor.or(Some(student)),
+                "presence.joined",
+                Some(student),
+                json!({"doorplate_id": doorplate, "source": source.as_str()}),
+            )
+            .await;
         }
         // Messages that waited while the student was nowhere present are hinted here.
         if unread > 0 {
-            self.hint_waiting(student, &user.display_name, doorplate).await;
+            self.hint_waiting(student, &user.display_name, doorplate)
+                .await;
         }
         Ok(row)
     }
 
     /// Ends a presence (R6). `false` if the student was not present there.
-    pub async fn leave(&self, student: Id, doorplate: Id, reason: LeaveReason, actor: Option<Id>) -> Result<bool, crate::error::ApiError> {
+    pub async fn leave(
+        &self,
+        student: Id,
+        doorplate: Id,
+        reason: LeaveReason,
+        actor: Option<Id>,
+    ) -> Result<bool, crate::error::ApiError> {
         let _guard = self.student_lock(student).lock().await;
         if !self.presence.is_present(student, doorplate) {
             return Ok(false);
         }
         self.store
-            .apply_presence(PresenceChange { student_id: student, remove: vec![doorplate], upsert: None })
+            .apply_presence(PresenceChange {
+                student_id: student,
+                remove: vec![doorplate],
+                upsert: None,
+            })
             .await?;
         self.after_leave(student, doorplate, reason, actor).await;
         Ok(true)
@@ -177,7 +224,13 @@ impl App {
 
     /// The in-memory part of a departure, under the student's lock: drop the index entry,
     /// revoke the student's session there, and tell the doorplate to purge at once.
-    async fn after_leave(&self, student: Id, doorplate: Id, reason: LeaveReason, actor: Option<Id>) {
+    async fn after_leave(
+        &self,
+        student: Id,
+        doorplate: Id,
+        reason: LeaveReason,
+        actor: Option<Id>,
+    ) {
         self.presence.remove(student, doorplate);
         if let Some(ended) = self.sessions.end_for_user_at(student, doorplate) {
             self.session_ended(ended, "left");
@@ -187,14 +240,22 @@ impl App {
             "presence.left",
             &json!({"user_id": student.to_string(), "reason": reason.as_str()}),
         );
-        self.audit(actor, "presence.left", Some(student), json!({"doorplate_id": doorplate, "reason": reason.as_str()}))
-            .await;
+        self.audit(
+            actor,
+            "presence.left",
+            Some(student),
+            json!({"doorplate_id": doorplate, "reason": reason.as_str()}),
+        )
+        .await;
     }
 
     /// Ends presences whose window is over; run every second by the sweeper.
     pub async fn expire_presences(&self) {
         for p in self.presence.expired(now_micros()) {
-            if let Err(e) = self.leave(p.student_id, p.doorplate_id, LeaveReason::Expired, None).await {
+            if let Err(e) = self
+                .leave(p.student_id, p.doorplate_id, LeaveReason::Expired, None)
+                .await
+            {
                 tracing::warn!(error = %e, "could not end an expired presence");
             }
         }
@@ -202,8 +263,20 @@ impl App {
 
     /// Appends to the audit log; a failure is logged, never shown to the caller whose
     /// action already happened.
-    pub async fn audit(&self, actor: Option<Id>, action: &str, subject: Option<Id>, detail: serde_json::Value) {
-        let entry = AuditEntry { at: now_micros(), actor_id: actor, action: action.into(), subject_id: subject, detail };
+    pub async fn audit(
+        &self,
+        actor: Option<Id>,
+        action: &str,
+        subject: Option<Id>,
+        detail: serde_json::Value,
+    ) {
+        let entry = AuditEntry {
+            at: now_micros(),
+            actor_id: actor,
+            action: action.into(),
+            subject_id: subject,
+            detail,
+        };
         if let Err(e) = self.store.audit(entry).await {
             tracing::error!(error = %e, action, "could not write the audit log");
         }

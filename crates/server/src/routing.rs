@@ -15,8 +15,10 @@ impl App {
     pub async fn route_message(&self, msg: &Message, sender: &User, recipient: &User) {
         let unread = self.unread.add(recipient.id, 1);
         let body = json!({"message": message_json(msg)});
-        self.hub.publish(Principal::User(recipient.id), "message.new", &body);
-        self.hub.publish(Principal::User(sender.id), "message.new", &body);
+        self.hub
+            .publish(Principal::User(recipient.id), "message.new", &body);
+        self.hub
+            .publish(Principal::User(sender.id), "message.new", &body);
 
         let mut rooms = Vec::new();
         if recipient.role == Role::Student {
@@ -54,7 +56,8 @@ impl App {
         match self.store.unnotified_for(student).await {
             Ok(waiting) if !waiting.is_empty() => {
                 let room = self.room_name_of(doorplate).await;
-                self.mark_notified(waiting.iter().map(|m| m.id).collect(), room).await;
+                self.mark_notified(waiting.iter().map(|m| m.id).collect(), room)
+                    .await;
             }
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "could not load waiting messages"),
@@ -65,11 +68,13 @@ impl App {
         match self.store.mark_notified(ids, room.clone()).await {
             Ok(changed) => {
                 for m in changed {
-                    let mut data = json!({"message_id": m.id.to_string(), "status": m.status.as_str()});
+                    let mut data =
+                        json!({"message_id": m.id.to_string(), "status": m.status.as_str()});
                     if !room.is_empty() && self.settings().show_room_to_guardians {
                         data["room"] = json!(room);
                     }
-                    self.hub.publish(Principal::User(m.sender_id), "message.status", &data);
+                    self.hub
+                        .publish(Principal::User(m.sender_id), "message.status", &data);
                 }
             }
             Err(e) => tracing::error!(error = %e, "could not record a notified status"),
@@ -99,7 +104,9 @@ impl App {
 
     /// An urgent message from a guardian also alerts the child's class teachers.
     async fn alert_class_teachers(&self, msg: &Message, sender: &User, student: &User) {
-        let Ok(groups) = self.store.groups_of(student.id).await else { return };
+        let Ok(groups) = self.store.groups_of(student.id).await else {
+            return;
+        };
         for t in groups.iter().filter_map(|g| g.teacher_id) {
             self.hub.publish(
                 Principal::User(t),
@@ -113,7 +120,12 @@ impl App {
 
     async fn room_name_of(&self, doorplate: Id) -> String {
         match self.store.doorplate(doorplate).await {
-            Ok(d) => self.store.room(d.room_id).await.map(|r| r.name).unwrap_or(d.name),
+            Ok(d) => self
+                .store
+                .room(d.room_id)
+                .await
+                .map(|r| r.name)
+                .unwrap_or(d.name),
             Err(_) => String::new(),
         }
     }

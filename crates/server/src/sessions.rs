@@ -28,6 +28,7 @@ struct Session {
 }
 
 /// A valid session, as the auth extractor sees it.
+#[derive(Debug)]
 pub struct Live {
     pub user_id: Id,
     pub doorplate_id: Id,
@@ -52,25 +53,54 @@ impl Inner {
         let s = self.by_doorplate.remove(&doorplate)?;
         self.by_token.remove(&s.token_hash);
         let _ = s.revoked.send(true);
-        Some(Ended { user_id: s.clock.user_id, doorplate_id: doorplate })
+        Some(Ended {
+            user_id: s.clock.user_id,
+            doorplate_id: doorplate,
+        })
     }
 }
 
 impl Sessions {
     /// Opens a session, ending the doorplate's previous one (returned).
-    pub fn open(&self, token_hash: Vec<u8>, user_id: Id, doorplate_id: Id, now: Micros, idle_seconds: i64, needs_presence: bool) -> (Micros, Option<Ended>) {
+    pub fn open(
+        &self,
+        token_hash: Vec<u8>,
+        user_id: Id,
+        doorplate_id: Id,
+        now: Micros,
+        idle_seconds: i64,
+        needs_presence: bool,
+    ) -> (Micros, Option<Ended>) {
         let mut inner = self.inner.lock().expect("sessions poisoned");
         let previous = inner.remove(doorplate_id);
-        let clock = SessionClock { user_id, doorplate_id, last_used: now, idle_seconds };
+        let clock = SessionClock {
+            user_id,
+            doorplate_id,
+            last_used: now,
+            idle_seconds,
+        };
         let (revoked, _) = watch::channel(false);
         inner.by_token.insert(token_hash.clone(), doorplate_id);
-        inner.by_doorplate.insert(doorplate_id, Session { token_hash, clock, needs_presence, revoked });
+        inner.by_doorplate.insert(
+            doorplate_id,
+            Session {
+                token_hash,
+                clock,
+                needs_presence,
+                revoked,
+            },
+        );
         (clock.expires_at(), previous)
     }
 
     /// Checks a session token and refreshes its idle clock. `Err(Some(ended))` when the
     /// token belonged to a session that has just run out.
-    pub fn check(&self, token_hash: &[u8], now: Micros, present: impl Fn(Id, Id) -> bool) -> Result<Live, Option<Ended>> {
+    pub fn check(
+        &self,
+        token_hash: &[u8],
+        now: Micros,
+        present: impl Fn(Id, Id) -> bool,
+    ) -> Result<Live, Option<Ended>> {
         let mut inner = self.inner.lock().expect("sessions poisoned");
         let doorplate = *inner.by_token.get(token_hash).ok_or(None)?;
         let s = inner.by_doorplate.get_mut(&doorplate).ok_or(None)?;
@@ -89,7 +119,10 @@ impl Sessions {
 
     /// Ends the doorplate's session, whoever holds it.
     pub fn end_at(&self, doorplate: Id) -> Option<Ended> {
-        self.inner.lock().expect("sessions poisoned").remove(doorplate)
+        self.inner
+            .lock()
+            .expect("sessions poisoned")
+            .remove(doorplate)
     }
 
     /// Ends the doorplate's session if it is this user's (the user left: R6).
@@ -104,14 +137,23 @@ impl Sessions {
     /// Ends the sessions that have been idle too long.
     pub fn expire(&self, now: Micros) -> Vec<Ended> {
         let mut inner = self.inner.lock().expect("sessions poisoned");
-        let stale: Vec<Id> =
-            inner.by_doorplate.iter().filter(|(_, s)| now >= s.clock.expires_at()).map(|(d, _)| *d).collect();
+        let stale: Vec<Id> = inner
+            .by_doorplate
+            .iter()
+            .filter(|(_, s)| now >= s.clock.expires_at())
+            .map(|(d, _)| *d)
+            .collect();
         stale.into_iter().filter_map(|d| inner.remove(d)).collect()
     }
 
     /// The user whose session the doorplate hosts now.
     pub fn holder(&self, doorplate: Id) -> Option<Id> {
-        self.inner.lock().expect("sessions poisoned").by_doorplate.get(&doorplate).map(|s| s.clock.user_id)
+        self.inner
+            .lock()
+            .expect("sessions poisoned")
+            .by_doorplate
+            .get(&doorplate)
+            .map(|s| s.clock.user_id)
     }
 }
 
@@ -136,7 +178,10 @@ mod tests {
     fn leaving_or_idling_ends_it_and_staff_need_no_presence() {
         let s = Sessions::default();
         s.open(vec![1], 10, 5, 0, 60, true);
-        assert_eq!(s.check(&[1], S, |_, _| false).unwrap_err().unwrap().user_id, 10);
+        assert_eq!(
+            s.check(&[1], S, |_, _| false).unwrap_err().unwrap().user_id,
+            10
+        );
         s.open(vec![3], 12, 6, 0, 60, false);
         assert!(s.check(&[3], 30 * S, |_, _| false).is_ok());
         assert_eq!(s.expire(89 * S).len(), 0, "the check at 30 s refreshed it");

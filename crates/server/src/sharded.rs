@@ -26,7 +26,9 @@ impl ShardKey for i64 {
 
 impl<K: Hash + Eq + ShardKey, V> Default for Sharded<K, V> {
     fn default() -> Self {
-        Sharded { shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect() }
+        Sharded {
+            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+        }
     }
 }
 

@@ -67,11 +67,19 @@ pub fn message_view(m: &Message, show_rooms: bool) -> MessageView {
         sender_id: m.sender_id.to_string(),
         kind: m.kind.as_str().into(),
         text: m.text.clone(),
-        media: m.media.as_ref().map(|md| MediaView { id: md.id.to_string(), mime: md.mime.clone(), size: md.size }),
+        media: m.media.as_ref().map(|md| MediaView {
+            id: md.id.to_string(),
+            mime: md.mime.clone(),
+            size: md.size,
+        }),
         urgent: m.urgent,
         created_at: rfc3339(m.created_at),
         status: m.status.as_str().into(),
-        notified_rooms: if show_rooms { m.notified_rooms.clone() } else { Vec::new() },
+        notified_rooms: if show_rooms {
+            m.notified_rooms.clone()
+        } else {
+            Vec::new()
+        },
         client_id: m.client_id.clone(),
     }
 }
@@ -92,7 +100,11 @@ pub struct RoomView {
 
 impl From<&Room> for RoomView {
     fn from(r: &Room) -> Self {
-        RoomView { id: r.id.to_string(), name: r.name.clone(), kind: r.kind.clone() }
+        RoomView {
+            id: r.id.to_string(),
+            name: r.name.clone(),
+            kind: r.kind.clone(),
+        }
     }
 }
 
@@ -120,7 +132,10 @@ pub fn group_view(g: &Group, members: &[User]) -> GroupView {
         members: members
             .iter()
             .filter(|u| g.member_ids.contains(&u.id))
-            .map(|u| MemberView { id: u.id.to_string(), display_name: u.display_name.clone() })
+            .map(|u| MemberView {
+                id: u.id.to_string(),
+                display_name: u.display_name.clone(),
+            })
             .collect(),
     }
 }

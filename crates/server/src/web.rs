@@ -16,11 +16,23 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     let mut r = Router::new().route("/", get(|| async { Redirect::temporary("/app") }));
     for face in ["kiosk", "app", "admin"] {
         r = r
-            .route(&format!("/{face}"), get(move || async move { asset(&format!("{face}/index.html")) }))
-            .route(&format!("/{face}/"), get(move || async move { asset(&format!("{face}/index.html")) }))
-            .route(&format!("/{face}/{{*path}}"), get(move |Path(p): Path<String>| async move { asset(&format!("{face}/{p}")) }));
+            .route(
+                &format!("/{face}"),
+                get(move || async move { asset(&format!("{face}/index.html")) }),
+            )
+            .route(
+                &format!("/{face}/"),
+                get(move || async move { asset(&format!("{face}/index.html")) }),
+            )
+            .route(
+                &format!("/{face}/{{*path}}"),
+                get(move |Path(p): Path<String>| async move { asset(&format!("{face}/{p}")) }),
+            );
     }
-    r.route("/common/{*path}", get(|Path(p): Path<String>| async move { asset(&format!("common/{p}")) }))
+    r.route(
+        "/common/{*path}",
+        get(|Path(p): Path<String>| async move { asset(&format!("common/{p}")) }),
+    )
 }
 
 fn asset(path: &str) -> Response {
@@ -35,7 +47,10 @@ fn asset(path: &str) -> Response {
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
             // Pages revalidate so an update reaches every kiosk at its next reload.
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+            h.insert(
+                "x-content-type-options",
+                HeaderValue::from_static("nosniff"),
+            );
             res
         }
         None => (StatusCode::NOT_FOUND, "not found").into_response(),

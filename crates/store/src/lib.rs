@@ -40,7 +40,12 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_username(&self, username: String) -> Result<User>;
     async fn user_by_card(&self, card_hash: Vec<u8>) -> Result<User>;
     async fn user_by_qr(&self, qr_hash: Vec<u8>) -> Result<User>;
-    async fn list_users(&self, role: Option<Role>, q: Option<String>, limit: u32) -> Result<Vec<User>>;
+    async fn list_users(
+        &self,
+        role: Option<Role>,
+        q: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<User>>;
     async fn update_user(&self, id: Id, patch: UserPatch) -> Result<User>;
     /// Removes the account's credentials and hides it; its messages stay for the others.
     async fn delete_user(&self, id: Id) -> Result<()>;
@@ -53,7 +58,13 @@ pub trait Store: Send + Sync + 'static {
     async fn children_of(&self, guardian_id: Id) -> Result<Vec<Id>>;
 
     // --- bearer tokens (keyed hashes) ---------------------------------------------
-    async fn create_token(&self, hash: Vec<u8>, user_id: Id, now: Micros, expires_at: Micros) -> Result<()>;
+    async fn create_token(
+        &self,
+        hash: Vec<u8>,
+        user_id: Id,
+        now: Micros,
+        expires_at: Micros,
+    ) -> Result<()>;
     /// The user a live token belongs to.
     async fn token_user(&self, hash: Vec<u8>, now: Micros) -> Result<Id>;
     async fn delete_token(&self, hash: Vec<u8>) -> Result<()>;
@@ -63,13 +74,30 @@ pub trait Store: Send + Sync + 'static {
     async fn create_room(&self, name: String, kind: String) -> Result<Room>;
     async fn room(&self, id: Id) -> Result<Room>;
     async fn list_rooms(&self) -> Result<Vec<Room>>;
-    async fn create_group(&self, name: String, member_ids: Vec<Id>, teacher_id: Option<Id>) -> Result<Group>;
+    async fn create_group(
+        &self,
+        name: String,
+        member_ids: Vec<Id>,
+        teacher_id: Option<Id>,
+    ) -> Result<Group>;
     async fn list_groups(&self) -> Result<Vec<Group>>;
     /// The groups a user belongs to (as member or class teacher).
     async fn groups_of(&self, user_id: Id) -> Result<Vec<Group>>;
-    async fn create_doorplate(&self, room_id: Id, name: String, pairing_hash: Vec<u8>, expires: Micros, now: Micros) -> Result<Doorplate>;
+    async fn create_doorplate(
+        &self,
+        room_id: Id,
+        name: String,
+        pairing_hash: Vec<u8>,
+        expires: Micros,
+        now: Micros,
+    ) -> Result<Doorplate>;
     /// Pairs the doorplate whose unexpired code has this hash; the code is spent.
-    async fn pair_doorplate(&self, pairing_hash: Vec<u8>, token_hash: Vec<u8>, now: Micros) -> Result<Doorplate>;
+    async fn pair_doorplate(
+        &self,
+        pairing_hash: Vec<u8>,
+        token_hash: Vec<u8>,
+        now: Micros,
+    ) -> Result<Doorplate>;
     /// A new pairing code for an existing doorplate (a replaced screen).
     async fn renew_pairing(&self, id: Id, pairing_hash: Vec<u8>, expires: Micros) -> Result<()>;
     async fn doorplate(&self, id: Id) -> Result<Doorplate>;
@@ -91,7 +119,13 @@ pub trait Store: Send + Sync + 'static {
     /// `.1` is true when it was created now.
     async fn insert_message(&self, new: NewMessage) -> Result<(Message, bool)>;
     async fn message(&self, id: Id) -> Result<Message>;
-    async fn messages(&self, conversation_id: Id, before: Option<Id>, after: Option<Id>, limit: u32) -> Result<Vec<Message>>;
+    async fn messages(
+        &self,
+        conversation_id: Id,
+        before: Option<Id>,
+        after: Option<Id>,
+        limit: u32,
+    ) -> Result<Vec<Message>>;
     /// Marks messages to `reader` in the conversation up to `up_to` read; returns those
     /// whose status changed.
     async fn mark_read(&self, conversation_id: Id, reader: Id, up_to: Id) -> Result<Vec<Message>>;
@@ -105,7 +139,14 @@ pub trait Store: Send + Sync + 'static {
     async fn unread_for(&self, user_id: Id) -> Result<u32>;
 
     // --- media --------------------------------------------------------------------------
-    async fn insert_media(&self, owner_id: Id, mime: String, size: u64, file: String, now: Micros) -> Result<Media>;
+    async fn insert_media(
+        &self,
+        owner_id: Id,
+        mime: String,
+        size: u64,
+        file: String,
+        now: Micros,
+    ) -> Result<Media>;
     async fn media(&self, id: Id) -> Result<Media>;
     /// Whether `user_id` may read the media: its owner, or a participant of a conversation
     /// with a message that carries it.

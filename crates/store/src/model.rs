@@ -93,7 +93,11 @@ impl Conversation {
 
     /// The other participant, for one of the two.
     pub fn peer_of(&self, user: Id) -> Id {
-        if self.a_id == user { self.b_id } else { self.a_id }
+        if self.a_id == user {
+            self.b_id
+        } else {
+            self.a_id
+        }
     }
 }
 

@@ -24,21 +24,31 @@ pub enum Command {
 pub async fn run(data: Option<PathBuf>, command: Command) -> anyhow::Result<()> {
     let data = data.unwrap_or_else(|| PathBuf::from("./doorplate-data"));
     match command {
-        Command::Create { username, password_stdin, display_name } => {
+        Command::Create {
+            username,
+            password_stdin,
+            display_name,
+        } => {
             if !password_stdin {
                 bail!("give the password on standard input with --password-stdin");
             }
             let mut password = String::new();
-            std::io::stdin().read_to_string(&mut password).context("reading the password")?;
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("reading the password")?;
             let password = password.trim_end_matches(['\r', '\n']).to_string();
             if password.chars().count() < 6 {
                 bail!("the password needs at least 6 characters");
             }
-            std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+            std::fs::create_dir_all(&data)
+                .with_context(|| format!("creating {}", data.display()))?;
             // The key is made here too, so the server later hashes with the same one.
             doorplate_server::crypto::Secrets::load_or_create(&data)?;
             let store = SqliteStore::open(&data.join("doorplate.db"))?;
-            let hash = tokio::task::spawn_blocking(move || doorplate_server::crypto::hash_password(&password)).await?;
+            let hash = tokio::task::spawn_blocking(move || {
+                doorplate_server::crypto::hash_password(&password)
+            })
+            .await?;
             let user = store
                 .create_user(NewUser {
                     role: Some(Role::Admin),

@@ -13,18 +13,28 @@ pub struct Args {
 pub async fn run(data: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
     let throwaway = data.is_none();
     let dir = data.unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("doorplate-demo-{}-{}", std::process::id(), doorplate_server::state::now_micros()))
+        std::env::temp_dir().join(format!(
+            "doorplate-demo-{}-{}",
+            std::process::id(),
+            doorplate_server::state::now_micros()
+        ))
     });
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let config = doorplate_server::Config { data_dir: dir.clone() };
+    let config = doorplate_server::Config {
+        data_dir: dir.clone(),
+    };
     {
         let (_tx, rx) = tokio::sync::watch::channel(false);
         let app = doorplate_server::open_app(&config, rx).await?;
-        let school = doorplate_server::demo::seed(&app).await.context("seeding the demo school")?;
+        let school = doorplate_server::demo::seed(&app)
+            .await
+            .context("seeding the demo school")?;
         print_school(&args.listen, &school);
     }
     super::raise_fd_limit();
-    let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
     let result = super::serve_until_signal(listener, config).await;
     if throwaway {
         let _ = std::fs::remove_dir_all(&dir);
@@ -42,11 +52,16 @@ fn print_school(listen: &str, s: &doorplate_server::demo::DemoSchool) {
     for (name, token) in &s.doorplates {
         println!("  {name:<28} {base}/kiosk#device={token}");
     }
-    println!("\nLogins (password {}):", doorplate_server::demo::DEMO_PASSWORD);
+    println!(
+        "\nLogins (password {}):",
+        doorplate_server::demo::DEMO_PASSWORD
+    );
     for (role, name, username, _) in &s.logins {
         println!("  {role:<9} {username:<18} {name}");
     }
-    println!("\nStudents — type the card number and Enter on a kiosk (it acts as the card reader),");
+    println!(
+        "\nStudents — type the card number and Enter on a kiosk (it acts as the card reader),"
+    );
     println!("or show the QR badge, or sign in with the username:");
     for (name, class, card, qr, username, _) in &s.students {
         println!("  {name:<22} {class:<22} card {card}  user {username:<9} badge {qr}");

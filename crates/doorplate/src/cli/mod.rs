@@ -9,7 +9,9 @@ use tracing_subscriber::EnvFilter;
 /// Structured logs on stderr; `RUST_LOG` filters (default `info`).
 pub fn init_logging(format: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
@@ -21,7 +23,10 @@ pub fn init_logging(format: &str) {
 pub fn raise_fd_limit() -> Option<u64> {
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
             return None;
         }
@@ -31,12 +36,15 @@ pub fn raise_fd_limit() -> Option<u64> {
                 return None;
             }
         }
-        Some(lim.rlim_cur as u64)
+        Some(lim.rlim_cur)
     }
 }
 
 /// Serves on a bound listener until Ctrl-C or SIGTERM, printing the address first.
-pub async fn serve_until_signal(listener: tokio::net::TcpListener, config: doorplate_server::Config) -> anyhow::Result<()> {
+pub async fn serve_until_signal(
+    listener: tokio::net::TcpListener,
+    config: doorplate_server::Config,
+) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     // Scripts and tests wait for this exact line.
     println!("doorplate listening on http://{addr}");

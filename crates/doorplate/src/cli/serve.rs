@@ -25,17 +25,24 @@ listen = "127.0.0.1:8080"
 
 /// Reads `key = "value"` lines (a subset of TOML: strings, comments).
 fn read_config(path: &PathBuf) -> anyhow::Result<Vec<(String, String)>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (k, v) = line.split_once('=').with_context(|| format!("{}:{}: expected key = \"value\"", path.display(), n + 1))?;
+        let (k, v) = line
+            .split_once('=')
+            .with_context(|| format!("{}:{}: expected key = \"value\"", path.display(), n + 1))?;
         let k = k.trim();
         if !matches!(k, "data" | "listen") {
-            anyhow::bail!("{}:{}: unknown setting {k:?} (known: data, listen)", path.display(), n + 1);
+            anyhow::bail!(
+                "{}:{}: unknown setting {k:?} (known: data, listen)",
+                path.display(),
+                n + 1
+            );
         }
         out.push((k.to_string(), v.trim().trim_matches('"').to_string()));
     }
@@ -47,12 +54,23 @@ pub async fn run(data: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
         Some(p) => read_config(p)?,
         None => Vec::new(),
     };
-    let from_file = |k: &str| file.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-    let data = data.or_else(|| from_file("data").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("./doorplate-data"));
-    let listen = args.listen.or_else(|| from_file("listen")).unwrap_or_else(|| "127.0.0.1:8080".into());
+    let from_file = |k: &str| {
+        file.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    let data = data
+        .or_else(|| from_file("data").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("./doorplate-data"));
+    let listen = args
+        .listen
+        .or_else(|| from_file("listen"))
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
     if let Some(n) = super::raise_fd_limit() {
         tracing::info!(open_files = n, "open file limit");
     }
-    let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("listening on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
     super::serve_until_signal(listener, doorplate_server::Config { data_dir: data }).await
 }

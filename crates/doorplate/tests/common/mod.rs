@@ -35,7 +35,12 @@ impl Drop for TempDir {
 pub fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
     h.finish()
 }
 
@@ -76,7 +81,9 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let config = doorplate_server::Config { data_dir: dir.0.clone() };
+        let config = doorplate_server::Config {
+            data_dir: dir.0.clone(),
+        };
         let task = tokio::spawn(async move {
             doorplate_server::run(listener, config, async move {
                 let _ = stopped.await;
@@ -84,7 +91,12 @@ impl TestServer {
             .await
             .unwrap();
         });
-        TestServer { base, dir, stop: Some(stop), task: Some(task) }
+        TestServer {
+            base,
+            dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 
     /// Stops gracefully and gives back the data folder.
@@ -95,7 +107,10 @@ impl TestServer {
     }
 
     pub fn api(&self) -> Api {
-        Api { base: self.base.clone(), http: reqwest::Client::new() }
+        Api {
+            base: self.base.clone(),
+            http: reqwest::Client::new(),
+        }
     }
 }
 
@@ -107,7 +122,13 @@ pub struct Api {
 }
 
 impl Api {
-    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let url = format!("{}{path}", self.base);
         let mut req = self.http.request(method.parse().unwrap(), url);
         if let Some(t) = token {
@@ -119,7 +140,11 @@ impl Api {
         let res = req.send().await.unwrap();
         let status = res.status();
         let text = res.text().await.unwrap();
-        let v = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, v)
     }
 
@@ -139,7 +164,14 @@ impl Api {
     }
 
     pub async fn login(&self, username: &str, password: &str) -> String {
-        let (s, v) = self.call("POST", "/api/v1/auth/login", None, Some(json!({"username": username, "password": password}))).await;
+        let (s, v) = self
+            .call(
+                "POST",
+                "/api/v1/auth/login",
+                None,
+                Some(json!({"username": username, "password": password})),
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "login {username}: {v}");
         v["token"].as_str().unwrap().to_string()
     }
@@ -147,8 +179,15 @@ impl Api {
 
 /// Asserts the error shape of API.md and returns the code.
 pub fn error_code(v: &Value) -> String {
-    let code = v["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {v}"));
-    assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "no message in {v}");
+    let code = v["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error body: {v}"));
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "no message in {v}"
+    );
     code.to_string()
 }
 
@@ -185,55 +224,171 @@ impl School {
             }
             b
         };
-        let teacher = api.ok("/api/v1/users", &admin, user("teacher", "Ms Teach", "teach", Some("T-1"))).await["user"].clone();
-        let ann = api.ok("/api/v1/users", &admin, user("student", "Ann 安", "ann", Some("04A1B2C3"))).await["user"].clone();
-        let bob = api.ok("/api/v1/users", &admin, user("student", "Bob 波", "bob", Some("04B0B0B0"))).await["user"].clone();
-        let gwen = api.ok("/api/v1/users", &admin, user("guardian", "Gwen (Ann's mum)", "gwen", None)).await["user"].clone();
-        let hal = api.ok("/api/v1/users", &admin, user("guardian", "Hal (Bob's dad)", "hal", None)).await["user"].clone();
-        api.ok("/api/v1/guardianships", &admin, json!({"guardian_id": gwen["id"], "student_id": ann["id"]})).await;
-        api.ok("/api/v1/guardianships", &admin, json!({"guardian_id": hal["id"], "student_id": bob["id"]})).await;
+        let teacher = api
+            .ok(
+                "/api/v1/users",
+                &admin,
+                user("teacher", "Ms Teach", "teach", Some("T-1")),
+            )
+            .await["user"]
+            .clone();
+        let ann = api
+            .ok(
+                "/api/v1/users",
+                &admin,
+                user("student", "Ann 安", "ann", Some("04A1B2C3")),
+            )
+            .await["user"]
+            .clone();
+        let bob = api
+            .ok(
+                "/api/v1/users",
+                &admin,
+                user("student", "Bob 波", "bob", Some("04B0B0B0")),
+            )
+            .await["user"]
+            .clone();
+        let gwen = api
+            .ok(
+                "/api/v1/users",
+                &admin,
+                user("guardian", "Gwen (Ann's mum)", "gwen", None),
+            )
+            .await["user"]
+            .clone();
+        let hal = api
+            .ok(
+                "/api/v1/users",
+                &admin,
+                user("guardian", "Hal (Bob's dad)", "hal", None),
+            )
+            .await["user"]
+            .clone();
+        api.ok(
+            "/api/v1/guardianships",
+            &admin,
+            json!({"guardian_id": gwen["id"], "student_id": ann["id"]}),
+        )
+        .await;
+        api.ok(
+            "/api/v1/guardianships",
+            &admin,
+            json!({"guardian_id": hal["id"], "student_id": bob["id"]}),
+        )
+        .await;
         api.ok("/api/v1/groups", &admin, json!({"name": "Class 1", "member_ids": [ann["id"], bob["id"]], "teacher_id": teacher["id"]})).await;
-        let ann_qr = api.ok(&format!("/api/v1/users/{}/badge", ann["id"].as_str().unwrap()), &admin, json!({})).await["qr_token"]
+        let ann_qr = api
+            .ok(
+                &format!("/api/v1/users/{}/badge", ann["id"].as_str().unwrap()),
+                &admin,
+                json!({}),
+            )
+            .await["qr_token"]
             .as_str()
             .unwrap()
             .to_string();
-        let room = api.ok("/api/v1/rooms", &admin, json!({"name": "Room 301", "kind": "classroom"})).await["room"].clone();
+        let room = api
+            .ok(
+                "/api/v1/rooms",
+                &admin,
+                json!({"name": "Room 301", "kind": "classroom"}),
+            )
+            .await["room"]
+            .clone();
         let (doorplate, device) = pair(&api, &admin, &room, "Door 301").await;
         let teacher_token = api.login("teach", PASSWORD).await;
         let gwen_token = api.login("gwen", PASSWORD).await;
         let hal_token = api.login("hal", PASSWORD).await;
-        School { api, admin, teacher, teacher_token, ann, bob, gwen, gwen_token, hal, hal_token, ann_qr, room, doorplate, device }
+        School {
+            api,
+            admin,
+            teacher,
+            teacher_token,
+            ann,
+            bob,
+            gwen,
+            gwen_token,
+            hal,
+            hal_token,
+            ann_qr,
+            room,
+            doorplate,
+            device,
+        }
     }
 
     /// A new room with a paired doorplate: (doorplate, device token).
     pub async fn another_doorplate(&self, name: &str) -> (Value, String) {
-        let room = self.api.ok("/api/v1/rooms", &self.admin, json!({"name": name, "kind": "classroom"})).await["room"].clone();
+        let room = self
+            .api
+            .ok(
+                "/api/v1/rooms",
+                &self.admin,
+                json!({"name": name, "kind": "classroom"}),
+            )
+            .await["room"]
+            .clone();
         pair(&self.api, &self.admin, &room, name).await
     }
 
     pub async fn conversation(&self, token: &str, peer: &Value) -> String {
-        let v = self.api.ok("/api/v1/conversations", token, json!({"peer_id": peer["id"]})).await;
+        let v = self
+            .api
+            .ok(
+                "/api/v1/conversations",
+                token,
+                json!({"peer_id": peer["id"]}),
+            )
+            .await;
         v["conversation"]["id"].as_str().unwrap().to_string()
     }
 
-    pub async fn send_text(&self, token: &str, conv: &str, client_id: &str, text: &str) -> (StatusCode, Value) {
+    pub async fn send_text(
+        &self,
+        token: &str,
+        conv: &str,
+        client_id: &str,
+        text: &str,
+    ) -> (StatusCode, Value) {
         self.api
-            .post(&format!("/api/v1/conversations/{conv}/messages"), token, json!({"client_id": client_id, "kind": "text", "text": text}))
+            .post(
+                &format!("/api/v1/conversations/{conv}/messages"),
+                token,
+                json!({"client_id": client_id, "kind": "text", "text": text}),
+            )
             .await
     }
 }
 
 pub async fn pair(api: &Api, admin: &str, room: &Value, name: &str) -> (Value, String) {
-    let created = api.ok("/api/v1/doorplates", admin, json!({"room_id": room["id"], "name": name})).await;
+    let created = api
+        .ok(
+            "/api/v1/doorplates",
+            admin,
+            json!({"room_id": room["id"], "name": name}),
+        )
+        .await;
     let code = created["pairing_code"].as_str().unwrap();
-    let (s, v) = api.call("POST", "/api/v1/devices/pair", None, Some(json!({"pairing_code": code}))).await;
+    let (s, v) = api
+        .call(
+            "POST",
+            "/api/v1/devices/pair",
+            None,
+            Some(json!({"pairing_code": code})),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    (v["doorplate"].clone(), v["device_token"].as_str().unwrap().to_string())
+    (
+        v["doorplate"].clone(),
+        v["device_token"].as_str().unwrap().to_string(),
+    )
 }
 
 /// A live event socket.
 pub struct Events {
-    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
     pub last_seq: u64,
 }
 
@@ -244,8 +399,11 @@ impl Events {
             url.push_str(&format!("?after={a}"));
         }
         let mut req = url.into_client_request().unwrap();
-        req.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
-        let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("event socket opens");
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (ws, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .expect("event socket opens");
         Events { ws, last_seq: 0 }
     }
 
@@ -276,7 +434,9 @@ impl Events {
     pub async fn expect(&mut self, kind: &str) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now()).as_millis() as u64;
+            let left = deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .as_millis() as u64;
             match self.next_within(left.max(1)).await {
                 Ok(Some(v)) if v["type"] == kind => return v["data"].clone(),
                 Ok(Some(_)) => continue,

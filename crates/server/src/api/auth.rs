@@ -18,7 +18,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 const TOKEN_DAYS: i64 = 30;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(login)).routes(routes!(logout)).routes(routes!(me))
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -45,8 +48,16 @@ pub struct MeResponse {
 async fn login(State(app): State<AppState>, Json(req): Json<LoginRequest>) -> ApiResult<Response> {
     let key = ThrottleKey::Account(req.username.trim().to_lowercase());
     let now = now_micros();
-    app.throttle.lock().expect("throttle poisoned").check(&key, now).map_err(ApiError::Throttled)?;
-    let user = app.store.user_by_username(req.username.trim().to_string()).await.ok();
+    app.throttle
+        .lock()
+        .expect("throttle poisoned")
+        .check(&key, now)
+        .map_err(ApiError::Throttled)?;
+    let user = app
+        .store
+        .user_by_username(req.username.trim().to_string())
+        .await
+        .ok();
     let phc = user.as_ref().and_then(|u| u.password_hash.clone());
     let password = req.password;
     // Verify even for unknown users (against a dummy hash) so timing does not tell
@@ -63,23 +74,46 @@ async fn login(State(app): State<AppState>, Json(req): Json<LoginRequest>) -> Ap
     let user = match user {
         Some(u) if ok && !u.disabled => u,
         _ => {
-            let locked = app.throttle.lock().expect("throttle poisoned").fail(&key, now);
+            let locked = app
+                .throttle
+                .lock()
+                .expect("throttle poisoned")
+                .fail(&key, now);
             return Err(match locked {
                 Err(secs) => ApiError::Throttled(secs),
-                Ok(()) => ApiError::Unauthorized("invalid_credentials", "wrong username or password".into()),
+                Ok(()) => ApiError::Unauthorized(
+                    "invalid_credentials",
+                    "wrong username or password".into(),
+                ),
             });
         }
     };
-    app.throttle.lock().expect("throttle poisoned").succeed(&key);
+    app.throttle
+        .lock()
+        .expect("throttle poisoned")
+        .succeed(&key);
     if user.role == Role::Student {
-        return Err(ApiError::Forbidden("students_use_doorplates", "students sign in at a doorplate".into()));
+        return Err(ApiError::Forbidden(
+            "students_use_doorplates",
+            "students sign in at a doorplate".into(),
+        ));
     }
     let token = new_token("dpu_");
     let expires = now + TOKEN_DAYS * 86_400_000_000;
-    app.store.create_token(app.secrets.hash("token", &token), user.id, now, expires).await?;
-    app.audit(Some(user.id), "auth.login", Some(user.id), json!({})).await;
-    let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", TOKEN_DAYS * 86_400);
-    let mut res = axum::Json(LoginResponse { token, user: UserView::from(&user) }).into_response();
+    app.store
+        .create_token(app.secrets.hash("token", &token), user.id, now, expires)
+        .await?;
+    app.audit(Some(user.id), "auth.login", Some(user.id), json!({}))
+        .await;
+    let cookie = format!(
+        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        TOKEN_DAYS * 86_400
+    );
+    let mut res = axum::Json(LoginResponse {
+        token,
+        user: UserView::from(&user),
+    })
+    .into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -96,14 +130,24 @@ fn dummy_hash() -> &'static str {
 /// POST /api/v1/auth/logout — ends this login token (and clears the cookie).
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", responses((status = 204), (status = 401)))]
 async fn logout(State(app): State<AppState>, caller: Caller) -> ApiResult<Response> {
-    if let Caller::User { token, user, session: None } = &caller {
-        app.store.delete_token(app.secrets.hash("token", token)).await?;
-        app.audit(Some(user.id), "auth.logout", Some(user.id), json!({})).await;
+    if let Caller::User {
+        token,
+        user,
+        session: None,
+    } = &caller
+    {
+        app.store
+            .delete_token(app.secrets.hash("token", token))
+            .await?;
+        app.audit(Some(user.id), "auth.logout", Some(user.id), json!({}))
+            .await;
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
     res.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_static("doorplate_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        HeaderValue::from_static(
+            "doorplate_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
+        ),
     );
     Ok(res)
 }
@@ -111,5 +155,7 @@ async fn logout(State(app): State<AppState>, caller: Caller) -> ApiResult<Respon
 /// GET /api/v1/me — who the token belongs to.
 #[utoipa::path(get, path = "/me", tag = "auth", responses((status = 200, body = MeResponse), (status = 401)))]
 async fn me(auth: UserAuth) -> axum::Json<MeResponse> {
-    axum::Json(MeResponse { user: UserView::from(&auth.user) })
+    axum::Json(MeResponse {
+        user: UserView::from(&auth.user),
+    })
 }

@@ -7,7 +7,7 @@ use crate::error::{ApiError, ApiResult, Json};
 use crate::presence::LeaveReason;
 use crate::state::{App, AppState, ThrottleKey, now_micros};
 use crate::time::rfc3339;
-use crate::views::{RoomView, UserView, doorplate_view, DoorplateView};
+use crate::views::{DoorplateView, RoomView, UserView, doorplate_view};
 use axum::extract::State;
 use axum::http::StatusCode;
 use doorplate_domain::{PresenceSource, Role};
@@ -50,7 +50,10 @@ pub struct ProofRequest {
 pub async fn prove(app: &App, doorplate: &Doorplate, cred: Credential) -> ApiResult<User> {
     let now = now_micros();
     let plate_key = ThrottleKey::Doorplate(doorplate.id);
-    let account_key = cred.username.as_ref().map(|u| ThrottleKey::Account(u.trim().to_lowercase()));
+    let account_key = cred
+        .username
+        .as_ref()
+        .map(|u| ThrottleKey::Account(u.trim().to_lowercase()));
     {
         let t = app.throttle.lock().expect("throttle poisoned");
         t.check(&plate_key, now).map_err(ApiError::Throttled)?;
@@ -58,35 +61,53 @@ pub async fn prove(app: &App, doorplate: &Doorplate, cred: Credential) -> ApiRes
             t.check(k, now).map_err(ApiError::Throttled)?;
         }
     }
-    let found: Result<User, &'static str> = match (&cred.card, &cred.qr, &cred.username, &cred.password) {
-        (Some(card), None, None, None) => {
-            let card = crate::api::users::normalize_card(card);
-            if card.is_empty() {
-                return Err(ApiError::bad("bad_credential", "the card number is empty"));
+    let found: Result<User, &'static str> =
+        match (&cred.card, &cred.qr, &cred.username, &cred.password) {
+            (Some(card), None, None, None) => {
+                let card = crate::api::users::normalize_card(card);
+                if card.is_empty() {
+                    return Err(ApiError::bad("bad_credential", "the card number is empty"));
+                }
+                lookup(
+                    app.store
+                        .user_by_card(app.secrets.hash("card", &card))
+                        .await,
+                    "unknown_card",
+                )?
             }
-            lookup(app.store.user_by_card(app.secrets.hash("card", &card)).await, "unknown_card")?
-        }
-        (None, Some(qr), None, None) => lookup(app.store.user_by_qr(app.secrets.hash("qr", qr.trim())).await, "unknown_badge")?,
-        (None, None, Some(username), Some(password)) => {
-            let user = lookup(app.store.user_by_username(username.trim().to_string()).await, "wrong_password")?;
-            match user {
-                Ok(u) => {
-                    let (phc, pw) = (u.password_hash.clone(), password.clone());
-                    let ok = tokio::task::spawn_blocking(move || phc.is_some_and(|h| verify_password(&pw, &h)))
+            (None, Some(qr), None, None) => lookup(
+                app.store
+                    .user_by_qr(app.secrets.hash("qr", qr.trim()))
+                    .await,
+                "unknown_badge",
+            )?,
+            (None, None, Some(username), Some(password)) => {
+                let user = lookup(
+                    app.store
+                        .user_by_username(username.trim().to_string())
+                        .await,
+                    "wrong_password",
+                )?;
+                match user {
+                    Ok(u) => {
+                        let (phc, pw) = (u.password_hash.clone(), password.clone());
+                        let ok = tokio::task::spawn_blocking(move || {
+                            phc.is_some_and(|h| verify_password(&pw, &h))
+                        })
                         .await
                         .map_err(|e| ApiError::Internal(e.to_string()))?;
-                    if ok { Ok(u) } else { Err("wrong_password") }
+                        if ok { Ok(u) } else { Err("wrong_password") }
+                    }
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
             }
-        }
-        _ => {
-            return Err(ApiError::bad(
-                "bad_credential",
-                "a credential is one of {card}, {qr} or {username, password}",
-            ));
-        }
-    };
+            _ => {
+                return Err(ApiError::bad(
+                    "bad_credential",
+                    "a credential is one of {card}, {qr} or {username, password}",
+                ));
+            }
+        };
     let found = found.and_then(|u| if u.disabled { Err("disabled") } else { Ok(u) });
     // The throttle's guard lives in this block only: it must not be held across an await.
     let locked = {
@@ -111,21 +132,34 @@ pub async fn prove(app: &App, doorplate: &Doorplate, cred: Credential) -> ApiRes
     match found {
         Ok(user) => Ok(user),
         Err(code) => {
-            app.audit(None, "credential.failed", None, json!({"doorplate_id": doorplate.id, "code": code})).await;
+            app.audit(
+                None,
+                "credential.failed",
+                None,
+                json!({"doorplate_id": doorplate.id, "code": code}),
+            )
+            .await;
             Err(match locked {
                 Err(secs) => ApiError::Throttled(secs),
-                Ok(()) => ApiError::Unauthorized(code, match code {
-                    "unknown_card" => "this card is not known here",
-                    "unknown_badge" => "this badge is not known here",
-                    "disabled" => "this account is disabled",
-                    _ => "wrong username or password",
-                }.into()),
+                Ok(()) => ApiError::Unauthorized(
+                    code,
+                    match code {
+                        "unknown_card" => "this card is not known here",
+                        "unknown_badge" => "this badge is not known here",
+                        "disabled" => "this account is disabled",
+                        _ => "wrong username or password",
+                    }
+                    .into(),
+                ),
             })
         }
     }
 }
 
-fn lookup(r: Result<User, StoreError>, code: &'static str) -> ApiResult<Result<User, &'static str>> {
+fn lookup(
+    r: Result<User, StoreError>,
+    code: &'static str,
+) -> ApiResult<Result<User, &'static str>> {
     match r {
         Ok(u) => Ok(Ok(u)),
         Err(StoreError::NotFound) => Ok(Err(code)),
@@ -177,25 +211,40 @@ pub struct DoorplateState {
 
 /// GET /api/v1/doorplate/state — what the doorplate shows: room, periods, who is here.
 #[utoipa::path(get, path = "/doorplate/state", tag = "doorplate", responses((status = 200, body = DoorplateState), (status = 401), (status = 403)))]
-async fn doorplate_state(State(app): State<AppState>, DeviceAuth(d): DeviceAuth) -> ApiResult<axum::Json<DoorplateState>> {
+async fn doorplate_state(
+    State(app): State<AppState>,
+    DeviceAuth(d): DeviceAuth,
+) -> ApiResult<axum::Json<DoorplateState>> {
     let room = app.store.room(d.room_id).await?;
     let rows = app.presence.at_doorplate(d.id);
-    let users = app.store.users_by_ids(rows.iter().map(|r| r.student_id).collect()).await?;
+    let users = app
+        .store
+        .users_by_ids(rows.iter().map(|r| r.student_id).collect())
+        .await?;
     let mut present: Vec<(u32, i64, PresentStudent)> = rows
         .iter()
         .filter_map(|r| {
             let u = users.iter().find(|u| u.id == r.student_id)?;
             let unread = app.unread.get(u.id);
-            Some((unread, r.since, PresentStudent {
-                user_id: u.id.to_string(),
-                display_name: u.display_name.clone(),
+            Some((
                 unread,
-                since: rfc3339(r.since),
-                source: r.source.as_str().into(),
-            }))
+                r.since,
+                PresentStudent {
+                    user_id: u.id.to_string(),
+                    display_name: u.display_name.clone(),
+                    unread,
+                    since: rfc3339(r.since),
+                    source: r.source.as_str().into(),
+                },
+            ))
         })
         .collect();
-    present.sort_by(|a, b| (b.0 > 0).cmp(&(a.0 > 0)).then(a.1.cmp(&b.1)).then(a.2.display_name.cmp(&b.2.display_name)));
+    present.sort_by(|a, b| {
+        (b.0 > 0)
+            .cmp(&(a.0 > 0))
+            .then(a.1.cmp(&b.1))
+            .then(a.2.display_name.cmp(&b.2.display_name))
+    });
     let _ = app.store.touch_doorplate(d.id, now_micros()).await;
     Ok(axum::Json(DoorplateState {
         doorplate: doorplate_view(&d, true, rows.len()),
@@ -237,7 +286,10 @@ pub struct CheckInResponse {
 
 fn student_only(u: &User) -> ApiResult<()> {
     if u.role != Role::Student {
-        return Err(ApiError::Unprocessable("not_a_student", "only students check in and out at a doorplate".into()));
+        return Err(ApiError::Unprocessable(
+            "not_a_student",
+            "only students check in and out at a doorplate".into(),
+        ));
     }
     Ok(())
 }
@@ -246,22 +298,41 @@ fn student_only(u: &User) -> ApiResult<()> {
 /// here (source `active`).
 #[utoipa::path(post, path = "/doorplate/checkin", tag = "doorplate", request_body = ProofRequest,
     responses((status = 200, body = CheckInResponse), (status = 400), (status = 401), (status = 422), (status = 429)))]
-async fn check_in(State(app): State<AppState>, DeviceAuth(d): DeviceAuth, Json(req): Json<ProofRequest>) -> ApiResult<axum::Json<CheckInResponse>> {
+async fn check_in(
+    State(app): State<AppState>,
+    DeviceAuth(d): DeviceAuth,
+    Json(req): Json<ProofRequest>,
+) -> ApiResult<axum::Json<CheckInResponse>> {
     let user = prove(&app, &d, req.credential).await?;
     student_only(&user)?;
-    let row = app.arrive(user.id, d.id, PresenceSource::Active, None, Some(user.id)).await?;
-    Ok(axum::Json(CheckInResponse { user: UserView::from(&user), presence: PresenceView::from(&row) }))
+    let row = app
+        .arrive(user.id, d.id, PresenceSource::Active, None, Some(user.id))
+        .await?;
+    Ok(axum::Json(CheckInResponse {
+        user: UserView::from(&user),
+        presence: PresenceView::from(&row),
+    }))
 }
 
 /// POST /api/v1/doorplate/checkout — the student leaves (R6): the doorplate purges them
 /// and any session of theirs here ends. 409 if they were not present here.
 #[utoipa::path(post, path = "/doorplate/checkout", tag = "doorplate", request_body = ProofRequest,
     responses((status = 204), (status = 401), (status = 409), (status = 429)))]
-async fn check_out(State(app): State<AppState>, DeviceAuth(d): DeviceAuth, Json(req): Json<ProofRequest>) -> ApiResult<StatusCode> {
+async fn check_out(
+    State(app): State<AppState>,
+    DeviceAuth(d): DeviceAuth,
+    Json(req): Json<ProofRequest>,
+) -> ApiResult<StatusCode> {
     let user = prove(&app, &d, req.credential).await?;
     student_only(&user)?;
-    if !app.leave(user.id, d.id, LeaveReason::CheckedOut, Some(user.id)).await? {
-        return Err(ApiError::Conflict("not_present", "you are not checked in at this doorplate".into()));
+    if !app
+        .leave(user.id, d.id, LeaveReason::CheckedOut, Some(user.id))
+        .await?
+    {
+        return Err(ApiError::Conflict(
+            "not_present",
+            "you are not checked in at this doorplate".into(),
+        ));
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -281,17 +352,25 @@ pub struct SessionResponse {
 /// ends any earlier session on this doorplate (R5).
 #[utoipa::path(post, path = "/doorplate/sessions", tag = "doorplate", request_body = ProofRequest,
     responses((status = 200, body = SessionResponse), (status = 401), (status = 422), (status = 429)))]
-async fn open_session(State(app): State<AppState>, DeviceAuth(d): DeviceAuth, Json(req): Json<ProofRequest>) -> ApiResult<axum::Json<SessionResponse>> {
+async fn open_session(
+    State(app): State<AppState>,
+    DeviceAuth(d): DeviceAuth,
+    Json(req): Json<ProofRequest>,
+) -> ApiResult<axum::Json<SessionResponse>> {
     let user = prove(&app, &d, req.credential).await?;
     match user.role {
         Role::Student => {
             if !app.presence.is_present(user.id, d.id) {
-                app.arrive(user.id, d.id, PresenceSource::Active, None, Some(user.id)).await?;
+                app.arrive(user.id, d.id, PresenceSource::Active, None, Some(user.id))
+                    .await?;
             }
         }
         Role::Teacher | Role::Admin => {}
         Role::Guardian => {
-            return Err(ApiError::Unprocessable("not_school_member", "guardians use the family app, not a doorplate".into()));
+            return Err(ApiError::Unprocessable(
+                "not_school_member",
+                "guardians use the family app, not a doorplate".into(),
+            ));
         }
     }
     let idle = app.settings().session_idle_seconds;
@@ -307,16 +386,36 @@ async fn open_session(State(app): State<AppState>, DeviceAuth(d): DeviceAuth, Js
     if let Some(prev) = previous {
         app.session_ended(prev, "replaced");
     }
-    app.audit(Some(user.id), "session.opened", Some(user.id), json!({"doorplate_id": d.id})).await;
-    Ok(axum::Json(SessionResponse { session_token: token, user: UserView::from(&user), expires_at: rfc3339(expires), idle_seconds: idle }))
+    app.audit(
+        Some(user.id),
+        "session.opened",
+        Some(user.id),
+        json!({"doorplate_id": d.id}),
+    )
+    .await;
+    Ok(axum::Json(SessionResponse {
+        session_token: token,
+        user: UserView::from(&user),
+        expires_at: rfc3339(expires),
+        idle_seconds: idle,
+    }))
 }
 
 /// DELETE /api/v1/doorplate/sessions/current — "Done": ends the personal session only;
 /// the student stays present.
 #[utoipa::path(delete, path = "/doorplate/sessions/current", tag = "doorplate", responses((status = 204)))]
-async fn end_session(State(app): State<AppState>, DeviceAuth(d): DeviceAuth) -> ApiResult<StatusCode> {
+async fn end_session(
+    State(app): State<AppState>,
+    DeviceAuth(d): DeviceAuth,
+) -> ApiResult<StatusCode> {
     if let Some(ended) = app.sessions.end_at(d.id) {
-        app.audit(Some(ended.user_id), "session.closed", Some(ended.user_id), json!({"doorplate_id": d.id})).await;
+        app.audit(
+            Some(ended.user_id),
+            "session.closed",
+            Some(ended.user_id),
+            json!({"doorplate_id": d.id}),
+        )
+        .await;
         app.session_ended(ended, "closed");
     }
     Ok(StatusCode::NO_CONTENT)

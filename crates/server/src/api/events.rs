@@ -26,7 +26,9 @@ const TICKET_SECONDS: i64 = 30;
 const HEARTBEAT: Duration = Duration::from_secs(25);
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(new_ticket)).routes(routes!(events))
+    OpenApiRouter::new()
+        .routes(routes!(new_ticket))
+        .routes(routes!(events))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -38,13 +40,23 @@ pub struct TicketResponse {
 /// POST /api/v1/events/ticket — a single-use ticket for a browser to open the event
 /// socket, which cannot carry an `Authorization` header.
 #[utoipa::path(post, path = "/events/ticket", tag = "events", responses((status = 200, body = TicketResponse), (status = 401)))]
-async fn new_ticket(State(app): State<AppState>, headers: HeaderMap, _caller: Caller) -> ApiResult<axum::Json<TicketResponse>> {
+async fn new_ticket(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    _caller: Caller,
+) -> ApiResult<axum::Json<TicketResponse>> {
     let token = bearer(&headers).ok_or_else(ApiError::unauthenticated)?;
     let ticket = new_token("dpt_");
     let now = now_micros();
     let mut tickets = app.tickets.lock().expect("tickets poisoned");
     tickets.retain(|_, t| t.expires > now);
-    tickets.insert(app.secrets.hash("ticket", &ticket), Ticket { token, expires: now + TICKET_SECONDS * 1_000_000 });
+    tickets.insert(
+        app.secrets.hash("ticket", &ticket),
+        Ticket {
+            token,
+            expires: now + TICKET_SECONDS * 1_000_000,
+        },
+    );
     Ok(axum::Json(TicketResponse { ticket }))
 }
 
@@ -59,14 +71,28 @@ pub struct EventsQuery {
 /// GET /api/v1/events?after=&ticket= — upgrades to the live event socket. Frames are
 /// `{"seq": n, "type": "...", "data": {...}}`.
 #[utoipa::path(get, path = "/events", tag = "events", params(EventsQuery), responses((status = 101), (status = 401)))]
-async fn events(State(app): State<AppState>, headers: HeaderMap, Query(q): Query<EventsQuery>, ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>) -> ApiResult<Response> {
+async fn events(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<EventsQuery>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
     let token = match q.ticket {
         Some(ticket) => {
             let now = now_micros();
-            let t = app.tickets.lock().expect("tickets poisoned").remove(&app.secrets.hash("ticket", &ticket));
+            let t = app
+                .tickets
+                .lock()
+                .expect("tickets poisoned")
+                .remove(&app.secrets.hash("ticket", &ticket));
             match t {
                 Some(t) if t.expires > now => t.token,
-                _ => return Err(ApiError::Unauthorized("invalid_ticket", "the ticket is unknown, used or expired".into())),
+                _ => {
+                    return Err(ApiError::Unauthorized(
+                        "invalid_ticket",
+                        "the ticket is unknown, used or expired".into(),
+                    ));
+                }
             }
         }
         None => bearer(&headers).ok_or_else(ApiError::unauthenticated)?,
@@ -74,10 +100,18 @@ async fn events(State(app): State<AppState>, headers: HeaderMap, Query(q): Query
     let caller = resolve(&app, &token).await?;
     let (principal, revoked) = match &caller {
         Caller::Device { doorplate, .. } => (Principal::Device(doorplate.id), None),
-        Caller::User { user, session, .. } => (Principal::User(user.id), session.as_ref().map(|s| s.revoked.clone())),
+        Caller::User { user, session, .. } => (
+            Principal::User(user.id),
+            session.as_ref().map(|s| s.revoked.clone()),
+        ),
     };
     // Authentication first, so a stranger learns nothing; then the upgrade itself.
-    let ws = ws.map_err(|e| ApiError::bad("not_websocket", format!("open this endpoint as a WebSocket: {}", e.body_text())))?;
+    let ws = ws.map_err(|e| {
+        ApiError::bad(
+            "not_websocket",
+            format!("open this endpoint as a WebSocket: {}", e.body_text()),
+        )
+    })?;
     let sub = app.hub.subscribe(principal, q.after);
     // Small buffers: an idle socket must cost a few KiB, not tungstenite's default 128 KiB.
     Ok(ws
@@ -100,16 +134,25 @@ async fn serve_socket(
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
     let mut missed_pongs = 0u8;
-    let first: Vec<_> = sub.resync.take().into_iter().chain(sub.replay.drain(..)).collect();
-    let mut ok = true;
+    let first: Vec<_> = sub
+        .resync
+        .take()
+        .into_iter()
+        .chain(sub.replay.drain(..))
+        .collect();
     for f in first {
         if tx.send(Message::Text(f.to_string().into())).await.is_err() {
-            ok = false;
-            break;
+            app.hub.unsubscribe(principal, sub.id);
+            return;
         }
     }
-    let close = |code: u16, reason: &'static str| Message::Close(Some(CloseFrame { code, reason: reason.into() }));
-    while ok {
+    let close = |code: u16, reason: &'static str| {
+        Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }))
+    };
+    loop {
         tokio::select! {
             frame = sub.rx.recv() => match frame {
                 Some(f) => if tx.send(Message::Text(f.to_string().into())).await.is_err() { break },
@@ -121,6 +164,7 @@ async fn serve_socket(
             },
             msg = rx.next() => match msg {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                // Any frame from the client (a pong or anything) proves it is alive.
                 Some(Ok(_)) => missed_pongs = 0,
             },
             _ = heartbeat.tick() => {
@@ -136,7 +180,6 @@ async fn serve_socket(
                 break;
             },
         }
-        // Another message from the client (a pong or anything) proves it is alive.
     }
     app.hub.unsubscribe(principal, sub.id);
 }

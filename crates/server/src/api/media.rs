@@ -22,7 +22,9 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(upload)).routes(routes!(download))
+    OpenApiRouter::new()
+        .routes(routes!(upload))
+        .routes(routes!(download))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -46,24 +48,39 @@ impl Drop for TempFile {
 /// POST /api/v1/media — upload a file (raw body); answers its id, sniffed type and size.
 #[utoipa::path(post, path = "/media", tag = "messages", request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = Uploaded), (status = 400), (status = 413)))]
-async fn upload(State(app): State<AppState>, auth: UserAuth, headers: HeaderMap, body: Body) -> ApiResult<(StatusCode, axum::Json<Uploaded>)> {
-    let declared = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+async fn upload(
+    State(app): State<AppState>,
+    auth: UserAuth,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, axum::Json<Uploaded>)> {
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let family = declared.split('/').next().unwrap_or("").to_string();
     if !matches!(family.as_str(), "image" | "audio" | "video" | "application") {
-        return Err(ApiError::bad("unsupported_media", "send a picture, a voice recording or a video"));
+        return Err(ApiError::bad(
+            "unsupported_media",
+            "send a picture, a voice recording or a video",
+        ));
     }
     let settings = app.settings();
     let name = crate::crypto::new_token("m_");
     let path = app.media_dir.join(&name);
     let mut temp = TempFile(Some(path.clone()));
-    let mut file = tokio::fs::File::create(&path).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut file = tokio::fs::File::create(&path)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut stream = body.into_data_stream();
     let mut head: Vec<u8> = Vec::with_capacity(64);
     let mut mime: Option<&'static str> = None;
     let mut limit = u64::MAX;
     let mut size: u64 = 0;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad("upload_failed", format!("the upload broke off: {e}")))?;
+        let chunk = chunk
+            .map_err(|e| ApiError::bad("upload_failed", format!("the upload broke off: {e}")))?;
         size += chunk.len() as u64;
         if mime.is_none() {
             head.extend_from_slice(&chunk[..chunk.len().min(64 - head.len().min(64))]);
@@ -74,45 +91,86 @@ async fn upload(State(app): State<AppState>, auth: UserAuth, headers: HeaderMap,
             }
         }
         if size > limit {
-            return Err(ApiError::TooLarge(format!("this file is larger than the school's limit of {} MiB", limit >> 20)));
+            return Err(ApiError::TooLarge(format!(
+                "this file is larger than the school's limit of {} MiB",
+                limit >> 20
+            )));
         }
-        file.write_all(&chunk).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
     }
     let mime = match mime {
         Some(m) => m,
         None => sniff_or_refuse(&head, &family)?,
     };
     if size > settings.max_bytes_for(mime) {
-        return Err(ApiError::TooLarge("this file is larger than the school's limit".into()));
+        return Err(ApiError::TooLarge(
+            "this file is larger than the school's limit".into(),
+        ));
     }
-    file.sync_all().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    file.sync_all()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     drop(file);
-    let media = app.store.insert_media(auth.user.id, mime.to_string(), size, name, now_micros()).await?;
+    let media = app
+        .store
+        .insert_media(auth.user.id, mime.to_string(), size, name, now_micros())
+        .await?;
     temp.0 = None;
-    app.audit(Some(auth.user.id), "media.uploaded", Some(media.id), json!({"mime": mime, "size": size})).await;
-    Ok((StatusCode::CREATED, axum::Json(Uploaded { media_id: media.id.to_string(), mime: mime.into(), size })))
+    app.audit(
+        Some(auth.user.id),
+        "media.uploaded",
+        Some(media.id),
+        json!({"mime": mime, "size": size}),
+    )
+    .await;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(Uploaded {
+            media_id: media.id.to_string(),
+            mime: mime.into(),
+            size,
+        }),
+    ))
 }
 
 /// The sniffed type, refusing unknown bytes and a declared family that the bytes
 /// contradict (a "picture" that is really a video).
 fn sniff_or_refuse(head: &[u8], declared_family: &str) -> ApiResult<&'static str> {
-    let m = doorplate_domain::media::sniff(head)
-        .ok_or_else(|| ApiError::bad("unsupported_media", "this file is not a picture, voice recording or video we can show"))?;
+    let m = doorplate_domain::media::sniff(head).ok_or_else(|| {
+        ApiError::bad(
+            "unsupported_media",
+            "this file is not a picture, voice recording or video we can show",
+        )
+    })?;
     let family = m.split('/').next().unwrap_or("");
     let compatible = declared_family == "application"
         || declared_family == family
         // Browsers record voice as WebM, whose bytes look like video.
         || (declared_family == "audio" && m == "video/webm");
     if !compatible {
-        return Err(ApiError::bad("media_type_mismatch", format!("the file is {m}, not {declared_family}")));
+        return Err(ApiError::bad(
+            "media_type_mismatch",
+            format!("the file is {m}, not {declared_family}"),
+        ));
     }
-    Ok(if declared_family == "audio" && m == "video/webm" { "audio/webm" } else { m })
+    Ok(if declared_family == "audio" && m == "video/webm" {
+        "audio/webm"
+    } else {
+        m
+    })
 }
 
 /// GET /api/v1/media/{id} — the file, for participants only, with `Range` support.
 #[utoipa::path(get, path = "/media/{id}", tag = "messages", params(("id" = String, Path)),
     responses((status = 200), (status = 206), (status = 404), (status = 416)))]
-async fn download(State(app): State<AppState>, auth: UserAuth, Path(id): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
+async fn download(
+    State(app): State<AppState>,
+    auth: UserAuth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let id = parse_id(&id)?;
     if !app.store.may_read_media(id, auth.user.id).await? {
         return Err(ApiError::not_found("media"));
@@ -123,9 +181,13 @@ async fn download(State(app): State<AppState>, auth: UserAuth, Path(id): Path<St
         Some(r) => match parse_range(r, total) {
             Some(r) => Some(r),
             None => {
-                let mut res = ApiError::bad("bad_range", "the requested range is not satisfiable").into_response();
+                let mut res = ApiError::bad("bad_range", "the requested range is not satisfiable")
+                    .into_response();
                 *res.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
-                res.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{total}")).unwrap());
+                res.headers_mut().insert(
+                    header::CONTENT_RANGE,
+                    HeaderValue::from_str(&format!("bytes */{total}")).unwrap(),
+                );
                 return Ok(res);
             }
         },
@@ -133,8 +195,12 @@ async fn download(State(app): State<AppState>, auth: UserAuth, Path(id): Path<St
     };
     let (start, end) = range.unwrap_or((0, total.saturating_sub(1)));
     let len = if total == 0 { 0 } else { end - start + 1 };
-    let mut file = tokio::fs::File::open(app.media_dir.join(&media.file)).await.map_err(|e| ApiError::Internal(e.to_string()))?;
-    file.seek(std::io::SeekFrom::Start(start)).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut file = tokio::fs::File::open(app.media_dir.join(&media.file))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    file.seek(std::io::SeekFrom::Start(start))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let stream = futures_util::stream::unfold((file, len), |(mut f, left)| async move {
         if left == 0 {
             return None;
@@ -151,14 +217,27 @@ async fn download(State(app): State<AppState>, auth: UserAuth, Path(id): Path<St
     });
     let mut res = Response::new(Body::from_stream(stream));
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(&media.mime).unwrap_or(HeaderValue::from_static("application/octet-stream")));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&media.mime)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=86400"));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=86400"),
+    );
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     if range.is_some() {
         *res.status_mut() = StatusCode::PARTIAL_CONTENT;
-        res.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes {start}-{end}/{total}")).unwrap());
+        res.headers_mut().insert(
+            header::CONTENT_RANGE,
+            HeaderValue::from_str(&format!("bytes {start}-{end}/{total}")).unwrap(),
+        );
     }
     Ok(res)
 }

@@ -44,7 +44,10 @@ pub async fn check_r8(app: &AppState, a: &User, b: &User) -> ApiResult<()> {
         (Role::Student, Role::Guardian) => app.store.is_guardian_of(b.id, a.id).await?,
         _ => false,
     };
-    let party = |u: &User| Party { role: u.role, disabled: u.disabled };
+    let party = |u: &User| Party {
+        role: u.role,
+        disabled: u.disabled,
+    };
     may_converse(party(a), party(b), linked, a.id == b.id).map_err(|d| {
         ApiError::Forbidden(
             "not_allowed",
@@ -62,7 +65,11 @@ pub async fn check_r8(app: &AppState, a: &User, b: &User) -> ApiResult<()> {
 /// The conversation if the caller takes part in it; 404 otherwise (it is none of their
 /// business whether it exists).
 async fn own_conversation(app: &AppState, user: &User, id: &str) -> ApiResult<Conversation> {
-    let conv = app.store.conversation(parse_id(id)?).await.map_err(|_| ApiError::not_found("conversation"))?;
+    let conv = app
+        .store
+        .conversation(parse_id(id)?)
+        .await
+        .map_err(|_| ApiError::not_found("conversation"))?;
     if !conv.has(user.id) {
         return Err(ApiError::not_found("conversation"));
     }
@@ -75,17 +82,33 @@ fn show_rooms(app: &AppState) -> bool {
 
 /// GET /api/v1/conversations — the caller's conversations, most recent first.
 #[utoipa::path(get, path = "/conversations", tag = "messages", responses((status = 200, body = Vec<ConversationView>), (status = 403)))]
-async fn list_conversations(State(app): State<AppState>, auth: UserAuth) -> ApiResult<axum::Json<Vec<ConversationView>>> {
+async fn list_conversations(
+    State(app): State<AppState>,
+    auth: UserAuth,
+) -> ApiResult<axum::Json<Vec<ConversationView>>> {
     let list = app.store.conversations_of(auth.user.id).await?;
-    let peers = app.store.users_by_ids(list.iter().map(|c| c.conversation.peer_of(auth.user.id)).collect()).await?;
+    let peers = app
+        .store
+        .users_by_ids(
+            list.iter()
+                .map(|c| c.conversation.peer_of(auth.user.id))
+                .collect(),
+        )
+        .await?;
     let show = show_rooms(&app);
     Ok(axum::Json(
         list.iter()
             .filter_map(|c| {
-                let peer = peers.iter().find(|p| p.id == c.conversation.peer_of(auth.user.id))?;
+                let peer = peers
+                    .iter()
+                    .find(|p| p.id == c.conversation.peer_of(auth.user.id))?;
                 Some(ConversationView {
                     id: c.conversation.id.to_string(),
-                    peer: Peer { id: peer.id.to_string(), display_name: peer.display_name.clone(), role: peer.role.as_str().into() },
+                    peer: Peer {
+                        id: peer.id.to_string(),
+                        display_name: peer.display_name.clone(),
+                        role: peer.role.as_str().into(),
+                    },
                     unread: c.unread,
                     last: c.last.as_ref().map(|m| message_view(m, show)),
                 })
@@ -109,15 +132,36 @@ pub struct ConversationResponse {
 /// R8 does not allow the pair.
 #[utoipa::path(post, path = "/conversations", tag = "messages", request_body = OpenConversation,
     responses((status = 200, body = ConversationResponse), (status = 403), (status = 404)))]
-async fn open_conversation(State(app): State<AppState>, auth: UserAuth, Json(req): Json<OpenConversation>) -> ApiResult<axum::Json<ConversationResponse>> {
-    let peer = app.store.user(req.peer_id.0).await.map_err(|_| ApiError::not_found("user"))?;
+async fn open_conversation(
+    State(app): State<AppState>,
+    auth: UserAuth,
+    Json(req): Json<OpenConversation>,
+) -> ApiResult<axum::Json<ConversationResponse>> {
+    let peer = app
+        .store
+        .user(req.peer_id.0)
+        .await
+        .map_err(|_| ApiError::not_found("user"))?;
     check_r8(&app, &auth.user, &peer).await?;
-    let conv = app.store.open_conversation(auth.user.id, peer.id, now_micros()).await?;
-    let unread = app.store.conversations_of(auth.user.id).await?.iter().find(|c| c.conversation.id == conv.id).map_or(0, |c| c.unread);
+    let conv = app
+        .store
+        .open_conversation(auth.user.id, peer.id, now_micros())
+        .await?;
+    let unread = app
+        .store
+        .conversations_of(auth.user.id)
+        .await?
+        .iter()
+        .find(|c| c.conversation.id == conv.id)
+        .map_or(0, |c| c.unread);
     Ok(axum::Json(ConversationResponse {
         conversation: ConversationView {
             id: conv.id.to_string(),
-            peer: Peer { id: peer.id.to_string(), display_name: peer.display_name, role: peer.role.as_str().into() },
+            peer: Peer {
+                id: peer.id.to_string(),
+                display_name: peer.display_name,
+                role: peer.role.as_str().into(),
+            },
             unread,
             last: None,
         },
@@ -146,39 +190,81 @@ pub struct MessageResponse {
 /// `client_id` was already sent (the same message, nothing sent twice).
 #[utoipa::path(post, path = "/conversations/{id}/messages", tag = "messages", params(("id" = String, Path)), request_body = SendMessage,
     responses((status = 201, body = MessageResponse), (status = 200, body = MessageResponse), (status = 400), (status = 403), (status = 404), (status = 422)))]
-async fn send_message(State(app): State<AppState>, auth: UserAuth, Path(id): Path<String>, Json(req): Json<SendMessage>) -> ApiResult<(StatusCode, axum::Json<MessageResponse>)> {
+async fn send_message(
+    State(app): State<AppState>,
+    auth: UserAuth,
+    Path(id): Path<String>,
+    Json(req): Json<SendMessage>,
+) -> ApiResult<(StatusCode, axum::Json<MessageResponse>)> {
     let me = &auth.user;
     let conv = own_conversation(&app, me, &id).await?;
     let client_id = req.client_id.trim().to_string();
     if client_id.is_empty() || client_id.len() > 100 {
-        return Err(ApiError::bad("bad_client_id", "client_id is 1 to 100 characters"));
+        return Err(ApiError::bad(
+            "bad_client_id",
+            "client_id is 1 to 100 characters",
+        ));
     }
-    let kind = MessageKind::parse(&req.kind).ok_or_else(|| ApiError::bad("bad_kind", "kind is text, image, voice or video"))?;
-    let text = req.text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_string);
-    if text.as_ref().is_some_and(|t| t.chars().count() > MAX_TEXT_CHARS) {
-        return Err(ApiError::bad("too_long", format!("a message has at most {MAX_TEXT_CHARS} characters")));
+    let kind = MessageKind::parse(&req.kind)
+        .ok_or_else(|| ApiError::bad("bad_kind", "kind is text, image, voice or video"))?;
+    let text = req
+        .text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string);
+    if text
+        .as_ref()
+        .is_some_and(|t| t.chars().count() > MAX_TEXT_CHARS)
+    {
+        return Err(ApiError::bad(
+            "too_long",
+            format!("a message has at most {MAX_TEXT_CHARS} characters"),
+        ));
     }
     let media = match (kind, req.media_id) {
-        (MessageKind::Text, Some(_)) => return Err(ApiError::bad("unexpected_media", "a text message carries no media")),
+        (MessageKind::Text, Some(_)) => {
+            return Err(ApiError::bad(
+                "unexpected_media",
+                "a text message carries no media",
+            ));
+        }
         (MessageKind::Text, None) => {
             if text.is_none() {
                 return Err(ApiError::bad("missing_text", "a text message needs text"));
             }
             None
         }
-        (_, None) => return Err(ApiError::bad("missing_media", "upload the file first and give its media_id")),
+        (_, None) => {
+            return Err(ApiError::bad(
+                "missing_media",
+                "upload the file first and give its media_id",
+            ));
+        }
         (k, Some(mid)) => {
-            let m = app.store.media(mid.0).await.map_err(|_| ApiError::Unprocessable("unknown_media", "media_id refers to no upload".into()))?;
+            let m = app.store.media(mid.0).await.map_err(|_| {
+                ApiError::Unprocessable("unknown_media", "media_id refers to no upload".into())
+            })?;
             if m.owner_id != me.id {
-                return Err(ApiError::Unprocessable("unknown_media", "media_id refers to no upload of yours".into()));
+                return Err(ApiError::Unprocessable(
+                    "unknown_media",
+                    "media_id refers to no upload of yours".into(),
+                ));
             }
             if !k.accepts_mime(&m.mime) {
-                return Err(ApiError::Unprocessable("media_kind_mismatch", format!("a {} message cannot carry {}", k.as_str(), m.mime)));
+                return Err(ApiError::Unprocessable(
+                    "media_kind_mismatch",
+                    format!("a {} message cannot carry {}", k.as_str(), m.mime),
+                ));
             }
             Some(m.id)
         }
     };
-    let peer = app.store.user(conv.peer_of(me.id)).await.map_err(|_| ApiError::not_found("user"))?;
+    let peer = app
+        .store
+        .user(conv.peer_of(me.id))
+        .await
+        .map_err(|_| ApiError::not_found("user"))?;
     // R8 again on every send: a guardianship may have ended since the conversation began.
     check_r8(&app, me, &peer).await?;
     // Students cannot raise alarms with the urgent flag; guardians and staff can.
@@ -198,21 +284,46 @@ async fn send_message(State(app): State<AppState>, auth: UserAuth, Path(id): Pat
         })
         .await
         .map_err(|e| match e {
-            StoreError::BadReference(_) => ApiError::Unprocessable("unknown_reference", "the message refers to something missing".into()),
+            StoreError::BadReference(_) => ApiError::Unprocessable(
+                "unknown_reference",
+                "the message refers to something missing".into(),
+            ),
             other => other.into(),
         })?;
     if created {
         app.route_message(&msg, me, &peer).await;
         if urgent {
-            app.audit(Some(me.id), "message.urgent", Some(peer.id), json!({"message_id": msg.id})).await;
+            app.audit(
+                Some(me.id),
+                "message.urgent",
+                Some(peer.id),
+                json!({"message_id": msg.id}),
+            )
+            .await;
         }
     } else if msg.conversation_id != conv.id {
-        return Err(ApiError::Conflict("client_id_reused", "that client_id was used for another conversation".into()));
+        return Err(ApiError::Conflict(
+            "client_id_reused",
+            "that client_id was used for another conversation".into(),
+        ));
     }
     // Re-read so the status is current (routing may have moved it to notified).
-    let msg = if created { app.store.message(msg.id).await.unwrap_or(msg) } else { msg };
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, axum::Json(MessageResponse { message: message_view(&msg, show_rooms(&app)) })))
+    let msg = if created {
+        app.store.message(msg.id).await.unwrap_or(msg)
+    } else {
+        msg
+    };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        axum::Json(MessageResponse {
+            message: message_view(&msg, show_rooms(&app)),
+        }),
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -228,21 +339,43 @@ pub struct PageQuery {
 /// GET /api/v1/conversations/{id}/messages?before=&after=&limit= — newest last.
 #[utoipa::path(get, path = "/conversations/{id}/messages", tag = "messages", params(("id" = String, Path), PageQuery),
     responses((status = 200, body = Vec<MessageView>), (status = 404)))]
-async fn list_messages(State(app): State<AppState>, auth: UserAuth, Path(id): Path<String>, Query(q): Query<PageQuery>) -> ApiResult<axum::Json<Vec<MessageView>>> {
+async fn list_messages(
+    State(app): State<AppState>,
+    auth: UserAuth,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<axum::Json<Vec<MessageView>>> {
     let conv = own_conversation(&app, &auth.user, &id).await?;
     let num = |s: &Option<String>| -> ApiResult<Option<i64>> {
-        s.as_deref().filter(|v| !v.is_empty()).map(|v| v.parse().map_err(|_| ApiError::bad("bad_cursor", "before/after must be message ids"))).transpose()
+        s.as_deref()
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| ApiError::bad("bad_cursor", "before/after must be message ids"))
+            })
+            .transpose()
     };
     let limit = q.limit.unwrap_or(50);
     if limit == 0 || limit > 200 {
         return Err(ApiError::bad("bad_limit", "limit is 1 to 200"));
     }
-    let list = app.store.messages(conv.id, num(&q.before)?, num(&q.after)?, limit).await?;
+    let list = app
+        .store
+        .messages(conv.id, num(&q.before)?, num(&q.after)?, limit)
+        .await?;
     let show = show_rooms(&app);
     if auth.session.is_some() {
-        app.audit(Some(auth.user.id), "message.listed", Some(auth.user.id), json!({"conversation_id": conv.id})).await;
+        app.audit(
+            Some(auth.user.id),
+            "message.listed",
+            Some(auth.user.id),
+            json!({"conversation_id": conv.id}),
+        )
+        .await;
     }
-    Ok(axum::Json(list.iter().map(|m| message_view(m, show)).collect()))
+    Ok(axum::Json(
+        list.iter().map(|m| message_view(m, show)).collect(),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -256,12 +389,26 @@ pub struct ReadRequest {
 /// sees `read` live.
 #[utoipa::path(post, path = "/conversations/{id}/read", tag = "messages", params(("id" = String, Path)), request_body = ReadRequest,
     responses((status = 204), (status = 404)))]
-async fn mark_read(State(app): State<AppState>, auth: UserAuth, Path(id): Path<String>, Json(req): Json<ReadRequest>) -> ApiResult<StatusCode> {
+async fn mark_read(
+    State(app): State<AppState>,
+    auth: UserAuth,
+    Path(id): Path<String>,
+    Json(req): Json<ReadRequest>,
+) -> ApiResult<StatusCode> {
     let conv = own_conversation(&app, &auth.user, &id).await?;
-    let read = app.store.mark_read(conv.id, auth.user.id, req.up_to.0).await?;
+    let read = app
+        .store
+        .mark_read(conv.id, auth.user.id, req.up_to.0)
+        .await?;
     if !read.is_empty() {
         app.announce_read(auth.user.id, &read);
-        app.audit(Some(auth.user.id), "message.read", Some(auth.user.id), json!({"conversation_id": conv.id, "count": read.len()})).await;
+        app.audit(
+            Some(auth.user.id),
+            "message.read",
+            Some(auth.user.id),
+            json!({"conversation_id": conv.id, "count": read.len()}),
+        )
+        .await;
     }
     Ok(StatusCode::NO_CONTENT)
 }

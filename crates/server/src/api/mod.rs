@@ -70,7 +70,11 @@ impl<'de> Deserialize<'de> for ApiId {
         }
         match Raw::deserialize(d)? {
             Raw::N(n) => Ok(ApiId(n)),
-            Raw::S(s) => s.trim().parse().map(ApiId).map_err(|_| serde::de::Error::custom(format!("{s:?} is not an id"))),
+            Raw::S(s) => s
+                .trim()
+                .parse()
+                .map(ApiId)
+                .map_err(|_| serde::de::Error::custom(format!("{s:?} is not an id"))),
         }
     }
 }
@@ -92,10 +96,16 @@ pub fn parse_id(s: &str) -> Result<Id, ApiError> {
 pub fn required_text(field: &'static str, v: &str, max: usize) -> Result<String, ApiError> {
     let t = v.trim();
     if t.is_empty() {
-        return Err(ApiError::bad("missing_field", format!("{field} must not be empty")));
+        return Err(ApiError::bad(
+            "missing_field",
+            format!("{field} must not be empty"),
+        ));
     }
     if t.chars().count() > max {
-        return Err(ApiError::bad("too_long", format!("{field} must be at most {max} characters")));
+        return Err(ApiError::bad(
+            "too_long",
+            format!("{field} must be at most {max} characters"),
+        ));
     }
     Ok(t.to_string())
 }

@@ -29,14 +29,26 @@ pub struct PresenceQuery {
 /// filter: everyone present.
 #[utoipa::path(get, path = "/presence", tag = "presence", params(PresenceQuery),
     responses((status = 200, body = Vec<PresenceView>), (status = 403)))]
-async fn list_presence(State(app): State<AppState>, StaffAuth(_): StaffAuth, Query(q): Query<PresenceQuery>) -> ApiResult<axum::Json<Vec<PresenceView>>> {
-    let id = |s: &str| s.trim().parse::<Id>().map_err(|_| ApiError::bad("bad_id", "not an id"));
+async fn list_presence(
+    State(app): State<AppState>,
+    StaffAuth(_): StaffAuth,
+    Query(q): Query<PresenceQuery>,
+) -> ApiResult<axum::Json<Vec<PresenceView>>> {
+    let id = |s: &str| {
+        s.trim()
+            .parse::<Id>()
+            .map_err(|_| ApiError::bad("bad_id", "not an id"))
+    };
     let rows = match (q.doorplate_id.as_deref(), q.user_id.as_deref()) {
         (Some(d), None) => app.presence.at_doorplate(id(d)?),
         (None, Some(u)) => app.presence.of_student(id(u)?),
         (Some(d), Some(u)) => {
             let d = id(d)?;
-            app.presence.of_student(id(u)?).into_iter().filter(|p| p.doorplate_id == d).collect()
+            app.presence
+                .of_student(id(u)?)
+                .into_iter()
+                .filter(|p| p.doorplate_id == d)
+                .collect()
         }
         (None, None) => app.presence.all(),
     };
@@ -62,16 +74,27 @@ pub struct DismissRequest {
 /// Checks that the doorplate exists and every id is a student; nothing changes unless
 /// all of them are.
 async fn check_targets(app: &AppState, doorplate: Id, users: &[ApiId]) -> ApiResult<Vec<Id>> {
-    app.store.doorplate(doorplate).await.map_err(|_| ApiError::Unprocessable("unknown_doorplate", "doorplate_id refers to no doorplate".into()))?;
+    app.store.doorplate(doorplate).await.map_err(|_| {
+        ApiError::Unprocessable(
+            "unknown_doorplate",
+            "doorplate_id refers to no doorplate".into(),
+        )
+    })?;
     if users.is_empty() || users.len() > 5000 {
-        return Err(ApiError::bad("bad_user_ids", "user_ids lists 1 to 5000 students"));
+        return Err(ApiError::bad(
+            "bad_user_ids",
+            "user_ids lists 1 to 5000 students",
+        ));
     }
     let mut ids: Vec<Id> = users.iter().map(|u| u.0).collect();
     ids.sort_unstable();
     ids.dedup();
     let found = app.store.users_by_ids(ids.clone()).await?;
     if found.len() != ids.len() || found.iter().any(|u| u.role != Role::Student || u.disabled) {
-        return Err(ApiError::Unprocessable("not_students", "every user_id must be an active student".into()));
+        return Err(ApiError::Unprocessable(
+            "not_students",
+            "every user_id must be an active student".into(),
+        ));
     }
     Ok(ids)
 }
@@ -79,12 +102,21 @@ async fn check_targets(app: &AppState, doorplate: Id, users: &[ApiId]) -> ApiRes
 /// POST /api/v1/presence — place students at a doorplate now (source `teacher_now`).
 #[utoipa::path(post, path = "/presence", tag = "presence", request_body = PlaceRequest,
     responses((status = 200, body = Vec<PresenceView>), (status = 400), (status = 403), (status = 422)))]
-async fn place(State(app): State<AppState>, StaffAuth(staff): StaffAuth, Json(req): Json<PlaceRequest>) -> ApiResult<axum::Json<Vec<PresenceView>>> {
+async fn place(
+    State(app): State<AppState>,
+    StaffAuth(staff): StaffAuth,
+    Json(req): Json<PlaceRequest>,
+) -> ApiResult<axum::Json<Vec<PresenceView>>> {
     let until = match req.until.as_deref() {
         Some(s) => {
-            let t = parse_rfc3339(s).ok_or_else(|| ApiError::bad("bad_time", "until must be RFC 3339 with an offset"))?;
+            let t = parse_rfc3339(s).ok_or_else(|| {
+                ApiError::bad("bad_time", "until must be RFC 3339 with an offset")
+            })?;
             if t <= now_micros() {
-                return Err(ApiError::Unprocessable("until_past", "until is already over".into()));
+                return Err(ApiError::Unprocessable(
+                    "until_past",
+                    "until is already over".into(),
+                ));
             }
             Some(t)
         }
@@ -93,7 +125,15 @@ async fn place(State(app): State<AppState>, StaffAuth(staff): StaffAuth, Json(re
     let ids = check_targets(&app, req.doorplate_id.0, &req.user_ids).await?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        let row = app.arrive(id, req.doorplate_id.0, PresenceSource::TeacherNow, until, Some(staff.id)).await?;
+        let row = app
+            .arrive(
+                id,
+                req.doorplate_id.0,
+                PresenceSource::TeacherNow,
+                until,
+                Some(staff.id),
+            )
+            .await?;
         out.push(PresenceView::from(&row));
     }
     Ok(axum::Json(out))
@@ -102,10 +142,20 @@ async fn place(State(app): State<AppState>, StaffAuth(staff): StaffAuth, Json(re
 /// DELETE /api/v1/presence — dismiss students from a doorplate now (R6 purge).
 #[utoipa::path(delete, path = "/presence", tag = "presence", request_body = DismissRequest,
     responses((status = 204), (status = 400), (status = 403), (status = 422)))]
-async fn dismiss(State(app): State<AppState>, StaffAuth(staff): StaffAuth, Json(req): Json<DismissRequest>) -> ApiResult<StatusCode> {
+async fn dismiss(
+    State(app): State<AppState>,
+    StaffAuth(staff): StaffAuth,
+    Json(req): Json<DismissRequest>,
+) -> ApiResult<StatusCode> {
     let ids = check_targets(&app, req.doorplate_id.0, &req.user_ids).await?;
     for id in ids {
-        app.leave(id, req.doorplate_id.0, LeaveReason::Dismissed, Some(staff.id)).await?;
+        app.leave(
+            id,
+            req.doorplate_id.0,
+            LeaveReason::Dismissed,
+            Some(staff.id),
+        )
+        .await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -45,20 +45,46 @@ pub struct RoomResponse {
 /// POST /api/v1/rooms — a room (admin).
 #[utoipa::path(post, path = "/rooms", tag = "school", request_body = CreateRoom,
     responses((status = 201, body = RoomResponse), (status = 400)))]
-async fn create_room(State(app): State<AppState>, AdminAuth(admin): AdminAuth, Json(req): Json<CreateRoom>) -> ApiResult<(StatusCode, axum::Json<RoomResponse>)> {
+async fn create_room(
+    State(app): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    Json(req): Json<CreateRoom>,
+) -> ApiResult<(StatusCode, axum::Json<RoomResponse>)> {
     let name = required_text("name", &req.name, 100)?;
-    if !matches!(req.kind.as_str(), "classroom" | "lab" | "office" | "dorm" | "other") {
-        return Err(ApiError::bad("bad_kind", "kind is classroom, lab, office, dorm or other"));
+    if !matches!(
+        req.kind.as_str(),
+        "classroom" | "lab" | "office" | "dorm" | "other"
+    ) {
+        return Err(ApiError::bad(
+            "bad_kind",
+            "kind is classroom, lab, office, dorm or other",
+        ));
     }
     let room = app.store.create_room(name, req.kind).await?;
-    app.audit(Some(admin.id), "room.created", Some(room.id), json!({})).await;
-    Ok((StatusCode::CREATED, axum::Json(RoomResponse { room: RoomView::from(&room) })))
+    app.audit(Some(admin.id), "room.created", Some(room.id), json!({}))
+        .await;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(RoomResponse {
+            room: RoomView::from(&room),
+        }),
+    ))
 }
 
 /// GET /api/v1/rooms — every room (any signed-in user).
 #[utoipa::path(get, path = "/rooms", tag = "school", responses((status = 200, body = Vec<RoomView>)))]
-async fn list_rooms(State(app): State<AppState>, _auth: UserAuth) -> ApiResult<axum::Json<Vec<RoomView>>> {
-    Ok(axum::Json(app.store.list_rooms().await?.iter().map(RoomView::from).collect()))
+async fn list_rooms(
+    State(app): State<AppState>,
+    _auth: UserAuth,
+) -> ApiResult<axum::Json<Vec<RoomView>>> {
+    Ok(axum::Json(
+        app.store
+            .list_rooms()
+            .await?
+            .iter()
+            .map(RoomView::from)
+            .collect(),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -78,7 +104,11 @@ pub struct GroupResponse {
 /// POST /api/v1/groups — a class and its class teacher (admin).
 #[utoipa::path(post, path = "/groups", tag = "school", request_body = CreateGroup,
     responses((status = 201, body = GroupResponse), (status = 400), (status = 409), (status = 422)))]
-async fn create_group(State(app): State<AppState>, AdminAuth(admin): AdminAuth, Json(req): Json<CreateGroup>) -> ApiResult<(StatusCode, axum::Json<GroupResponse>)> {
+async fn create_group(
+    State(app): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    Json(req): Json<CreateGroup>,
+) -> ApiResult<(StatusCode, axum::Json<GroupResponse>)> {
     let name = required_text("name", &req.name, 100)?;
     let ids: Vec<_> = req.member_ids.iter().map(|i| i.0).collect();
     let members = app.store.users_by_ids(ids.clone()).await?;
@@ -89,35 +119,63 @@ async fn create_group(State(app): State<AppState>, AdminAuth(admin): AdminAuth, 
         d.len()
     } || members.iter().any(|m| m.role != Role::Student)
     {
-        return Err(ApiError::Unprocessable("bad_members", "every member must be an existing student".into()));
+        return Err(ApiError::Unprocessable(
+            "bad_members",
+            "every member must be an existing student".into(),
+        ));
     }
     if let Some(t) = req.teacher_id {
-        let t = app.store.user(t.0).await.map_err(|_| ApiError::Unprocessable("bad_teacher", "the teacher does not exist".into()))?;
+        let t = app.store.user(t.0).await.map_err(|_| {
+            ApiError::Unprocessable("bad_teacher", "the teacher does not exist".into())
+        })?;
         if !t.role.is_staff() {
-            return Err(ApiError::Unprocessable("bad_teacher", "the class teacher must be staff".into()));
+            return Err(ApiError::Unprocessable(
+                "bad_teacher",
+                "the class teacher must be staff".into(),
+            ));
         }
     }
-    let group = app.store.create_group(name, ids, req.teacher_id.map(|t| t.0)).await.map_err(|e| match e {
-        StoreError::Conflict(_) => ApiError::Conflict("name_taken", "a group with that name exists".into()),
-        other => other.into(),
-    })?;
-    app.audit(Some(admin.id), "group.created", Some(group.id), json!({})).await;
-    Ok((StatusCode::CREATED, axum::Json(GroupResponse { group: group_view(&group, &members) })))
+    let group = app
+        .store
+        .create_group(name, ids, req.teacher_id.map(|t| t.0))
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => {
+                ApiError::Conflict("name_taken", "a group with that name exists".into())
+            }
+            other => other.into(),
+        })?;
+    app.audit(Some(admin.id), "group.created", Some(group.id), json!({}))
+        .await;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(GroupResponse {
+            group: group_view(&group, &members),
+        }),
+    ))
 }
 
 /// GET /api/v1/groups — classes with their members (staff: a teacher sees the classes
 /// they teach first; admins see all).
 #[utoipa::path(get, path = "/groups", tag = "school", responses((status = 200, body = Vec<GroupView>)))]
-async fn list_groups(State(app): State<AppState>, StaffAuth(user): StaffAuth) -> ApiResult<axum::Json<Vec<GroupView>>> {
+async fn list_groups(
+    State(app): State<AppState>,
+    StaffAuth(user): StaffAuth,
+) -> ApiResult<axum::Json<Vec<GroupView>>> {
     let mut groups = app.store.list_groups().await?;
     if user.role == Role::Teacher {
         groups.retain(|g| g.teacher_id == Some(user.id));
     }
-    let mut ids: Vec<_> = groups.iter().flat_map(|g| g.member_ids.iter().copied()).collect();
+    let mut ids: Vec<_> = groups
+        .iter()
+        .flat_map(|g| g.member_ids.iter().copied())
+        .collect();
     ids.sort_unstable();
     ids.dedup();
     let members = app.store.users_by_ids(ids).await?;
-    Ok(axum::Json(groups.iter().map(|g| group_view(g, &members)).collect()))
+    Ok(axum::Json(
+        groups.iter().map(|g| group_view(g, &members)).collect(),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -138,14 +196,31 @@ pub struct DoorplateCreated {
 /// POST /api/v1/doorplates — a doorplate for a room, with its pairing code (admin).
 #[utoipa::path(post, path = "/doorplates", tag = "school", request_body = CreateDoorplate,
     responses((status = 201, body = DoorplateCreated), (status = 422)))]
-async fn create_doorplate(State(app): State<AppState>, AdminAuth(admin): AdminAuth, Json(req): Json<CreateDoorplate>) -> ApiResult<(StatusCode, axum::Json<DoorplateCreated>)> {
+async fn create_doorplate(
+    State(app): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    Json(req): Json<CreateDoorplate>,
+) -> ApiResult<(StatusCode, axum::Json<DoorplateCreated>)> {
     let name = required_text("name", &req.name, 100)?;
-    app.store.room(req.room_id.0).await.map_err(|_| ApiError::Unprocessable("unknown_room", "room_id refers to no room".into()))?;
+    app.store
+        .room(req.room_id.0)
+        .await
+        .map_err(|_| ApiError::Unprocessable("unknown_room", "room_id refers to no room".into()))?;
     let code = pairing_code();
     let now = now_micros();
     let expires = now + PAIRING_MINUTES * 60_000_000;
-    let d = app.store.create_doorplate(req.room_id.0, name, app.secrets.hash("pairing", &code), expires, now).await?;
-    app.audit(Some(admin.id), "doorplate.created", Some(d.id), json!({})).await;
+    let d = app
+        .store
+        .create_doorplate(
+            req.room_id.0,
+            name,
+            app.secrets.hash("pairing", &code),
+            expires,
+            now,
+        )
+        .await?;
+    app.audit(Some(admin.id), "doorplate.created", Some(d.id), json!({}))
+        .await;
     Ok((
         StatusCode::CREATED,
         axum::Json(DoorplateCreated {
@@ -166,24 +241,47 @@ pub struct PairingCode {
 /// screen; the old device token stops working when the new screen pairs (admin).
 #[utoipa::path(post, path = "/doorplates/{id}/pairing", tag = "school", params(("id" = String, Path)),
     responses((status = 200, body = PairingCode), (status = 404)))]
-async fn new_pairing_code(State(app): State<AppState>, AdminAuth(admin): AdminAuth, crate::error::Path(id): crate::error::Path<String>) -> ApiResult<axum::Json<PairingCode>> {
+async fn new_pairing_code(
+    State(app): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    crate::error::Path(id): crate::error::Path<String>,
+) -> ApiResult<axum::Json<PairingCode>> {
     let id = parse_id(&id)?;
-    let d = app.store.doorplate(id).await.map_err(|_| ApiError::not_found("doorplate"))?;
+    let d = app
+        .store
+        .doorplate(id)
+        .await
+        .map_err(|_| ApiError::not_found("doorplate"))?;
     let code = pairing_code();
     let now = now_micros();
     let expires = now + PAIRING_MINUTES * 60_000_000;
-    app.store.renew_pairing(d.id, app.secrets.hash("pairing", &code), expires).await?;
-    app.audit(Some(admin.id), "doorplate.pairing", Some(d.id), json!({})).await;
-    Ok(axum::Json(PairingCode { pairing_code: code, pairing_expires_at: crate::time::rfc3339(expires) }))
+    app.store
+        .renew_pairing(d.id, app.secrets.hash("pairing", &code), expires)
+        .await?;
+    app.audit(Some(admin.id), "doorplate.pairing", Some(d.id), json!({}))
+        .await;
+    Ok(axum::Json(PairingCode {
+        pairing_code: code,
+        pairing_expires_at: crate::time::rfc3339(expires),
+    }))
 }
 
 /// GET /api/v1/doorplates — every doorplate with its online state (staff).
 #[utoipa::path(get, path = "/doorplates", tag = "school", responses((status = 200, body = Vec<DoorplateView>)))]
-async fn list_doorplates(State(app): State<AppState>, StaffAuth(_): StaffAuth) -> ApiResult<axum::Json<Vec<DoorplateView>>> {
+async fn list_doorplates(
+    State(app): State<AppState>,
+    StaffAuth(_): StaffAuth,
+) -> ApiResult<axum::Json<Vec<DoorplateView>>> {
     let list = app.store.list_doorplates().await?;
     Ok(axum::Json(
         list.iter()
-            .map(|d| doorplate_view(d, app.hub.is_online(Principal::Device(d.id)), app.presence.at_doorplate(d.id).len()))
+            .map(|d| {
+                doorplate_view(
+                    d,
+                    app.hub.is_online(Principal::Device(d.id)),
+                    app.presence.at_doorplate(d.id).len(),
+                )
+            })
             .collect(),
     ))
 }
@@ -204,23 +302,57 @@ pub struct PairResponse {
 /// Wrong codes are throttled per client address.
 #[utoipa::path(post, path = "/devices/pair", tag = "doorplate", request_body = PairRequest,
     responses((status = 200, body = PairResponse), (status = 401), (status = 429)), security(()))]
-async fn pair(State(app): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, Json(req): Json<PairRequest>) -> ApiResult<axum::Json<PairResponse>> {
+async fn pair(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(req): Json<PairRequest>,
+) -> ApiResult<axum::Json<PairResponse>> {
     let key = ThrottleKey::Account(format!("pair:{}", peer.ip()));
     let now = now_micros();
-    app.throttle.lock().expect("throttle poisoned").check(&key, now).map_err(ApiError::Throttled)?;
-    let code: String = req.pairing_code.chars().filter(|c| c.is_ascii_digit()).collect();
+    app.throttle
+        .lock()
+        .expect("throttle poisoned")
+        .check(&key, now)
+        .map_err(ApiError::Throttled)?;
+    let code: String = req
+        .pairing_code
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .collect();
     let token = new_token("dpd_");
-    match app.store.pair_doorplate(app.secrets.hash("pairing", &code), app.secrets.hash("device", &token), now).await {
+    match app
+        .store
+        .pair_doorplate(
+            app.secrets.hash("pairing", &code),
+            app.secrets.hash("device", &token),
+            now,
+        )
+        .await
+    {
         Ok(d) => {
-            app.throttle.lock().expect("throttle poisoned").succeed(&key);
-            app.audit(None, "doorplate.paired", Some(d.id), json!({})).await;
-            Ok(axum::Json(PairResponse { device_token: token, doorplate: doorplate_view(&d, false, app.presence.at_doorplate(d.id).len()) }))
+            app.throttle
+                .lock()
+                .expect("throttle poisoned")
+                .succeed(&key);
+            app.audit(None, "doorplate.paired", Some(d.id), json!({}))
+                .await;
+            Ok(axum::Json(PairResponse {
+                device_token: token,
+                doorplate: doorplate_view(&d, false, app.presence.at_doorplate(d.id).len()),
+            }))
         }
         Err(StoreError::NotFound) => {
-            let locked = app.throttle.lock().expect("throttle poisoned").fail(&key, now);
+            let locked = app
+                .throttle
+                .lock()
+                .expect("throttle poisoned")
+                .fail(&key, now);
             Err(match locked {
                 Err(s) => ApiError::Throttled(s),
-                Ok(()) => ApiError::Unauthorized("invalid_pairing_code", "that pairing code is unknown or has expired".into()),
+                Ok(()) => ApiError::Unauthorized(
+                    "invalid_pairing_code",
+                    "that pairing code is unknown or has expired".into(),
+                ),
             })
         }
         Err(e) => Err(e.into()),

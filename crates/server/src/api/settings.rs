@@ -11,7 +11,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_settings, update_settings)).routes(routes!(audit_log))
+    OpenApiRouter::new()
+        .routes(routes!(get_settings, update_settings))
+        .routes(routes!(audit_log))
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -72,20 +74,44 @@ pub struct SettingsPatch {
 /// changes none.
 #[utoipa::path(patch, path = "/settings", tag = "settings", request_body = SettingsPatch,
     responses((status = 200, body = SettingsView), (status = 400), (status = 403)))]
-async fn update_settings(State(app): State<AppState>, AdminAuth(admin): AdminAuth, Json(p): Json<SettingsPatch>) -> ApiResult<axum::Json<SettingsView>> {
+async fn update_settings(
+    State(app): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    Json(p): Json<SettingsPatch>,
+) -> ApiResult<axum::Json<SettingsView>> {
     let mut s = app.settings();
     macro_rules! set {
         ($($f:ident),*) => { $( if let Some(v) = p.$f { s.$f = v; } )* };
     }
-    set!(timezone, max_doorplates_per_student, session_idle_seconds, end_of_day, show_room_to_guardians, retention_days, language,
-         max_image_bytes, max_voice_bytes, max_video_bytes);
-    s.validate().map_err(|(field, why)| ApiError::bad("bad_setting", format!("{field} {why}")))?;
+    set!(
+        timezone,
+        max_doorplates_per_student,
+        session_idle_seconds,
+        end_of_day,
+        show_room_to_guardians,
+        retention_days,
+        language,
+        max_image_bytes,
+        max_voice_bytes,
+        max_video_bytes
+    );
+    s.validate()
+        .map_err(|(field, why)| ApiError::bad("bad_setting", format!("{field} {why}")))?;
     if jiff::tz::TimeZone::get(&s.timezone).is_err() {
-        return Err(ApiError::bad("bad_setting", format!("timezone {:?} is not a known IANA zone", s.timezone)));
+        return Err(ApiError::bad(
+            "bad_setting",
+            format!("timezone {:?} is not a known IANA zone", s.timezone),
+        ));
     }
     app.store.save_settings(s.clone()).await?;
     *app.settings.write().expect("settings poisoned") = s.clone();
-    app.audit(Some(admin.id), "settings.updated", None, serde_json::to_value(SettingsView::from(s.clone())).unwrap_or_default()).await;
+    app.audit(
+        Some(admin.id),
+        "settings.updated",
+        None,
+        serde_json::to_value(SettingsView::from(s.clone())).unwrap_or_default(),
+    )
+    .await;
     Ok(axum::Json(s.into()))
 }
 
@@ -109,8 +135,18 @@ pub struct AuditView {
 /// GET /api/v1/audit?action=&limit= — presence changes, sessions, reads, admin actions
 /// (admin), newest first.
 #[utoipa::path(get, path = "/audit", tag = "settings", params(AuditQuery), responses((status = 200, body = Vec<AuditView>), (status = 403)))]
-async fn audit_log(State(app): State<AppState>, AdminAuth(_): AdminAuth, Query(q): Query<AuditQuery>) -> ApiResult<axum::Json<Vec<AuditView>>> {
-    let list = app.store.audit_log(q.action.filter(|a| !a.is_empty()), q.limit.unwrap_or(200).min(2000)).await?;
+async fn audit_log(
+    State(app): State<AppState>,
+    AdminAuth(_): AdminAuth,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<axum::Json<Vec<AuditView>>> {
+    let list = app
+        .store
+        .audit_log(
+            q.action.filter(|a| !a.is_empty()),
+            q.limit.unwrap_or(200).min(2000),
+        )
+        .await?;
     Ok(axum::Json(
         list.into_iter()
             .map(|e| AuditView {

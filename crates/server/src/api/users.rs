@@ -44,32 +44,49 @@ pub struct UserResponse {
 
 /// Card UIDs are compared as the reader types them, without spaces and case.
 pub fn normalize_card(uid: &str) -> String {
-    uid.chars().filter(|c| !c.is_whitespace() && *c != ':' && *c != '-').collect::<String>().to_uppercase()
+    uid.chars()
+        .filter(|c| !c.is_whitespace() && *c != ':' && *c != '-')
+        .collect::<String>()
+        .to_uppercase()
 }
 
 fn check_username(u: &str) -> ApiResult<String> {
     let u = u.trim();
-    if u.is_empty() || u.len() > 64 || !u.chars().all(|c| c.is_alphanumeric() || "._-@".contains(c)) {
-        return Err(ApiError::bad("bad_username", "a username is 1–64 letters, digits or . _ - @"));
+    if u.is_empty() || u.len() > 64 || !u.chars().all(|c| c.is_alphanumeric() || "._-@".contains(c))
+    {
+        return Err(ApiError::bad(
+            "bad_username",
+            "a username is 1–64 letters, digits or . _ - @",
+        ));
     }
     Ok(u.to_string())
 }
 
 fn check_password(p: &str) -> ApiResult<()> {
     if p.chars().count() < 6 || p.len() > 256 {
-        return Err(ApiError::bad("weak_password", "a password has 6 to 256 characters"));
+        return Err(ApiError::bad(
+            "weak_password",
+            "a password has 6 to 256 characters",
+        ));
     }
     Ok(())
 }
 
 async fn hash_blocking(password: String) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|e| ApiError::Internal(e.to_string()))
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 fn conflict(e: StoreError) -> ApiError {
     match e {
-        StoreError::Conflict("username") => ApiError::Conflict("username_taken", "that username is already taken".into()),
-        StoreError::Conflict("card") => ApiError::Conflict("card_taken", "that card is already registered to someone".into()),
+        StoreError::Conflict("username") => {
+            ApiError::Conflict("username_taken", "that username is already taken".into())
+        }
+        StoreError::Conflict("card") => ApiError::Conflict(
+            "card_taken",
+            "that card is already registered to someone".into(),
+        ),
         other => other.into(),
     }
 }
@@ -77,19 +94,34 @@ fn conflict(e: StoreError) -> ApiError {
 /// POST /api/v1/users — create an account (admin).
 #[utoipa::path(post, path = "/users", tag = "people", request_body = CreateUser,
     responses((status = 201, body = UserResponse), (status = 400), (status = 403), (status = 409)))]
-async fn create_user(State(app): State<AppState>, AdminAuth(admin): AdminAuth, Json(req): Json<CreateUser>) -> ApiResult<(StatusCode, axum::Json<UserResponse>)> {
-    let role = Role::parse(&req.role).ok_or_else(|| ApiError::bad("bad_role", "role is admin, teacher, student or guardian"))?;
+async fn create_user(
+    State(app): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    Json(req): Json<CreateUser>,
+) -> ApiResult<(StatusCode, axum::Json<UserResponse>)> {
+    let role = Role::parse(&req.role)
+        .ok_or_else(|| ApiError::bad("bad_role", "role is admin, teacher, student or guardian"))?;
     let display_name = required_text("display_name", &req.display_name, 100)?;
     let username = req.username.as_deref().map(check_username).transpose()?;
     if let Some(p) = &req.password {
         check_password(p)?;
         if username.is_none() {
-            return Err(ApiError::bad("missing_field", "a password needs a username"));
+            return Err(ApiError::bad(
+                "missing_field",
+                "a password needs a username",
+            ));
         }
     }
-    let card = req.card_uid.as_deref().map(normalize_card).filter(|c| !c.is_empty());
+    let card = req
+        .card_uid
+        .as_deref()
+        .map(normalize_card)
+        .filter(|c| !c.is_empty());
     if card.is_some() && role != Role::Student && role != Role::Teacher {
-        return Err(ApiError::bad("bad_card", "only students and teachers carry cards"));
+        return Err(ApiError::bad(
+            "bad_card",
+            "only students and teachers carry cards",
+        ));
     }
     let password_hash = match req.password {
         Some(p) => Some(hash_blocking(p).await?),
@@ -107,8 +139,19 @@ async fn create_user(State(app): State<AppState>, AdminAuth(admin): AdminAuth, J
         })
         .await
         .map_err(conflict)?;
-    app.audit(Some(admin.id), "user.created", Some(user.id), json!({"role": role.as_str()})).await;
-    Ok((StatusCode::CREATED, axum::Json(UserResponse { user: UserView::from(&user) })))
+    app.audit(
+        Some(admin.id),
+        "user.created",
+        Some(user.id),
+        json!({"role": role.as_str()}),
+    )
+    .await;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(UserResponse {
+            user: UserView::from(&user),
+        }),
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -122,25 +165,48 @@ pub struct UserQuery {
 /// GET /api/v1/users?role=&q= — search the directory (staff).
 #[utoipa::path(get, path = "/users", tag = "people", params(UserQuery),
     responses((status = 200, body = Vec<UserView>), (status = 403)))]
-async fn list_users(State(app): State<AppState>, StaffAuth(_): StaffAuth, Query(q): Query<UserQuery>) -> ApiResult<axum::Json<Vec<UserView>>> {
+async fn list_users(
+    State(app): State<AppState>,
+    StaffAuth(_): StaffAuth,
+    Query(q): Query<UserQuery>,
+) -> ApiResult<axum::Json<Vec<UserView>>> {
     let role = match q.role.as_deref().filter(|r| !r.is_empty()) {
-        Some(r) => Some(Role::parse(r).ok_or_else(|| ApiError::bad("bad_role", "role is admin, teacher, student or guardian"))?),
+        Some(r) => Some(Role::parse(r).ok_or_else(|| {
+            ApiError::bad("bad_role", "role is admin, teacher, student or guardian")
+        })?),
         None => None,
     };
-    let users = app.store.list_users(role, q.q.filter(|s| !s.trim().is_empty()), q.limit.unwrap_or(200).min(1000)).await?;
+    let users = app
+        .store
+        .list_users(
+            role,
+            q.q.filter(|s| !s.trim().is_empty()),
+            q.limit.unwrap_or(200).min(1000),
+        )
+        .await?;
     Ok(axum::Json(users.iter().map(UserView::from).collect()))
 }
 
 /// GET /api/v1/users/{id} — one account (staff; anyone for themselves).
 #[utoipa::path(get, path = "/users/{id}", tag = "people", params(("id" = String, Path)),
     responses((status = 200, body = UserResponse), (status = 404)))]
-async fn get_user(State(app): State<AppState>, auth: UserAuth, Path(id): Path<String>) -> ApiResult<axum::Json<UserResponse>> {
+async fn get_user(
+    State(app): State<AppState>,
+    auth: UserAuth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<UserResponse>> {
     let id = parse_id(&id)?;
     if !auth.user.role.is_staff() && auth.user.id != id {
         return Err(ApiError::not_found("user"));
     }
-    let user = app.store.user(id).await.map_err(|_| ApiError::not_found("user"))?;
-    Ok(axum::Json(UserResponse { user: UserView::from(&user) }))
+    let user = app
+        .store
+        .user(id)
+        .await
+        .map_err(|_| ApiError::not_found("user"))?;
+    Ok(axum::Json(UserResponse {
+        user: UserView::from(&user),
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -158,7 +224,12 @@ pub struct UpdateUser {
 /// PATCH /api/v1/users/{id} — edit, reset a password, change a card, disable (admin).
 #[utoipa::path(patch, path = "/users/{id}", tag = "people", params(("id" = String, Path)), request_body = UpdateUser,
     responses((status = 200, body = UserResponse), (status = 400), (status = 404), (status = 409)))]
-async fn update_user(State(app): State<AppState>, AdminAuth(admin): AdminAuth, Path(id): Path<String>, Json(req): Json<UpdateUser>) -> ApiResult<axum::Json<UserResponse>> {
+async fn update_user(
+    State(app): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+    Json(req): Json<UpdateUser>,
+) -> ApiResult<axum::Json<UserResponse>> {
     let id = parse_id(&id)?;
     let mut patch = UserPatch::default();
     if let Some(n) = &req.display_name {
@@ -185,25 +256,50 @@ async fn update_user(State(app): State<AppState>, AdminAuth(admin): AdminAuth, P
             app.hub.disconnect(Principal::User(id));
         }
     }
-    app.audit(Some(admin.id), "user.updated", Some(id), json!({"disabled": req.disabled, "password_reset": password_reset})).await;
-    Ok(axum::Json(UserResponse { user: UserView::from(&user) }))
+    app.audit(
+        Some(admin.id),
+        "user.updated",
+        Some(id),
+        json!({"disabled": req.disabled, "password_reset": password_reset}),
+    )
+    .await;
+    Ok(axum::Json(UserResponse {
+        user: UserView::from(&user),
+    }))
 }
 
 /// DELETE /api/v1/users/{id} — remove an account: its credentials and links go, its
 /// messages stay for the people it wrote to (admin).
 #[utoipa::path(delete, path = "/users/{id}", tag = "people", params(("id" = String, Path)),
     responses((status = 204), (status = 404)))]
-async fn delete_user(State(app): State<AppState>, AdminAuth(admin): AdminAuth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_user(
+    State(app): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let id = parse_id(&id)?;
     if id == admin.id {
-        return Err(ApiError::Unprocessable("self_delete", "you cannot delete your own account".into()));
+        return Err(ApiError::Unprocessable(
+            "self_delete",
+            "you cannot delete your own account".into(),
+        ));
     }
     for p in app.presence.of_student(id) {
-        app.leave(id, p.doorplate_id, crate::presence::LeaveReason::Dismissed, Some(admin.id)).await?;
+        app.leave(
+            id,
+            p.doorplate_id,
+            crate::presence::LeaveReason::Dismissed,
+            Some(admin.id),
+        )
+        .await?;
     }
-    app.store.delete_user(id).await.map_err(|_| ApiError::not_found("user"))?;
+    app.store
+        .delete_user(id)
+        .await
+        .map_err(|_| ApiError::not_found("user"))?;
     app.hub.disconnect(Principal::User(id));
-    app.audit(Some(admin.id), "user.deleted", Some(id), json!({})).await;
+    app.audit(Some(admin.id), "user.deleted", Some(id), json!({}))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -216,15 +312,29 @@ pub struct BadgeResponse {
 /// POST /api/v1/users/{id}/badge — a fresh QR badge secret for a student (admin).
 #[utoipa::path(post, path = "/users/{id}/badge", tag = "people", params(("id" = String, Path)),
     responses((status = 200, body = BadgeResponse), (status = 404), (status = 422)))]
-async fn new_badge(State(app): State<AppState>, AdminAuth(admin): AdminAuth, Path(id): Path<String>) -> ApiResult<axum::Json<BadgeResponse>> {
+async fn new_badge(
+    State(app): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<BadgeResponse>> {
     let id = parse_id(&id)?;
-    let user = app.store.user(id).await.map_err(|_| ApiError::not_found("user"))?;
+    let user = app
+        .store
+        .user(id)
+        .await
+        .map_err(|_| ApiError::not_found("user"))?;
     if user.role != Role::Student && user.role != Role::Teacher {
-        return Err(ApiError::Unprocessable("not_a_student", "badges are for students and teachers".into()));
+        return Err(ApiError::Unprocessable(
+            "not_a_student",
+            "badges are for students and teachers".into(),
+        ));
     }
     let qr_token = new_token("dpq_");
-    app.store.set_badge(id, app.secrets.hash("qr", &qr_token)).await?;
-    app.audit(Some(admin.id), "user.badge", Some(id), json!({})).await;
+    app.store
+        .set_badge(id, app.secrets.hash("qr", &qr_token))
+        .await?;
+    app.audit(Some(admin.id), "user.badge", Some(id), json!({}))
+        .await;
     Ok(axum::Json(BadgeResponse { qr_token }))
 }
 
@@ -235,11 +345,25 @@ pub struct GuardianshipRequest {
     pub student_id: ApiId,
 }
 
-async fn guardian_and_student(app: &AppState, req: &GuardianshipRequest) -> ApiResult<(User, User)> {
-    let g = app.store.user(req.guardian_id.0).await.map_err(|_| ApiError::not_found("guardian"))?;
-    let s = app.store.user(req.student_id.0).await.map_err(|_| ApiError::not_found("student"))?;
+async fn guardian_and_student(
+    app: &AppState,
+    req: &GuardianshipRequest,
+) -> ApiResult<(User, User)> {
+    let g = app
+        .store
+        .user(req.guardian_id.0)
+        .await
+        .map_err(|_| ApiError::not_found("guardian"))?;
+    let s = app
+        .store
+        .user(req.student_id.0)
+        .await
+        .map_err(|_| ApiError::not_found("student"))?;
     if g.role != Role::Guardian || s.role != Role::Student {
-        return Err(ApiError::Unprocessable("bad_roles", "a guardianship links a guardian to a student".into()));
+        return Err(ApiError::Unprocessable(
+            "bad_roles",
+            "a guardianship links a guardian to a student".into(),
+        ));
     }
     Ok((g, s))
 }
@@ -247,20 +371,43 @@ async fn guardian_and_student(app: &AppState, req: &GuardianshipRequest) -> ApiR
 /// POST /api/v1/guardianships — link a guardian to a student (admin).
 #[utoipa::path(post, path = "/guardianships", tag = "people", request_body = GuardianshipRequest,
     responses((status = 201), (status = 404), (status = 422)))]
-async fn add_guardianship(State(app): State<AppState>, AdminAuth(admin): AdminAuth, Json(req): Json<GuardianshipRequest>) -> ApiResult<StatusCode> {
+async fn add_guardianship(
+    State(app): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    Json(req): Json<GuardianshipRequest>,
+) -> ApiResult<StatusCode> {
     let (g, s) = guardian_and_student(&app, &req).await?;
     app.store.add_guardianship(g.id, s.id).await?;
-    app.audit(Some(admin.id), "guardianship.added", Some(s.id), json!({"guardian_id": g.id})).await;
+    app.audit(
+        Some(admin.id),
+        "guardianship.added",
+        Some(s.id),
+        json!({"guardian_id": g.id}),
+    )
+    .await;
     Ok(StatusCode::CREATED)
 }
 
 /// DELETE /api/v1/guardianships — unlink them (admin).
 #[utoipa::path(delete, path = "/guardianships", tag = "people", request_body = GuardianshipRequest,
     responses((status = 204), (status = 404)))]
-async fn remove_guardianship(State(app): State<AppState>, AdminAuth(admin): AdminAuth, Json(req): Json<GuardianshipRequest>) -> ApiResult<StatusCode> {
+async fn remove_guardianship(
+    State(app): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    Json(req): Json<GuardianshipRequest>,
+) -> ApiResult<StatusCode> {
     let (g, s) = guardian_and_student(&app, &req).await?;
-    app.store.remove_guardianship(g.id, s.id).await.map_err(|_| ApiError::not_found("guardianship"))?;
-    app.audit(Some(admin.id), "guardianship.removed", Some(s.id), json!({"guardian_id": g.id})).await;
+    app.store
+        .remove_guardianship(g.id, s.id)
+        .await
+        .map_err(|_| ApiError::not_found("guardianship"))?;
+    app.audit(
+        Some(admin.id),
+        "guardianship.removed",
+        Some(s.id),
+        json!({"guardian_id": g.id}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -279,16 +426,34 @@ pub async fn contacts_of(app: &AppState, user: &User) -> ApiResult<Vec<User>> {
     match user.role {
         Role::Student => {
             ids.extend(app.store.guardians_of(user.id).await?);
-            ids.extend(app.store.groups_of(user.id).await?.iter().filter_map(|g| g.teacher_id));
+            ids.extend(
+                app.store
+                    .groups_of(user.id)
+                    .await?
+                    .iter()
+                    .filter_map(|g| g.teacher_id),
+            );
         }
         Role::Guardian => {
             for child in app.store.children_of(user.id).await? {
                 ids.push(child);
-                ids.extend(app.store.groups_of(child).await?.iter().filter_map(|g| g.teacher_id));
+                ids.extend(
+                    app.store
+                        .groups_of(child)
+                        .await?
+                        .iter()
+                        .filter_map(|g| g.teacher_id),
+                );
             }
         }
         Role::Teacher | Role::Admin => {
-            for g in app.store.groups_of(user.id).await?.iter().filter(|g| g.teacher_id == Some(user.id)) {
+            for g in app
+                .store
+                .groups_of(user.id)
+                .await?
+                .iter()
+                .filter(|g| g.teacher_id == Some(user.id))
+            {
                 for s in &g.member_ids {
                     ids.push(*s);
                     ids.extend(app.store.guardians_of(*s).await?);
@@ -306,12 +471,19 @@ pub async fn contacts_of(app: &AppState, user: &User) -> ApiResult<Vec<User>> {
 
 /// GET /api/v1/contacts — whom the caller may start a conversation with.
 #[utoipa::path(get, path = "/contacts", tag = "messages", responses((status = 200, body = Vec<Contact>)))]
-async fn list_contacts(State(app): State<AppState>, auth: UserAuth) -> ApiResult<axum::Json<Vec<Contact>>> {
+async fn list_contacts(
+    State(app): State<AppState>,
+    auth: UserAuth,
+) -> ApiResult<axum::Json<Vec<Contact>>> {
     let users = contacts_of(&app, &auth.user).await?;
     Ok(axum::Json(
         users
             .iter()
-            .map(|u| Contact { id: u.id.to_string(), display_name: u.display_name.clone(), role: u.role.as_str().into() })
+            .map(|u| Contact {
+                id: u.id.to_string(),
+                display_name: u.display_name.clone(),
+                role: u.role.as_str().into(),
+            })
             .collect(),
     ))
 }

@@ -51,7 +51,8 @@ fn open(path: &Path, read_only: bool) -> Result<Connection> {
     )
     .map_err(internal)?;
     if read_only {
-        conn.execute_batch("PRAGMA query_only=ON;").map_err(internal)?;
+        conn.execute_batch("PRAGMA query_only=ON;")
+            .map_err(internal)?;
     }
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -77,7 +78,10 @@ impl SqliteStore {
         let writer = Writer::start(conn).map_err(internal)?;
         Ok(SqliteStore {
             writer,
-            readers: Arc::new(Readers { path: path.to_owned(), idle: Mutex::new(Vec::new()) }),
+            readers: Arc::new(Readers {
+                path: path.to_owned(),
+                idle: Mutex::new(Vec::new()),
+            }),
         })
     }
 
@@ -174,20 +178,28 @@ impl Store for SqliteStore {
     }
 
     async fn user_by_username(&self, username: String) -> Result<User> {
-        self.read(move |c| user_by(c, "username = ?1", username)).await
+        self.read(move |c| user_by(c, "username = ?1", username))
+            .await
     }
 
     async fn user_by_card(&self, card_hash: Vec<u8>) -> Result<User> {
-        self.read(move |c| user_by(c, "card_hash = ?1", card_hash)).await
+        self.read(move |c| user_by(c, "card_hash = ?1", card_hash))
+            .await
     }
 
     async fn user_by_qr(&self, qr_hash: Vec<u8>) -> Result<User> {
-        self.read(move |c| user_by(c, "qr_hash = ?1", qr_hash)).await
+        self.read(move |c| user_by(c, "qr_hash = ?1", qr_hash))
+            .await
     }
 
-    async fn list_users(&self, role: Option<Role>, q: Option<String>, limit: u32) -> Result<Vec<User>> {
+    async fn list_users(
+        &self,
+        role: Option<Role>,
+        q: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<User>> {
         self.read(move |c| {
-            let pattern = q.map(|q| format!("%{}%", q.replace('%', "").replace('_', "")));
+            let pattern = q.map(|q| format!("%{}%", q.replace(['%', '_'], "")));
             let sql = format!(
                 "SELECT {USER_COLS} FROM users WHERE deleted = 0
                    AND (?1 IS NULL OR role = ?1)
@@ -207,19 +219,39 @@ impl Store for SqliteStore {
         self.write(move |c| {
             user_by(c, "id = ?1", id)?;
             if let Some(v) = patch.display_name {
-                c.execute("UPDATE users SET display_name = ?2 WHERE id = ?1", params![id, v]).map_err(db)?;
+                c.execute(
+                    "UPDATE users SET display_name = ?2 WHERE id = ?1",
+                    params![id, v],
+                )
+                .map_err(db)?;
             }
             if let Some(v) = patch.username {
-                c.execute("UPDATE users SET username = ?2 WHERE id = ?1", params![id, v]).map_err(db)?;
+                c.execute(
+                    "UPDATE users SET username = ?2 WHERE id = ?1",
+                    params![id, v],
+                )
+                .map_err(db)?;
             }
             if let Some(v) = patch.password_hash {
-                c.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![id, v]).map_err(db)?;
+                c.execute(
+                    "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+                    params![id, v],
+                )
+                .map_err(db)?;
             }
             if let Some(v) = patch.card_hash {
-                c.execute("UPDATE users SET card_hash = ?2 WHERE id = ?1", params![id, v]).map_err(db)?;
+                c.execute(
+                    "UPDATE users SET card_hash = ?2 WHERE id = ?1",
+                    params![id, v],
+                )
+                .map_err(db)?;
             }
             if let Some(v) = patch.disabled {
-                c.execute("UPDATE users SET disabled = ?2 WHERE id = ?1", params![id, v]).map_err(db)?;
+                c.execute(
+                    "UPDATE users SET disabled = ?2 WHERE id = ?1",
+                    params![id, v],
+                )
+                .map_err(db)?;
             }
             user_by(c, "id = ?1", id)
         })
@@ -250,9 +282,16 @@ impl Store for SqliteStore {
     async fn set_badge(&self, id: Id, qr_hash: Vec<u8>) -> Result<()> {
         self.write(move |c| {
             let n = c
-                .execute("UPDATE users SET qr_hash = ?2 WHERE id = ?1 AND deleted = 0", params![id, qr_hash])
+                .execute(
+                    "UPDATE users SET qr_hash = ?2 WHERE id = ?1 AND deleted = 0",
+                    params![id, qr_hash],
+                )
                 .map_err(db)?;
-            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            if n == 0 {
+                Err(StoreError::NotFound)
+            } else {
+                Ok(())
+            }
         })
         .await
     }
@@ -272,31 +311,60 @@ impl Store for SqliteStore {
     async fn remove_guardianship(&self, guardian_id: Id, student_id: Id) -> Result<()> {
         self.write(move |c| {
             let n = c
-                .execute("DELETE FROM guardianships WHERE guardian_id = ?1 AND student_id = ?2", [guardian_id, student_id])
+                .execute(
+                    "DELETE FROM guardianships WHERE guardian_id = ?1 AND student_id = ?2",
+                    [guardian_id, student_id],
+                )
                 .map_err(db)?;
-            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            if n == 0 {
+                Err(StoreError::NotFound)
+            } else {
+                Ok(())
+            }
         })
         .await
     }
 
     async fn is_guardian_of(&self, guardian_id: Id, student_id: Id) -> Result<bool> {
         self.read(move |c| {
-            c.prepare_cached("SELECT 1 FROM guardianships WHERE guardian_id = ?1 AND student_id = ?2")
-                .and_then(|mut s| s.exists([guardian_id, student_id]))
-                .map_err(db)
+            c.prepare_cached(
+                "SELECT 1 FROM guardianships WHERE guardian_id = ?1 AND student_id = ?2",
+            )
+            .and_then(|mut s| s.exists([guardian_id, student_id]))
+            .map_err(db)
         })
         .await
     }
 
     async fn guardians_of(&self, student_id: Id) -> Result<Vec<Id>> {
-        self.read(move |c| ids(c, "SELECT guardian_id FROM guardianships WHERE student_id = ?1", student_id)).await
+        self.read(move |c| {
+            ids(
+                c,
+                "SELECT guardian_id FROM guardianships WHERE student_id = ?1",
+                student_id,
+            )
+        })
+        .await
     }
 
     async fn children_of(&self, guardian_id: Id) -> Result<Vec<Id>> {
-        self.read(move |c| ids(c, "SELECT student_id FROM guardianships WHERE guardian_id = ?1", guardian_id)).await
+        self.read(move |c| {
+            ids(
+                c,
+                "SELECT student_id FROM guardianships WHERE guardian_id = ?1",
+                guardian_id,
+            )
+        })
+        .await
     }
 
-    async fn create_token(&self, hash: Vec<u8>, user_id: Id, now: Micros, expires_at: Micros) -> Result<()> {
+    async fn create_token(
+        &self,
+        hash: Vec<u8>,
+        user_id: Id,
+        now: Micros,
+        expires_at: Micros,
+    ) -> Result<()> {
         self.write(move |c| {
             c.execute(
                 "INSERT INTO tokens (hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
@@ -318,19 +386,35 @@ impl Store for SqliteStore {
     }
 
     async fn delete_token(&self, hash: Vec<u8>) -> Result<()> {
-        self.write(move |c| c.execute("DELETE FROM tokens WHERE hash = ?1", [hash]).map(drop).map_err(db))
-            .await
+        self.write(move |c| {
+            c.execute("DELETE FROM tokens WHERE hash = ?1", [hash])
+                .map(drop)
+                .map_err(db)
+        })
+        .await
     }
 
     async fn delete_tokens_of(&self, user_id: Id) -> Result<()> {
-        self.write(move |c| c.execute("DELETE FROM tokens WHERE user_id = ?1", [user_id]).map(drop).map_err(db))
-            .await
+        self.write(move |c| {
+            c.execute("DELETE FROM tokens WHERE user_id = ?1", [user_id])
+                .map(drop)
+                .map_err(db)
+        })
+        .await
     }
 
     async fn create_room(&self, name: String, kind: String) -> Result<Room> {
         self.write(move |c| {
-            c.execute("INSERT INTO rooms (name, kind) VALUES (?1, ?2)", params![name, kind]).map_err(db)?;
-            Ok(Room { id: c.last_insert_rowid(), name, kind })
+            c.execute(
+                "INSERT INTO rooms (name, kind) VALUES (?1, ?2)",
+                params![name, kind],
+            )
+            .map_err(db)?;
+            Ok(Room {
+                id: c.last_insert_rowid(),
+                name,
+                kind,
+            })
         })
         .await
     }
@@ -346,14 +430,21 @@ impl Store for SqliteStore {
 
     async fn list_rooms(&self) -> Result<Vec<Room>> {
         self.read(|c| {
-            let mut s = c.prepare_cached("SELECT id, name, kind FROM rooms ORDER BY name, id").map_err(db)?;
+            let mut s = c
+                .prepare_cached("SELECT id, name, kind FROM rooms ORDER BY name, id")
+                .map_err(db)?;
             let rows = s.query_map([], room_row).map_err(db)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
         })
         .await
     }
 
-    async fn create_group(&self, name: String, member_ids: Vec<Id>, teacher_id: Option<Id>) -> Result<Group> {
+    async fn create_group(
+        &self,
+        name: String,
+        member_ids: Vec<Id>,
+        teacher_id: Option<Id>,
+    ) -> Result<Group> {
         self.write(move |c| {
             c.execute("INSERT INTO groups (name, teacher_id) VALUES (?1, ?2)", params![name, teacher_id])
                 .map_err(db)?;
@@ -390,7 +481,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_doorplate(&self, room_id: Id, name: String, pairing_hash: Vec<u8>, expires: Micros, now: Micros) -> Result<Doorplate> {
+    async fn create_doorplate(
+        &self,
+        room_id: Id,
+        name: String,
+        pairing_hash: Vec<u8>,
+        expires: Micros,
+        now: Micros,
+    ) -> Result<Doorplate> {
         self.write(move |c| {
             c.execute(
                 "INSERT INTO doorplates (room_id, name, pairing_hash, pairing_expires, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -405,7 +503,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn pair_doorplate(&self, pairing_hash: Vec<u8>, token_hash: Vec<u8>, now: Micros) -> Result<Doorplate> {
+    async fn pair_doorplate(
+        &self,
+        pairing_hash: Vec<u8>,
+        token_hash: Vec<u8>,
+        now: Micros,
+    ) -> Result<Doorplate> {
         self.write(move |c| {
             let id: Id = c
                 .query_row(
@@ -427,9 +530,16 @@ impl Store for SqliteStore {
     async fn renew_pairing(&self, id: Id, pairing_hash: Vec<u8>, expires: Micros) -> Result<()> {
         self.write(move |c| {
             let n = c
-                .execute("UPDATE doorplates SET pairing_hash = ?2, pairing_expires = ?3 WHERE id = ?1", params![id, pairing_hash, expires])
+                .execute(
+                    "UPDATE doorplates SET pairing_hash = ?2, pairing_expires = ?3 WHERE id = ?1",
+                    params![id, pairing_hash, expires],
+                )
                 .map_err(db)?;
-            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            if n == 0 {
+                Err(StoreError::NotFound)
+            } else {
+                Ok(())
+            }
         })
         .await
     }
@@ -439,7 +549,8 @@ impl Store for SqliteStore {
     }
 
     async fn doorplate_by_token(&self, token_hash: Vec<u8>) -> Result<Doorplate> {
-        self.read(move |c| doorplate_by(c, "token_hash = ?1", token_hash)).await
+        self.read(move |c| doorplate_by(c, "token_hash = ?1", token_hash))
+            .await
     }
 
     async fn list_doorplates(&self) -> Result<Vec<Doorplate>> {
@@ -453,14 +564,23 @@ impl Store for SqliteStore {
     }
 
     async fn touch_doorplate(&self, id: Id, now: Micros) -> Result<()> {
-        self.write(move |c| c.execute("UPDATE doorplates SET last_seen = ?2 WHERE id = ?1", [id, now]).map(drop).map_err(db))
-            .await
+        self.write(move |c| {
+            c.execute(
+                "UPDATE doorplates SET last_seen = ?2 WHERE id = ?1",
+                [id, now],
+            )
+            .map(drop)
+            .map_err(db)
+        })
+        .await
     }
 
     async fn presences(&self) -> Result<Vec<PresenceRow>> {
         self.read(|c| {
             let mut s = c
-                .prepare_cached("SELECT student_id, doorplate_id, source, since, until FROM presences")
+                .prepare_cached(
+                    "SELECT student_id, doorplate_id, source, since, until FROM presences",
+                )
                 .map_err(db)?;
             let rows = s.query_map([], presence_row).map_err(db)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
@@ -565,10 +685,21 @@ impl Store for SqliteStore {
     }
 
     async fn message(&self, id: Id) -> Result<Message> {
-        self.read(move |c| messages_where(c, "m.id = ?1", params![id])?.pop().ok_or(StoreError::NotFound)).await
+        self.read(move |c| {
+            messages_where(c, "m.id = ?1", params![id])?
+                .pop()
+                .ok_or(StoreError::NotFound)
+        })
+        .await
     }
 
-    async fn messages(&self, conversation_id: Id, before: Option<Id>, after: Option<Id>, limit: u32) -> Result<Vec<Message>> {
+    async fn messages(
+        &self,
+        conversation_id: Id,
+        before: Option<Id>,
+        after: Option<Id>,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
         self.read(move |c| {
             // Newest last: with `after`, the oldest `limit` after it; otherwise the newest
             // `limit` before `before` (or the end), turned around.
@@ -608,7 +739,9 @@ impl Store for SqliteStore {
         self.write(move |c| {
             let mut out = Vec::new();
             for id in ids {
-                let Some(mut m) = messages_where(c, "m.id = ?1", params![id])?.pop() else { continue };
+                let Some(mut m) = messages_where(c, "m.id = ?1", params![id])?.pop() else {
+                    continue;
+                };
                 let new_status = m.status.advance(MessageStatus::Notified);
                 let new_room = !room.is_empty() && !m.notified_rooms.contains(&room);
                 if new_status == m.status && !new_room {
@@ -618,11 +751,17 @@ impl Store for SqliteStore {
                     m.notified_rooms.push(room.clone());
                 }
                 m.status = new_status;
-                c.prepare_cached("UPDATE messages SET status = ?2, notified_rooms = ?3 WHERE id = ?1")
-                    .and_then(|mut s| {
-                        s.execute(params![id, m.status.as_str(), serde_json::to_string(&m.notified_rooms).unwrap_or_default()])
-                    })
-                    .map_err(db)?;
+                c.prepare_cached(
+                    "UPDATE messages SET status = ?2, notified_rooms = ?3 WHERE id = ?1",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        id,
+                        m.status.as_str(),
+                        serde_json::to_string(&m.notified_rooms).unwrap_or_default()
+                    ])
+                })
+                .map_err(db)?;
                 out.push(m);
             }
             Ok(out)
@@ -631,8 +770,14 @@ impl Store for SqliteStore {
     }
 
     async fn unnotified_for(&self, recipient_id: Id) -> Result<Vec<Message>> {
-        self.read(move |c| messages_where(c, "m.recipient_id = ?1 AND m.status = 'sent' ORDER BY m.id", params![recipient_id]))
-            .await
+        self.read(move |c| {
+            messages_where(
+                c,
+                "m.recipient_id = ?1 AND m.status = 'sent' ORDER BY m.id",
+                params![recipient_id],
+            )
+        })
+        .await
     }
 
     async fn unread_counts(&self) -> Result<Vec<(Id, u32)>> {
@@ -648,14 +793,23 @@ impl Store for SqliteStore {
 
     async fn unread_for(&self, user_id: Id) -> Result<u32> {
         self.read(move |c| {
-            c.prepare_cached("SELECT COUNT(*) FROM messages WHERE recipient_id = ?1 AND status != 'read'")
-                .and_then(|mut s| s.query_row([user_id], |r| r.get(0)))
-                .map_err(db)
+            c.prepare_cached(
+                "SELECT COUNT(*) FROM messages WHERE recipient_id = ?1 AND status != 'read'",
+            )
+            .and_then(|mut s| s.query_row([user_id], |r| r.get(0)))
+            .map_err(db)
         })
         .await
     }
 
-    async fn insert_media(&self, owner_id: Id, mime: String, size: u64, file: String, now: Micros) -> Result<Media> {
+    async fn insert_media(
+        &self,
+        owner_id: Id,
+        mime: String,
+        size: u64,
+        file: String,
+        now: Micros,
+    ) -> Result<Media> {
         self.write(move |c| {
             c.execute(
                 "INSERT INTO media (owner_id, mime, size, file, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -669,9 +823,11 @@ impl Store for SqliteStore {
 
     async fn media(&self, id: Id) -> Result<Media> {
         self.read(move |c| {
-            c.prepare_cached("SELECT id, owner_id, mime, size, file, created_at FROM media WHERE id = ?1")
-                .and_then(|mut s| s.query_row([id], media_row))
-                .map_err(db)
+            c.prepare_cached(
+                "SELECT id, owner_id, mime, size, file, created_at FROM media WHERE id = ?1",
+            )
+            .and_then(|mut s| s.query_row([id], media_row))
+            .map_err(db)
         })
         .await
     }
@@ -696,7 +852,9 @@ impl Store for SqliteStore {
                 .query_row("SELECT json FROM settings WHERE id = 1", [], |r| r.get(0))
                 .optional()
                 .map_err(db)?;
-            Ok(json.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default())
+            Ok(json
+                .and_then(|j| serde_json::from_str(&j).ok())
+                .unwrap_or_default())
         })
         .await
     }
@@ -736,6 +894,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db)).await
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db))
+            .await
     }
 }

@@ -5,11 +5,14 @@ use crate::*;
 use doorplate_domain::{MessageKind, MessageStatus, PresenceSource};
 use rusqlite::{Connection, Params, Row, ToSql};
 
-pub(super) const USER_COLS: &str =
-    "id, role, display_name, username, password_hash, card_hash IS NOT NULL, qr_hash IS NOT NULL, disabled, created_at";
+pub(super) const USER_COLS: &str = "id, role, display_name, username, password_hash, card_hash IS NOT NULL, qr_hash IS NOT NULL, disabled, created_at";
 
 fn bad(col: usize, what: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, what.to_string().into())
+    rusqlite::Error::FromSqlConversionFailure(
+        col,
+        rusqlite::types::Type::Text,
+        what.to_string().into(),
+    )
 }
 
 pub(super) fn user_row(r: &Row) -> rusqlite::Result<User> {
@@ -30,11 +33,17 @@ pub(super) fn user_row(r: &Row) -> rusqlite::Result<User> {
 /// One live (not deleted) user by a condition on `?1`.
 pub(super) fn user_by(c: &Connection, cond: &str, v: impl ToSql) -> Result<User> {
     let sql = format!("SELECT {USER_COLS} FROM users WHERE deleted = 0 AND {cond}");
-    c.prepare_cached(&sql).and_then(|mut s| s.query_row([v], user_row)).map_err(db)
+    c.prepare_cached(&sql)
+        .and_then(|mut s| s.query_row([v], user_row))
+        .map_err(db)
 }
 
 pub(super) fn room_row(r: &Row) -> rusqlite::Result<Room> {
-    Ok(Room { id: r.get(0)?, name: r.get(1)?, kind: r.get(2)? })
+    Ok(Room {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        kind: r.get(2)?,
+    })
 }
 
 pub(super) fn group_by_id(c: &Connection, id: Id) -> Result<Group> {
@@ -42,19 +51,36 @@ pub(super) fn group_by_id(c: &Connection, id: Id) -> Result<Group> {
         .prepare_cached("SELECT name, teacher_id FROM groups WHERE id = ?1")
         .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))))
         .map_err(db)?;
-    let member_ids = ids(c, "SELECT user_id FROM group_members WHERE group_id = ?1 ORDER BY user_id", id)?;
-    Ok(Group { id, name, teacher_id, member_ids })
+    let member_ids = ids(
+        c,
+        "SELECT user_id FROM group_members WHERE group_id = ?1 ORDER BY user_id",
+        id,
+    )?;
+    Ok(Group {
+        id,
+        name,
+        teacher_id,
+        member_ids,
+    })
 }
 
 pub(super) const DOORPLATE_COLS: &str = "id, room_id, name, token_hash IS NOT NULL, last_seen";
 
 pub(super) fn doorplate_row(r: &Row) -> rusqlite::Result<Doorplate> {
-    Ok(Doorplate { id: r.get(0)?, room_id: r.get(1)?, name: r.get(2)?, paired: r.get(3)?, last_seen: r.get(4)? })
+    Ok(Doorplate {
+        id: r.get(0)?,
+        room_id: r.get(1)?,
+        name: r.get(2)?,
+        paired: r.get(3)?,
+        last_seen: r.get(4)?,
+    })
 }
 
 pub(super) fn doorplate_by(c: &Connection, cond: &str, v: impl ToSql) -> Result<Doorplate> {
     let sql = format!("SELECT {DOORPLATE_COLS} FROM doorplates WHERE {cond}");
-    c.prepare_cached(&sql).and_then(|mut s| s.query_row([v], doorplate_row)).map_err(db)
+    c.prepare_cached(&sql)
+        .and_then(|mut s| s.query_row([v], doorplate_row))
+        .map_err(db)
 }
 
 pub(super) fn presence_row(r: &Row) -> rusqlite::Result<PresenceRow> {
@@ -69,7 +95,12 @@ pub(super) fn presence_row(r: &Row) -> rusqlite::Result<PresenceRow> {
 }
 
 pub(super) fn conversation_row(r: &Row) -> rusqlite::Result<Conversation> {
-    Ok(Conversation { id: r.get(0)?, a_id: r.get(1)?, b_id: r.get(2)?, created_at: r.get(3)? })
+    Ok(Conversation {
+        id: r.get(0)?,
+        a_id: r.get(1)?,
+        b_id: r.get(2)?,
+        created_at: r.get(3)?,
+    })
 }
 
 pub(super) fn media_row(r: &Row) -> rusqlite::Result<Media> {
