@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(new_badge))
         .routes(routes!(add_guardianship, remove_guardianship))
         .routes(routes!(list_contacts))
+        .routes(routes!(list_children))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -486,4 +487,60 @@ async fn list_contacts(
             })
             .collect(),
     ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChildWhere {
+    /// present (at a named room) | at_school (present, room hidden by policy) | not_checked_in
+    pub state: String,
+    /// The room, when the school shows rooms to guardians.
+    pub room: Option<String>,
+    pub since: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Child {
+    pub id: String,
+    pub display_name: String,
+    /// Where the child can be reached now.
+    #[serde(rename = "where")]
+    pub whereabouts: ChildWhere,
+    /// Messages from the guardian the child has not read yet.
+    pub unread_by_child: u32,
+}
+
+/// GET /api/v1/children — a guardian's children and where each can be reached now
+/// (the most recent presence; the room only when the school allows it).
+#[utoipa::path(get, path = "/children", tag = "people", responses((status = 200, body = Vec<Child>), (status = 403)))]
+async fn list_children(State(app): State<AppState>, auth: UserAuth) -> ApiResult<axum::Json<Vec<Child>>> {
+    if auth.user.role != Role::Guardian {
+        return Err(ApiError::forbidden("only guardians have children here"));
+    }
+    let show_room = app.settings().show_room_to_guardians;
+    let kids = app.store.users_by_ids(app.store.children_of(auth.user.id).await?).await?;
+    let mut out = Vec::with_capacity(kids.len());
+    for kid in kids {
+        let latest = app.presence.of_student(kid.id).into_iter().max_by_key(|p| p.since);
+        let whereabouts = match latest {
+            None => ChildWhere { state: "not_checked_in".into(), room: None, since: None },
+            Some(p) if show_room => {
+                let room = match app.store.doorplate(p.doorplate_id).await {
+                    Ok(d) => app.store.room(d.room_id).await.ok().map(|r| r.name),
+                    Err(_) => None,
+                };
+                ChildWhere { state: "present".into(), room, since: Some(crate::time::rfc3339(p.since)) }
+            }
+            Some(_) => ChildWhere { state: "at_school".into(), room: None, since: None },
+        };
+        let unread_by_child = app
+            .store
+            .conversations_of(kid.id)
+            .await?
+            .iter()
+            .filter(|c| c.conversation.has(auth.user.id))
+            .map(|c| c.unread)
+            .sum();
+        out.push(Child { id: kid.id.to_string(), display_name: kid.display_name, whereabouts, unread_by_child });
+    }
+    Ok(axum::Json(out))
 }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test of Doorplate on a fresh machine: installs what the tests need
+# (Debian's chromium and CJK fonts for the browser tests, the e2e npm packages),
+# then the Rust unit and integration tests, then the browser tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need_apt+=(fonts-noto-cjk)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== installing ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if [ ! -d e2e/node_modules/playwright-core ]; then
+  echo "== installing the browser-test packages"
+  (cd e2e && npm ci --no-audit --no-fund --silent)
+fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "== installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
+
+echo "== Rust tests (unit, integration, crash)"
+cargo nextest run --workspace --no-fail-fast
+
+echo "== browser tests (headless Chromium against the real server)"
+cargo build -p doorplate --quiet
+DOORPLATE_BIN="$PWD/target/debug/doorplate" node --test --test-concurrency=1 e2e/
