@@ -24,8 +24,7 @@ pub fn sniff(b: &[u8]) -> Option<&'static str> {
     if starts(b"OggS") {
         return Some("audio/ogg");
     }
-    if starts(b"ID3") || (b.len() >= 2 && b[0] == 0xFF && (b[1] & 0xE0) == 0xE0 && b[1] & 0x06 != 0)
-    {
+    if starts(b"ID3") || (b.len() >= 2 && b[0] == 0xFF && (b[1] & 0xE0) == 0xE0 && b[1] & 0x06 != 0) {
         return Some("audio/mpeg");
     }
     if starts(&[0x1A, 0x45, 0xDF, 0xA3]) {

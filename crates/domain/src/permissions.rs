@@ -51,10 +51,7 @@ mod tests {
     use Role::*;
 
     fn p(role: Role) -> Party {
-        Party {
-            role,
-            disabled: false,
-        }
+        Party { role, disabled: false }
     }
 
     const ALL: [Role; 4] = [Admin, Teacher, Student, Guardian];
@@ -69,18 +66,9 @@ mod tests {
 
     #[test]
     fn the_forbidden_pairs_of_r8() {
-        assert_eq!(
-            may_converse(p(Student), p(Student), true, false),
-            Err(Denied::Roles)
-        );
-        assert_eq!(
-            may_converse(p(Guardian), p(Guardian), true, false),
-            Err(Denied::Roles)
-        );
-        assert_eq!(
-            may_converse(p(Teacher), p(Admin), false, false),
-            Err(Denied::Roles)
-        );
+        assert_eq!(may_converse(p(Student), p(Student), true, false), Err(Denied::Roles));
+        assert_eq!(may_converse(p(Guardian), p(Guardian), true, false), Err(Denied::Roles));
+        assert_eq!(may_converse(p(Teacher), p(Admin), false, false), Err(Denied::Roles));
         assert_eq!(
             may_converse(p(Guardian), p(Student), false, false),
             Err(Denied::NotLinked)
@@ -105,14 +93,8 @@ mod tests {
                         role: b,
                         disabled: true,
                     };
-                    assert_eq!(
-                        may_converse(p(a), off, linked, false),
-                        Err(Denied::Disabled)
-                    );
-                    assert_eq!(
-                        may_converse(p(a), p(a), linked, true),
-                        Err(Denied::SameAccount)
-                    );
+                    assert_eq!(may_converse(p(a), off, linked, false), Err(Denied::Disabled));
+                    assert_eq!(may_converse(p(a), p(a), linked, true), Err(Denied::SameAccount));
                 }
             }
         }

@@ -91,10 +91,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn h(doorplate_id: Id, since: Micros) -> Held {
-        Held {
-            doorplate_id,
-            since,
-        }
+        Held { doorplate_id, since }
     }
 
     #[test]

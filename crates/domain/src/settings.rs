@@ -24,6 +24,11 @@ pub struct Settings {
     pub max_image_bytes: u64,
     pub max_voice_bytes: u64,
     pub max_video_bytes: u64,
+    /// First and last day of the term ("YYYY-MM-DD"); the timetable runs only within.
+    pub term_start: Option<String>,
+    pub term_end: Option<String>,
+    /// Days without the timetable ("YYYY-MM-DD").
+    pub holidays: Vec<String>,
 }
 
 impl Default for Settings {
@@ -39,6 +44,9 @@ impl Default for Settings {
             max_image_bytes: 10 << 20,
             max_voice_bytes: 10 << 20,
             max_video_bytes: 50 << 20,
+            term_start: None,
+            term_end: None,
+            holidays: Vec::new(),
         }
     }
 }
@@ -70,6 +78,14 @@ impl Settings {
             if !(1024..=(1 << 30)).contains(&v) {
                 return Err((name, "must be between 1 KiB and 1 GiB"));
             }
+        }
+        for (name, d) in [("term_start", &self.term_start), ("term_end", &self.term_end)] {
+            if d.as_deref().is_some_and(|d| d.parse::<jiff::civil::Date>().is_err()) {
+                return Err((name, "must be a date as YYYY-MM-DD"));
+            }
+        }
+        if self.holidays.len() > 400 || self.holidays.iter().any(|d| d.parse::<jiff::civil::Date>().is_err()) {
+            return Err(("holidays", "must be at most 400 dates as YYYY-MM-DD"));
         }
         Ok(())
     }

@@ -55,9 +55,7 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
     /// `Err(seconds)` while the key is locked: the caller answers 429 with Retry-After.
     pub fn check(&self, key: &K, now: Micros) -> Result<(), u64> {
         match self.entries.get(key) {
-            Some(e) if e.locked_until > now => {
-                Err(((e.locked_until - now) as u64).div_ceil(1_000_000))
-            }
+            Some(e) if e.locked_until > now => Err(((e.locked_until - now) as u64).div_ceil(1_000_000)),
             _ => Ok(()),
         }
     }

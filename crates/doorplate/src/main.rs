@@ -14,12 +14,7 @@ struct Cli {
     #[arg(long, global = true, env = "DOORPLATE_DATA")]
     data: Option<PathBuf>,
     /// Log format: `text` for people, `json` for log collectors.
-    #[arg(
-        long,
-        global = true,
-        env = "DOORPLATE_LOG_FORMAT",
-        default_value = "text"
-    )]
+    #[arg(long, global = true, env = "DOORPLATE_LOG_FORMAT", default_value = "text")]
     log_format: String,
     #[command(subcommand)]
     command: Command,
@@ -43,9 +38,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     cli::init_logging(&cli.log_format);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         match cli.command {
             Command::Serve(args) => cli::serve::run(cli.data, args).await,

@@ -16,13 +16,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_doorplate");
 
 fn spawn_server(dir: &std::path::Path) -> (Child, String) {
     let mut child = Command::new(BIN)
-        .args([
-            "--data",
-            dir.to_str().unwrap(),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
+        .args(["--data", dir.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -72,22 +66,10 @@ async fn every_acknowledged_message_survives_sigkill_exactly_once() {
     };
     let s = School::with_api(api.clone()).await;
     let pairs = [
-        (
-            s.gwen_token.clone(),
-            s.conversation(&s.gwen_token, &s.ann).await,
-        ),
-        (
-            s.hal_token.clone(),
-            s.conversation(&s.hal_token, &s.bob).await,
-        ),
-        (
-            s.teacher_token.clone(),
-            s.conversation(&s.teacher_token, &s.gwen).await,
-        ),
-        (
-            s.teacher_token.clone(),
-            s.conversation(&s.teacher_token, &s.hal).await,
-        ),
+        (s.gwen_token.clone(), s.conversation(&s.gwen_token, &s.ann).await),
+        (s.hal_token.clone(), s.conversation(&s.hal_token, &s.bob).await),
+        (s.teacher_token.clone(), s.conversation(&s.teacher_token, &s.gwen).await),
+        (s.teacher_token.clone(), s.conversation(&s.teacher_token, &s.hal).await),
     ];
     // client_id → the message id the server acknowledged.
     let acked: Arc<Mutex<HashMap<String, String>>> = Arc::default();
@@ -110,7 +92,10 @@ async fn every_acknowledged_message_survives_sigkill_exactly_once() {
                     match res {
                         Ok(r) if r.status().is_success() => {
                             let v: Value = r.json().await.unwrap();
-                            acked.lock().unwrap().insert(cid, v["message"]["id"].as_str().unwrap().to_string());
+                            acked
+                                .lock()
+                                .unwrap()
+                                .insert(cid, v["message"]["id"].as_str().unwrap().to_string());
                         }
                         _ => break,
                     }

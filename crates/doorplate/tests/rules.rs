@@ -12,7 +12,11 @@ async fn every_forbidden_pair_of_r8_answers_403() {
     let s = School::new(&server).await;
     let api = &s.api;
     let other_teacher = api
-        .ok("/api/v1/users", &s.admin, json!({"role": "teacher", "display_name": "Mr Other", "username": "other", "password": PASSWORD}))
+        .ok(
+            "/api/v1/users",
+            &s.admin,
+            json!({"role": "teacher", "display_name": "Mr Other", "username": "other", "password": PASSWORD}),
+        )
         .await["user"]
         .clone();
     let ann_session = api
@@ -34,22 +38,14 @@ async fn every_forbidden_pair_of_r8_answers_403() {
     ];
     for (what, token, peer) in forbidden {
         let (st, v) = api
-            .post(
-                "/api/v1/conversations",
-                token,
-                json!({"peer_id": peer["id"]}),
-            )
+            .post("/api/v1/conversations", token, json!({"peer_id": peer["id"]}))
             .await;
         assert_eq!(st, StatusCode::FORBIDDEN, "{what}: {v}");
         assert_eq!(error_code(&v), "not_allowed", "{what}");
     }
     // The device's own account may not open conversations either.
     let (st, _) = api
-        .post(
-            "/api/v1/conversations",
-            &s.device,
-            json!({"peer_id": s.ann["id"]}),
-        )
+        .post("/api/v1/conversations", &s.device, json!({"peer_id": s.ann["id"]}))
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
 
@@ -61,11 +57,7 @@ async fn every_forbidden_pair_of_r8_answers_403() {
         (&ann, &s.teacher),
     ] {
         let (st, v) = api
-            .post(
-                "/api/v1/conversations",
-                token,
-                json!({"peer_id": peer["id"]}),
-            )
+            .post("/api/v1/conversations", token, json!({"peer_id": peer["id"]}))
             .await;
         assert_eq!(st, StatusCode::OK, "{v}");
     }
@@ -79,13 +71,8 @@ async fn every_forbidden_pair_of_r8_answers_403() {
         )
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
-    let (st, v) = s
-        .send_text(&s.gwen_token, &conv, "after-unlink", "hello?")
-        .await;
-    assert_eq!(
-        (st, error_code(&v).as_str()),
-        (StatusCode::FORBIDDEN, "not_allowed")
-    );
+    let (st, v) = s.send_text(&s.gwen_token, &conv, "after-unlink", "hello?").await;
+    assert_eq!((st, error_code(&v).as_str()), (StatusCode::FORBIDDEN, "not_allowed"));
     let (st, _) = s.send_text(&ann, &conv, "after-unlink-2", "hello?").await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     // Students cannot sign in outside a doorplate.
@@ -154,9 +141,7 @@ async fn bad_input_answers_4xx_with_the_error_json_and_changes_nothing() {
             "POST",
             "/api/v1/users".into(),
             Some(a),
-            Some(
-                json!({"role": "student", "display_name": "Y", "username": "ann", "password": "longenough"}),
-            ),
+            Some(json!({"role": "student", "display_name": "Y", "username": "ann", "password": "longenough"})),
             409,
         ),
         (
@@ -170,9 +155,7 @@ async fn bad_input_answers_4xx_with_the_error_json_and_changes_nothing() {
             "POST",
             "/api/v1/users".into(),
             Some(a),
-            Some(
-                json!({"role": "student", "display_name": "Y", "username": "y", "password": "123"}),
-            ),
+            Some(json!({"role": "student", "display_name": "Y", "username": "y", "password": "123"})),
             400,
         ),
         (
@@ -291,9 +274,7 @@ async fn bad_input_answers_4xx_with_the_error_json_and_changes_nothing() {
             "POST",
             "/api/v1/presence".into(),
             Some(a),
-            Some(
-                json!({"doorplate_id": s.doorplate["id"], "user_ids": [s.ann["id"], s.gwen["id"]]}),
-            ),
+            Some(json!({"doorplate_id": s.doorplate["id"], "user_ids": [s.ann["id"], s.gwen["id"]]})),
             422,
         ),
         (
@@ -307,9 +288,7 @@ async fn bad_input_answers_4xx_with_the_error_json_and_changes_nothing() {
             "POST",
             "/api/v1/presence".into(),
             Some(a),
-            Some(
-                json!({"doorplate_id": s.doorplate["id"], "user_ids": [s.ann["id"]], "until": "tomorrow"}),
-            ),
+            Some(json!({"doorplate_id": s.doorplate["id"], "user_ids": [s.ann["id"]], "until": "tomorrow"})),
             400,
         ),
         (
@@ -378,13 +357,7 @@ async fn bad_input_answers_4xx_with_the_error_json_and_changes_nothing() {
             404,
         ),
         ("GET", format!("{msgs}?limit=0"), Some(g), None, 400),
-        (
-            "GET",
-            format!("{msgs}?before=yesterday"),
-            Some(g),
-            None,
-            400,
-        ),
+        ("GET", format!("{msgs}?before=yesterday"), Some(g), None, 400),
         (
             "POST",
             "/api/v1/conversations".into(),
@@ -487,11 +460,7 @@ async fn failed_credentials_are_throttled_with_retry_after() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
-    let secs: u64 = res.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let secs: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=30).contains(&secs), "{secs}");
     // Even a good card waits while the doorplate is locked; another doorplate does not.
     let (st, _) = s
@@ -561,22 +530,12 @@ async fn media_types_come_from_the_bytes_and_only_participants_download() {
     );
     let media_id = v["media_id"].clone();
     // A script dressed as a picture, a video declared as a picture, and one too big.
-    let (st, v) = upload(
-        &s.gwen_token,
-        "image/png",
-        b"<script>alert('x')</script>".to_vec(),
-    )
-    .await;
+    let (st, v) = upload(&s.gwen_token, "image/png", b"<script>alert('x')</script>".to_vec()).await;
     assert_eq!(
         (st, error_code(&v).as_str()),
         (StatusCode::BAD_REQUEST, "unsupported_media")
     );
-    let (st, v) = upload(
-        &s.gwen_token,
-        "image/jpeg",
-        b"\0\0\0\x18ftypmp42\0\0\0\0isom".to_vec(),
-    )
-    .await;
+    let (st, v) = upload(&s.gwen_token, "image/jpeg", b"\0\0\0\x18ftypmp42\0\0\0\0isom".to_vec()).await;
     assert_eq!(
         (st, error_code(&v).as_str()),
         (StatusCode::BAD_REQUEST, "media_type_mismatch")
@@ -659,9 +618,5 @@ async fn media_types_come_from_the_bytes_and_only_participants_download() {
     let (st, _, _) = get(&s.hal_token, None).await;
     assert_eq!(st, StatusCode::NOT_FOUND, "not a participant");
     let (st, _, _) = get(&s.device, None).await;
-    assert_eq!(
-        st,
-        StatusCode::FORBIDDEN,
-        "a device token never reads content"
-    );
+    assert_eq!(st, StatusCode::FORBIDDEN, "a device token never reads content");
 }

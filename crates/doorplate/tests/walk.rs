@@ -71,10 +71,7 @@ async fn the_whole_method_from_pairing_to_purge() {
     assert_eq!(status["status"], "notified");
     assert_eq!(status["room"], "Room 301");
     let state = api.get("/api/v1/doorplate/state", &s.device).await.1;
-    assert_eq!(
-        state["present"][0]["user_id"], ann_id,
-        "students with mail come first"
-    );
+    assert_eq!(state["present"][0]["user_id"], ann_id, "students with mail come first");
     assert_eq!(state["present"][0]["unread"], 1);
     assert!(
         !state.to_string().contains("Dinner"),
@@ -110,18 +107,12 @@ async fn the_whole_method_from_pairing_to_purge() {
     assert_eq!(convs[0]["peer"]["id"], s.gwen["id"]);
     assert_eq!(convs[0]["unread"], 1);
     let msgs = api
-        .get(
-            &format!("/api/v1/conversations/{conv}/messages"),
-            &ann_token,
-        )
+        .get(&format!("/api/v1/conversations/{conv}/messages"), &ann_token)
         .await
         .1;
     assert_eq!(msgs[0]["text"], "Dinner at six, love you");
     let (st, _) = api
-        .get(
-            &format!("/api/v1/conversations/{bob_conv}/messages"),
-            &ann_token,
-        )
+        .get(&format!("/api/v1/conversations/{bob_conv}/messages"), &ann_token)
         .await;
     assert_eq!(
         st,
@@ -147,10 +138,7 @@ async fn the_whole_method_from_pairing_to_purge() {
     assert_eq!(live["message"]["text"], "OK mum!");
     assert_eq!(live["message"]["sender_id"], s.ann["id"]);
     let gm = api
-        .get(
-            &format!("/api/v1/conversations/{conv}/messages"),
-            &s.gwen_token,
-        )
+        .get(&format!("/api/v1/conversations/{conv}/messages"), &s.gwen_token)
         .await
         .1;
     assert_eq!(gm[0]["status"], "read");
@@ -167,19 +155,14 @@ async fn the_whole_method_from_pairing_to_purge() {
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
     let events = plate.drain(300).await;
-    let kinds: Vec<_> = events
-        .iter()
-        .map(|e| e["type"].as_str().unwrap().to_string())
-        .collect();
+    let kinds: Vec<_> = events.iter().map(|e| e["type"].as_str().unwrap().to_string()).collect();
     assert!(
-        kinds.contains(&"presence.left".to_string())
-            && kinds.contains(&"session.ended".to_string()),
+        kinds.contains(&"presence.left".to_string()) && kinds.contains(&"session.ended".to_string()),
         "{kinds:?}"
     );
     let (st, v) = api.get("/api/v1/conversations", &ann_token).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
-    s.send_text(&s.gwen_token, &conv, "c-2", "Are you home?")
-        .await;
+    s.send_text(&s.gwen_token, &conv, "c-2", "Are you home?").await;
     let later = plate.drain(400).await;
     assert!(
         later.iter().all(|e| e["data"]["user_id"] != ann_id),
@@ -202,10 +185,7 @@ async fn the_whole_method_from_pairing_to_purge() {
             json!({"credential": {"card": "04A1B2C3"}}),
         )
         .await;
-    assert_eq!(
-        (st, error_code(&v).as_str()),
-        (StatusCode::CONFLICT, "not_present")
-    );
+    assert_eq!((st, error_code(&v).as_str()), (StatusCode::CONFLICT, "not_present"));
 
     // The message that waited is hinted at the next doorplate she reaches.
     let (_, dev2) = s.another_doorplate("Lab").await;
@@ -293,10 +273,7 @@ async fn a_retried_send_does_not_duplicate() {
     assert_eq!(m1["message"]["id"], m2["message"]["id"]);
     let list = s
         .api
-        .get(
-            &format!("/api/v1/conversations/{conv}/messages"),
-            &s.gwen_token,
-        )
+        .get(&format!("/api/v1/conversations/{conv}/messages"), &s.gwen_token)
         .await
         .1;
     assert_eq!(list.as_array().unwrap().len(), 1);
@@ -325,20 +302,13 @@ async fn a_reconnect_replays_what_was_missed() {
         .collect();
     assert_eq!(texts, vec![json!("second"), json!("third")]);
     let seqs: Vec<u64> = replay.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
-    assert!(
-        seqs.windows(2).all(|w| w[0] < w[1]) && seqs[0] > seen,
-        "{seqs:?}"
-    );
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]) && seqs[0] > seen, "{seqs:?}");
 
     // After a restart the old `after` is unknown: the client is told to resync.
     let dir = server.stop().await;
     let server = TestServer::start_in(dir).await;
     let mut after_restart = Events::open(&server.base, &s.gwen_token, Some(seen)).await;
-    let first = after_restart
-        .next_within(2000)
-        .await
-        .unwrap()
-        .expect("a frame");
+    let first = after_restart.next_within(2000).await.unwrap().expect("a frame");
     assert_eq!(first["type"], "resync");
     assert!(first["seq"].as_u64().unwrap() > seen);
 }
@@ -357,12 +327,7 @@ async fn staff_place_and_dismiss_and_sessions_idle_out() {
         )
         .await;
     assert_eq!(rows.as_array().unwrap().len(), 2);
-    assert!(
-        rows.as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["source"] == "teacher_now")
-    );
+    assert!(rows.as_array().unwrap().iter().all(|r| r["source"] == "teacher_now"));
     plate.expect("presence.joined").await;
     let (st, _) = api
         .call(
@@ -423,10 +388,7 @@ async fn staff_place_and_dismiss_and_sessions_idle_out() {
         .await;
     assert_eq!(sess["idle_seconds"], 5);
     let token = sess["session_token"].as_str().unwrap();
-    assert_eq!(
-        api.get("/api/v1/conversations", token).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(api.get("/api/v1/conversations", token).await.0, StatusCode::OK);
     tokio::time::sleep(std::time::Duration::from_millis(6500)).await;
     assert_eq!(
         api.get("/api/v1/conversations", token).await.0,
@@ -453,12 +415,7 @@ async fn staff_place_and_dismiss_and_sessions_idle_out() {
         .await;
     let token = sess["session_token"].as_str().unwrap();
     let (st, _) = api
-        .call(
-            "DELETE",
-            "/api/v1/doorplate/sessions/current",
-            Some(&s.device),
-            None,
-        )
+        .call("DELETE", "/api/v1/doorplate/sessions/current", Some(&s.device), None)
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
     assert_eq!(

@@ -39,10 +39,7 @@ pub enum Caller {
 
 /// The bearer token of a request, from the header or the cookie.
 pub fn bearer(headers: &HeaderMap) -> Option<String> {
-    if let Some(v) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         return v.strip_prefix("Bearer ").map(|t| t.trim().to_string());
     }
     headers
@@ -57,12 +54,7 @@ pub fn bearer(headers: &HeaderMap) -> Option<String> {
 
 /// Resolves a token to its caller. 401 for anything unknown, expired or disabled.
 pub async fn resolve(app: &AppState, token: &str) -> Result<Caller, ApiError> {
-    let invalid = || {
-        ApiError::Unauthorized(
-            "invalid_token",
-            "the token is unknown or has expired".into(),
-        )
-    };
+    let invalid = || ApiError::Unauthorized("invalid_token", "the token is unknown or has expired".into());
     let not_found_is_invalid = |e: StoreError| match e {
         StoreError::NotFound => invalid(),
         other => other.into(),
@@ -109,16 +101,9 @@ pub async fn resolve(app: &AppState, token: &str) -> Result<Caller, ApiError> {
     } else {
         return Err(invalid());
     };
-    let user = app
-        .store
-        .user(user_id)
-        .await
-        .map_err(not_found_is_invalid)?;
+    let user = app.store.user(user_id).await.map_err(not_found_is_invalid)?;
     if user.disabled {
-        return Err(ApiError::Unauthorized(
-            "disabled",
-            "this account is disabled".into(),
-        ));
+        return Err(ApiError::Unauthorized("disabled", "this account is disabled".into()));
     }
     Ok(Caller::User {
         user,
@@ -130,10 +115,7 @@ pub async fn resolve(app: &AppState, token: &str) -> Result<Caller, ApiError> {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        app: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
         resolve(app, &token).await
     }
@@ -149,10 +131,7 @@ pub struct UserAuth {
 impl FromRequestParts<AppState> for UserAuth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        app: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
         match Caller::from_request_parts(parts, app).await? {
             Caller::User { user, session, .. } => Ok(UserAuth { user, session }),
             Caller::Device { .. } => Err(ApiError::Forbidden(
@@ -169,10 +148,7 @@ pub struct StaffAuth(pub User);
 impl FromRequestParts<AppState> for StaffAuth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        app: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
         let UserAuth { user, .. } = UserAuth::from_request_parts(parts, app).await?;
         if !user.role.is_staff() {
             return Err(ApiError::forbidden("only staff may do this"));
@@ -187,10 +163,7 @@ pub struct AdminAuth(pub User);
 impl FromRequestParts<AppState> for AdminAuth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        app: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
         let UserAuth { user, .. } = UserAuth::from_request_parts(parts, app).await?;
         if user.role != Role::Admin {
             return Err(ApiError::forbidden("only an admin may do this"));
@@ -205,10 +178,7 @@ pub struct DeviceAuth(pub Doorplate);
 impl FromRequestParts<AppState> for DeviceAuth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        app: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
         match Caller::from_request_parts(parts, app).await? {
             Caller::Device { doorplate, .. } => Ok(DeviceAuth(doorplate)),
             Caller::User { .. } => Err(ApiError::Forbidden(

@@ -54,9 +54,8 @@ impl Secrets {
     /// Keyed BLAKE2b-256 of a secret, with a domain label so a card number and a token
     /// with the same text never share a hash.
     pub fn hash(&self, label: &str, secret: &str) -> Vec<u8> {
-        let mut mac =
-            <blake2::Blake2bMac<blake2::digest::consts::U32> as KeyInit>::new_from_slice(&self.key)
-                .expect("32-byte key fits BLAKE2b");
+        let mut mac = <blake2::Blake2bMac<blake2::digest::consts::U32> as KeyInit>::new_from_slice(&self.key)
+            .expect("32-byte key fits BLAKE2b");
         mac.update(label.as_bytes());
         mac.update(&[0]);
         mac.update(secret.as_bytes());

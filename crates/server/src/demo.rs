@@ -18,13 +18,7 @@ pub struct DemoSchool {
 /// The demo accounts' password: easy to type on a kiosk keyboard.
 pub const DEMO_PASSWORD: &str = "demo1234";
 
-async fn user(
-    app: &App,
-    role: Role,
-    name: &str,
-    username: &str,
-    card: Option<&str>,
-) -> Result<User, StoreError> {
+async fn user(app: &App, role: Role, name: &str, username: &str, card: Option<&str>) -> Result<User, StoreError> {
     let hash = tokio::task::spawn_blocking(|| hash_password(DEMO_PASSWORD))
         .await
         .map_err(|e| StoreError::Internal(e.to_string()))?;
@@ -49,20 +43,10 @@ pub async fn seed(app: &App) -> Result<DemoSchool, StoreError> {
         students: vec![],
     };
     let admin = user(app, Role::Admin, "教务处 Office", "admin", None).await?;
-    school.logins.push((
-        "admin".into(),
-        admin.display_name,
-        "admin".into(),
-        DEMO_PASSWORD.into(),
-    ));
-    let wang = user(
-        app,
-        Role::Teacher,
-        "王老师 Ms Wang",
-        "wang",
-        Some("T0000001"),
-    )
-    .await?;
+    school
+        .logins
+        .push(("admin".into(), admin.display_name, "admin".into(), DEMO_PASSWORD.into()));
+    let wang = user(app, Role::Teacher, "王老师 Ms Wang", "wang", Some("T0000001")).await?;
     let li = user(app, Role::Teacher, "李老师 Mr Li", "li", Some("T0000002")).await?;
     for t in [&wang, &li] {
         school.logins.push((
@@ -100,23 +84,15 @@ pub async fn seed(app: &App) -> Result<DemoSchool, StoreError> {
             let card = format!("04A1B2{n:02}");
             let student = user(app, Role::Student, name, username, Some(&card)).await?;
             let qr = new_token("dpq_");
-            app.store
-                .set_badge(student.id, app.secrets.hash("qr", &qr))
-                .await?;
+            app.store.set_badge(student.id, app.secrets.hash("qr", &qr)).await?;
             let family = name.split(' ').nth(1).unwrap_or(name);
-            let guardian_name = format!(
-                "{}家长 Parent of {family}",
-                name.split(' ').next().unwrap_or(name)
-            );
+            let guardian_name = format!("{}家长 Parent of {family}", name.split(' ').next().unwrap_or(name));
             let g_username = format!("parent.{username}");
             let guardian = user(app, Role::Guardian, &guardian_name, &g_username, None).await?;
             app.store.add_guardianship(guardian.id, student.id).await?;
-            school.logins.push((
-                "guardian".into(),
-                guardian_name,
-                g_username,
-                DEMO_PASSWORD.into(),
-            ));
+            school
+                .logins
+                .push(("guardian".into(), guardian_name, g_username, DEMO_PASSWORD.into()));
             school.students.push((
                 name.into(),
                 class.into(),
@@ -127,9 +103,7 @@ pub async fn seed(app: &App) -> Result<DemoSchool, StoreError> {
             ));
             members.push(student.id);
         }
-        app.store
-            .create_group(class.into(), members, Some(teacher.id))
-            .await?;
+        app.store.create_group(class.into(), members, Some(teacher.id)).await?;
     }
     for (room, kind) in [
         ("301 教室 Room 301", "classroom"),

@@ -52,9 +52,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::NotFound("not found".into()),
-            StoreError::Conflict(field) => {
-                ApiError::Conflict("conflict", format!("{field} is already taken"))
-            }
+            StoreError::Conflict(field) => ApiError::Conflict("conflict", format!("{field} is already taken")),
             StoreError::BadReference(field) => {
                 ApiError::Unprocessable("unknown_reference", format!("{field} refers to nothing"))
             }
@@ -101,11 +99,7 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut res = (
-            status,
-            axum::Json(json!({"error": {"code": code, "message": message}})),
-        )
-            .into_response();
+        let mut res = (status, axum::Json(json!({"error": {"code": code, "message": message}}))).into_response();
         if let ApiError::Throttled(secs) = self {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
@@ -119,8 +113,7 @@ pub struct Json<T>(pub T);
 
 impl<T, S> axum::extract::FromRequest<S> for Json<T>
 where
-    axum::Json<T>:
-        axum::extract::FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+    axum::Json<T>: axum::extract::FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
@@ -141,12 +134,8 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        let axum::extract::Query(v) =
-            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(v) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;
         Ok(Query(v))
     }
 }
@@ -161,12 +150,8 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(v) =
-            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(v) = axum::extract::Path::<T>::from_request_parts(parts, state).await?;
         Ok(Path(v))
     }
 }

@@ -95,17 +95,13 @@ impl Hub {
         stream.ring.push_back((seq, frame.clone()));
         // A full queue means the client cannot keep up: dropping its sender closes the
         // socket after the frames already queued, and the client resumes with `after`.
-        stream
-            .subscribers
-            .retain(|(_, tx)| tx.try_send(frame.clone()).is_ok());
+        stream.subscribers.retain(|(_, tx)| tx.try_send(frame.clone()).is_ok());
     }
 
     /// Opens a stream for `to`, replaying what came after `after`.
     pub fn subscribe(&self, to: Principal, after: Option<u64>) -> Subscription {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let id = self
-            .next_sub
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = self.next_sub.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut shard = self.shard(&to).lock().expect("hub shard poisoned");
         let base = self.base;
         let stream = shard.entry(to).or_insert_with(|| Stream {
@@ -117,8 +113,7 @@ impl Hub {
         if let Some(after) = after {
             let oldest_kept = stream.ring.front().map_or(stream.seq + 1, |(s, _)| *s);
             if after > stream.seq || after + 1 < oldest_kept {
-                resync =
-                    Some(format!(r#"{{"seq":{},"type":"resync","data":{{}}}}"#, stream.seq).into());
+                resync = Some(format!(r#"{{"seq":{},"type":"resync","data":{{}}}}"#, stream.seq).into());
             } else {
                 replay = stream
                     .ring
@@ -129,12 +124,7 @@ impl Hub {
             }
         }
         stream.subscribers.push((id, tx));
-        Subscription {
-            id,
-            rx,
-            replay,
-            resync,
-        }
+        Subscription { id, rx, replay, resync }
     }
 
     /// Closes one socket's queue (its task ends).
@@ -220,10 +210,7 @@ mod tests {
         while slow.rx.recv().await.is_some() {
             got += 1;
         }
-        assert_eq!(
-            got, QUEUE,
-            "the slow socket gets what fit, then its queue closes"
-        );
+        assert_eq!(got, QUEUE, "the slow socket gets what fit, then its queue closes");
         assert!(!hub.is_online(p));
     }
 }

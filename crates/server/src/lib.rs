@@ -47,19 +47,13 @@ pub enum StartError {
 }
 
 /// Opens the data folder and builds the application state.
-pub async fn open_app(
-    config: &Config,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-) -> Result<AppState, StartError> {
+pub async fn open_app(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>) -> Result<AppState, StartError> {
     let dir = &config.data_dir;
     let media = dir.join("media");
     std::fs::create_dir_all(&media).map_err(|e| StartError::DataDir(dir.clone(), e))?;
-    let secrets =
-        crypto::Secrets::load_or_create(dir).map_err(|e| StartError::DataDir(dir.clone(), e))?;
+    let secrets = crypto::Secrets::load_or_create(dir).map_err(|e| StartError::DataDir(dir.clone(), e))?;
     let store = SqliteStore::open(&dir.join("doorplate.db"))?;
-    Ok(Arc::new(
-        App::new(Arc::new(store), secrets, media, shutdown).await?,
-    ))
+    Ok(Arc::new(App::new(Arc::new(store), secrets, media, shutdown).await?))
 }
 
 /// Serves until `shutdown` completes, then closes every socket and returns.
@@ -71,21 +65,20 @@ pub async fn run(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = open_app(&config, stop_rx).await?;
     let sweeper = tokio::spawn(sweep(app.clone()));
+    let engine = tokio::spawn(schedule::run_engine(app.clone()));
     let router = router(app.clone());
     let addr = listener.local_addr().ok();
     tracing::info!(addr = ?addr, data = %config.data_dir.display(), "doorplate serving");
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutting down: closing live sockets");
-        let _ = stop_tx.send(true);
-    })
-    .await
-    .map_err(StartError::Serve)?;
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing live sockets");
+            let _ = stop_tx.send(true);
+        })
+        .await
+        .map_err(StartError::Serve)?;
     sweeper.abort();
+    engine.abort();
     Ok(())
 }
 
@@ -149,3 +142,4 @@ async fn sweep(app: AppState) {
     }
 }
 pub mod demo;
+pub mod schedule;

@@ -31,13 +31,11 @@ impl PresenceTable {
     }
 
     pub fn of_student(&self, student: Id) -> Vec<PresenceRow> {
-        self.by_student
-            .read(&student, |v| v.cloned().unwrap_or_default())
+        self.by_student.read(&student, |v| v.cloned().unwrap_or_default())
     }
 
     pub fn at_doorplate(&self, doorplate: Id) -> Vec<PresenceRow> {
-        self.by_doorplate
-            .read(&doorplate, |v| v.cloned().unwrap_or_default())
+        self.by_doorplate.read(&doorplate, |v| v.cloned().unwrap_or_default())
     }
 
     pub fn is_present(&self, student: Id, doorplate: Id) -> bool {
@@ -91,8 +89,7 @@ impl PresenceTable {
     /// Every presence (for end of day).
     pub fn all(&self) -> Vec<PresenceRow> {
         let mut out = Vec::new();
-        self.by_student
-            .for_each(|_, v| out.extend(v.iter().copied()));
+        self.by_student.for_each(|_, v| out.extend(v.iter().copied()));
         out
     }
 }
@@ -105,6 +102,8 @@ pub enum LeaveReason {
     /// A newer presence elsewhere pushed this one out (R2).
     Replaced,
     Expired,
+    /// The timetable period or arrangement window ended.
+    PeriodEnded,
     EndOfDay,
 }
 
@@ -115,6 +114,7 @@ impl LeaveReason {
             LeaveReason::Dismissed => "dismissed",
             LeaveReason::Replaced => "replaced",
             LeaveReason::Expired => "expired",
+            LeaveReason::PeriodEnded => "period_ended",
             LeaveReason::EndOfDay => "end_of_day",
         }
     }
@@ -151,17 +151,22 @@ impl App {
             doorplate,
             max,
         );
-        let since = held
-            .iter()
-            .find(|p| p.doorplate_id == doorplate)
-            .map_or(now, |p| p.since);
-        let row = PresenceRow {
-            student_id: student,
-            doorplate_id: doorplate,
-            source,
-            since,
-            until,
+        let existing = held.iter().find(|p| p.doorplate_id == doorplate).copied();
+        let engine_made = |s: PresenceSource| matches!(s, PresenceSource::Timetable | PresenceSource::TeacherAdvance);
+        let row = match existing {
+            // Already here: a person's proof or placement leaves the presence as it is
+            // (a timetable window still ends it); the engine may extend its own.
+            Some(e) if !(engine_made(e.source) && engine_made(source)) => e,
+            Some(e) => PresenceRow { source, until, ..e },
+            None => PresenceRow {
+                student_id: student,
+                doorplate_id: doorplate,
+                source,
+                since: now,
+                until,
+            },
         };
+        let since = row.since;
         self.store
             .apply_presence(PresenceChange {
                 student_id: student,
@@ -170,8 +175,8 @@ impl App {
             })
             .await?;
         for d in &plan.evict {
-            self.after_leave(student, *d, LeaveReason::Replaced, actor)
-                .await;
+            self.after_leave(student, *d, LeaveReason::Replaced, actor).await;
+            self.suppress_if_scheduled(student, *d).await;
         }
         self.presence.insert(row);
         let user = self.store.user(student).await?;
@@ -190,11 +195,11 @@ impl App {
                 json!({"doorplate_id": doorplate, "source": source.as_str()}),
             )
             .await;
+            self.announce_presence(student, doorplate, true, source.as_str()).await;
         }
         // Messages that waited while the student was nowhere present are hinted here.
         if unread > 0 {
-            self.hint_waiting(student, &user.display_name, doorplate)
-                .await;
+            self.hint_waiting(student, &user.display_name, doorplate).await;
         }
         Ok(row)
     }
@@ -219,18 +224,15 @@ impl App {
             })
             .await?;
         self.after_leave(student, doorplate, reason, actor).await;
+        if matches!(reason, LeaveReason::CheckedOut | LeaveReason::Dismissed) {
+            self.suppress_if_scheduled(student, doorplate).await;
+        }
         Ok(true)
     }
 
     /// The in-memory part of a departure, under the student's lock: drop the index entry,
     /// revoke the student's session there, and tell the doorplate to purge at once.
-    async fn after_leave(
-        &self,
-        student: Id,
-        doorplate: Id,
-        reason: LeaveReason,
-        actor: Option<Id>,
-    ) {
+    async fn after_leave(&self, student: Id, doorplate: Id, reason: LeaveReason, actor: Option<Id>) {
         self.presence.remove(student, doorplate);
         if let Some(ended) = self.sessions.end_for_user_at(student, doorplate) {
             self.session_ended(ended, "left");
@@ -247,6 +249,35 @@ impl App {
             json!({"doorplate_id": doorplate, "reason": reason.as_str()}),
         )
         .await;
+        self.announce_presence(student, doorplate, false, reason.as_str()).await;
+    }
+
+    /// `presence.changed` to the student's class teachers (with the doorplate) and
+    /// guardians (with the room only where the school allows it), so the console's
+    /// board and the family app's child card move live.
+    async fn announce_presence(&self, student: Id, doorplate: Id, present: bool, why: &str) {
+        let mut data = json!({"user_id": student.to_string(), "doorplate_id": doorplate.to_string(),
+                              "present": present, "why": why, "at": crate::time::rfc3339(now_micros())});
+        if let Ok(groups) = self.store.groups_of(student).await {
+            for t in groups.iter().filter_map(|g| g.teacher_id) {
+                self.hub.publish(Principal::User(t), "presence.changed", &data);
+            }
+        }
+        if let Ok(guardians) = self.store.guardians_of(student).await {
+            if let Some(o) = data.as_object_mut() {
+                o.remove("doorplate_id");
+            }
+            if self.settings().show_room_to_guardians && present {
+                if let Ok(d) = self.store.doorplate(doorplate).await {
+                    if let Ok(r) = self.store.room(d.room_id).await {
+                        data["room"] = json!(r.name);
+                    }
+                }
+            }
+            for g in guardians {
+                self.hub.publish(Principal::User(g), "presence.changed", &data);
+            }
+        }
     }
 
     /// Ends presences whose window is over; run every second by the sweeper.
@@ -263,13 +294,7 @@ impl App {
 
     /// Appends to the audit log; a failure is logged, never shown to the caller whose
     /// action already happened.
-    pub async fn audit(
-        &self,
-        actor: Option<Id>,
-        action: &str,
-        subject: Option<Id>,
-        detail: serde_json::Value,
-    ) {
+    pub async fn audit(&self, actor: Option<Id>, action: &str, subject: Option<Id>, detail: serde_json::Value) {
         let entry = AuditEntry {
             at: now_micros(),
             actor_id: actor,

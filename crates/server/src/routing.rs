@@ -15,15 +15,17 @@ impl App {
     pub async fn route_message(&self, msg: &Message, sender: &User, recipient: &User) {
         let unread = self.unread.add(recipient.id, 1);
         let body = json!({"message": message_json(msg)});
-        self.hub
-            .publish(Principal::User(recipient.id), "message.new", &body);
-        self.hub
-            .publish(Principal::User(sender.id), "message.new", &body);
+        self.hub.publish(Principal::User(recipient.id), "message.new", &body);
+        self.hub.publish(Principal::User(sender.id), "message.new", &body);
 
         let mut rooms = Vec::new();
         if recipient.role == Role::Student {
             let _guard = self.student_lock(recipient.id).lock().await;
             for p in self.presence.of_student(recipient.id) {
+                // During an exam the doorplate holds hints; they show when it ends (R7).
+                if self.schedule.in_exam(p.doorplate_id) {
+                    continue;
+                }
                 self.hub.publish(
                     Principal::Device(p.doorplate_id),
                     "notify.new_message",
@@ -47,6 +49,9 @@ impl App {
     /// Hints the messages that waited for a student who just arrived at `doorplate`.
     /// The caller holds the student's lock.
     pub async fn hint_waiting(&self, student: Id, display_name: &str, doorplate: Id) {
+        if self.schedule.in_exam(doorplate) {
+            return;
+        }
         let unread = self.unread.get(student);
         self.hub.publish(
             Principal::Device(doorplate),
@@ -56,8 +61,7 @@ impl App {
         match self.store.unnotified_for(student).await {
             Ok(waiting) if !waiting.is_empty() => {
                 let room = self.room_name_of(doorplate).await;
-                self.mark_notified(waiting.iter().map(|m| m.id).collect(), room)
-                    .await;
+                self.mark_notified(waiting.iter().map(|m| m.id).collect(), room).await;
             }
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "could not load waiting messages"),
@@ -68,13 +72,11 @@ impl App {
         match self.store.mark_notified(ids, room.clone()).await {
             Ok(changed) => {
                 for m in changed {
-                    let mut data =
-                        json!({"message_id": m.id.to_string(), "status": m.status.as_str()});
+                    let mut data = json!({"message_id": m.id.to_string(), "status": m.status.as_str()});
                     if !room.is_empty() && self.settings().show_room_to_guardians {
                         data["room"] = json!(room);
                     }
-                    self.hub
-                        .publish(Principal::User(m.sender_id), "message.status", &data);
+                    self.hub.publish(Principal::User(m.sender_id), "message.status", &data);
                 }
             }
             Err(e) => tracing::error!(error = %e, "could not record a notified status"),
@@ -120,12 +122,7 @@ impl App {
 
     async fn room_name_of(&self, doorplate: Id) -> String {
         match self.store.doorplate(doorplate).await {
-            Ok(d) => self
-                .store
-                .room(d.room_id)
-                .await
-                .map(|r| r.name)
-                .unwrap_or(d.name),
+            Ok(d) => self.store.room(d.room_id).await.map(|r| r.name).unwrap_or(d.name),
             Err(_) => String::new(),
         }
     }

@@ -119,10 +119,7 @@ impl Sessions {
 
     /// Ends the doorplate's session, whoever holds it.
     pub fn end_at(&self, doorplate: Id) -> Option<Ended> {
-        self.inner
-            .lock()
-            .expect("sessions poisoned")
-            .remove(doorplate)
+        self.inner.lock().expect("sessions poisoned").remove(doorplate)
     }
 
     /// Ends the doorplate's session if it is this user's (the user left: R6).
@@ -178,10 +175,7 @@ mod tests {
     fn leaving_or_idling_ends_it_and_staff_need_no_presence() {
         let s = Sessions::default();
         s.open(vec![1], 10, 5, 0, 60, true);
-        assert_eq!(
-            s.check(&[1], S, |_, _| false).unwrap_err().unwrap().user_id,
-            10
-        );
+        assert_eq!(s.check(&[1], S, |_, _| false).unwrap_err().unwrap().user_id, 10);
         s.open(vec![3], 12, 6, 0, 60, false);
         assert!(s.check(&[3], 30 * S, |_, _| false).is_ok());
         assert_eq!(s.expire(89 * S).len(), 0, "the check at 30 s refreshed it");

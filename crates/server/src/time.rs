@@ -10,9 +10,7 @@ pub fn rfc3339(t: Micros) -> String {
 }
 
 pub fn parse_rfc3339(s: &str) -> Option<Micros> {
-    s.parse::<jiff::Timestamp>()
-        .ok()
-        .map(|t| t.as_microsecond())
+    s.parse::<jiff::Timestamp>().ok().map(|t| t.as_microsecond())
 }
 
 #[cfg(test)]

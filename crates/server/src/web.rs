@@ -47,10 +47,7 @@ fn asset(path: &str) -> Response {
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
             // Pages revalidate so an update reaches every kiosk at its next reload.
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            h.insert(
-                "x-content-type-options",
-                HeaderValue::from_static("nosniff"),
-            );
+            h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
             res
         }
         None => (StatusCode::NOT_FOUND, "not found").into_response(),

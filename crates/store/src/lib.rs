@@ -9,6 +9,7 @@ pub mod sqlite;
 pub use model::*;
 
 use async_trait::async_trait;
+use doorplate_domain::timetable::{Arrangement, Slot};
 use doorplate_domain::{Id, Micros, Role, Settings};
 
 /// What can go wrong in a store call. `NotFound` and `Conflict` are the caller's
@@ -40,12 +41,7 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_username(&self, username: String) -> Result<User>;
     async fn user_by_card(&self, card_hash: Vec<u8>) -> Result<User>;
     async fn user_by_qr(&self, qr_hash: Vec<u8>) -> Result<User>;
-    async fn list_users(
-        &self,
-        role: Option<Role>,
-        q: Option<String>,
-        limit: u32,
-    ) -> Result<Vec<User>>;
+    async fn list_users(&self, role: Option<Role>, q: Option<String>, limit: u32) -> Result<Vec<User>>;
     async fn update_user(&self, id: Id, patch: UserPatch) -> Result<User>;
     /// Removes the account's credentials and hides it; its messages stay for the others.
     async fn delete_user(&self, id: Id) -> Result<()>;
@@ -58,13 +54,7 @@ pub trait Store: Send + Sync + 'static {
     async fn children_of(&self, guardian_id: Id) -> Result<Vec<Id>>;
 
     // --- bearer tokens (keyed hashes) ---------------------------------------------
-    async fn create_token(
-        &self,
-        hash: Vec<u8>,
-        user_id: Id,
-        now: Micros,
-        expires_at: Micros,
-    ) -> Result<()>;
+    async fn create_token(&self, hash: Vec<u8>, user_id: Id, now: Micros, expires_at: Micros) -> Result<()>;
     /// The user a live token belongs to.
     async fn token_user(&self, hash: Vec<u8>, now: Micros) -> Result<Id>;
     async fn delete_token(&self, hash: Vec<u8>) -> Result<()>;
@@ -74,12 +64,7 @@ pub trait Store: Send + Sync + 'static {
     async fn create_room(&self, name: String, kind: String) -> Result<Room>;
     async fn room(&self, id: Id) -> Result<Room>;
     async fn list_rooms(&self) -> Result<Vec<Room>>;
-    async fn create_group(
-        &self,
-        name: String,
-        member_ids: Vec<Id>,
-        teacher_id: Option<Id>,
-    ) -> Result<Group>;
+    async fn create_group(&self, name: String, member_ids: Vec<Id>, teacher_id: Option<Id>) -> Result<Group>;
     async fn list_groups(&self) -> Result<Vec<Group>>;
     /// The groups a user belongs to (as member or class teacher).
     async fn groups_of(&self, user_id: Id) -> Result<Vec<Group>>;
@@ -92,12 +77,7 @@ pub trait Store: Send + Sync + 'static {
         now: Micros,
     ) -> Result<Doorplate>;
     /// Pairs the doorplate whose unexpired code has this hash; the code is spent.
-    async fn pair_doorplate(
-        &self,
-        pairing_hash: Vec<u8>,
-        token_hash: Vec<u8>,
-        now: Micros,
-    ) -> Result<Doorplate>;
+    async fn pair_doorplate(&self, pairing_hash: Vec<u8>, token_hash: Vec<u8>, now: Micros) -> Result<Doorplate>;
     /// A new pairing code for an existing doorplate (a replaced screen).
     async fn renew_pairing(&self, id: Id, pairing_hash: Vec<u8>, expires: Micros) -> Result<()>;
     async fn doorplate(&self, id: Id) -> Result<Doorplate>;
@@ -139,14 +119,7 @@ pub trait Store: Send + Sync + 'static {
     async fn unread_for(&self, user_id: Id) -> Result<u32>;
 
     // --- media --------------------------------------------------------------------------
-    async fn insert_media(
-        &self,
-        owner_id: Id,
-        mime: String,
-        size: u64,
-        file: String,
-        now: Micros,
-    ) -> Result<Media>;
+    async fn insert_media(&self, owner_id: Id, mime: String, size: u64, file: String, now: Micros) -> Result<Media>;
     async fn media(&self, id: Id) -> Result<Media>;
     /// Whether `user_id` may read the media: its owner, or a participant of a conversation
     /// with a message that carries it.
@@ -156,7 +129,44 @@ pub trait Store: Send + Sync + 'static {
     async fn settings(&self) -> Result<Settings>;
     async fn save_settings(&self, settings: Settings) -> Result<()>;
     async fn audit(&self, entry: AuditEntry) -> Result<()>;
-    async fn audit_log(&self, action: Option<String>, limit: u32) -> Result<Vec<AuditEntry>>;
+    async fn audit_log(&self, filter: AuditFilter) -> Result<Vec<AuditEntry>>;
+
+    // --- groups (edits) ------------------------------------------------------------------
+    async fn update_group(
+        &self,
+        id: Id,
+        name: Option<String>,
+        member_ids: Option<Vec<Id>>,
+        teacher_id: Option<Option<Id>>,
+    ) -> Result<Group>;
+    async fn delete_group(&self, id: Id) -> Result<()>;
+
+    // --- timetable, arrangements, notices -------------------------------------------------
+    async fn slots(&self) -> Result<Vec<Slot>>;
+    /// Stores a slot (its `id` is ignored) and returns it with its id.
+    async fn create_slot(&self, slot: Slot) -> Result<Slot>;
+    async fn update_slot(&self, slot: Slot) -> Result<Slot>;
+    async fn delete_slot(&self, id: Id) -> Result<()>;
+    /// Arrangements that have not ended at `after`.
+    async fn arrangements(&self, after: Micros) -> Result<Vec<Arrangement>>;
+    async fn create_arrangement(&self, a: Arrangement, created_by: Id) -> Result<Arrangement>;
+    async fn delete_arrangement(&self, id: Id) -> Result<()>;
+    async fn notices(&self) -> Result<Vec<Notice>>;
+    async fn create_notice(&self, n: Notice) -> Result<Notice>;
+    async fn update_notice(&self, n: Notice) -> Result<Notice>;
+    async fn delete_notice(&self, id: Id) -> Result<()>;
+
+    // --- the schedule engine's memory ------------------------------------------------------
+    /// (student, doorplate, until) pairs the engine must not re-add before `until`.
+    async fn suppressions(&self) -> Result<Vec<(Id, Id, Micros)>>;
+    async fn suppress(&self, student_id: Id, doorplate_id: Id, until: Micros) -> Result<()>;
+    async fn drop_suppressions_before(&self, now: Micros) -> Result<()>;
+    async fn kv_get(&self, key: String) -> Result<Option<String>>;
+    async fn kv_put(&self, key: String, value: String) -> Result<()>;
+
+    // --- imports -----------------------------------------------------------------------------
+    /// Applies the rows all or nothing: with any error, or in a dry run, nothing stays.
+    async fn import(&self, ops: Vec<ImportOp>, dry_run: bool) -> Result<ImportReport>;
 
     /// Whether the store can serve (for /readyz).
     async fn ping(&self) -> Result<()>;

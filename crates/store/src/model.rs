@@ -93,11 +93,7 @@ impl Conversation {
 
     /// The other participant, for one of the two.
     pub fn peer_of(&self, user: Id) -> Id {
-        if self.a_id == user {
-            self.b_id
-        } else {
-            self.a_id
-        }
+        if self.a_id == user { self.b_id } else { self.a_id }
     }
 }
 
@@ -155,4 +151,69 @@ pub struct AuditEntry {
     pub action: String,
     pub subject_id: Option<Id>,
     pub detail: serde_json::Value,
+}
+
+/// A notice on doorplates (R7 signage).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notice {
+    pub id: Id,
+    /// notice | announcement | honour | showcase
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    /// The rooms whose doorplates show it; empty means every doorplate.
+    pub room_ids: Vec<Id>,
+    pub starts_on: Option<String>,
+    pub ends_on: Option<String>,
+    pub image_media_id: Option<Id>,
+    pub created_at: Micros,
+}
+
+/// One row of a CSV import, resolved by names inside the import's transaction so that
+/// rows may refer to rows created earlier in the same import.
+#[derive(Clone, Debug)]
+pub enum ImportOp {
+    /// Creates the user, or updates the one with this username.
+    User {
+        role: Role,
+        display_name: String,
+        username: String,
+        password_hash: Option<String>,
+        card_hash: Option<Vec<u8>>,
+    },
+    Guardianship {
+        guardian_username: String,
+        student_username: String,
+    },
+    /// Creates the group, or replaces the members and teacher of the one with this name.
+    Group {
+        name: String,
+        teacher_username: Option<String>,
+        member_usernames: Vec<String>,
+    },
+    /// Creates the room unless one with this name exists (then updates its kind).
+    Room { name: String, kind: String },
+    Slot {
+        room_name: String,
+        group_name: String,
+        teacher_username: Option<String>,
+        slot: doorplate_domain::timetable::Slot,
+    },
+}
+
+/// What an import did or, in a dry run, would do. Errors carry the index of the op.
+#[derive(Clone, Debug, Default)]
+pub struct ImportReport {
+    pub created: u32,
+    pub updated: u32,
+    pub errors: Vec<(usize, String)>,
+}
+
+/// Which audit entries to list, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    pub actor_id: Option<Id>,
+    pub subject_id: Option<Id>,
+    pub limit: u32,
 }

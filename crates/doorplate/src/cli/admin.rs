@@ -40,15 +40,11 @@ pub async fn run(data: Option<PathBuf>, command: Command) -> anyhow::Result<()> 
             if password.chars().count() < 6 {
                 bail!("the password needs at least 6 characters");
             }
-            std::fs::create_dir_all(&data)
-                .with_context(|| format!("creating {}", data.display()))?;
+            std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
             // The key is made here too, so the server later hashes with the same one.
             doorplate_server::crypto::Secrets::load_or_create(&data)?;
             let store = SqliteStore::open(&data.join("doorplate.db"))?;
-            let hash = tokio::task::spawn_blocking(move || {
-                doorplate_server::crypto::hash_password(&password)
-            })
-            .await?;
+            let hash = tokio::task::spawn_blocking(move || doorplate_server::crypto::hash_password(&password)).await?;
             let user = store
                 .create_user(NewUser {
                     role: Some(Role::Admin),

@@ -20,9 +20,7 @@ pub async fn run(data: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
         ))
     });
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let config = doorplate_server::Config {
-        data_dir: dir.clone(),
-    };
+    let config = doorplate_server::Config { data_dir: dir.clone() };
     {
         let (_tx, rx) = tokio::sync::watch::channel(false);
         let app = doorplate_server::open_app(&config, rx).await?;
@@ -52,16 +50,11 @@ fn print_school(listen: &str, s: &doorplate_server::demo::DemoSchool) {
     for (name, token) in &s.doorplates {
         println!("  {name:<28} {base}/kiosk#device={token}");
     }
-    println!(
-        "\nLogins (password {}):",
-        doorplate_server::demo::DEMO_PASSWORD
-    );
+    println!("\nLogins (password {}):", doorplate_server::demo::DEMO_PASSWORD);
     for (role, name, username, _) in &s.logins {
         println!("  {role:<9} {username:<18} {name}");
     }
-    println!(
-        "\nStudents — type the card number and Enter on a kiosk (it acts as the card reader),"
-    );
+    println!("\nStudents — type the card number and Enter on a kiosk (it acts as the card reader),");
     println!("or show the QR badge, or sign in with the username:");
     for (name, class, card, qr, username, _) in &s.students {
         println!("  {name:<22} {class:<22} card {card}  user {username:<9} badge {qr}");

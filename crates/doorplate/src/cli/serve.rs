@@ -25,8 +25,7 @@ listen = "127.0.0.1:8080"
 
 /// Reads `key = "value"` lines (a subset of TOML: strings, comments).
 fn read_config(path: &PathBuf) -> anyhow::Result<Vec<(String, String)>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -54,11 +53,7 @@ pub async fn run(data: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
         Some(p) => read_config(p)?,
         None => Vec::new(),
     };
-    let from_file = |k: &str| {
-        file.iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.clone())
-    };
+    let from_file = |k: &str| file.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     let data = data
         .or_else(|| from_file("data").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("./doorplate-data"));

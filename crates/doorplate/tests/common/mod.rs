@@ -183,9 +183,7 @@ pub fn error_code(v: &Value) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("not an error body: {v}"));
     assert!(
-        v["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
+        v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
         "no message in {v}"
     );
     code.to_string()
@@ -276,7 +274,12 @@ impl School {
             json!({"guardian_id": hal["id"], "student_id": bob["id"]}),
         )
         .await;
-        api.ok("/api/v1/groups", &admin, json!({"name": "Class 1", "member_ids": [ann["id"], bob["id"]], "teacher_id": teacher["id"]})).await;
+        api.ok(
+            "/api/v1/groups",
+            &admin,
+            json!({"name": "Class 1", "member_ids": [ann["id"], bob["id"]], "teacher_id": teacher["id"]}),
+        )
+        .await;
         let ann_qr = api
             .ok(
                 &format!("/api/v1/users/{}/badge", ann["id"].as_str().unwrap()),
@@ -321,11 +324,7 @@ impl School {
     pub async fn another_doorplate(&self, name: &str) -> (Value, String) {
         let room = self
             .api
-            .ok(
-                "/api/v1/rooms",
-                &self.admin,
-                json!({"name": name, "kind": "classroom"}),
-            )
+            .ok("/api/v1/rooms", &self.admin, json!({"name": name, "kind": "classroom"}))
             .await["room"]
             .clone();
         pair(&self.api, &self.admin, &room, name).await
@@ -334,22 +333,12 @@ impl School {
     pub async fn conversation(&self, token: &str, peer: &Value) -> String {
         let v = self
             .api
-            .ok(
-                "/api/v1/conversations",
-                token,
-                json!({"peer_id": peer["id"]}),
-            )
+            .ok("/api/v1/conversations", token, json!({"peer_id": peer["id"]}))
             .await;
         v["conversation"]["id"].as_str().unwrap().to_string()
     }
 
-    pub async fn send_text(
-        &self,
-        token: &str,
-        conv: &str,
-        client_id: &str,
-        text: &str,
-    ) -> (StatusCode, Value) {
+    pub async fn send_text(&self, token: &str, conv: &str, client_id: &str, text: &str) -> (StatusCode, Value) {
         self.api
             .post(
                 &format!("/api/v1/conversations/{conv}/messages"),
@@ -378,17 +367,12 @@ pub async fn pair(api: &Api, admin: &str, room: &Value, name: &str) -> (Value, S
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    (
-        v["doorplate"].clone(),
-        v["device_token"].as_str().unwrap().to_string(),
-    )
+    (v["doorplate"].clone(), v["device_token"].as_str().unwrap().to_string())
 }
 
 /// A live event socket.
 pub struct Events {
-    ws: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
+    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
     pub last_seq: u64,
 }
 
@@ -401,9 +385,7 @@ impl Events {
         let mut req = url.into_client_request().unwrap();
         req.headers_mut()
             .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        let (ws, _) = tokio_tungstenite::connect_async(req)
-            .await
-            .expect("event socket opens");
+        let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("event socket opens");
         Events { ws, last_seq: 0 }
     }
 

@@ -53,11 +53,7 @@ async fn login(State(app): State<AppState>, Json(req): Json<LoginRequest>) -> Ap
         .expect("throttle poisoned")
         .check(&key, now)
         .map_err(ApiError::Throttled)?;
-    let user = app
-        .store
-        .user_by_username(req.username.trim().to_string())
-        .await
-        .ok();
+    let user = app.store.user_by_username(req.username.trim().to_string()).await.ok();
     let phc = user.as_ref().and_then(|u| u.password_hash.clone());
     let password = req.password;
     // Verify even for unknown users (against a dummy hash) so timing does not tell
@@ -74,24 +70,14 @@ async fn login(State(app): State<AppState>, Json(req): Json<LoginRequest>) -> Ap
     let user = match user {
         Some(u) if ok && !u.disabled => u,
         _ => {
-            let locked = app
-                .throttle
-                .lock()
-                .expect("throttle poisoned")
-                .fail(&key, now);
+            let locked = app.throttle.lock().expect("throttle poisoned").fail(&key, now);
             return Err(match locked {
                 Err(secs) => ApiError::Throttled(secs),
-                Ok(()) => ApiError::Unauthorized(
-                    "invalid_credentials",
-                    "wrong username or password".into(),
-                ),
+                Ok(()) => ApiError::Unauthorized("invalid_credentials", "wrong username or password".into()),
             });
         }
     };
-    app.throttle
-        .lock()
-        .expect("throttle poisoned")
-        .succeed(&key);
+    app.throttle.lock().expect("throttle poisoned").succeed(&key);
     if user.role == Role::Student {
         return Err(ApiError::Forbidden(
             "students_use_doorplates",
@@ -103,8 +89,7 @@ async fn login(State(app): State<AppState>, Json(req): Json<LoginRequest>) -> Ap
     app.store
         .create_token(app.secrets.hash("token", &token), user.id, now, expires)
         .await?;
-    app.audit(Some(user.id), "auth.login", Some(user.id), json!({}))
-        .await;
+    app.audit(Some(user.id), "auth.login", Some(user.id), json!({})).await;
     let cookie = format!(
         "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
         TOKEN_DAYS * 86_400
@@ -136,18 +121,13 @@ async fn logout(State(app): State<AppState>, caller: Caller) -> ApiResult<Respon
         session: None,
     } = &caller
     {
-        app.store
-            .delete_token(app.secrets.hash("token", token))
-            .await?;
-        app.audit(Some(user.id), "auth.logout", Some(user.id), json!({}))
-            .await;
+        app.store.delete_token(app.secrets.hash("token", token)).await?;
+        app.audit(Some(user.id), "auth.logout", Some(user.id), json!({})).await;
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
     res.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_static(
-            "doorplate_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
-        ),
+        HeaderValue::from_static("doorplate_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
     );
     Ok(res)
 }

@@ -61,53 +61,44 @@ pub async fn prove(app: &App, doorplate: &Doorplate, cred: Credential) -> ApiRes
             t.check(k, now).map_err(ApiError::Throttled)?;
         }
     }
-    let found: Result<User, &'static str> =
-        match (&cred.card, &cred.qr, &cred.username, &cred.password) {
-            (Some(card), None, None, None) => {
-                let card = crate::api::users::normalize_card(card);
-                if card.is_empty() {
-                    return Err(ApiError::bad("bad_credential", "the card number is empty"));
-                }
-                lookup(
-                    app.store
-                        .user_by_card(app.secrets.hash("card", &card))
-                        .await,
-                    "unknown_card",
-                )?
+    let found: Result<User, &'static str> = match (&cred.card, &cred.qr, &cred.username, &cred.password) {
+        (Some(card), None, None, None) => {
+            let card = crate::api::users::normalize_card(card);
+            if card.is_empty() {
+                return Err(ApiError::bad("bad_credential", "the card number is empty"));
             }
-            (None, Some(qr), None, None) => lookup(
-                app.store
-                    .user_by_qr(app.secrets.hash("qr", qr.trim()))
-                    .await,
-                "unknown_badge",
-            )?,
-            (None, None, Some(username), Some(password)) => {
-                let user = lookup(
-                    app.store
-                        .user_by_username(username.trim().to_string())
-                        .await,
-                    "wrong_password",
-                )?;
-                match user {
-                    Ok(u) => {
-                        let (phc, pw) = (u.password_hash.clone(), password.clone());
-                        let ok = tokio::task::spawn_blocking(move || {
-                            phc.is_some_and(|h| verify_password(&pw, &h))
-                        })
+            lookup(
+                app.store.user_by_card(app.secrets.hash("card", &card)).await,
+                "unknown_card",
+            )?
+        }
+        (None, Some(qr), None, None) => lookup(
+            app.store.user_by_qr(app.secrets.hash("qr", qr.trim())).await,
+            "unknown_badge",
+        )?,
+        (None, None, Some(username), Some(password)) => {
+            let user = lookup(
+                app.store.user_by_username(username.trim().to_string()).await,
+                "wrong_password",
+            )?;
+            match user {
+                Ok(u) => {
+                    let (phc, pw) = (u.password_hash.clone(), password.clone());
+                    let ok = tokio::task::spawn_blocking(move || phc.is_some_and(|h| verify_password(&pw, &h)))
                         .await
                         .map_err(|e| ApiError::Internal(e.to_string()))?;
-                        if ok { Ok(u) } else { Err("wrong_password") }
-                    }
-                    Err(e) => Err(e),
+                    if ok { Ok(u) } else { Err("wrong_password") }
                 }
+                Err(e) => Err(e),
             }
-            _ => {
-                return Err(ApiError::bad(
-                    "bad_credential",
-                    "a credential is one of {card}, {qr} or {username, password}",
-                ));
-            }
-        };
+        }
+        _ => {
+            return Err(ApiError::bad(
+                "bad_credential",
+                "a credential is one of {card}, {qr} or {username, password}",
+            ));
+        }
+    };
     let found = found.and_then(|u| if u.disabled { Err("disabled") } else { Ok(u) });
     // The throttle's guard lives in this block only: it must not be held across an await.
     let locked = {
@@ -156,10 +147,7 @@ pub async fn prove(app: &App, doorplate: &Doorplate, cred: Credential) -> ApiRes
     }
 }
 
-fn lookup(
-    r: Result<User, StoreError>,
-    code: &'static str,
-) -> ApiResult<Result<User, &'static str>> {
+fn lookup(r: Result<User, StoreError>, code: &'static str) -> ApiResult<Result<User, &'static str>> {
     match r {
         Ok(u) => Ok(Ok(u)),
         Err(StoreError::NotFound) => Ok(Err(code)),
@@ -187,13 +175,16 @@ pub struct Period {
     pub teacher: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct Notice {
-    pub id: String,
-    /// notice | announcement | honour | showcase
-    pub kind: String,
-    pub title: String,
-    pub body: String,
+pub use crate::api::notices::NoticeView;
+
+fn period_view(o: &doorplate_domain::timetable::Occurrence, teacher: Option<String>) -> Period {
+    Period {
+        kind: o.kind.as_str().into(),
+        title: o.title.clone(),
+        starts_at: rfc3339(o.starts),
+        ends_at: rfc3339(o.ends),
+        teacher,
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -204,7 +195,9 @@ pub struct DoorplateState {
     pub next: Option<Period>,
     /// Who is present, students with unread messages first (oldest waiting first).
     pub present: Vec<PresentStudent>,
-    pub notices: Vec<Notice>,
+    pub notices: Vec<NoticeView>,
+    /// Whether the room sits an exam now: hints wait until it ends (R7).
+    pub exam: bool,
     /// The user whose personal session this doorplate hosts now, if any.
     pub session_user_id: Option<String>,
 }
@@ -245,14 +238,23 @@ async fn doorplate_state(
             .then(a.1.cmp(&b.1))
             .then(a.2.display_name.cmp(&b.2.display_name))
     });
-    let _ = app.store.touch_doorplate(d.id, now_micros()).await;
+    let now = now_micros();
+    let _ = app.store.touch_doorplate(d.id, now).await;
+    let (current, next) = app.schedule.periods(room.id, now);
+    let teacher_name =
+        async |o: &Option<doorplate_domain::timetable::Occurrence>| match o.as_ref().and_then(|o| o.teacher_id) {
+            Some(t) => app.store.user(t).await.ok().map(|u| u.display_name),
+            None => None,
+        };
+    let (ct, nt) = (teacher_name(&current).await, teacher_name(&next).await);
     Ok(axum::Json(DoorplateState {
         doorplate: doorplate_view(&d, true, rows.len()),
         room: RoomView::from(&room),
-        current: None,
-        next: None,
+        current: current.as_ref().map(|o| period_view(o, ct)),
+        next: next.as_ref().map(|o| period_view(o, nt)),
         present: present.into_iter().map(|p| p.2).collect(),
-        notices: Vec::new(),
+        notices: crate::api::notices::notices_for_room(&app, room.id, now).await?,
+        exam: app.schedule.in_exam(d.id),
         session_user_id: app.sessions.holder(d.id).map(|u| u.to_string()),
     }))
 }
@@ -325,10 +327,7 @@ async fn check_out(
 ) -> ApiResult<StatusCode> {
     let user = prove(&app, &d, req.credential).await?;
     student_only(&user)?;
-    if !app
-        .leave(user.id, d.id, LeaveReason::CheckedOut, Some(user.id))
-        .await?
-    {
+    if !app.leave(user.id, d.id, LeaveReason::CheckedOut, Some(user.id)).await? {
         return Err(ApiError::Conflict(
             "not_present",
             "you are not checked in at this doorplate".into(),
@@ -404,10 +403,7 @@ async fn open_session(
 /// DELETE /api/v1/doorplate/sessions/current — "Done": ends the personal session only;
 /// the student stays present.
 #[utoipa::path(delete, path = "/doorplate/sessions/current", tag = "doorplate", responses((status = 204)))]
-async fn end_session(
-    State(app): State<AppState>,
-    DeviceAuth(d): DeviceAuth,
-) -> ApiResult<StatusCode> {
+async fn end_session(State(app): State<AppState>, DeviceAuth(d): DeviceAuth) -> ApiResult<StatusCode> {
     if let Some(ended) = app.sessions.end_at(d.id) {
         app.audit(
             Some(ended.user_id),

@@ -26,9 +26,7 @@ const TICKET_SECONDS: i64 = 30;
 const HEARTBEAT: Duration = Duration::from_secs(25);
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(new_ticket))
-        .routes(routes!(events))
+    OpenApiRouter::new().routes(routes!(new_ticket)).routes(routes!(events))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -100,10 +98,7 @@ async fn events(
     let caller = resolve(&app, &token).await?;
     let (principal, revoked) = match &caller {
         Caller::Device { doorplate, .. } => (Principal::Device(doorplate.id), None),
-        Caller::User { user, session, .. } => (
-            Principal::User(user.id),
-            session.as_ref().map(|s| s.revoked.clone()),
-        ),
+        Caller::User { user, session, .. } => (Principal::User(user.id), session.as_ref().map(|s| s.revoked.clone())),
     };
     // Authentication first, so a stranger learns nothing; then the upgrade itself.
     let ws = ws.map_err(|e| {
@@ -134,12 +129,7 @@ async fn serve_socket(
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
     let mut missed_pongs = 0u8;
-    let first: Vec<_> = sub
-        .resync
-        .take()
-        .into_iter()
-        .chain(sub.replay.drain(..))
-        .collect();
+    let first: Vec<_> = sub.resync.take().into_iter().chain(sub.replay.drain(..)).collect();
     for f in first {
         if tx.send(Message::Text(f.to_string().into())).await.is_err() {
             app.hub.unsubscribe(principal, sub.id);

@@ -22,9 +22,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(upload))
-        .routes(routes!(download))
+    OpenApiRouter::new().routes(routes!(upload)).routes(routes!(download))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -79,8 +77,7 @@ async fn upload(
     let mut limit = u64::MAX;
     let mut size: u64 = 0;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::bad("upload_failed", format!("the upload broke off: {e}")))?;
+        let chunk = chunk.map_err(|e| ApiError::bad("upload_failed", format!("the upload broke off: {e}")))?;
         size += chunk.len() as u64;
         if mime.is_none() {
             head.extend_from_slice(&chunk[..chunk.len().min(64 - head.len().min(64))]);
@@ -105,13 +102,9 @@ async fn upload(
         None => sniff_or_refuse(&head, &family)?,
     };
     if size > settings.max_bytes_for(mime) {
-        return Err(ApiError::TooLarge(
-            "this file is larger than the school's limit".into(),
-        ));
+        return Err(ApiError::TooLarge("this file is larger than the school's limit".into()));
     }
-    file.sync_all()
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    file.sync_all().await.map_err(|e| ApiError::Internal(e.to_string()))?;
     drop(file);
     let media = app
         .store
@@ -181,8 +174,7 @@ async fn download(
         Some(r) => match parse_range(r, total) {
             Some(r) => Some(r),
             None => {
-                let mut res = ApiError::bad("bad_range", "the requested range is not satisfiable")
-                    .into_response();
+                let mut res = ApiError::bad("bad_range", "the requested range is not satisfiable").into_response();
                 *res.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
                 res.headers_mut().insert(
                     header::CONTENT_RANGE,
@@ -219,8 +211,7 @@ async fn download(
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_str(&media.mime)
-            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+        HeaderValue::from_str(&media.mime).unwrap_or(HeaderValue::from_static("application/octet-stream")),
     );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
@@ -228,10 +219,7 @@ async fn download(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, max-age=86400"),
     );
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     if range.is_some() {
         *res.status_mut() = StatusCode::PARTIAL_CONTENT;
         res.headers_mut().insert(

@@ -89,19 +89,13 @@ async fn list_conversations(
     let list = app.store.conversations_of(auth.user.id).await?;
     let peers = app
         .store
-        .users_by_ids(
-            list.iter()
-                .map(|c| c.conversation.peer_of(auth.user.id))
-                .collect(),
-        )
+        .users_by_ids(list.iter().map(|c| c.conversation.peer_of(auth.user.id)).collect())
         .await?;
     let show = show_rooms(&app);
     Ok(axum::Json(
         list.iter()
             .filter_map(|c| {
-                let peer = peers
-                    .iter()
-                    .find(|p| p.id == c.conversation.peer_of(auth.user.id))?;
+                let peer = peers.iter().find(|p| p.id == c.conversation.peer_of(auth.user.id))?;
                 Some(ConversationView {
                     id: c.conversation.id.to_string(),
                     peer: Peer {
@@ -143,10 +137,7 @@ async fn open_conversation(
         .await
         .map_err(|_| ApiError::not_found("user"))?;
     check_r8(&app, &auth.user, &peer).await?;
-    let conv = app
-        .store
-        .open_conversation(auth.user.id, peer.id, now_micros())
-        .await?;
+    let conv = app.store.open_conversation(auth.user.id, peer.id, now_micros()).await?;
     let unread = app
         .store
         .conversations_of(auth.user.id)
@@ -200,10 +191,7 @@ async fn send_message(
     let conv = own_conversation(&app, me, &id).await?;
     let client_id = req.client_id.trim().to_string();
     if client_id.is_empty() || client_id.len() > 100 {
-        return Err(ApiError::bad(
-            "bad_client_id",
-            "client_id is 1 to 100 characters",
-        ));
+        return Err(ApiError::bad("bad_client_id", "client_id is 1 to 100 characters"));
     }
     let kind = MessageKind::parse(&req.kind)
         .ok_or_else(|| ApiError::bad("bad_kind", "kind is text, image, voice or video"))?;
@@ -213,10 +201,7 @@ async fn send_message(
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .map(str::to_string);
-    if text
-        .as_ref()
-        .is_some_and(|t| t.chars().count() > MAX_TEXT_CHARS)
-    {
+    if text.as_ref().is_some_and(|t| t.chars().count() > MAX_TEXT_CHARS) {
         return Err(ApiError::bad(
             "too_long",
             format!("a message has at most {MAX_TEXT_CHARS} characters"),
@@ -224,10 +209,7 @@ async fn send_message(
     }
     let media = match (kind, req.media_id) {
         (MessageKind::Text, Some(_)) => {
-            return Err(ApiError::bad(
-                "unexpected_media",
-                "a text message carries no media",
-            ));
+            return Err(ApiError::bad("unexpected_media", "a text message carries no media"));
         }
         (MessageKind::Text, None) => {
             if text.is_none() {
@@ -242,9 +224,11 @@ async fn send_message(
             ));
         }
         (k, Some(mid)) => {
-            let m = app.store.media(mid.0).await.map_err(|_| {
-                ApiError::Unprocessable("unknown_media", "media_id refers to no upload".into())
-            })?;
+            let m = app
+                .store
+                .media(mid.0)
+                .await
+                .map_err(|_| ApiError::Unprocessable("unknown_media", "media_id refers to no upload".into()))?;
             if m.owner_id != me.id {
                 return Err(ApiError::Unprocessable(
                     "unknown_media",
@@ -284,10 +268,9 @@ async fn send_message(
         })
         .await
         .map_err(|e| match e {
-            StoreError::BadReference(_) => ApiError::Unprocessable(
-                "unknown_reference",
-                "the message refers to something missing".into(),
-            ),
+            StoreError::BadReference(_) => {
+                ApiError::Unprocessable("unknown_reference", "the message refers to something missing".into())
+            }
             other => other.into(),
         })?;
     if created {
@@ -313,11 +296,7 @@ async fn send_message(
     } else {
         msg
     };
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((
         status,
         axum::Json(MessageResponse {
@@ -373,9 +352,7 @@ async fn list_messages(
         )
         .await;
     }
-    Ok(axum::Json(
-        list.iter().map(|m| message_view(m, show)).collect(),
-    ))
+    Ok(axum::Json(list.iter().map(|m| message_view(m, show)).collect()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -396,10 +373,7 @@ async fn mark_read(
     Json(req): Json<ReadRequest>,
 ) -> ApiResult<StatusCode> {
     let conv = own_conversation(&app, &auth.user, &id).await?;
-    let read = app
-        .store
-        .mark_read(conv.id, auth.user.id, req.up_to.0)
-        .await?;
+    let read = app.store.mark_read(conv.id, auth.user.id, req.up_to.0).await?;
     if !read.is_empty() {
         app.announce_read(auth.user.id, &read);
         app.audit(

@@ -4,11 +4,14 @@
 pub mod auth;
 pub mod doorplate;
 pub mod events;
+pub mod import;
 pub mod media;
 pub mod messages;
+pub mod notices;
 pub mod presence;
 pub mod school;
 pub mod settings;
+pub mod timetable;
 pub mod users;
 
 use crate::error::ApiError;
@@ -50,7 +53,10 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(messages::router())
         .merge(media::router())
         .merge(events::router())
-        .merge(settings::router());
+        .merge(settings::router())
+        .merge(timetable::router())
+        .merge(notices::router())
+        .merge(import::router());
     let (router, mut doc) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
     (router, doc)
@@ -96,10 +102,7 @@ pub fn parse_id(s: &str) -> Result<Id, ApiError> {
 pub fn required_text(field: &'static str, v: &str, max: usize) -> Result<String, ApiError> {
     let t = v.trim();
     if t.is_empty() {
-        return Err(ApiError::bad(
-            "missing_field",
-            format!("{field} must not be empty"),
-        ));
+        return Err(ApiError::bad("missing_field", format!("{field} must not be empty")));
     }
     if t.chars().count() > max {
         return Err(ApiError::bad(

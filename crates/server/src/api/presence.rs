@@ -34,11 +34,7 @@ async fn list_presence(
     StaffAuth(_): StaffAuth,
     Query(q): Query<PresenceQuery>,
 ) -> ApiResult<axum::Json<Vec<PresenceView>>> {
-    let id = |s: &str| {
-        s.trim()
-            .parse::<Id>()
-            .map_err(|_| ApiError::bad("bad_id", "not an id"))
-    };
+    let id = |s: &str| s.trim().parse::<Id>().map_err(|_| ApiError::bad("bad_id", "not an id"));
     let rows = match (q.doorplate_id.as_deref(), q.user_id.as_deref()) {
         (Some(d), None) => app.presence.at_doorplate(id(d)?),
         (None, Some(u)) => app.presence.of_student(id(u)?),
@@ -74,17 +70,12 @@ pub struct DismissRequest {
 /// Checks that the doorplate exists and every id is a student; nothing changes unless
 /// all of them are.
 async fn check_targets(app: &AppState, doorplate: Id, users: &[ApiId]) -> ApiResult<Vec<Id>> {
-    app.store.doorplate(doorplate).await.map_err(|_| {
-        ApiError::Unprocessable(
-            "unknown_doorplate",
-            "doorplate_id refers to no doorplate".into(),
-        )
-    })?;
+    app.store
+        .doorplate(doorplate)
+        .await
+        .map_err(|_| ApiError::Unprocessable("unknown_doorplate", "doorplate_id refers to no doorplate".into()))?;
     if users.is_empty() || users.len() > 5000 {
-        return Err(ApiError::bad(
-            "bad_user_ids",
-            "user_ids lists 1 to 5000 students",
-        ));
+        return Err(ApiError::bad("bad_user_ids", "user_ids lists 1 to 5000 students"));
     }
     let mut ids: Vec<Id> = users.iter().map(|u| u.0).collect();
     ids.sort_unstable();
@@ -109,14 +100,10 @@ async fn place(
 ) -> ApiResult<axum::Json<Vec<PresenceView>>> {
     let until = match req.until.as_deref() {
         Some(s) => {
-            let t = parse_rfc3339(s).ok_or_else(|| {
-                ApiError::bad("bad_time", "until must be RFC 3339 with an offset")
-            })?;
+            let t =
+                parse_rfc3339(s).ok_or_else(|| ApiError::bad("bad_time", "until must be RFC 3339 with an offset"))?;
             if t <= now_micros() {
-                return Err(ApiError::Unprocessable(
-                    "until_past",
-                    "until is already over".into(),
-                ));
+                return Err(ApiError::Unprocessable("until_past", "until is already over".into()));
             }
             Some(t)
         }
@@ -149,13 +136,8 @@ async fn dismiss(
 ) -> ApiResult<StatusCode> {
     let ids = check_targets(&app, req.doorplate_id.0, &req.user_ids).await?;
     for id in ids {
-        app.leave(
-            id,
-            req.doorplate_id.0,
-            LeaveReason::Dismissed,
-            Some(staff.id),
-        )
-        .await?;
+        app.leave(id, req.doorplate_id.0, LeaveReason::Dismissed, Some(staff.id))
+            .await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -24,6 +24,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_room, list_rooms))
         .routes(routes!(create_group, list_groups))
+        .routes(routes!(update_group, delete_group))
+        .routes(routes!(class_badges))
         .routes(routes!(create_doorplate, list_doorplates))
         .routes(routes!(new_pairing_code))
         .routes(routes!(pair))
@@ -51,10 +53,7 @@ async fn create_room(
     Json(req): Json<CreateRoom>,
 ) -> ApiResult<(StatusCode, axum::Json<RoomResponse>)> {
     let name = required_text("name", &req.name, 100)?;
-    if !matches!(
-        req.kind.as_str(),
-        "classroom" | "lab" | "office" | "dorm" | "other"
-    ) {
+    if !matches!(req.kind.as_str(), "classroom" | "lab" | "office" | "dorm" | "other") {
         return Err(ApiError::bad(
             "bad_kind",
             "kind is classroom, lab, office, dorm or other",
@@ -73,17 +72,9 @@ async fn create_room(
 
 /// GET /api/v1/rooms — every room (any signed-in user).
 #[utoipa::path(get, path = "/rooms", tag = "school", responses((status = 200, body = Vec<RoomView>)))]
-async fn list_rooms(
-    State(app): State<AppState>,
-    _auth: UserAuth,
-) -> ApiResult<axum::Json<Vec<RoomView>>> {
+async fn list_rooms(State(app): State<AppState>, _auth: UserAuth) -> ApiResult<axum::Json<Vec<RoomView>>> {
     Ok(axum::Json(
-        app.store
-            .list_rooms()
-            .await?
-            .iter()
-            .map(RoomView::from)
-            .collect(),
+        app.store.list_rooms().await?.iter().map(RoomView::from).collect(),
     ))
 }
 
@@ -125,9 +116,11 @@ async fn create_group(
         ));
     }
     if let Some(t) = req.teacher_id {
-        let t = app.store.user(t.0).await.map_err(|_| {
-            ApiError::Unprocessable("bad_teacher", "the teacher does not exist".into())
-        })?;
+        let t = app
+            .store
+            .user(t.0)
+            .await
+            .map_err(|_| ApiError::Unprocessable("bad_teacher", "the teacher does not exist".into()))?;
         if !t.role.is_staff() {
             return Err(ApiError::Unprocessable(
                 "bad_teacher",
@@ -140,13 +133,12 @@ async fn create_group(
         .create_group(name, ids, req.teacher_id.map(|t| t.0))
         .await
         .map_err(|e| match e {
-            StoreError::Conflict(_) => {
-                ApiError::Conflict("name_taken", "a group with that name exists".into())
-            }
+            StoreError::Conflict(_) => ApiError::Conflict("name_taken", "a group with that name exists".into()),
             other => other.into(),
         })?;
     app.audit(Some(admin.id), "group.created", Some(group.id), json!({}))
         .await;
+    app.reload_schedule().await;
     Ok((
         StatusCode::CREATED,
         axum::Json(GroupResponse {
@@ -158,24 +150,16 @@ async fn create_group(
 /// GET /api/v1/groups — classes with their members (staff: a teacher sees the classes
 /// they teach first; admins see all).
 #[utoipa::path(get, path = "/groups", tag = "school", responses((status = 200, body = Vec<GroupView>)))]
-async fn list_groups(
-    State(app): State<AppState>,
-    StaffAuth(user): StaffAuth,
-) -> ApiResult<axum::Json<Vec<GroupView>>> {
+async fn list_groups(State(app): State<AppState>, StaffAuth(user): StaffAuth) -> ApiResult<axum::Json<Vec<GroupView>>> {
     let mut groups = app.store.list_groups().await?;
     if user.role == Role::Teacher {
         groups.retain(|g| g.teacher_id == Some(user.id));
     }
-    let mut ids: Vec<_> = groups
-        .iter()
-        .flat_map(|g| g.member_ids.iter().copied())
-        .collect();
+    let mut ids: Vec<_> = groups.iter().flat_map(|g| g.member_ids.iter().copied()).collect();
     ids.sort_unstable();
     ids.dedup();
     let members = app.store.users_by_ids(ids).await?;
-    Ok(axum::Json(
-        groups.iter().map(|g| group_view(g, &members)).collect(),
-    ))
+    Ok(axum::Json(groups.iter().map(|g| group_view(g, &members)).collect()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -211,16 +195,11 @@ async fn create_doorplate(
     let expires = now + PAIRING_MINUTES * 60_000_000;
     let d = app
         .store
-        .create_doorplate(
-            req.room_id.0,
-            name,
-            app.secrets.hash("pairing", &code),
-            expires,
-            now,
-        )
+        .create_doorplate(req.room_id.0, name, app.secrets.hash("pairing", &code), expires, now)
         .await?;
     app.audit(Some(admin.id), "doorplate.created", Some(d.id), json!({}))
         .await;
+    app.reload_schedule().await;
     Ok((
         StatusCode::CREATED,
         axum::Json(DoorplateCreated {
@@ -314,11 +293,7 @@ async fn pair(
         .expect("throttle poisoned")
         .check(&key, now)
         .map_err(ApiError::Throttled)?;
-    let code: String = req
-        .pairing_code
-        .chars()
-        .filter(|c| c.is_ascii_digit())
-        .collect();
+    let code: String = req.pairing_code.chars().filter(|c| c.is_ascii_digit()).collect();
     let token = new_token("dpd_");
     match app
         .store
@@ -330,23 +305,15 @@ async fn pair(
         .await
     {
         Ok(d) => {
-            app.throttle
-                .lock()
-                .expect("throttle poisoned")
-                .succeed(&key);
-            app.audit(None, "doorplate.paired", Some(d.id), json!({}))
-                .await;
+            app.throttle.lock().expect("throttle poisoned").succeed(&key);
+            app.audit(None, "doorplate.paired", Some(d.id), json!({})).await;
             Ok(axum::Json(PairResponse {
                 device_token: token,
                 doorplate: doorplate_view(&d, false, app.presence.at_doorplate(d.id).len()),
             }))
         }
         Err(StoreError::NotFound) => {
-            let locked = app
-                .throttle
-                .lock()
-                .expect("throttle poisoned")
-                .fail(&key, now);
+            let locked = app.throttle.lock().expect("throttle poisoned").fail(&key, now);
             Err(match locked {
                 Err(s) => ApiError::Throttled(s),
                 Ok(()) => ApiError::Unauthorized(
@@ -357,4 +324,150 @@ async fn pair(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Checks members and teacher as `create_group` does.
+async fn check_members(app: &AppState, ids: &[doorplate_domain::Id]) -> ApiResult<Vec<doorplate_store::User>> {
+    let mut d = ids.to_vec();
+    d.sort_unstable();
+    d.dedup();
+    let members = app.store.users_by_ids(d.clone()).await?;
+    if members.len() != d.len() || members.iter().any(|m| m.role != Role::Student) {
+        return Err(ApiError::Unprocessable(
+            "bad_members",
+            "every member must be an existing student".into(),
+        ));
+    }
+    Ok(members)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateGroup {
+    pub name: Option<String>,
+    pub member_ids: Option<Vec<ApiId>>,
+    pub teacher_id: Option<ApiId>,
+}
+
+/// PATCH /api/v1/groups/{id} — rename a class, change its members or teacher (admin).
+/// The timetable follows at once.
+#[utoipa::path(patch, path = "/groups/{id}", tag = "school", params(("id" = String, Path)), request_body = UpdateGroup,
+    responses((status = 200, body = GroupResponse), (status = 404), (status = 409), (status = 422)))]
+async fn update_group(
+    State(app): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    crate::error::Path(id): crate::error::Path<String>,
+    Json(r): Json<UpdateGroup>,
+) -> ApiResult<axum::Json<GroupResponse>> {
+    let id = parse_id(&id)?;
+    let name = r.name.as_deref().map(|n| required_text("name", n, 100)).transpose()?;
+    let members = match &r.member_ids {
+        Some(m) => Some(
+            check_members(&app, &m.iter().map(|i| i.0).collect::<Vec<_>>())
+                .await?
+                .iter()
+                .map(|u| u.id)
+                .collect(),
+        ),
+        None => None,
+    };
+    if let Some(t) = r.teacher_id {
+        let t = app
+            .store
+            .user(t.0)
+            .await
+            .map_err(|_| ApiError::Unprocessable("bad_teacher", "the teacher does not exist".into()))?;
+        if !t.role.is_staff() {
+            return Err(ApiError::Unprocessable(
+                "bad_teacher",
+                "the class teacher must be staff".into(),
+            ));
+        }
+    }
+    let g = app
+        .store
+        .update_group(id, name, members, r.teacher_id.map(|t| Some(t.0)))
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => ApiError::Conflict("name_taken", "a group with that name exists".into()),
+            StoreError::NotFound => ApiError::not_found("group"),
+            other => other.into(),
+        })?;
+    let members = app.store.users_by_ids(g.member_ids.clone()).await?;
+    app.audit(Some(admin.id), "group.updated", Some(id), json!({})).await;
+    app.reload_schedule().await;
+    Ok(axum::Json(GroupResponse {
+        group: group_view(&g, &members),
+    }))
+}
+
+/// DELETE /api/v1/groups/{id} (admin). Its timetable slots stay, without a class.
+#[utoipa::path(delete, path = "/groups/{id}", tag = "school", params(("id" = String, Path)), responses((status = 204), (status = 404)))]
+async fn delete_group(
+    State(app): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    crate::error::Path(id): crate::error::Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = parse_id(&id)?;
+    app.store
+        .delete_group(id)
+        .await
+        .map_err(|_| ApiError::not_found("group"))?;
+    app.audit(Some(admin.id), "group.deleted", Some(id), json!({})).await;
+    app.reload_schedule().await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Badge {
+    pub user_id: String,
+    pub display_name: String,
+    pub group: String,
+    /// The badge's secret; the QR code encodes it.
+    pub qr_token: String,
+    /// The QR code as an inline SVG, ready to print.
+    pub qr_svg: String,
+}
+
+/// POST /api/v1/groups/{id}/badges — fresh QR badges for every student of a class, to
+/// print (admin). The previous badges stop working.
+#[utoipa::path(post, path = "/groups/{id}/badges", tag = "school", params(("id" = String, Path)), responses((status = 200, body = Vec<Badge>), (status = 404)))]
+async fn class_badges(
+    State(app): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    crate::error::Path(id): crate::error::Path<String>,
+) -> ApiResult<axum::Json<Vec<Badge>>> {
+    let id = parse_id(&id)?;
+    let g = app
+        .store
+        .list_groups()
+        .await?
+        .into_iter()
+        .find(|g| g.id == id)
+        .ok_or_else(|| ApiError::not_found("group"))?;
+    let mut students = app.store.users_by_ids(g.member_ids.clone()).await?;
+    students.sort_by(|a, b| a.display_name.cmp(&b.display_name));
+    let mut out = Vec::with_capacity(students.len());
+    for s in students {
+        let token = new_token("dpq_");
+        app.store.set_badge(s.id, app.secrets.hash("qr", &token)).await?;
+        let svg = qrcode::QrCode::with_error_correction_level(token.as_bytes(), qrcode::EcLevel::M)
+            .map(|c| {
+                c.render::<qrcode::render::svg::Color>()
+                    .min_dimensions(160, 160)
+                    .quiet_zone(true)
+                    .build()
+            })
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        out.push(Badge {
+            user_id: s.id.to_string(),
+            display_name: s.display_name,
+            group: g.name.clone(),
+            qr_token: token,
+            qr_svg: svg,
+        });
+    }
+    app.audit(Some(admin.id), "group.badges", Some(id), json!({"count": out.len()}))
+        .await;
+    Ok(axum::Json(out))
 }

@@ -29,6 +29,9 @@ pub struct SettingsView {
     pub max_image_bytes: u64,
     pub max_voice_bytes: u64,
     pub max_video_bytes: u64,
+    pub term_start: Option<String>,
+    pub term_end: Option<String>,
+    pub holidays: Vec<String>,
 }
 
 impl From<Settings> for SettingsView {
@@ -44,6 +47,9 @@ impl From<Settings> for SettingsView {
             max_image_bytes: s.max_image_bytes,
             max_voice_bytes: s.max_voice_bytes,
             max_video_bytes: s.max_video_bytes,
+            term_start: s.term_start,
+            term_end: s.term_end,
+            holidays: s.holidays,
         }
     }
 }
@@ -68,6 +74,10 @@ pub struct SettingsPatch {
     pub max_image_bytes: Option<u64>,
     pub max_voice_bytes: Option<u64>,
     pub max_video_bytes: Option<u64>,
+    /// "YYYY-MM-DD"; an empty string clears it.
+    pub term_start: Option<String>,
+    pub term_end: Option<String>,
+    pub holidays: Option<Vec<String>>,
 }
 
 /// PATCH /api/v1/settings — change settings (admin). All or nothing: one bad field
@@ -93,8 +103,15 @@ async fn update_settings(
         language,
         max_image_bytes,
         max_voice_bytes,
-        max_video_bytes
+        max_video_bytes,
+        holidays
     );
+    if let Some(d) = p.term_start {
+        s.term_start = Some(d).filter(|d| !d.is_empty());
+    }
+    if let Some(d) = p.term_end {
+        s.term_end = Some(d).filter(|d| !d.is_empty());
+    }
     s.validate()
         .map_err(|(field, why)| ApiError::bad("bad_setting", format!("{field} {why}")))?;
     if jiff::tz::TimeZone::get(&s.timezone).is_err() {
@@ -105,6 +122,7 @@ async fn update_settings(
     }
     app.store.save_settings(s.clone()).await?;
     *app.settings.write().expect("settings poisoned") = s.clone();
+    app.reload_schedule().await;
     app.audit(
         Some(admin.id),
         "settings.updated",
@@ -119,6 +137,10 @@ async fn update_settings(
 pub struct AuditQuery {
     /// Only entries of this action (e.g. `presence.left`).
     pub action: Option<String>,
+    /// Only entries by this person.
+    pub actor_id: Option<String>,
+    /// Only entries about this person or thing.
+    pub subject_id: Option<String>,
     pub limit: Option<u32>,
 }
 
@@ -140,12 +162,20 @@ async fn audit_log(
     AdminAuth(_): AdminAuth,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<axum::Json<Vec<AuditView>>> {
+    let id = |v: &Option<String>| -> ApiResult<Option<i64>> {
+        v.as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().map_err(|_| ApiError::bad("bad_id", "not an id")))
+            .transpose()
+    };
     let list = app
         .store
-        .audit_log(
-            q.action.filter(|a| !a.is_empty()),
-            q.limit.unwrap_or(200).min(2000),
-        )
+        .audit_log(doorplate_store::AuditFilter {
+            action: q.action.filter(|a| !a.is_empty()),
+            actor_id: id(&q.actor_id)?,
+            subject_id: id(&q.subject_id)?,
+            limit: q.limit.unwrap_or(200).min(2000),
+        })
         .await?;
     Ok(axum::Json(
         list.into_iter()

@@ -24,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(add_guardianship, remove_guardianship))
         .routes(routes!(list_contacts))
         .routes(routes!(list_children))
+        .routes(routes!(user_guardianships))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -53,8 +54,7 @@ pub fn normalize_card(uid: &str) -> String {
 
 fn check_username(u: &str) -> ApiResult<String> {
     let u = u.trim();
-    if u.is_empty() || u.len() > 64 || !u.chars().all(|c| c.is_alphanumeric() || "._-@".contains(c))
-    {
+    if u.is_empty() || u.len() > 64 || !u.chars().all(|c| c.is_alphanumeric() || "._-@".contains(c)) {
         return Err(ApiError::bad(
             "bad_username",
             "a username is 1–64 letters, digits or . _ - @",
@@ -65,10 +65,7 @@ fn check_username(u: &str) -> ApiResult<String> {
 
 fn check_password(p: &str) -> ApiResult<()> {
     if p.chars().count() < 6 || p.len() > 256 {
-        return Err(ApiError::bad(
-            "weak_password",
-            "a password has 6 to 256 characters",
-        ));
+        return Err(ApiError::bad("weak_password", "a password has 6 to 256 characters"));
     }
     Ok(())
 }
@@ -84,10 +81,9 @@ fn conflict(e: StoreError) -> ApiError {
         StoreError::Conflict("username") => {
             ApiError::Conflict("username_taken", "that username is already taken".into())
         }
-        StoreError::Conflict("card") => ApiError::Conflict(
-            "card_taken",
-            "that card is already registered to someone".into(),
-        ),
+        StoreError::Conflict("card") => {
+            ApiError::Conflict("card_taken", "that card is already registered to someone".into())
+        }
         other => other.into(),
     }
 }
@@ -107,22 +103,12 @@ async fn create_user(
     if let Some(p) = &req.password {
         check_password(p)?;
         if username.is_none() {
-            return Err(ApiError::bad(
-                "missing_field",
-                "a password needs a username",
-            ));
+            return Err(ApiError::bad("missing_field", "a password needs a username"));
         }
     }
-    let card = req
-        .card_uid
-        .as_deref()
-        .map(normalize_card)
-        .filter(|c| !c.is_empty());
+    let card = req.card_uid.as_deref().map(normalize_card).filter(|c| !c.is_empty());
     if card.is_some() && role != Role::Student && role != Role::Teacher {
-        return Err(ApiError::bad(
-            "bad_card",
-            "only students and teachers carry cards",
-        ));
+        return Err(ApiError::bad("bad_card", "only students and teachers carry cards"));
     }
     let password_hash = match req.password {
         Some(p) => Some(hash_blocking(p).await?),
@@ -172,9 +158,9 @@ async fn list_users(
     Query(q): Query<UserQuery>,
 ) -> ApiResult<axum::Json<Vec<UserView>>> {
     let role = match q.role.as_deref().filter(|r| !r.is_empty()) {
-        Some(r) => Some(Role::parse(r).ok_or_else(|| {
-            ApiError::bad("bad_role", "role is admin, teacher, student or guardian")
-        })?),
+        Some(r) => Some(
+            Role::parse(r).ok_or_else(|| ApiError::bad("bad_role", "role is admin, teacher, student or guardian"))?,
+        ),
         None => None,
     };
     let users = app
@@ -200,11 +186,7 @@ async fn get_user(
     if !auth.user.role.is_staff() && auth.user.id != id {
         return Err(ApiError::not_found("user"));
     }
-    let user = app
-        .store
-        .user(id)
-        .await
-        .map_err(|_| ApiError::not_found("user"))?;
+    let user = app.store.user(id).await.map_err(|_| ApiError::not_found("user"))?;
     Ok(axum::Json(UserResponse {
         user: UserView::from(&user),
     }))
@@ -299,8 +281,7 @@ async fn delete_user(
         .await
         .map_err(|_| ApiError::not_found("user"))?;
     app.hub.disconnect(Principal::User(id));
-    app.audit(Some(admin.id), "user.deleted", Some(id), json!({}))
-        .await;
+    app.audit(Some(admin.id), "user.deleted", Some(id), json!({})).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -319,11 +300,7 @@ async fn new_badge(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<BadgeResponse>> {
     let id = parse_id(&id)?;
-    let user = app
-        .store
-        .user(id)
-        .await
-        .map_err(|_| ApiError::not_found("user"))?;
+    let user = app.store.user(id).await.map_err(|_| ApiError::not_found("user"))?;
     if user.role != Role::Student && user.role != Role::Teacher {
         return Err(ApiError::Unprocessable(
             "not_a_student",
@@ -331,11 +308,8 @@ async fn new_badge(
         ));
     }
     let qr_token = new_token("dpq_");
-    app.store
-        .set_badge(id, app.secrets.hash("qr", &qr_token))
-        .await?;
-    app.audit(Some(admin.id), "user.badge", Some(id), json!({}))
-        .await;
+    app.store.set_badge(id, app.secrets.hash("qr", &qr_token)).await?;
+    app.audit(Some(admin.id), "user.badge", Some(id), json!({})).await;
     Ok(axum::Json(BadgeResponse { qr_token }))
 }
 
@@ -346,10 +320,7 @@ pub struct GuardianshipRequest {
     pub student_id: ApiId,
 }
 
-async fn guardian_and_student(
-    app: &AppState,
-    req: &GuardianshipRequest,
-) -> ApiResult<(User, User)> {
+async fn guardian_and_student(app: &AppState, req: &GuardianshipRequest) -> ApiResult<(User, User)> {
     let g = app
         .store
         .user(req.guardian_id.0)
@@ -427,24 +398,12 @@ pub async fn contacts_of(app: &AppState, user: &User) -> ApiResult<Vec<User>> {
     match user.role {
         Role::Student => {
             ids.extend(app.store.guardians_of(user.id).await?);
-            ids.extend(
-                app.store
-                    .groups_of(user.id)
-                    .await?
-                    .iter()
-                    .filter_map(|g| g.teacher_id),
-            );
+            ids.extend(app.store.groups_of(user.id).await?.iter().filter_map(|g| g.teacher_id));
         }
         Role::Guardian => {
             for child in app.store.children_of(user.id).await? {
                 ids.push(child);
-                ids.extend(
-                    app.store
-                        .groups_of(child)
-                        .await?
-                        .iter()
-                        .filter_map(|g| g.teacher_id),
-                );
+                ids.extend(app.store.groups_of(child).await?.iter().filter_map(|g| g.teacher_id));
             }
         }
         Role::Teacher | Role::Admin => {
@@ -472,10 +431,7 @@ pub async fn contacts_of(app: &AppState, user: &User) -> ApiResult<Vec<User>> {
 
 /// GET /api/v1/contacts — whom the caller may start a conversation with.
 #[utoipa::path(get, path = "/contacts", tag = "messages", responses((status = 200, body = Vec<Contact>)))]
-async fn list_contacts(
-    State(app): State<AppState>,
-    auth: UserAuth,
-) -> ApiResult<axum::Json<Vec<Contact>>> {
+async fn list_contacts(State(app): State<AppState>, auth: UserAuth) -> ApiResult<axum::Json<Vec<Contact>>> {
     let users = contacts_of(&app, &auth.user).await?;
     Ok(axum::Json(
         users
@@ -517,20 +473,35 @@ async fn list_children(State(app): State<AppState>, auth: UserAuth) -> ApiResult
         return Err(ApiError::forbidden("only guardians have children here"));
     }
     let show_room = app.settings().show_room_to_guardians;
-    let kids = app.store.users_by_ids(app.store.children_of(auth.user.id).await?).await?;
+    let kids = app
+        .store
+        .users_by_ids(app.store.children_of(auth.user.id).await?)
+        .await?;
     let mut out = Vec::with_capacity(kids.len());
     for kid in kids {
         let latest = app.presence.of_student(kid.id).into_iter().max_by_key(|p| p.since);
         let whereabouts = match latest {
-            None => ChildWhere { state: "not_checked_in".into(), room: None, since: None },
+            None => ChildWhere {
+                state: "not_checked_in".into(),
+                room: None,
+                since: None,
+            },
             Some(p) if show_room => {
                 let room = match app.store.doorplate(p.doorplate_id).await {
                     Ok(d) => app.store.room(d.room_id).await.ok().map(|r| r.name),
                     Err(_) => None,
                 };
-                ChildWhere { state: "present".into(), room, since: Some(crate::time::rfc3339(p.since)) }
+                ChildWhere {
+                    state: "present".into(),
+                    room,
+                    since: Some(crate::time::rfc3339(p.since)),
+                }
             }
-            Some(_) => ChildWhere { state: "at_school".into(), room: None, since: None },
+            Some(_) => ChildWhere {
+                state: "at_school".into(),
+                room: None,
+                since: None,
+            },
         };
         let unread_by_child = app
             .store
@@ -540,7 +511,36 @@ async fn list_children(State(app): State<AppState>, auth: UserAuth) -> ApiResult
             .filter(|c| c.conversation.has(auth.user.id))
             .map(|c| c.unread)
             .sum();
-        out.push(Child { id: kid.id.to_string(), display_name: kid.display_name, whereabouts, unread_by_child });
+        out.push(Child {
+            id: kid.id.to_string(),
+            display_name: kid.display_name,
+            whereabouts,
+            unread_by_child,
+        });
     }
     Ok(axum::Json(out))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Links {
+    pub guardians: Vec<UserView>,
+    pub children: Vec<UserView>,
+}
+
+/// GET /api/v1/users/{id}/guardianships — a student's guardians or a guardian's
+/// children (staff).
+#[utoipa::path(get, path = "/users/{id}/guardianships", tag = "people", params(("id" = String, Path)), responses((status = 200, body = Links), (status = 404)))]
+async fn user_guardianships(
+    State(app): State<AppState>,
+    StaffAuth(_): StaffAuth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Links>> {
+    let id = parse_id(&id)?;
+    app.store.user(id).await.map_err(|_| ApiError::not_found("user"))?;
+    let guardians = app.store.users_by_ids(app.store.guardians_of(id).await?).await?;
+    let children = app.store.users_by_ids(app.store.children_of(id).await?).await?;
+    Ok(axum::Json(Links {
+        guardians: guardians.iter().map(UserView::from).collect(),
+        children: children.iter().map(UserView::from).collect(),
+    }))
 }

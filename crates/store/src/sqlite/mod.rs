@@ -2,9 +2,11 @@
 //! writer thread with group commit ([`writer`]) and a small pool of read connections.
 
 mod rows;
+mod schedule;
 mod writer;
 
 use crate::*;
+use doorplate_domain::timetable::{Arrangement, Slot};
 use doorplate_domain::{MessageStatus, Settings};
 use rows::*;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -12,7 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use writer::Writer;
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_schedule.sql"),
+];
 
 /// SQLite adapter of [`Store`].
 pub struct SqliteStore {
@@ -51,8 +56,7 @@ fn open(path: &Path, read_only: bool) -> Result<Connection> {
     )
     .map_err(internal)?;
     if read_only {
-        conn.execute_batch("PRAGMA query_only=ON;")
-            .map_err(internal)?;
+        conn.execute_batch("PRAGMA query_only=ON;").map_err(internal)?;
     }
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -150,7 +154,14 @@ impl Store for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
             .and_then(|mut s| {
-                s.execute(params![role.as_str(), new.display_name, new.username, new.password_hash, new.card_hash, new.now])
+                s.execute(params![
+                    role.as_str(),
+                    new.display_name,
+                    new.username,
+                    new.password_hash,
+                    new.card_hash,
+                    new.now
+                ])
             })
             .map_err(db)?;
             user_by(c, "id = ?1", c.last_insert_rowid())
@@ -178,26 +189,18 @@ impl Store for SqliteStore {
     }
 
     async fn user_by_username(&self, username: String) -> Result<User> {
-        self.read(move |c| user_by(c, "username = ?1", username))
-            .await
+        self.read(move |c| user_by(c, "username = ?1", username)).await
     }
 
     async fn user_by_card(&self, card_hash: Vec<u8>) -> Result<User> {
-        self.read(move |c| user_by(c, "card_hash = ?1", card_hash))
-            .await
+        self.read(move |c| user_by(c, "card_hash = ?1", card_hash)).await
     }
 
     async fn user_by_qr(&self, qr_hash: Vec<u8>) -> Result<User> {
-        self.read(move |c| user_by(c, "qr_hash = ?1", qr_hash))
-            .await
+        self.read(move |c| user_by(c, "qr_hash = ?1", qr_hash)).await
     }
 
-    async fn list_users(
-        &self,
-        role: Option<Role>,
-        q: Option<String>,
-        limit: u32,
-    ) -> Result<Vec<User>> {
+    async fn list_users(&self, role: Option<Role>, q: Option<String>, limit: u32) -> Result<Vec<User>> {
         self.read(move |c| {
             let pattern = q.map(|q| format!("%{}%", q.replace(['%', '_'], "")));
             let sql = format!(
@@ -219,39 +222,24 @@ impl Store for SqliteStore {
         self.write(move |c| {
             user_by(c, "id = ?1", id)?;
             if let Some(v) = patch.display_name {
-                c.execute(
-                    "UPDATE users SET display_name = ?2 WHERE id = ?1",
-                    params![id, v],
-                )
-                .map_err(db)?;
+                c.execute("UPDATE users SET display_name = ?2 WHERE id = ?1", params![id, v])
+                    .map_err(db)?;
             }
             if let Some(v) = patch.username {
-                c.execute(
-                    "UPDATE users SET username = ?2 WHERE id = ?1",
-                    params![id, v],
-                )
-                .map_err(db)?;
+                c.execute("UPDATE users SET username = ?2 WHERE id = ?1", params![id, v])
+                    .map_err(db)?;
             }
             if let Some(v) = patch.password_hash {
-                c.execute(
-                    "UPDATE users SET password_hash = ?2 WHERE id = ?1",
-                    params![id, v],
-                )
-                .map_err(db)?;
+                c.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![id, v])
+                    .map_err(db)?;
             }
             if let Some(v) = patch.card_hash {
-                c.execute(
-                    "UPDATE users SET card_hash = ?2 WHERE id = ?1",
-                    params![id, v],
-                )
-                .map_err(db)?;
+                c.execute("UPDATE users SET card_hash = ?2 WHERE id = ?1", params![id, v])
+                    .map_err(db)?;
             }
             if let Some(v) = patch.disabled {
-                c.execute(
-                    "UPDATE users SET disabled = ?2 WHERE id = ?1",
-                    params![id, v],
-                )
-                .map_err(db)?;
+                c.execute("UPDATE users SET disabled = ?2 WHERE id = ?1", params![id, v])
+                    .map_err(db)?;
             }
             user_by(c, "id = ?1", id)
         })
@@ -271,9 +259,15 @@ impl Store for SqliteStore {
                 return Err(StoreError::NotFound);
             }
             c.execute("DELETE FROM tokens WHERE user_id = ?1", [id]).map_err(db)?;
-            c.execute("DELETE FROM guardianships WHERE guardian_id = ?1 OR student_id = ?1", [id]).map_err(db)?;
-            c.execute("DELETE FROM group_members WHERE user_id = ?1", [id]).map_err(db)?;
-            c.execute("DELETE FROM presences WHERE student_id = ?1", [id]).map_err(db)?;
+            c.execute(
+                "DELETE FROM guardianships WHERE guardian_id = ?1 OR student_id = ?1",
+                [id],
+            )
+            .map_err(db)?;
+            c.execute("DELETE FROM group_members WHERE user_id = ?1", [id])
+                .map_err(db)?;
+            c.execute("DELETE FROM presences WHERE student_id = ?1", [id])
+                .map_err(db)?;
             Ok(())
         })
         .await
@@ -287,11 +281,7 @@ impl Store for SqliteStore {
                     params![id, qr_hash],
                 )
                 .map_err(db)?;
-            if n == 0 {
-                Err(StoreError::NotFound)
-            } else {
-                Ok(())
-            }
+            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
         })
         .await
     }
@@ -316,22 +306,16 @@ impl Store for SqliteStore {
                     [guardian_id, student_id],
                 )
                 .map_err(db)?;
-            if n == 0 {
-                Err(StoreError::NotFound)
-            } else {
-                Ok(())
-            }
+            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
         })
         .await
     }
 
     async fn is_guardian_of(&self, guardian_id: Id, student_id: Id) -> Result<bool> {
         self.read(move |c| {
-            c.prepare_cached(
-                "SELECT 1 FROM guardianships WHERE guardian_id = ?1 AND student_id = ?2",
-            )
-            .and_then(|mut s| s.exists([guardian_id, student_id]))
-            .map_err(db)
+            c.prepare_cached("SELECT 1 FROM guardianships WHERE guardian_id = ?1 AND student_id = ?2")
+                .and_then(|mut s| s.exists([guardian_id, student_id]))
+                .map_err(db)
         })
         .await
     }
@@ -358,13 +342,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_token(
-        &self,
-        hash: Vec<u8>,
-        user_id: Id,
-        now: Micros,
-        expires_at: Micros,
-    ) -> Result<()> {
+    async fn create_token(&self, hash: Vec<u8>, user_id: Id, now: Micros, expires_at: Micros) -> Result<()> {
         self.write(move |c| {
             c.execute(
                 "INSERT INTO tokens (hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
@@ -405,11 +383,8 @@ impl Store for SqliteStore {
 
     async fn create_room(&self, name: String, kind: String) -> Result<Room> {
         self.write(move |c| {
-            c.execute(
-                "INSERT INTO rooms (name, kind) VALUES (?1, ?2)",
-                params![name, kind],
-            )
-            .map_err(db)?;
+            c.execute("INSERT INTO rooms (name, kind) VALUES (?1, ?2)", params![name, kind])
+                .map_err(db)?;
             Ok(Room {
                 id: c.last_insert_rowid(),
                 name,
@@ -439,15 +414,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_group(
-        &self,
-        name: String,
-        member_ids: Vec<Id>,
-        teacher_id: Option<Id>,
-    ) -> Result<Group> {
+    async fn create_group(&self, name: String, member_ids: Vec<Id>, teacher_id: Option<Id>) -> Result<Group> {
         self.write(move |c| {
-            c.execute("INSERT INTO groups (name, teacher_id) VALUES (?1, ?2)", params![name, teacher_id])
-                .map_err(db)?;
+            c.execute(
+                "INSERT INTO groups (name, teacher_id) VALUES (?1, ?2)",
+                params![name, teacher_id],
+            )
+            .map_err(db)?;
             let id = c.last_insert_rowid();
             let mut s = c
                 .prepare_cached("INSERT INTO group_members (group_id, user_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING")
@@ -503,12 +476,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn pair_doorplate(
-        &self,
-        pairing_hash: Vec<u8>,
-        token_hash: Vec<u8>,
-        now: Micros,
-    ) -> Result<Doorplate> {
+    async fn pair_doorplate(&self, pairing_hash: Vec<u8>, token_hash: Vec<u8>, now: Micros) -> Result<Doorplate> {
         self.write(move |c| {
             let id: Id = c
                 .query_row(
@@ -535,11 +503,7 @@ impl Store for SqliteStore {
                     params![id, pairing_hash, expires],
                 )
                 .map_err(db)?;
-            if n == 0 {
-                Err(StoreError::NotFound)
-            } else {
-                Ok(())
-            }
+            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
         })
         .await
     }
@@ -549,8 +513,7 @@ impl Store for SqliteStore {
     }
 
     async fn doorplate_by_token(&self, token_hash: Vec<u8>) -> Result<Doorplate> {
-        self.read(move |c| doorplate_by(c, "token_hash = ?1", token_hash))
-            .await
+        self.read(move |c| doorplate_by(c, "token_hash = ?1", token_hash)).await
     }
 
     async fn list_doorplates(&self) -> Result<Vec<Doorplate>> {
@@ -565,12 +528,9 @@ impl Store for SqliteStore {
 
     async fn touch_doorplate(&self, id: Id, now: Micros) -> Result<()> {
         self.write(move |c| {
-            c.execute(
-                "UPDATE doorplates SET last_seen = ?2 WHERE id = ?1",
-                [id, now],
-            )
-            .map(drop)
-            .map_err(db)
+            c.execute("UPDATE doorplates SET last_seen = ?2 WHERE id = ?1", [id, now])
+                .map(drop)
+                .map_err(db)
         })
         .await
     }
@@ -578,9 +538,7 @@ impl Store for SqliteStore {
     async fn presences(&self) -> Result<Vec<PresenceRow>> {
         self.read(|c| {
             let mut s = c
-                .prepare_cached(
-                    "SELECT student_id, doorplate_id, source, since, until FROM presences",
-                )
+                .prepare_cached("SELECT student_id, doorplate_id, source, since, until FROM presences")
                 .map_err(db)?;
             let rows = s.query_map([], presence_row).map_err(db)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
@@ -601,7 +559,15 @@ impl Store for SqliteStore {
                     "INSERT INTO presences (student_id, doorplate_id, source, since, until) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (student_id, doorplate_id) DO UPDATE SET source = ?3, since = ?4, until = ?5",
                 )
-                .and_then(|mut s| s.execute(params![p.student_id, p.doorplate_id, p.source.as_str(), p.since, p.until]))
+                .and_then(|mut s| {
+                    s.execute(params![
+                        p.student_id,
+                        p.doorplate_id,
+                        p.source.as_str(),
+                        p.since,
+                        p.until
+                    ])
+                })
                 .map_err(db)?;
             }
             Ok(())
@@ -612,9 +578,11 @@ impl Store for SqliteStore {
     async fn open_conversation(&self, a: Id, b: Id, now: Micros) -> Result<Conversation> {
         let (a, b) = if a < b { (a, b) } else { (b, a) };
         self.write(move |c| {
-            c.prepare_cached("INSERT INTO conversations (a_id, b_id, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
-                .and_then(|mut s| s.execute([a, b, now]))
-                .map_err(db)?;
+            c.prepare_cached(
+                "INSERT INTO conversations (a_id, b_id, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            )
+            .and_then(|mut s| s.execute([a, b, now]))
+            .map_err(db)?;
             c.prepare_cached("SELECT id, a_id, b_id, created_at FROM conversations WHERE a_id = ?1 AND b_id = ?2")
                 .and_then(|mut s| s.query_row([a, b], conversation_row))
                 .map_err(db)
@@ -730,7 +698,14 @@ impl Store for SqliteStore {
                    AND status != 'read' RETURNING id",
                 params![conversation_id, reader, up_to],
             )?;
-            changed.into_iter().map(|id| messages_where(c, "m.id = ?1", params![id])?.pop().ok_or(StoreError::NotFound)).collect()
+            changed
+                .into_iter()
+                .map(|id| {
+                    messages_where(c, "m.id = ?1", params![id])?
+                        .pop()
+                        .ok_or(StoreError::NotFound)
+                })
+                .collect()
         })
         .await
     }
@@ -751,17 +726,15 @@ impl Store for SqliteStore {
                     m.notified_rooms.push(room.clone());
                 }
                 m.status = new_status;
-                c.prepare_cached(
-                    "UPDATE messages SET status = ?2, notified_rooms = ?3 WHERE id = ?1",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        id,
-                        m.status.as_str(),
-                        serde_json::to_string(&m.notified_rooms).unwrap_or_default()
-                    ])
-                })
-                .map_err(db)?;
+                c.prepare_cached("UPDATE messages SET status = ?2, notified_rooms = ?3 WHERE id = ?1")
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            id,
+                            m.status.as_str(),
+                            serde_json::to_string(&m.notified_rooms).unwrap_or_default()
+                        ])
+                    })
+                    .map_err(db)?;
                 out.push(m);
             }
             Ok(out)
@@ -783,7 +756,9 @@ impl Store for SqliteStore {
     async fn unread_counts(&self) -> Result<Vec<(Id, u32)>> {
         self.read(|c| {
             let mut s = c
-                .prepare_cached("SELECT recipient_id, COUNT(*) FROM messages WHERE status != 'read' GROUP BY recipient_id")
+                .prepare_cached(
+                    "SELECT recipient_id, COUNT(*) FROM messages WHERE status != 'read' GROUP BY recipient_id",
+                )
                 .map_err(db)?;
             let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
@@ -793,41 +768,37 @@ impl Store for SqliteStore {
 
     async fn unread_for(&self, user_id: Id) -> Result<u32> {
         self.read(move |c| {
-            c.prepare_cached(
-                "SELECT COUNT(*) FROM messages WHERE recipient_id = ?1 AND status != 'read'",
-            )
-            .and_then(|mut s| s.query_row([user_id], |r| r.get(0)))
-            .map_err(db)
+            c.prepare_cached("SELECT COUNT(*) FROM messages WHERE recipient_id = ?1 AND status != 'read'")
+                .and_then(|mut s| s.query_row([user_id], |r| r.get(0)))
+                .map_err(db)
         })
         .await
     }
 
-    async fn insert_media(
-        &self,
-        owner_id: Id,
-        mime: String,
-        size: u64,
-        file: String,
-        now: Micros,
-    ) -> Result<Media> {
+    async fn insert_media(&self, owner_id: Id, mime: String, size: u64, file: String, now: Micros) -> Result<Media> {
         self.write(move |c| {
             c.execute(
                 "INSERT INTO media (owner_id, mime, size, file, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![owner_id, mime, size as i64, file, now],
             )
             .map_err(db)?;
-            Ok(Media { id: c.last_insert_rowid(), owner_id, mime, size, file, created_at: now })
+            Ok(Media {
+                id: c.last_insert_rowid(),
+                owner_id,
+                mime,
+                size,
+                file,
+                created_at: now,
+            })
         })
         .await
     }
 
     async fn media(&self, id: Id) -> Result<Media> {
         self.read(move |c| {
-            c.prepare_cached(
-                "SELECT id, owner_id, mime, size, file, created_at FROM media WHERE id = ?1",
-            )
-            .and_then(|mut s| s.query_row([id], media_row))
-            .map_err(db)
+            c.prepare_cached("SELECT id, owner_id, mime, size, file, created_at FROM media WHERE id = ?1")
+                .and_then(|mut s| s.query_row([id], media_row))
+                .map_err(db)
         })
         .await
     }
@@ -852,9 +823,7 @@ impl Store for SqliteStore {
                 .query_row("SELECT json FROM settings WHERE id = 1", [], |r| r.get(0))
                 .optional()
                 .map_err(db)?;
-            Ok(json
-                .and_then(|j| serde_json::from_str(&j).ok())
-                .unwrap_or_default())
+            Ok(json.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default())
         })
         .await
     }
@@ -862,9 +831,12 @@ impl Store for SqliteStore {
     async fn save_settings(&self, settings: Settings) -> Result<()> {
         let json = serde_json::to_string(&settings).map_err(internal)?;
         self.write(move |c| {
-            c.execute("INSERT INTO settings (id, json) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET json = ?1", [json])
-                .map(drop)
-                .map_err(db)
+            c.execute(
+                "INSERT INTO settings (id, json) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET json = ?1",
+                [json],
+            )
+            .map(drop)
+            .map_err(db)
         })
         .await
     }
@@ -879,22 +851,194 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn audit_log(&self, action: Option<String>, limit: u32) -> Result<Vec<AuditEntry>> {
+    async fn audit_log(&self, f: AuditFilter) -> Result<Vec<AuditEntry>> {
         self.read(move |c| {
             let mut s = c
                 .prepare_cached(
                     "SELECT at, actor_id, action, subject_id, detail FROM audit
-                     WHERE ?1 IS NULL OR action = ?1 ORDER BY id DESC LIMIT ?2",
+                     WHERE (?1 IS NULL OR action = ?1) AND (?2 IS NULL OR actor_id = ?2) AND (?3 IS NULL OR subject_id = ?3)
+                     ORDER BY id DESC LIMIT ?4",
                 )
                 .map_err(db)?;
-            let rows = s.query_map(params![action, limit], audit_row).map_err(db)?;
+            let rows = s.query_map(params![f.action, f.actor_id, f.subject_id, f.limit], audit_row).map_err(db)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
         })
         .await
     }
 
-    async fn ping(&self) -> Result<()> {
-        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db))
+    async fn update_group(
+        &self,
+        id: Id,
+        name: Option<String>,
+        member_ids: Option<Vec<Id>>,
+        teacher_id: Option<Option<Id>>,
+    ) -> Result<Group> {
+        self.write(move |c| schedule::update_group(c, id, name, member_ids, teacher_id))
             .await
+    }
+
+    async fn delete_group(&self, id: Id) -> Result<()> {
+        self.write(move |c| {
+            c.execute("UPDATE timetable_slots SET group_id = NULL WHERE group_id = ?1", [id])
+                .map_err(db)?;
+            let n = c.execute("DELETE FROM groups WHERE id = ?1", [id]).map_err(db)?;
+            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn slots(&self) -> Result<Vec<Slot>> {
+        self.read(|c| {
+            let mut s = c
+                .prepare_cached(&format!(
+                    "SELECT {} FROM timetable_slots ORDER BY id",
+                    schedule::SLOT_COLS
+                ))
+                .map_err(db)?;
+            let rows = s.query_map([], schedule::slot_row).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn create_slot(&self, slot: Slot) -> Result<Slot> {
+        self.write(move |c| schedule::insert_slot(c, &slot)).await
+    }
+
+    async fn update_slot(&self, slot: Slot) -> Result<Slot> {
+        self.write(move |c| schedule::update_slot(c, &slot)).await
+    }
+
+    async fn delete_slot(&self, id: Id) -> Result<()> {
+        self.write(move |c| {
+            let n = c
+                .execute("DELETE FROM timetable_slots WHERE id = ?1", [id])
+                .map_err(db)?;
+            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn arrangements(&self, after: Micros) -> Result<Vec<Arrangement>> {
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached(&format!(
+                    "SELECT {} FROM arrangements WHERE ends_at > ?1 ORDER BY starts_at, id",
+                    schedule::ARR_COLS
+                ))
+                .map_err(db)?;
+            let rows = s.query_map([after], schedule::arrangement_row).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn create_arrangement(&self, a: Arrangement, created_by: Id) -> Result<Arrangement> {
+        self.write(move |c| schedule::insert_arrangement(c, &a, created_by))
+            .await
+    }
+
+    async fn delete_arrangement(&self, id: Id) -> Result<()> {
+        self.write(move |c| {
+            let n = c.execute("DELETE FROM arrangements WHERE id = ?1", [id]).map_err(db)?;
+            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn notices(&self) -> Result<Vec<Notice>> {
+        self.read(|c| {
+            let mut s = c
+                .prepare_cached(&format!(
+                    "SELECT {} FROM notices ORDER BY id DESC",
+                    schedule::NOTICE_COLS
+                ))
+                .map_err(db)?;
+            let rows = s.query_map([], schedule::notice_row).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn create_notice(&self, n: Notice) -> Result<Notice> {
+        self.write(move |c| schedule::save_notice(c, &n, true)).await
+    }
+
+    async fn update_notice(&self, n: Notice) -> Result<Notice> {
+        self.write(move |c| schedule::save_notice(c, &n, false)).await
+    }
+
+    async fn delete_notice(&self, id: Id) -> Result<()> {
+        self.write(move |c| {
+            let n = c.execute("DELETE FROM notices WHERE id = ?1", [id]).map_err(db)?;
+            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn suppressions(&self) -> Result<Vec<(Id, Id, Micros)>> {
+        self.read(|c| {
+            let mut s = c
+                .prepare_cached("SELECT student_id, doorplate_id, until FROM suppressions")
+                .map_err(db)?;
+            let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn suppress(&self, student_id: Id, doorplate_id: Id, until: Micros) -> Result<()> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO suppressions (student_id, doorplate_id, until) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (student_id, doorplate_id) DO UPDATE SET until = ?3",
+            )
+            .and_then(|mut s| s.execute([student_id, doorplate_id, until]))
+            .map(drop)
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn drop_suppressions_before(&self, now: Micros) -> Result<()> {
+        self.write(move |c| {
+            c.execute("DELETE FROM suppressions WHERE until <= ?1", [now])
+                .map(drop)
+                .map_err(db)
+        })
+        .await
+    }
+
+    async fn kv_get(&self, key: String) -> Result<Option<String>> {
+        self.read(move |c| {
+            c.query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .map_err(db)
+        })
+        .await
+    }
+
+    async fn kv_put(&self, key: String, value: String) -> Result<()> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+                [key, value],
+            )
+            .map(drop)
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn import(&self, ops: Vec<ImportOp>, dry_run: bool) -> Result<ImportReport> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0);
+        self.write(move |c| schedule::import(c, &ops, dry_run, now)).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db)).await
     }
 }

@@ -5,14 +5,11 @@ use crate::*;
 use doorplate_domain::{MessageKind, MessageStatus, PresenceSource};
 use rusqlite::{Connection, Params, Row, ToSql};
 
-pub(super) const USER_COLS: &str = "id, role, display_name, username, password_hash, card_hash IS NOT NULL, qr_hash IS NOT NULL, disabled, created_at";
+pub(super) const USER_COLS: &str =
+    "id, role, display_name, username, password_hash, card_hash IS NOT NULL, qr_hash IS NOT NULL, disabled, created_at";
 
 fn bad(col: usize, what: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        col,
-        rusqlite::types::Type::Text,
-        what.to_string().into(),
-    )
+    rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, what.to_string().into())
 }
 
 pub(super) fn user_row(r: &Row) -> rusqlite::Result<User> {

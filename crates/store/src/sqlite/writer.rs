@@ -62,8 +62,7 @@ impl Writer {
 }
 
 fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    conn.execute_batch("SAVEPOINT job")
-        .map_err(super::internal)?;
+    conn.execute_batch("SAVEPOINT job").map_err(super::internal)?;
     let out = f(conn);
     let end = if out.is_ok() {
         "RELEASE job"

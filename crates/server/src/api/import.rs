@@ -1,0 +1,441 @@
+//! CSV import and export of users, guardianships, groups, rooms and the timetable.
+//! A dry run first; errors name their line; all or nothing.
+
+use crate::api::timetable::{check_slot_fields, parse_kind};
+use crate::api::users::normalize_card;
+use crate::auth::AdminAuth;
+use crate::crypto::hash_password;
+use crate::error::{ApiError, ApiResult, Path, Query};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use doorplate_domain::Role;
+use doorplate_domain::timetable::Slot;
+use doorplate_store::ImportOp;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::HashMap;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(import)).routes(routes!(export))
+}
+
+/// Most rows in one import: a school of thousands fits, a mistake of millions does not.
+const MAX_ROWS: usize = 50_000;
+
+/// Splits CSV text into records (RFC 4180: quotes, doubled quotes, commas and line
+/// breaks inside quotes), each with the line number it starts on.
+pub fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, (usize, String)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut out = Vec::new();
+    let (mut field, mut record) = (String::new(), Vec::new());
+    let (mut line, mut start_line) = (1, 1);
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, '\n') => {
+                line += 1;
+                field.push('\n');
+            }
+            (true, c) => field.push(c),
+            (false, '"') if field.is_empty() => quoted = true,
+            (false, ',') => record.push(std::mem::take(&mut field)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                record.push(std::mem::take(&mut field));
+                if record.iter().any(|f| !f.trim().is_empty()) {
+                    out.push((start_line, std::mem::take(&mut record)));
+                }
+                record.clear();
+                line += 1;
+                start_line = line;
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    if quoted {
+        return Err((start_line, "a quoted field is not closed".into()));
+    }
+    record.push(field);
+    if record.iter().any(|f| !f.trim().is_empty()) {
+        out.push((start_line, record));
+    }
+    Ok(out)
+}
+
+/// One CSV field, quoted when it must be.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ImportQuery {
+    /// `true` (the default): check and report, write nothing.
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LineError {
+    pub line: usize,
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ImportResult {
+    pub created: u32,
+    pub updated: u32,
+    pub errors: Vec<LineError>,
+    pub dry_run: bool,
+}
+
+/// The columns each kind of import reads (the header row names them, in any order).
+pub fn columns(kind: &str) -> Option<&'static [&'static str]> {
+    Some(match kind {
+        "users" => &["role", "display_name", "username", "password", "card_uid"],
+        "guardianships" => &["guardian_username", "student_username"],
+        "groups" => &["name", "teacher_username", "member_usernames"],
+        "rooms" => &["name", "kind"],
+        "timetable" => &[
+            "room",
+            "weekday",
+            "start",
+            "end",
+            "kind",
+            "title",
+            "group",
+            "teacher_username",
+            "valid_from",
+            "valid_until",
+        ],
+        _ => return None,
+    })
+}
+
+/// Turns one CSV row into an import op, or says what is wrong with it.
+fn to_op(kind: &str, get: &dyn Fn(&str) -> String) -> Result<ImportOp, String> {
+    let required = |c: &str| {
+        let v = get(c);
+        if v.is_empty() {
+            Err(format!("{c} is empty"))
+        } else {
+            Ok(v)
+        }
+    };
+    let optional = |c: &str| Some(get(c)).filter(|v| !v.is_empty());
+    Ok(match kind {
+        "users" => {
+            let role = Role::parse(&required("role")?).ok_or("role is admin, teacher, student or guardian")?;
+            let password = optional("password");
+            if password.as_ref().is_some_and(|p| p.chars().count() < 6) {
+                return Err("a password has at least 6 characters".into());
+            }
+            ImportOp::User {
+                role,
+                display_name: required("display_name")?,
+                username: required("username")?,
+                password_hash: password, // hashed below, off the async threads
+                card_hash: optional("card_uid").map(|c| normalize_card(&c).into_bytes()),
+            }
+        }
+        "guardianships" => ImportOp::Guardianship {
+            guardian_username: required("guardian_username")?,
+            student_username: required("student_username")?,
+        },
+        "groups" => ImportOp::Group {
+            name: required("name")?,
+            teacher_username: optional("teacher_username"),
+            member_usernames: get("member_usernames")
+                .split([' ', ';', '|'])
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+        },
+        "rooms" => {
+            let kind = required("kind")?;
+            if !matches!(kind.as_str(), "classroom" | "lab" | "office" | "dorm" | "other") {
+                return Err("kind is classroom, lab, office, dorm or other".into());
+            }
+            ImportOp::Room {
+                name: required("name")?,
+                kind,
+            }
+        }
+        "timetable" => {
+            let weekday: u8 = required("weekday")?
+                .parse()
+                .map_err(|_| "weekday is 1 (Monday) to 7 (Sunday)")?;
+            let (start, end, title) =
+                check_slot_fields(weekday, &required("start")?, &required("end")?, &required("title")?)
+                    .map_err(|e| e.to_string())?;
+            let date = |c: &str| {
+                optional(c)
+                    .map(|d| d.parse().map_err(|_| format!("{c} must be YYYY-MM-DD")))
+                    .transpose()
+            };
+            ImportOp::Slot {
+                room_name: required("room")?,
+                group_name: required("group")?,
+                teacher_username: optional("teacher_username"),
+                slot: Slot {
+                    id: 0,
+                    room_id: 0,
+                    weekday,
+                    start,
+                    end,
+                    kind: parse_kind(&required("kind")?).map_err(|e| e.to_string())?,
+                    title,
+                    group_id: None,
+                    teacher_id: None,
+                    valid_from: date("valid_from")?,
+                    valid_until: date("valid_until")?,
+                },
+            }
+        }
+        _ => unreachable!("kinds are checked first"),
+    })
+}
+
+/// POST /api/v1/import/{kind}?dry_run=true|false — `text/csv` with a header row (admin).
+/// Nothing is written if any line is wrong, or in a dry run.
+#[utoipa::path(post, path = "/import/{kind}", tag = "import", params(("kind" = String, Path, description = "users | guardianships | groups | rooms | timetable"), ImportQuery),
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, body = ImportResult), (status = 400), (status = 404)))]
+async fn import(
+    State(app): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    Path(kind): Path<String>,
+    Query(q): Query<ImportQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<axum::Json<ImportResult>> {
+    let cols = columns(&kind).ok_or_else(|| ApiError::not_found("import kind"))?;
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !(ct.starts_with("text/csv") || ct.starts_with("text/plain")) {
+        return Err(ApiError::bad("not_csv", "send the file as text/csv"));
+    }
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad("not_utf8", "the file must be UTF-8 text"))?;
+    let rows = parse_csv(text).map_err(|(line, m)| ApiError::bad("bad_csv", format!("line {line}: {m}")))?;
+    let Some(((_, header), rows)) = rows.split_first() else {
+        return Err(ApiError::bad("empty_csv", "the file has no header row"));
+    };
+    if rows.len() > MAX_ROWS {
+        return Err(ApiError::TooLarge(format!("at most {MAX_ROWS} rows per import")));
+    }
+    let index: HashMap<String, usize> = header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.trim().to_lowercase(), i))
+        .collect();
+    if let Some(unknown) = header
+        .iter()
+        .find(|h| !cols.contains(&h.trim().to_lowercase().as_str()))
+    {
+        return Err(ApiError::bad(
+            "bad_header",
+            format!(
+                "unknown column {:?}; the columns are {}",
+                unknown.trim(),
+                cols.join(",")
+            ),
+        ));
+    }
+    let dry_run = q.dry_run.unwrap_or(true);
+    let mut errors = Vec::new();
+    let mut ops = Vec::with_capacity(rows.len());
+    let mut lines = Vec::with_capacity(rows.len());
+    for (line, rec) in rows {
+        let get = |c: &str| {
+            index
+                .get(c)
+                .and_then(|i| rec.get(*i))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        match to_op(&kind, &get) {
+            Ok(op) => {
+                ops.push(op);
+                lines.push(*line);
+            }
+            Err(m) => errors.push(LineError {
+                line: *line,
+                message: m,
+            }),
+        }
+    }
+    if !errors.is_empty() {
+        return Ok(axum::Json(ImportResult {
+            created: 0,
+            updated: 0,
+            errors,
+            dry_run,
+        }));
+    }
+    // Secrets are hashed only for a real run (argon2 is slow by design).
+    let secrets = app.secrets.clone();
+    let ops = tokio::task::spawn_blocking(move || {
+        ops.into_iter()
+            .map(|op| match op {
+                ImportOp::User {
+                    role,
+                    display_name,
+                    username,
+                    password_hash,
+                    card_hash,
+                } => ImportOp::User {
+                    role,
+                    display_name,
+                    username,
+                    password_hash: if dry_run {
+                        password_hash.map(|_| String::new())
+                    } else {
+                        password_hash.map(|p| hash_password(&p))
+                    },
+                    card_hash: card_hash.map(|c| secrets.hash("card", &String::from_utf8_lossy(&c))),
+                },
+                other => other,
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let report = app.store.import(ops, dry_run).await?;
+    let errors: Vec<LineError> = report
+        .errors
+        .iter()
+        .map(|(i, m)| LineError {
+            line: lines[*i],
+            message: m.clone(),
+        })
+        .collect();
+    if !dry_run && errors.is_empty() {
+        app.audit(
+            Some(admin.id),
+            "import.applied",
+            None,
+            json!({"kind": kind, "created": report.created, "updated": report.updated}),
+        )
+        .await;
+        app.reload_schedule().await;
+    }
+    let applied = errors.is_empty();
+    Ok(axum::Json(ImportResult {
+        created: if applied { report.created } else { 0 },
+        updated: if applied { report.updated } else { 0 },
+        errors,
+        dry_run,
+    }))
+}
+
+/// GET /api/v1/export/{kind} — the same columns as the import, as `text/csv` (admin;
+/// passwords and card numbers are never exported: only hashes are kept).
+#[utoipa::path(get, path = "/export/{kind}", tag = "import", params(("kind" = String, Path)), responses((status = 200, content_type = "text/csv", body = String), (status = 404)))]
+async fn export(State(app): State<AppState>, AdminAuth(_): AdminAuth, Path(kind): Path<String>) -> ApiResult<Response> {
+    let cols = columns(&kind).ok_or_else(|| ApiError::not_found("export kind"))?;
+    let users = app.store.list_users(None, None, 1_000_000).await?;
+    let uname = |id: i64| {
+        users
+            .iter()
+            .find(|u| u.id == id)
+            .and_then(|u| u.username.clone())
+            .unwrap_or_default()
+    };
+    let groups = app.store.list_groups().await?;
+    let rooms = app.store.list_rooms().await?;
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    match kind.as_str() {
+        "users" => rows.extend(users.iter().map(|u| {
+            vec![
+                u.role.as_str().into(),
+                u.display_name.clone(),
+                u.username.clone().unwrap_or_default(),
+                String::new(),
+                String::new(),
+            ]
+        })),
+        "guardianships" => {
+            for g in users.iter().filter(|u| u.role == Role::Guardian) {
+                for s in app.store.children_of(g.id).await? {
+                    rows.push(vec![uname(g.id), uname(s)]);
+                }
+            }
+        }
+        "groups" => rows.extend(groups.iter().map(|g| {
+            vec![
+                g.name.clone(),
+                g.teacher_id.map(uname).unwrap_or_default(),
+                g.member_ids.iter().map(|m| uname(*m)).collect::<Vec<_>>().join(" "),
+            ]
+        })),
+        "rooms" => rows.extend(rooms.iter().map(|r| vec![r.name.clone(), r.kind.clone()])),
+        _ => {
+            for s in app.store.slots().await? {
+                let hm = |x: u32| format!("{:02}:{:02}", x / 3600, (x / 60) % 60);
+                rows.push(vec![
+                    rooms
+                        .iter()
+                        .find(|r| r.id == s.room_id)
+                        .map(|r| r.name.clone())
+                        .unwrap_or_default(),
+                    s.weekday.to_string(),
+                    hm(s.start),
+                    hm(s.end),
+                    s.kind.as_str().into(),
+                    s.title.clone(),
+                    s.group_id
+                        .and_then(|g| groups.iter().find(|x| x.id == g))
+                        .map(|g| g.name.clone())
+                        .unwrap_or_default(),
+                    s.teacher_id.map(uname).unwrap_or_default(),
+                    s.valid_from.map(|d| d.to_string()).unwrap_or_default(),
+                    s.valid_until.map(|d| d.to_string()).unwrap_or_default(),
+                ]);
+            }
+        }
+    }
+    let mut out = cols.join(",") + "\n";
+    for r in rows {
+        out.push_str(&r.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+        out.push('\n');
+    }
+    let mut res = out.into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"doorplate-{kind}.csv\"")) {
+        res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_csv;
+
+    #[test]
+    fn csv_with_quotes_commas_and_line_breaks() {
+        let rows = parse_csv("a,b\n\"x, y\",\"say \"\"hi\"\"\"\n\n\"two\nlines\",z\r\nlast,row").unwrap();
+        assert_eq!(rows[0], (1, vec!["a".into(), "b".into()]));
+        assert_eq!(rows[1], (2, vec!["x, y".into(), "say \"hi\"".into()]));
+        assert_eq!(rows[2], (4, vec!["two\nlines".into(), "z".into()]));
+        assert_eq!(rows[3], (6, vec!["last".into(), "row".into()]));
+        assert!(parse_csv("a,\"open").is_err());
+    }
+}

@@ -1,0 +1,565 @@
+//! The weekly timetable and the arrangements teachers make in advance. Every change
+//! takes effect at once: the engine recomputes and the room's doorplates get
+//! `schedule.changed`.
+
+use super::{ApiId, parse_id, required_text};
+use crate::auth::{AdminAuth, StaffAuth};
+use crate::error::{ApiError, ApiResult, Json, Path, Query};
+use crate::hub::Principal;
+use crate::state::{AppState, now_micros};
+use crate::time::{parse_rfc3339, rfc3339};
+use axum::extract::State;
+use axum::http::StatusCode;
+use doorplate_domain::settings::parse_hhmm;
+use doorplate_domain::timetable::{Arrangement, PeriodKind, Slot};
+use doorplate_domain::{Id, Role};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_slots, create_slot))
+        .routes(routes!(update_slot, delete_slot))
+        .routes(routes!(list_arrangements, create_arrangement))
+        .routes(routes!(get_arrangement, delete_arrangement))
+}
+
+fn hhmm(secs: u32) -> String {
+    if secs % 60 == 0 {
+        format!("{:02}:{:02}", secs / 3600, (secs / 60) % 60)
+    } else {
+        format!("{:02}:{:02}:{:02}", secs / 3600, (secs / 60) % 60, secs % 60)
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SlotView {
+    pub id: String,
+    pub room_id: String,
+    /// 1 = Monday … 7 = Sunday
+    pub weekday: u8,
+    pub start: String,
+    pub end: String,
+    /// lesson | exam | meeting | dorm | activity
+    pub kind: String,
+    pub title: String,
+    pub group_id: Option<String>,
+    pub teacher_id: Option<String>,
+    pub valid_from: Option<String>,
+    pub valid_until: Option<String>,
+    /// Other slots at overlapping times in the same room, class or with the same teacher.
+    pub conflicts: Vec<String>,
+}
+
+fn overlaps(a: &Slot, b: &Slot) -> bool {
+    // Date ranges (None = open-ended) must share a day, then the times of that weekday.
+    let lo = a.valid_from.max(b.valid_from);
+    let hi = match (a.valid_until, b.valid_until) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    };
+    let dates = !matches!((lo, hi), (Some(l), Some(h)) if l > h);
+    let span = |s: &Slot| {
+        if s.end > s.start {
+            (s.start, s.end)
+        } else {
+            (s.start, s.end + 86_400)
+        }
+    };
+    let ((a0, a1), (b0, b1)) = (span(a), span(b));
+    a.id != b.id && a.weekday == b.weekday && dates && a0 < b1 && b0 < a1
+}
+
+fn conflicts(slot: &Slot, all: &[Slot]) -> Vec<String> {
+    all.iter()
+        .filter(|o| overlaps(slot, o))
+        .filter(|o| {
+            o.room_id == slot.room_id
+                || (slot.group_id.is_some() && o.group_id == slot.group_id)
+                || (slot.teacher_id.is_some() && o.teacher_id == slot.teacher_id)
+        })
+        .map(|o| o.id.to_string())
+        .collect()
+}
+
+fn slot_view(s: &Slot, all: &[Slot]) -> SlotView {
+    SlotView {
+        id: s.id.to_string(),
+        room_id: s.room_id.to_string(),
+        weekday: s.weekday,
+        start: hhmm(s.start),
+        end: hhmm(s.end),
+        kind: s.kind.as_str().into(),
+        title: s.title.clone(),
+        group_id: s.group_id.map(|g| g.to_string()),
+        teacher_id: s.teacher_id.map(|t| t.to_string()),
+        valid_from: s.valid_from.map(|d| d.to_string()),
+        valid_until: s.valid_until.map(|d| d.to_string()),
+        conflicts: conflicts(s, all),
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct SlotQuery {
+    pub room_id: Option<String>,
+    pub group_id: Option<String>,
+    pub teacher_id: Option<String>,
+}
+
+/// GET /api/v1/timetable?room_id=|group_id=|teacher_id= — weekly slots (staff).
+#[utoipa::path(get, path = "/timetable", tag = "timetable", params(SlotQuery), responses((status = 200, body = Vec<SlotView>)))]
+async fn list_slots(
+    State(app): State<AppState>,
+    StaffAuth(_): StaffAuth,
+    Query(q): Query<SlotQuery>,
+) -> ApiResult<axum::Json<Vec<SlotView>>> {
+    let all = app.store.slots().await?;
+    let want = |v: &Option<String>| {
+        v.as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<Id>().unwrap_or(-1))
+    };
+    let (room, group, teacher) = (want(&q.room_id), want(&q.group_id), want(&q.teacher_id));
+    Ok(axum::Json(
+        all.iter()
+            .filter(|s| {
+                room.is_none_or(|r| s.room_id == r)
+                    && group.is_none_or(|g| s.group_id == Some(g))
+                    && teacher.is_none_or(|t| s.teacher_id == Some(t))
+            })
+            .map(|s| slot_view(s, &all))
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlotRequest {
+    pub room_id: ApiId,
+    pub weekday: u8,
+    /// "HH:MM" or "HH:MM:SS" in the school's zone.
+    pub start: String,
+    pub end: String,
+    pub kind: String,
+    pub title: String,
+    pub group_id: ApiId,
+    pub teacher_id: Option<ApiId>,
+    pub valid_from: Option<String>,
+    pub valid_until: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlotPatch {
+    pub room_id: Option<ApiId>,
+    pub weekday: Option<u8>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub kind: Option<String>,
+    pub title: Option<String>,
+    pub group_id: Option<ApiId>,
+    pub teacher_id: Option<ApiId>,
+    pub valid_from: Option<String>,
+    pub valid_until: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SlotResponse {
+    pub slot: SlotView,
+}
+
+pub fn parse_kind(k: &str) -> ApiResult<PeriodKind> {
+    PeriodKind::parse(k).ok_or_else(|| ApiError::bad("bad_kind", "kind is lesson, exam, meeting, dorm or activity"))
+}
+
+fn parse_date(field: &str, v: &Option<String>) -> ApiResult<Option<jiff::civil::Date>> {
+    v.as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse()
+                .map_err(|_| ApiError::bad("bad_date", format!("{field} must be a date as YYYY-MM-DD")))
+        })
+        .transpose()
+}
+
+/// Checks a slot's fields and references; the same rules for create, edit and import.
+pub fn check_slot_fields(weekday: u8, start: &str, end: &str, title: &str) -> ApiResult<(u32, u32, String)> {
+    if !(1..=7).contains(&weekday) {
+        return Err(ApiError::bad("bad_weekday", "weekday is 1 (Monday) to 7 (Sunday)"));
+    }
+    let s = parse_hhmm(start).ok_or_else(|| ApiError::bad("bad_time", "start must be HH:MM"))?;
+    let e = parse_hhmm(end).ok_or_else(|| ApiError::bad("bad_time", "end must be HH:MM"))?;
+    if s == e {
+        return Err(ApiError::Unprocessable(
+            "empty_slot",
+            "a slot must end after it starts".into(),
+        ));
+    }
+    Ok((s, e, required_text("title", title, 100)?))
+}
+
+async fn check_refs(app: &AppState, slot: &Slot) -> ApiResult<()> {
+    app.store
+        .room(slot.room_id)
+        .await
+        .map_err(|_| ApiError::Unprocessable("unknown_room", "room_id refers to no room".into()))?;
+    if let Some(g) = slot.group_id {
+        if !app.store.list_groups().await?.iter().any(|x| x.id == g) {
+            return Err(ApiError::Unprocessable(
+                "unknown_group",
+                "group_id refers to no class".into(),
+            ));
+        }
+    }
+    if let Some(t) = slot.teacher_id {
+        let u = app
+            .store
+            .user(t)
+            .await
+            .map_err(|_| ApiError::Unprocessable("unknown_teacher", "teacher_id refers to nobody".into()))?;
+        if !u.role.is_staff() {
+            return Err(ApiError::Unprocessable(
+                "unknown_teacher",
+                "teacher_id must be staff".into(),
+            ));
+        }
+    }
+    if let (Some(f), Some(u)) = (slot.valid_from, slot.valid_until) {
+        if u < f {
+            return Err(ApiError::Unprocessable(
+                "bad_dates",
+                "valid_until is before valid_from".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Tells the room's doorplates to refresh their periods, and the engine to look again.
+pub async fn schedule_changed(app: &AppState, rooms: &[Id]) {
+    app.reload_schedule().await;
+    for r in rooms {
+        for d in app.schedule.plates_of_room(*r) {
+            app.hub.publish(
+                Principal::Device(d),
+                "schedule.changed",
+                &json!({"room_id": r.to_string()}),
+            );
+        }
+    }
+}
+
+/// POST /api/v1/timetable — add a weekly slot (admin). Overlaps are reported in
+/// `conflicts`, not refused.
+#[utoipa::path(post, path = "/timetable", tag = "timetable", request_body = SlotRequest,
+    responses((status = 201, body = SlotResponse), (status = 400), (status = 422)))]
+async fn create_slot(
+    State(app): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    Json(r): Json<SlotRequest>,
+) -> ApiResult<(StatusCode, axum::Json<SlotResponse>)> {
+    let (start, end, title) = check_slot_fields(r.weekday, &r.start, &r.end, &r.title)?;
+    let slot = Slot {
+        id: 0,
+        room_id: r.room_id.0,
+        weekday: r.weekday,
+        start,
+        end,
+        kind: parse_kind(&r.kind)?,
+        title,
+        group_id: Some(r.group_id.0),
+        teacher_id: r.teacher_id.map(|t| t.0),
+        valid_from: parse_date("valid_from", &r.valid_from)?,
+        valid_until: parse_date("valid_until", &r.valid_until)?,
+    };
+    check_refs(&app, &slot).await?;
+    let slot = app.store.create_slot(slot).await?;
+    app.audit(
+        Some(admin.id),
+        "timetable.created",
+        Some(slot.id),
+        json!({"room_id": slot.room_id}),
+    )
+    .await;
+    schedule_changed(&app, &[slot.room_id]).await;
+    let all = app.store.slots().await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(SlotResponse {
+            slot: slot_view(&slot, &all),
+        }),
+    ))
+}
+
+/// PATCH /api/v1/timetable/{id} — change a slot (admin).
+#[utoipa::path(patch, path = "/timetable/{id}", tag = "timetable", params(("id" = String, Path)), request_body = SlotPatch,
+    responses((status = 200, body = SlotResponse), (status = 400), (status = 404), (status = 422)))]
+async fn update_slot(
+    State(app): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+    Json(p): Json<SlotPatch>,
+) -> ApiResult<axum::Json<SlotResponse>> {
+    let id = parse_id(&id)?;
+    let all = app.store.slots().await?;
+    let old = all
+        .iter()
+        .find(|s| s.id == id)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("slot"))?;
+    let (start, end, title) = check_slot_fields(
+        p.weekday.unwrap_or(old.weekday),
+        p.start.as_deref().unwrap_or(&hhmm(old.start)),
+        p.end.as_deref().unwrap_or(&hhmm(old.end)),
+        p.title.as_deref().unwrap_or(&old.title),
+    )?;
+    let slot = Slot {
+        id,
+        room_id: p.room_id.map_or(old.room_id, |r| r.0),
+        weekday: p.weekday.unwrap_or(old.weekday),
+        start,
+        end,
+        kind: match &p.kind {
+            Some(k) => parse_kind(k)?,
+            None => old.kind,
+        },
+        title,
+        group_id: p.group_id.map(|g| g.0).or(old.group_id),
+        teacher_id: p.teacher_id.map(|t| t.0).or(old.teacher_id),
+        valid_from: if p.valid_from.is_some() {
+            parse_date("valid_from", &p.valid_from)?
+        } else {
+            old.valid_from
+        },
+        valid_until: if p.valid_until.is_some() {
+            parse_date("valid_until", &p.valid_until)?
+        } else {
+            old.valid_until
+        },
+    };
+    check_refs(&app, &slot).await?;
+    let slot = app.store.update_slot(slot).await?;
+    app.audit(Some(admin.id), "timetable.updated", Some(id), json!({}))
+        .await;
+    schedule_changed(&app, &[old.room_id, slot.room_id]).await;
+    let all = app.store.slots().await?;
+    Ok(axum::Json(SlotResponse {
+        slot: slot_view(&slot, &all),
+    }))
+}
+
+/// DELETE /api/v1/timetable/{id} — remove a slot (admin); a running one ends now.
+#[utoipa::path(delete, path = "/timetable/{id}", tag = "timetable", params(("id" = String, Path)), responses((status = 204), (status = 404)))]
+async fn delete_slot(
+    State(app): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = parse_id(&id)?;
+    let old = app
+        .store
+        .slots()
+        .await?
+        .into_iter()
+        .find(|s| s.id == id)
+        .ok_or_else(|| ApiError::not_found("slot"))?;
+    app.store.delete_slot(id).await?;
+    app.audit(Some(admin.id), "timetable.deleted", Some(id), json!({}))
+        .await;
+    schedule_changed(&app, &[old.room_id]).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ArrangementView {
+    pub id: String,
+    pub room_id: String,
+    pub kind: String,
+    pub title: String,
+    pub starts_at: String,
+    pub ends_at: String,
+    pub group_ids: Vec<String>,
+    pub user_ids: Vec<String>,
+    pub teacher_id: Option<String>,
+}
+
+fn arrangement_view(a: &Arrangement) -> ArrangementView {
+    ArrangementView {
+        id: a.id.to_string(),
+        room_id: a.room_id.to_string(),
+        kind: a.kind.as_str().into(),
+        title: a.title.clone(),
+        starts_at: rfc3339(a.starts_at),
+        ends_at: rfc3339(a.ends_at),
+        group_ids: a.group_ids.iter().map(|g| g.to_string()).collect(),
+        user_ids: a.user_ids.iter().map(|u| u.to_string()).collect(),
+        teacher_id: a.teacher_id.map(|t| t.to_string()),
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ArrangementQuery {
+    pub room_id: Option<String>,
+}
+
+/// GET /api/v1/arrangements?room_id= — arrangements that have not ended (staff).
+#[utoipa::path(get, path = "/arrangements", tag = "timetable", params(ArrangementQuery), responses((status = 200, body = Vec<ArrangementView>)))]
+async fn list_arrangements(
+    State(app): State<AppState>,
+    StaffAuth(_): StaffAuth,
+    Query(q): Query<ArrangementQuery>,
+) -> ApiResult<axum::Json<Vec<ArrangementView>>> {
+    let room = q
+        .room_id
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<Id>().unwrap_or(-1));
+    let list = app.store.arrangements(now_micros()).await?;
+    Ok(axum::Json(
+        list.iter()
+            .filter(|a| room.is_none_or(|r| a.room_id == r))
+            .map(arrangement_view)
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArrangementRequest {
+    pub room_id: ApiId,
+    pub kind: String,
+    pub title: String,
+    pub starts_at: String,
+    pub ends_at: String,
+    #[serde(default)]
+    pub group_ids: Vec<ApiId>,
+    #[serde(default)]
+    pub user_ids: Vec<ApiId>,
+    pub teacher_id: Option<ApiId>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ArrangementResponse {
+    pub arrangement: ArrangementView,
+}
+
+/// POST /api/v1/arrangements — a teacher arranges a class or students into a room for a
+/// window (source `teacher_advance`); at its start they become present (staff).
+#[utoipa::path(post, path = "/arrangements", tag = "timetable", request_body = ArrangementRequest,
+    responses((status = 201, body = ArrangementResponse), (status = 400), (status = 422)))]
+async fn create_arrangement(
+    State(app): State<AppState>,
+    StaffAuth(staff): StaffAuth,
+    Json(r): Json<ArrangementRequest>,
+) -> ApiResult<(StatusCode, axum::Json<ArrangementResponse>)> {
+    let kind = parse_kind(&r.kind)?;
+    let title = required_text("title", &r.title, 100)?;
+    let starts = parse_rfc3339(&r.starts_at)
+        .ok_or_else(|| ApiError::bad("bad_time", "starts_at must be RFC 3339 with an offset"))?;
+    let ends = parse_rfc3339(&r.ends_at)
+        .ok_or_else(|| ApiError::bad("bad_time", "ends_at must be RFC 3339 with an offset"))?;
+    if ends <= starts {
+        return Err(ApiError::Unprocessable(
+            "bad_window",
+            "ends_at must be after starts_at".into(),
+        ));
+    }
+    if ends <= now_micros() {
+        return Err(ApiError::Unprocessable(
+            "bad_window",
+            "the window is already over".into(),
+        ));
+    }
+    if ends - starts > 31 * 86_400_000_000 {
+        return Err(ApiError::Unprocessable(
+            "bad_window",
+            "an arrangement lasts at most 31 days".into(),
+        ));
+    }
+    if r.group_ids.is_empty() && r.user_ids.is_empty() {
+        return Err(ApiError::bad("nobody", "give group_ids or user_ids"));
+    }
+    app.store
+        .room(r.room_id.0)
+        .await
+        .map_err(|_| ApiError::Unprocessable("unknown_room", "room_id refers to no room".into()))?;
+    let groups = app.store.list_groups().await?;
+    if r.group_ids.iter().any(|g| !groups.iter().any(|x| x.id == g.0)) {
+        return Err(ApiError::Unprocessable(
+            "unknown_group",
+            "a group_id refers to no class".into(),
+        ));
+    }
+    let users = app.store.users_by_ids(r.user_ids.iter().map(|u| u.0).collect()).await?;
+    if users.len() != r.user_ids.len() || users.iter().any(|u| u.role != Role::Student) {
+        return Err(ApiError::Unprocessable(
+            "not_students",
+            "every user_id must be a student".into(),
+        ));
+    }
+    let a = Arrangement {
+        id: 0,
+        room_id: r.room_id.0,
+        kind,
+        title,
+        starts_at: starts,
+        ends_at: ends,
+        group_ids: r.group_ids.iter().map(|g| g.0).collect(),
+        user_ids: r.user_ids.iter().map(|u| u.0).collect(),
+        teacher_id: r.teacher_id.map(|t| t.0).or(Some(staff.id)),
+    };
+    let a = app.store.create_arrangement(a, staff.id).await?;
+    app.audit(
+        Some(staff.id),
+        "arrangement.created",
+        Some(a.id),
+        json!({"room_id": a.room_id}),
+    )
+    .await;
+    schedule_changed(&app, &[a.room_id]).await;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(ArrangementResponse {
+            arrangement: arrangement_view(&a),
+        }),
+    ))
+}
+
+async fn find_arrangement(app: &AppState, id: &str) -> ApiResult<Arrangement> {
+    let id = parse_id(id)?;
+    app.store
+        .arrangements(i64::MIN)
+        .await?
+        .into_iter()
+        .find(|a| a.id == id)
+        .ok_or_else(|| ApiError::not_found("arrangement"))
+}
+
+/// GET /api/v1/arrangements/{id}
+#[utoipa::path(get, path = "/arrangements/{id}", tag = "timetable", params(("id" = String, Path)), responses((status = 200, body = ArrangementResponse), (status = 404)))]
+async fn get_arrangement(
+    State(app): State<AppState>,
+    StaffAuth(_): StaffAuth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<ArrangementResponse>> {
+    Ok(axum::Json(ArrangementResponse {
+        arrangement: arrangement_view(&find_arrangement(&app, &id).await?),
+    }))
+}
+
+/// DELETE /api/v1/arrangements/{id} — cancel it; if it is running, its presences end now.
+#[utoipa::path(delete, path = "/arrangements/{id}", tag = "timetable", params(("id" = String, Path)), responses((status = 204), (status = 404)))]
+async fn delete_arrangement(
+    State(app): State<AppState>,
+    StaffAuth(staff): StaffAuth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let a = find_arrangement(&app, &id).await?;
+    app.store.delete_arrangement(a.id).await?;
+    app.audit(Some(staff.id), "arrangement.deleted", Some(a.id), json!({}))
+        .await;
+    schedule_changed(&app, &[a.room_id]).await;
+    Ok(StatusCode::NO_CONTENT)
+}
