@@ -267,12 +267,12 @@ impl App {
             if let Some(o) = data.as_object_mut() {
                 o.remove("doorplate_id");
             }
-            if self.settings().show_room_to_guardians && present {
-                if let Ok(d) = self.store.doorplate(doorplate).await {
-                    if let Ok(r) = self.store.room(d.room_id).await {
-                        data["room"] = json!(r.name);
-                    }
-                }
+            if self.settings().show_room_to_guardians
+                && present
+                && let Ok(d) = self.store.doorplate(doorplate).await
+                && let Ok(r) = self.store.room(d.room_id).await
+            {
+                data["room"] = json!(r.name);
             }
             for g in guardians {
                 self.hub.publish(Principal::User(g), "presence.changed", &data);

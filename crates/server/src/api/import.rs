@@ -27,9 +27,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Most rows in one import: a school of thousands fits, a mistake of millions does not.
 const MAX_ROWS: usize = 50_000;
 
+/// CSV records, each with the line it starts on.
+pub type Records = Vec<(usize, Vec<String>)>;
+
 /// Splits CSV text into records (RFC 4180: quotes, doubled quotes, commas and line
 /// breaks inside quotes), each with the line number it starts on.
-pub fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, (usize, String)> {
+pub fn parse_csv(text: &str) -> Result<Records, (usize, String)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::new();
     let (mut field, mut record) = (String::new(), Vec::new());

@@ -145,13 +145,13 @@ async fn fill(app: &AppState, mut n: Notice, r: NoticeRequest, uploader: Id) -> 
             }
         }
     }
-    if let (Some(s), Some(e)) = (&n.starts_on, &n.ends_on) {
-        if e < s {
-            return Err(ApiError::Unprocessable(
-                "bad_dates",
-                "ends_on is before starts_on".into(),
-            ));
-        }
+    if let (Some(s), Some(e)) = (&n.starts_on, &n.ends_on)
+        && e < s
+    {
+        return Err(ApiError::Unprocessable(
+            "bad_dates",
+            "ends_on is before starts_on".into(),
+        ));
     }
     if let Some(m) = r.image_media_id {
         let media = app

@@ -27,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 fn hhmm(secs: u32) -> String {
-    if secs % 60 == 0 {
+    if secs.is_multiple_of(60) {
         format!("{:02}:{:02}", secs / 3600, (secs / 60) % 60)
     } else {
         format!("{:02}:{:02}:{:02}", secs / 3600, (secs / 60) % 60, secs % 60)
@@ -205,13 +205,13 @@ async fn check_refs(app: &AppState, slot: &Slot) -> ApiResult<()> {
         .room(slot.room_id)
         .await
         .map_err(|_| ApiError::Unprocessable("unknown_room", "room_id refers to no room".into()))?;
-    if let Some(g) = slot.group_id {
-        if !app.store.list_groups().await?.iter().any(|x| x.id == g) {
-            return Err(ApiError::Unprocessable(
-                "unknown_group",
-                "group_id refers to no class".into(),
-            ));
-        }
+    if let Some(g) = slot.group_id
+        && !app.store.list_groups().await?.iter().any(|x| x.id == g)
+    {
+        return Err(ApiError::Unprocessable(
+            "unknown_group",
+            "group_id refers to no class".into(),
+        ));
     }
     if let Some(t) = slot.teacher_id {
         let u = app
@@ -226,13 +226,13 @@ async fn check_refs(app: &AppState, slot: &Slot) -> ApiResult<()> {
             ));
         }
     }
-    if let (Some(f), Some(u)) = (slot.valid_from, slot.valid_until) {
-        if u < f {
-            return Err(ApiError::Unprocessable(
-                "bad_dates",
-                "valid_until is before valid_from".into(),
-            ));
-        }
+    if let (Some(f), Some(u)) = (slot.valid_from, slot.valid_until)
+        && u < f
+    {
+        return Err(ApiError::Unprocessable(
+            "bad_dates",
+            "valid_until is before valid_from".into(),
+        ));
     }
     Ok(())
 }
