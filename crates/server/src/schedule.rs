@@ -217,6 +217,9 @@ impl App {
                 )
             })
             .collect();
+        // Exams begin before anyone arrives (hints are held from the first instant); the
+        // hints of exams that ended are shown after the departures.
+        let exams_ended = self.set_exam_rooms(exam_rooms);
         let plan = timetable::plan(&held, &desired, &suppressed);
         if !plan.leave.is_empty() || !plan.arrive.is_empty() {
             tracing::info!(
@@ -249,19 +252,21 @@ impl App {
                 }
             })
             .await;
-        self.update_exams(exam_rooms).await;
+        self.release_held_hints(exams_ended).await;
         self.end_of_day_if_due(&calendar, eod, now).await;
         next
     }
 
+    /// Records the rooms in an exam now; returns those whose exam just ended.
+    fn set_exam_rooms(&self, now_in_exam: HashSet<Id>) -> Vec<Id> {
+        let mut rooms = self.schedule.exam_rooms.write().expect("schedule poisoned");
+        let ended = rooms.difference(&now_in_exam).copied().collect();
+        *rooms = now_in_exam;
+        ended
+    }
+
     /// Rooms that left an exam show the hints they held.
-    async fn update_exams(&self, now_in_exam: HashSet<Id>) {
-        let ended: Vec<Id> = {
-            let mut rooms = self.schedule.exam_rooms.write().expect("schedule poisoned");
-            let ended = rooms.difference(&now_in_exam).copied().collect();
-            *rooms = now_in_exam;
-            ended
-        };
+    async fn release_held_hints(&self, ended: Vec<Id>) {
         for room in ended {
             for plate in self.schedule.plates_of_room(room) {
                 for p in self.presence.at_doorplate(plate) {
