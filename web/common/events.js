@@ -9,6 +9,9 @@
 import { api, ApiError } from './api.js';
 
 const MAX_BACKOFF_MS = 10_000;
+/** Close codes the server uses: the session ended (final), or we fell behind (resume). */
+const CLOSE_SESSION_ENDED = 4001;
+const CLOSE_LAGGING = 4008;
 
 /**
  * Opens a live event stream.
@@ -90,12 +93,19 @@ export function openEvents({ token, onEvent, onStatus = () => {}, onAuthError = 
         }
       }
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (socket !== ws) return;
       socket = null;
       if (closed) return;
+      if (ev.code === CLOSE_SESSION_ENDED) {
+        // The server ended this principal's session: no reconnect can help.
+        closed = true;
+        onAuthError(new ApiError(401, 'session_ended', ev.reason || 'session ended'));
+        return;
+      }
       setStatus('reconnecting');
-      schedule();
+      if (ev.code === CLOSE_LAGGING) connect(); // resume at once from `after`
+      else schedule();
     };
     ws.onerror = () => { /* onclose follows */ };
   }

@@ -49,7 +49,7 @@ addStrings({
   },
 });
 
-/** Adds strings: `{en: {key: text}, 'zh-CN': {key: text}}`. A text may be `{one, other}`. */
+/** Adds strings: `{en: {key: text}, 'zh-CN': {key: text}}`. A text may be `{zero?, one?, other}` (chosen by `vars.n`). */
 export function addStrings(more) {
   for (const [lang, entries] of Object.entries(more)) {
     if (!tables[lang]) tables[lang] = {};
@@ -67,7 +67,7 @@ export function t(key, vars = {}) {
   }
   if (typeof entry === 'object') {
     const n = Number(vars.n ?? 0);
-    const rule = new Intl.PluralRules(current).select(n);
+    const rule = n === 0 && entry.zero !== undefined ? 'zero' : new Intl.PluralRules(current).select(n);
     entry = entry[rule] ?? entry.other;
   }
   return entry.replace(/\{(\w+)\}/g, (whole, name) => (vars[name] !== undefined ? String(vars[name]) : whole));

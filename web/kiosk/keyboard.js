@@ -21,8 +21,9 @@ const ROWS = [
  * @param {() => void} opts.onEnter
  * @param {boolean} [opts.caps]  start in capitals (pairing codes)
  * @param {() => void} [opts.onKey]  called after every key (to keep a session awake)
+ * @param {string} [opts.enterLabel]  translation key of the Enter key's label
  */
-export function createKeyboard({ target, onEnter, caps = false, onKey = () => {} }) {
+export function createKeyboard({ target, onEnter, caps = false, onKey = () => {}, enterLabel = 'kb.enter' }) {
   let shift = caps;
   const letterKeys = [];
 
@@ -44,7 +45,7 @@ export function createKeyboard({ target, onEnter, caps = false, onKey = () => {}
   function keyButton(key) {
     const special = { shift: 'shift', backspace: 'backspace', enter: 'enter' }[key];
     const label = special
-      ? [icon(special), key === 'enter' ? h('span', { class: 'key-label', 'data-i18n': 'kb.enter', text: t('kb.enter') }) : null]
+      ? [icon(special), key === 'enter' ? h('span', { class: 'key-label', 'data-i18n': enterLabel, text: t(enterLabel) }) : null]
       : key === 'space' ? h('span', { class: 'key-label', text: t('kb.space') }) : key;
     const btn = h('button', {
       type: 'button',

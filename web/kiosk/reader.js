@@ -35,6 +35,10 @@ export function listenForReader(onScan) {
           target.dispatchEvent(new Event('input', { bubbles: true }));
         }
         last = 0;
+        // Counted (with the length read, never the text) so that tests can tell a whole
+        // read from keys that came too slowly.
+        document.body.dataset.scans = String(Number(document.body.dataset.scans || 0) + 1);
+        document.body.dataset.scanLength = String(text.trim().length);
         onScan(text.trim());
       }
       return;

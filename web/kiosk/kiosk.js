@@ -1,0 +1,643 @@
+// The doorplate kiosk: pairing, the room's signage and present list on the device's own
+// account (R7, R3), proofs at the door (check in, my messages, check out), and the
+// personal session of whoever proved themselves last (R4, R5, R9).
+//
+// What the page keeps: the device token in localStorage (the device's identity) and, in
+// memory only, the room's state. A personal session lives in its own closure and DOM and
+// is dropped whole when it ends; a student who leaves is dropped from memory at once (R6).
+
+import { api, ApiError } from '/common/api.js';
+import { openEvents } from '/common/events.js';
+import { h, setChildren } from '/common/dom.js';
+import { t, setLang, getLang, onLangChange, translateDom } from '/common/i18n.js';
+import './strings.js';
+import { icon } from './icons.js';
+import { listenForReader, credentialFromScan } from './reader.js';
+import { openProofSheet } from './proof.js';
+import { createKeyboard } from './keyboard.js';
+import { createBand, createNotices } from './signage.js';
+import { createPresentList } from './present.js';
+import { chime, unlockAudio } from './chime.js';
+import { openSession } from './session.js';
+import { openTeacher } from './teacher.js';
+
+const TOKEN_KEY = 'doorplate.device_token';
+const LANG_REVERT_MS = 3 * 60_000;
+const REFRESH_EVERY_MS = 5 * 60_000;
+const query = new URLSearchParams(location.search);
+const urlLang = query.get('lang');
+
+// ---- state (memory only) ------------------------------------------------------------
+
+let deviceToken = localStorage.getItem(TOKEN_KEY);
+let settings = { language: 'auto', timezone: undefined, session_idle_seconds: 60 };
+const info = { doorplate: null, room: null, current: null, next: null, notices: [] };
+/** user id → {user_id, display_name, unread, since, source, urgent, hintOrder, joinOrder} */
+const present = new Map();
+let order = 0;
+let deviceEvents = null;
+let sheet = null;
+let personal = null;
+let submitting = false;
+let wasQuiet = false;
+let manualLang = false;
+let langTimer = null;
+let boundaryTimer = null;
+let refreshTimer = null;
+let retryTimer = null;
+let retryDelay = 1000;
+let refreshing = null;
+let refreshAgain = false;
+
+const quiet = () => info.current?.kind === 'exam';
+const zone = () => settings.timezone || undefined;
+
+// ---- the page -----------------------------------------------------------------------
+
+const app = document.getElementById('app');
+const roomView = h('div', { class: 'room-view', 'data-testid': 'room', hidden: true });
+const band = h('header', { class: 'band', 'data-testid': 'band' });
+const tilesBox = h('div', { class: 'tiles', 'data-testid': 'present-list', role: 'list' });
+const presentTitle = h('h2', { class: 'present-title' });
+const presentEmpty = h('p', { class: 'present-empty', 'data-testid': 'present-empty' });
+const examHold = h('p', { class: 'exam-hold', 'data-testid': 'exam-hold', hidden: true });
+const noticesBox = h('aside', { class: 'notices', 'data-testid': 'notices' });
+const overlayRoot = h('div', { class: 'overlay-root' });
+const personalRoot = h('div', { class: 'personal-root' });
+const toastBox = h('div', { class: 'toast', 'data-testid': 'toast', role: 'status', 'aria-live': 'polite', hidden: true });
+
+const barButton = (action, iconName, cls) => h('button', {
+  type: 'button', class: `bar-btn ${cls}`, 'data-testid': `btn-${action}`, onclick: () => openProof(action),
+}, icon(iconName), h('span', { class: 'bar-label', 'data-i18n': `action.${action}` }));
+const langButton = h('button', {
+  type: 'button', class: 'lang-btn', 'data-testid': 'lang-switch', onclick: toggleLang,
+  'data-i18n-attr': 'aria-label:lang.switch.label',
+}, icon('globe'), h('span', { 'data-i18n': 'lang.switch' }));
+
+roomView.append(
+  band,
+  h('main', { class: 'middle' },
+    h('section', { class: 'present' },
+      h('div', { class: 'present-head' }, presentTitle, examHold),
+      h('div', { class: 'tiles-scroll' }, tilesBox, presentEmpty)),
+    noticesBox),
+  h('footer', { class: 'bar' },
+    h('div', { class: 'bar-actions' },
+      barButton('checkin', 'checkin', 'checkin'),
+      barButton('messages', 'messages', 'messages primary'),
+      barButton('checkout', 'checkout', 'checkout')),
+    langButton));
+app.append(roomView, overlayRoot, personalRoot, toastBox);
+
+const bandView = createBand(band);
+const notices = createNotices(noticesBox, { loadImage });
+const tiles = createPresentList(tilesBox, {
+  onTap: (userId) => openProof('messages', present.get(userId)?.display_name),
+});
+
+// ---- language -----------------------------------------------------------------------
+
+function baseLang() {
+  return urlLang || settings.language || 'auto';
+}
+
+function toggleLang() {
+  manualLang = true;
+  setLang(getLang() === 'zh-CN' ? 'en' : 'zh-CN');
+  armLangRevert();
+}
+
+/** A student's switch is for them: the school's language comes back when the screen idles. */
+function armLangRevert() {
+  clearTimeout(langTimer);
+  if (!manualLang) return;
+  langTimer = setTimeout(() => {
+    if (personal || sheet) { armLangRevert(); return; }
+    manualLang = false;
+    setLang(baseLang());
+  }, LANG_REVERT_MS);
+}
+
+onLangChange(() => {
+  document.title = t('brand');
+  translateDom(app);
+  renderAll();
+  notices.refresh();
+  bandView.setConnection(band.querySelector('.conn').dataset.state);
+});
+
+// ---- rendering ----------------------------------------------------------------------
+
+function renderAll() {
+  bandView.update(info, zone());
+  renderPresent();
+}
+
+function renderPresent() {
+  const entries = [...present.values()];
+  tiles.render(entries, { quiet: quiet(), zone: zone() });
+  setChildren(presentTitle, h('span', { text: t('present.title') }),
+    entries.length ? h('span', { class: 'present-count', 'data-testid': 'present-count', text: String(entries.length) }) : '');
+  presentEmpty.hidden = entries.length > 0;
+  presentEmpty.textContent = t('present.empty');
+  const held = quiet() && entries.some((e) => e.unread > 0);
+  examHold.hidden = !quiet();
+  examHold.textContent = held ? t('exam.held') : t('exam.quiet_short');
+  roomView.classList.toggle('few', entries.length <= 6);
+  if (personal?.presentChanged) personal.presentChanged();
+}
+
+let toastTimer = null;
+function toast(text, kind = 'info') {
+  toastBox.textContent = text;
+  toastBox.dataset.kind = kind;
+  toastBox.hidden = false;
+  toastBox.classList.remove('show');
+  void toastBox.offsetWidth;
+  toastBox.classList.add('show');
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { toastBox.hidden = true; }, kind === 'error' ? 7000 : 4500);
+}
+
+async function loadImage(url) {
+  // Notice images stored as media need the device's bearer; others load as they are.
+  if (!url.startsWith('/api/')) return url;
+  try {
+    const blob = await api('GET', url, { token: deviceToken, responseType: 'blob' });
+    return URL.createObjectURL(blob);
+  } catch {
+    return null;
+  }
+}
+
+// ---- state from the server ----------------------------------------------------------
+
+async function loadSettings() {
+  try {
+    const s = await api('GET', '/api/v1/settings', { token: deviceToken });
+    if (s && typeof s === 'object') settings = { ...settings, ...s };
+  } catch { /* keep what we had */ }
+  if (!manualLang) setLang(baseLang());
+  return settings;
+}
+
+/** Re-reads the room's state; coalesces calls that come while one is in flight. */
+function refreshState() {
+  if (refreshing) {
+    refreshAgain = true;
+    return refreshing;
+  }
+  refreshing = (async () => {
+    try {
+      do {
+        refreshAgain = false;
+        const askedAt = Date.now();
+        const state = await api('GET', '/api/v1/doorplate/state', { token: deviceToken });
+        applyState(state, askedAt);
+      } while (refreshAgain);
+      retryDelay = 1000;
+      clearTimeout(retryTimer);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) {
+        unpair();
+      } else {
+        bandView.setConnection('reconnecting');
+        clearTimeout(retryTimer);
+        retryTimer = setTimeout(refreshState, retryDelay);
+        retryDelay = Math.min(10_000, retryDelay * 2);
+      }
+    } finally {
+      refreshing = null;
+    }
+  })();
+  return refreshing;
+}
+
+function applyState(state, askedAt) {
+  info.doorplate = state.doorplate || info.doorplate;
+  info.room = state.room || null;
+  info.current = state.current || null;
+  info.next = state.next || null;
+  info.notices = Array.isArray(state.notices) ? state.notices : [];
+
+  // Merge the present list: keep the hint order we know; the server's order breaks ties.
+  const list = Array.isArray(state.present) ? state.present : [];
+  const seen = new Set();
+  for (const p of list) {
+    seen.add(p.user_id);
+    const old = present.get(p.user_id);
+    const unread = Number(p.unread) || 0;
+    present.set(p.user_id, {
+      user_id: p.user_id,
+      display_name: p.display_name,
+      since: p.since,
+      source: p.source,
+      unread,
+      urgent: unread > 0 && Boolean(p.urgent ?? old?.urgent),
+      hintOrder: unread > 0 ? (old && old.unread > 0 ? old.hintOrder : ++order) : 0,
+      joinOrder: old?.joinOrder ?? ++order,
+    });
+  }
+  for (const id of [...present.keys()]) if (!seen.has(id)) forget(id);
+  // The server says whose session it hosts (if it tells): one it no longer hosts is over.
+  // Only an answer asked after the session opened can say so.
+  if (personal && 'session_user_id' in state && askedAt > personal.openedAt
+      && state.session_user_id !== personal.userId) {
+    endPersonal('ended', { revoke: false });
+  }
+
+  const isQuiet = quiet();
+  if (wasQuiet && !isQuiet && [...present.values()].some((e) => e.unread > 0)) chime();
+  wasQuiet = isQuiet;
+
+  renderAll();
+  notices.update(info.notices, info.room?.name || '');
+  scheduleBoundary();
+}
+
+/** Refreshes when the current period ends or the next starts, so the band turns by itself. */
+function scheduleBoundary() {
+  clearTimeout(boundaryTimer);
+  const times = [info.current?.ends_at, info.next?.starts_at]
+    .map((x) => Date.parse(x)).filter((x) => Number.isFinite(x) && x > Date.now());
+  if (!times.length) return;
+  const wait = Math.min(...times) - Date.now() + 1500;
+  boundaryTimer = setTimeout(refreshState, Math.min(wait, 2 ** 31 - 1));
+}
+
+/** R6: a student who leaves is dropped at once, and their personal session with them. */
+function forget(userId) {
+  present.delete(userId);
+  if (personal && personal.userId === userId) endPersonal('left');
+}
+
+// ---- live events on the device's account --------------------------------------------
+
+function startDeviceEvents() {
+  if (deviceEvents) deviceEvents.close();
+  deviceEvents = openEvents({
+    token: deviceToken,
+    onStatus: (status) => {
+      bandView.setConnection(status);
+      // On every (re)connection, reload: cheap, and it covers what no replay can.
+      if (status === 'connected') refreshState();
+    },
+    onAuthError: () => unpair(),
+    onEvent: onDeviceEvent,
+  });
+}
+
+function onDeviceEvent({ type, data }) {
+  switch (type) {
+    case 'presence.joined': {
+      const old = present.get(data.user_id);
+      const unread = Number(data.unread ?? old?.unread ?? 0);
+      present.set(data.user_id, {
+        user_id: data.user_id,
+        display_name: data.display_name || old?.display_name || '',
+        since: data.since || old?.since,
+        source: data.source || old?.source,
+        unread,
+        urgent: Boolean(old?.urgent),
+        hintOrder: unread > 0 ? (old?.unread > 0 ? old.hintOrder : ++order) : 0,
+        joinOrder: old?.joinOrder ?? ++order,
+      });
+      renderPresent();
+      if (unread > 0 && !(old?.unread > 0) && !quiet()) chime();
+      break;
+    }
+    case 'presence.left':
+      if (present.has(data.user_id) || personal?.userId === data.user_id) {
+        forget(data.user_id);
+        renderPresent();
+      }
+      break;
+    case 'notify.new_message': {
+      const old = present.get(data.user_id);
+      const unread = Number(data.unread) || 0;
+      const entry = old || {
+        user_id: data.user_id, display_name: data.display_name || '', since: new Date().toISOString(),
+        source: 'active', joinOrder: ++order,
+      };
+      if (!entry.display_name && data.display_name) entry.display_name = data.display_name;
+      const grew = unread > (old?.unread || 0);
+      entry.hintOrder = unread > 0 ? (old?.unread > 0 ? old.hintOrder : ++order) : 0;
+      entry.urgent = unread > 0 && (Boolean(data.urgent) || (Boolean(old?.urgent) && old?.unread > 0));
+      entry.unread = unread;
+      if (!entry.display_name) {
+        // A hint for someone we have not seen join: the state has their name.
+        refreshState();
+        break;
+      }
+      present.set(data.user_id, entry);
+      renderPresent();
+      if (grew && !quiet()) chime({ urgent: Boolean(data.urgent) });
+      break;
+    }
+    case 'session.ended':
+      onSessionEnded(data.user_id, data.reason);
+      break;
+    case 'signage.updated':
+    case 'schedule.changed':
+    case 'resync':
+      refreshState();
+      if (type === 'signage.updated') loadSettings().then(() => renderAll());
+      break;
+    default:
+      break;
+  }
+}
+
+function onSessionEnded(userId, reason) {
+  if (!personal) return;
+  if (userId && personal.userId !== userId) return;
+  // Replaced by a newer proof: that proof was made here, and this page already switched.
+  if (reason === 'replaced') return;
+  // The same person proving again ends their own earlier session: that event must not
+  // close the session just opened. Ask the server whether ours still stands.
+  if (Date.now() - personal.openedAt < 5000) {
+    const mine = personal;
+    api('GET', '/api/v1/me', { token: mine.token }).catch((err) => {
+      if (err instanceof ApiError && err.status === 401 && personal === mine) endPersonal('ended');
+    });
+    return;
+  }
+  endPersonal('ended');
+}
+
+// ---- proofs -------------------------------------------------------------------------
+
+function openProof(action, forName) {
+  unlockAudio();
+  if (personal) return;
+  if (sheet) sheet.close();
+  toastBox.hidden = true;
+  loadSettings();
+  const mine = openProofSheet(overlayRoot, {
+    action,
+    forName,
+    onCredential: (credential) => submit(action, credential),
+    onClose: () => { if (sheet === mine) sheet = null; },
+  });
+  sheet = mine;
+}
+
+function closeSheet() {
+  if (sheet) sheet.close();
+  sheet = null;
+}
+
+function onScan(text) {
+  if (!deviceToken) {
+    // Not paired yet: a scanned pairing code fills the field.
+    const input = document.querySelector('[data-testid="pair-code"]');
+    if (input) { input.value = text; pairNow(); }
+    return;
+  }
+  const credential = credentialFromScan(text);
+  if (sheet) { submit(sheet.action, credential); return; }
+  if (personal) { submit('messages', credential); return; }
+  // A swipe with no sheet open means "My messages".
+  openProof('messages');
+  submit('messages', credential);
+}
+
+function credentialKind(credential) {
+  if (credential.card !== undefined) return 'card';
+  if (credential.qr !== undefined) return 'qr';
+  return 'password';
+}
+
+async function submit(action, credential) {
+  if (submitting) return;
+  submitting = true;
+  const kind = credentialKind(credential);
+  sheet?.setBusy(true);
+  const settingsReady = action === 'messages' ? loadSettings() : null;
+  try {
+    if (action === 'checkin') {
+      const res = await api('POST', '/api/v1/doorplate/checkin', { token: deviceToken, body: { credential } });
+      closeSheet();
+      if (res?.user) {
+        const old = present.get(res.user.id);
+        present.set(res.user.id, {
+          user_id: res.user.id,
+          display_name: res.user.display_name,
+          since: res.presence?.since || old?.since || new Date().toISOString(),
+          source: res.presence?.source || 'active',
+          unread: Number(res.presence?.unread ?? old?.unread ?? 0),
+          urgent: Boolean(old?.urgent),
+          hintOrder: old?.hintOrder ?? 0,
+          joinOrder: old?.joinOrder ?? ++order,
+        });
+        renderPresent();
+        toast(t('toast.checked_in', { name: res.user.display_name }), 'ok');
+      } else {
+        toast(t('toast.checked_in_anon'), 'ok');
+      }
+    } else if (action === 'checkout') {
+      await api('POST', '/api/v1/doorplate/checkout', { token: deviceToken, body: { credential } });
+      closeSheet();
+      toast(t('toast.checked_out'), 'ok');
+    } else {
+      const res = await api('POST', '/api/v1/doorplate/sessions', { token: deviceToken, body: { credential } });
+      await settingsReady;
+      closeSheet();
+      startPersonal(res);
+    }
+  } catch (err) {
+    await handleProofError(err, action, kind);
+  } finally {
+    submitting = false;
+    sheet?.setBusy(false);
+  }
+}
+
+/** 401 codes that refuse the credential (not the device), and the text each one gets. */
+const CREDENTIAL_CODES = {
+  invalid_credential: null,
+  unknown_card: 'card',
+  unknown_badge: 'qr',
+  wrong_password: 'password',
+};
+
+async function handleProofError(err, action, kind) {
+  if (!(err instanceof ApiError)) {
+    console.error(err);
+    showProofError(t('error.generic'));
+    return;
+  }
+  if (err.status === 401 && !(err.code in CREDENTIAL_CODES)) {
+    // Either the credential or this device was refused: the device token tells which.
+    try {
+      await api('GET', '/api/v1/doorplate/state', { token: deviceToken });
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) { unpair(); return; }
+    }
+  }
+  if (err.status === 429) {
+    const seconds = err.retryAfter ?? 30;
+    if (sheet) sheet.showThrottle(seconds, (n) => t('proof.error.throttled', { n }));
+    else toast(t('proof.error.throttled', { n: seconds }), 'error');
+    return;
+  }
+  showProofError(proofErrorText(err, action, kind));
+  if (kind === 'password' && err.status === 401) sheet?.clearPassword();
+}
+
+function proofErrorText(err, action, kind) {
+  if (err.status === 0) return t('error.network');
+  if (err.status === 401) return t(`proof.error.${CREDENTIAL_CODES[err.code] || kind}`);
+  if (action === 'checkout' && (err.status === 404 || err.status === 409 || err.status === 422)) return t('proof.error.not_here');
+  if (action === 'checkin' && err.status === 409) return t('proof.error.already_here');
+  if (err.code === 'not_a_student') return t('proof.error.not_a_student');
+  if (err.status === 403) return t(action === 'messages' ? 'proof.error.no_session' : 'proof.error.forbidden');
+  if (err.status === 404) return t(`proof.error.${kind}`);
+  return t('error.generic');
+}
+
+function showProofError(text) {
+  if (sheet) sheet.showError(text);
+  else toast(text, 'error');
+}
+
+// ---- personal session (student chat or teacher mode) -----------------------------------
+
+function startPersonal(res) {
+  // A new proof ends the previous session (R5); the server already ended it.
+  if (personal) endPersonal('replaced', { revoke: false });
+  const idleSeconds = Number(settings.session_idle_seconds) || 60;
+  const isStaff = res.user && (res.user.role === 'teacher' || res.user.role === 'admin');
+  const opts = { session: res, idleSeconds, onEnd: (reason) => endPersonal(reason) };
+  personal = isStaff
+    ? openTeacher(personalRoot, { ...opts, doorplateId: info.doorplate?.id, getPresent: () => [...present.values()].map((e) => ({ ...e })) })
+    : openSession(personalRoot, { ...opts, timeZone: zone(), isQuiet: quiet, chime });
+  personal.token = res.session_token;
+  toastBox.hidden = true;
+  document.body.classList.add('personal-open');
+}
+
+/**
+ * Ends the personal session: its DOM, streams, object URLs and token go at once, and the
+ * room is back. "Done" and the idle timeout also tell the server (with the device token).
+ */
+function endPersonal(reason, { revoke = reason === 'done' || reason === 'timeout' || reason === 'expired' } = {}) {
+  if (!personal) return;
+  const ending = personal;
+  personal = null;
+  ending.destroy();
+  ending.token = null;
+  personalRoot.replaceChildren();
+  document.body.classList.remove('personal-open');
+  if (revoke && deviceToken) {
+    api('DELETE', '/api/v1/doorplate/sessions/current', { token: deviceToken }).catch(() => {});
+  }
+  if (reason === 'timeout') toast(t('toast.session_timeout'));
+  if (reason !== 'replaced') refreshState();
+}
+
+// ---- pairing ------------------------------------------------------------------------
+
+let pairView = null;
+
+function showPairing(message) {
+  roomView.hidden = true;
+  if (pairView) pairView.remove();
+  const input = h('input', {
+    class: 'pair-input', type: 'text', inputmode: 'none', autocomplete: 'off', autocapitalize: 'characters',
+    spellcheck: 'false', 'data-testid': 'pair-code', 'aria-label': t('pair.code'), maxlength: 64,
+  });
+  const error = h('p', { class: 'pair-error', 'data-testid': 'pair-error', role: 'alert', hidden: !message, text: message || '' });
+  const keyboard = createKeyboard({ target: () => input, onEnter: pairNow, caps: true, enterLabel: 'pair.submit' });
+  const pairButton = h('button', { type: 'button', class: 'btn btn-primary pair-btn', 'data-testid': 'pair-submit', onclick: pairNow },
+    icon('check'), h('span', { 'data-i18n': 'pair.submit', text: t('pair.submit') }));
+  pairView = h('section', { class: 'pairing', 'data-testid': 'pairing' },
+    h('div', { class: 'pair-card' },
+      h('div', { class: 'brand' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, icon('home')),
+        h('span', { class: 'brand-name', 'data-i18n': 'brand', text: t('brand') })),
+      h('h1', { 'data-i18n': 'pair.title', text: t('pair.title') }),
+      h('p', { class: 'pair-help', 'data-i18n': 'pair.help', text: t('pair.help') }),
+      h('div', { class: 'pair-row' }, input, pairButton),
+      error,
+      keyboard.el),
+    h('button', { type: 'button', class: 'lang-btn pair-lang', 'data-testid': 'lang-switch', onclick: toggleLang },
+      icon('globe'), h('span', { 'data-i18n': 'lang.switch', text: t('lang.switch') })));
+  app.prepend(pairView);
+  input.focus({ preventScroll: true });
+}
+
+let pairing = false;
+async function pairNow() {
+  const input = pairView?.querySelector('[data-testid="pair-code"]');
+  const error = pairView?.querySelector('[data-testid="pair-error"]');
+  const code = input?.value.trim();
+  if (!code || pairing) return;
+  pairing = true;
+  error.hidden = true;
+  pairView.classList.add('busy');
+  try {
+    const res = await api('POST', '/api/v1/devices/pair', { body: { pairing_code: code } });
+    deviceToken = res.device_token;
+    localStorage.setItem(TOKEN_KEY, deviceToken);
+    info.doorplate = res.doorplate || null;
+    pairView.remove();
+    pairView = null;
+    startRoom();
+  } catch (err) {
+    error.hidden = false;
+    if (err instanceof ApiError && err.status === 429) error.textContent = t('error.throttled', { n: err.retryAfter ?? 30 });
+    else if (err instanceof ApiError && err.status === 0) error.textContent = t('error.network');
+    else error.textContent = t('pair.invalid');
+  } finally {
+    pairing = false;
+    pairView?.classList.remove('busy');
+  }
+}
+
+/** The device token was refused: forget everything and ask for a pairing code again. */
+function unpair() {
+  localStorage.removeItem(TOKEN_KEY);
+  deviceToken = null;
+  if (deviceEvents) deviceEvents.close();
+  deviceEvents = null;
+  endPersonal('unpaired', { revoke: false });
+  closeSheet();
+  present.clear();
+  tiles.clear();
+  clearTimeout(boundaryTimer);
+  clearTimeout(retryTimer);
+  showPairing(t('pair.lost'));
+}
+
+// ---- start --------------------------------------------------------------------------
+
+async function startRoom() {
+  roomView.hidden = false;
+  bandView.setConnection('connecting');
+  translateDom(app);
+  renderAll();
+  notices.update([], '');
+  await loadSettings();
+  if (!deviceToken) return;
+  await refreshState();
+  if (!deviceToken) return;
+  startDeviceEvents();
+}
+
+function boot() {
+  setLang(urlLang || 'auto');
+  document.title = t('brand');
+  translateDom(app);
+  listenForReader(onScan);
+  document.addEventListener('pointerdown', () => {
+    unlockAudio();
+    armLangRevert();
+  }, true);
+  setInterval(() => bandView.tick(zone()), 1000);
+  clearInterval(refreshTimer);
+  refreshTimer = setInterval(() => { if (deviceToken) refreshState(); }, REFRESH_EVERY_MS);
+  if (deviceToken) startRoom();
+  else showPairing();
+}
+
+boot();
