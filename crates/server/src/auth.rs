@@ -59,6 +59,10 @@ pub async fn resolve(app: &AppState, token: &str) -> Result<Caller, ApiError> {
         StoreError::NotFound => invalid(),
         other => other.into(),
     };
+    let api_not_found_is_invalid = |e: ApiError| match e {
+        ApiError::NotFound(_) => invalid(),
+        other => other,
+    };
     let now = now_micros();
     if token.starts_with("dpd_") {
         let doorplate = app
@@ -92,16 +96,15 @@ pub async fn resolve(app: &AppState, token: &str) -> Result<Caller, ApiError> {
         )
     } else if token.starts_with("dpu_") {
         (
-            app.store
-                .token_user(app.secrets.hash("token", token), now)
+            app.token_user(app.secrets.hash("token", token), now)
                 .await
-                .map_err(not_found_is_invalid)?,
+                .map_err(api_not_found_is_invalid)?,
             None,
         )
     } else {
         return Err(invalid());
     };
-    let user = app.store.user(user_id).await.map_err(not_found_is_invalid)?;
+    let user = app.user(user_id).await.map_err(api_not_found_is_invalid)?;
     if user.disabled {
         return Err(ApiError::Unauthorized("disabled", "this account is disabled".into()));
     }

@@ -96,6 +96,27 @@ pub fn hash_password(password: &str) -> String {
         .to_string()
 }
 
+/// argon2 needs 19 MiB and tens of milliseconds per hash: at most two run at once, off
+/// the async threads, so a burst of logins neither starves requests nor leaves dozens of
+/// 19 MiB arenas behind in the allocator.
+static ARGON2_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// [`hash_password`] on a blocking thread, two at a time.
+pub async fn hash_password_async(password: String) -> String {
+    let _slot = ARGON2_SLOTS.acquire().await.expect("the semaphore is never closed");
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .expect("hashing does not panic")
+}
+
+/// [`verify_password`] on a blocking thread, two at a time.
+pub async fn verify_password_async(password: String, phc: String) -> bool {
+    let _slot = ARGON2_SLOTS.acquire().await.expect("the semaphore is never closed");
+    tokio::task::spawn_blocking(move || verify_password(&password, &phc))
+        .await
+        .unwrap_or(false)
+}
+
 /// Checks a password against a stored PHC string. CPU-heavy: call from `spawn_blocking`.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cache;
 pub mod crypto;
 pub mod error;
 pub mod hub;

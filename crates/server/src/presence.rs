@@ -179,7 +179,7 @@ impl App {
             self.suppress_if_scheduled(student, *d).await;
         }
         self.presence.insert(row);
-        let user = self.store.user(student).await?;
+        let user = self.user(student).await?;
         let unread = self.unread.get(student);
         if !plan.already_here {
             self.hub.publish(

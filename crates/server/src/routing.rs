@@ -7,12 +7,13 @@ use crate::sessions::Ended;
 use crate::state::App;
 use crate::views::message_json;
 use doorplate_domain::{Id, MessageStatus, Role};
-use doorplate_store::{Message, User};
+use doorplate_store::{Message, StatusChange, User};
 use serde_json::json;
 
 impl App {
-    /// Delivers a newly stored message. Called once per message, after commit.
-    pub async fn route_message(&self, msg: &Message, sender: &User, recipient: &User) {
+    /// Delivers a newly stored message. Called once per message, after commit. Returns
+    /// the message as it stands after routing (its status may have moved to notified).
+    pub async fn route_message(&self, msg: &Message, sender: &User, recipient: &User) -> Message {
         let unread = self.unread.add(recipient.id, 1);
         let body = json!({"message": message_json(msg)});
         self.hub.publish(Principal::User(recipient.id), "message.new", &body);
@@ -38,12 +39,17 @@ impl App {
             // Staff and guardians are "notified" when one of their clients got it live.
             rooms.push(String::new());
         }
+        let mut routed = msg.clone();
         for room in rooms {
-            self.mark_notified(vec![msg.id], room).await;
+            if let Some(c) = self.mark_notified(vec![msg.id], room).await.pop() {
+                routed.status = c.status;
+                routed.notified_rooms = c.notified_rooms;
+            }
         }
         if msg.urgent && sender.role == Role::Guardian && recipient.role == Role::Student {
             self.alert_class_teachers(msg, sender, recipient).await;
         }
+        routed
     }
 
     /// Hints the messages that waited for a student who just arrived at `doorplate`.
@@ -68,23 +74,27 @@ impl App {
         }
     }
 
-    async fn mark_notified(&self, ids: Vec<Id>, room: String) {
+    async fn mark_notified(&self, ids: Vec<Id>, room: String) -> Vec<StatusChange> {
         match self.store.mark_notified(ids, room.clone()).await {
             Ok(changed) => {
-                for m in changed {
+                for m in &changed {
                     let mut data = json!({"message_id": m.id.to_string(), "status": m.status.as_str()});
                     if !room.is_empty() && self.settings().show_room_to_guardians {
                         data["room"] = json!(room);
                     }
                     self.hub.publish(Principal::User(m.sender_id), "message.status", &data);
                 }
+                changed
             }
-            Err(e) => tracing::error!(error = %e, "could not record a notified status"),
+            Err(e) => {
+                tracing::error!(error = %e, "could not record a notified status");
+                Vec::new()
+            }
         }
     }
 
     /// Read receipts: tell each sender their messages were read.
-    pub fn announce_read(&self, reader: Id, read: &[Message]) {
+    pub fn announce_read(&self, reader: Id, read: &[StatusChange]) {
         let unread = self.unread.add(reader, -(read.len() as i64));
         // The doorplates where the reader is present update their badge (count only).
         for p in self.presence.of_student(reader) {
@@ -117,13 +127,6 @@ impl App {
                         "student_name": student.display_name, "from_id": sender.id.to_string(),
                         "from_name": sender.display_name}),
             );
-        }
-    }
-
-    async fn room_name_of(&self, doorplate: Id) -> String {
-        match self.store.doorplate(doorplate).await {
-            Ok(d) => self.store.room(d.room_id).await.map(|r| r.name).unwrap_or(d.name),
-            Err(_) => String::new(),
         }
     }
 

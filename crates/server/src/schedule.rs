@@ -274,7 +274,7 @@ impl App {
                         continue;
                     }
                     let _guard = self.student_lock(p.student_id).lock().await;
-                    if let Ok(u) = self.store.user(p.student_id).await {
+                    if let Ok(u) = self.user(p.student_id).await {
                         self.hint_waiting(p.student_id, &u.display_name, plate).await;
                     }
                 }

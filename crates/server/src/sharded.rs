@@ -20,7 +20,7 @@ pub trait ShardKey {
 impl ShardKey for i64 {
     fn shard(&self) -> usize {
         // Ids are dense integers: the low bits spread them evenly.
-        (*self as u64 as usize) % SHARDS
+        *self as u64 as usize
     }
 }
 
@@ -34,13 +34,20 @@ impl<K: Hash + Eq + ShardKey, V> Default for Sharded<K, V> {
 
 impl<K: Hash + Eq + ShardKey, V> Sharded<K, V> {
     pub fn read<R>(&self, k: &K, f: impl FnOnce(Option<&V>) -> R) -> R {
-        let shard = self.shards[k.shard()].read().expect("shard poisoned");
+        let shard = self.shards[k.shard() % SHARDS].read().expect("shard poisoned");
         f(shard.get(k))
     }
 
     pub fn write<R>(&self, k: K, f: impl FnOnce(&mut HashMap<K, V>, K) -> R) -> R {
-        let mut shard = self.shards[k.shard()].write().expect("shard poisoned");
+        let mut shard = self.shards[k.shard() % SHARDS].write().expect("shard poisoned");
         f(&mut shard, k)
+    }
+
+    /// Empties every shard.
+    pub fn clear(&self) {
+        for s in &self.shards {
+            s.write().expect("shard poisoned").clear();
+        }
     }
 
     /// Visits every entry, one shard at a time (for sweeps, never for routing).

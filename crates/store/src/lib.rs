@@ -108,10 +108,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Message>>;
     /// Marks messages to `reader` in the conversation up to `up_to` read; returns those
     /// whose status changed.
-    async fn mark_read(&self, conversation_id: Id, reader: Id, up_to: Id) -> Result<Vec<Message>>;
+    async fn mark_read(&self, conversation_id: Id, reader: Id, up_to: Id) -> Result<Vec<StatusChange>>;
     /// Raises the status of these messages to notified and records the rooms; returns
     /// those whose status or rooms changed.
-    async fn mark_notified(&self, ids: Vec<Id>, room: String) -> Result<Vec<Message>>;
+    async fn mark_notified(&self, ids: Vec<Id>, room: String) -> Result<Vec<StatusChange>>;
     /// Messages to a user still in status `sent`, oldest first.
     async fn unnotified_for(&self, recipient_id: Id) -> Result<Vec<Message>>;
     /// Unread counts for every user with unread messages.

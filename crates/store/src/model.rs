@@ -217,3 +217,12 @@ pub struct AuditFilter {
     pub subject_id: Option<Id>,
     pub limit: u32,
 }
+
+/// A message whose status moved, as its sender must be told.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatusChange {
+    pub id: Id,
+    pub sender_id: Id,
+    pub status: MessageStatus,
+    pub notified_rooms: Vec<String>,
+}

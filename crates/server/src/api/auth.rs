@@ -1,7 +1,7 @@
 //! Signing in and out.
 
 use crate::auth::{COOKIE, Caller, UserAuth};
-use crate::crypto::{new_token, verify_password};
+use crate::crypto::{new_token, verify_password_async};
 use crate::error::{ApiError, ApiResult, Json};
 use crate::state::{AppState, ThrottleKey, now_micros};
 use crate::views::UserView;
@@ -58,15 +58,13 @@ async fn login(State(app): State<AppState>, Json(req): Json<LoginRequest>) -> Ap
     let password = req.password;
     // Verify even for unknown users (against a dummy hash) so timing does not tell
     // which usernames exist.
-    let ok = tokio::task::spawn_blocking(move || match phc {
-        Some(phc) => verify_password(&password, &phc),
+    let ok = match phc {
+        Some(phc) => verify_password_async(password, phc).await,
         None => {
-            let _ = verify_password(&password, dummy_hash());
+            let _ = verify_password_async(password, dummy_hash().to_string()).await;
             false
         }
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    };
     let user = match user {
         Some(u) if ok && !u.disabled => u,
         _ => {
@@ -121,7 +119,9 @@ async fn logout(State(app): State<AppState>, caller: Caller) -> ApiResult<Respon
         session: None,
     } = &caller
     {
-        app.store.delete_token(app.secrets.hash("token", token)).await?;
+        let hash = app.secrets.hash("token", token);
+        app.store.delete_token(hash.clone()).await?;
+        app.cache.forget_token(&hash);
         app.audit(Some(user.id), "auth.logout", Some(user.id), json!({})).await;
     }
     let mut res = StatusCode::NO_CONTENT.into_response();

@@ -2,7 +2,7 @@
 //! opening a personal session after a proof (R4, R5).
 
 use crate::auth::DeviceAuth;
-use crate::crypto::{new_token, verify_password};
+use crate::crypto::{new_token, verify_password_async};
 use crate::error::{ApiError, ApiResult, Json};
 use crate::presence::LeaveReason;
 use crate::state::{App, AppState, ThrottleKey, now_micros};
@@ -83,10 +83,10 @@ pub async fn prove(app: &App, doorplate: &Doorplate, cred: Credential) -> ApiRes
             )?;
             match user {
                 Ok(u) => {
-                    let (phc, pw) = (u.password_hash.clone(), password.clone());
-                    let ok = tokio::task::spawn_blocking(move || phc.is_some_and(|h| verify_password(&pw, &h)))
-                        .await
-                        .map_err(|e| ApiError::Internal(e.to_string()))?;
+                    let ok = match u.password_hash.clone() {
+                        Some(phc) => verify_password_async(password.clone(), phc).await,
+                        None => false,
+                    };
                     if ok { Ok(u) } else { Err("wrong_password") }
                 }
                 Err(e) => Err(e),

@@ -319,6 +319,9 @@ async fn import(
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     let report = app.store.import(ops, dry_run).await?;
+    if !dry_run {
+        app.cache.forget_people();
+    }
     let errors: Vec<LineError> = report
         .errors
         .iter()

@@ -40,8 +40,8 @@ pub struct ConversationView {
 /// R8 for two accounts, with the guardianship looked up only when it matters.
 pub async fn check_r8(app: &AppState, a: &User, b: &User) -> ApiResult<()> {
     let linked = match (a.role, b.role) {
-        (Role::Guardian, Role::Student) => app.store.is_guardian_of(a.id, b.id).await?,
-        (Role::Student, Role::Guardian) => app.store.is_guardian_of(b.id, a.id).await?,
+        (Role::Guardian, Role::Student) => app.is_guardian_of(a.id, b.id).await?,
+        (Role::Student, Role::Guardian) => app.is_guardian_of(b.id, a.id).await?,
         _ => false,
     };
     let party = |u: &User| Party {
@@ -66,7 +66,6 @@ pub async fn check_r8(app: &AppState, a: &User, b: &User) -> ApiResult<()> {
 /// business whether it exists).
 async fn own_conversation(app: &AppState, user: &User, id: &str) -> ApiResult<Conversation> {
     let conv = app
-        .store
         .conversation(parse_id(id)?)
         .await
         .map_err(|_| ApiError::not_found("conversation"))?;
@@ -245,7 +244,6 @@ async fn send_message(
         }
     };
     let peer = app
-        .store
         .user(conv.peer_of(me.id))
         .await
         .map_err(|_| ApiError::not_found("user"))?;
@@ -273,8 +271,8 @@ async fn send_message(
             }
             other => other.into(),
         })?;
-    if created {
-        app.route_message(&msg, me, &peer).await;
+    let msg = if created {
+        let routed = app.route_message(&msg, me, &peer).await;
         if urgent {
             app.audit(
                 Some(me.id),
@@ -284,15 +282,12 @@ async fn send_message(
             )
             .await;
         }
+        routed
     } else if msg.conversation_id != conv.id {
         return Err(ApiError::Conflict(
             "client_id_reused",
             "that client_id was used for another conversation".into(),
         ));
-    }
-    // Re-read so the status is current (routing may have moved it to notified).
-    let msg = if created {
-        app.store.message(msg.id).await.unwrap_or(msg)
     } else {
         msg
     };

@@ -451,6 +451,7 @@ async fn class_badges(
     for s in students {
         let token = new_token("dpq_");
         app.store.set_badge(s.id, app.secrets.hash("qr", &token)).await?;
+        app.cache.forget_user(s.id);
         let svg = qrcode::QrCode::with_error_correction_level(token.as_bytes(), qrcode::EcLevel::M)
             .map(|c| {
                 c.render::<qrcode::render::svg::Color>()

@@ -2,7 +2,7 @@
 
 use super::{ApiId, parse_id, required_text};
 use crate::auth::{AdminAuth, StaffAuth, UserAuth};
-use crate::crypto::{hash_password, new_token};
+use crate::crypto::new_token;
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::hub::Principal;
 use crate::state::{AppState, now_micros};
@@ -71,9 +71,7 @@ fn check_password(p: &str) -> ApiResult<()> {
 }
 
 async fn hash_blocking(password: String) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    Ok(crate::crypto::hash_password_async(password).await)
 }
 
 fn conflict(e: StoreError) -> ApiError {
@@ -168,7 +166,7 @@ async fn list_users(
         .list_users(
             role,
             q.q.filter(|s| !s.trim().is_empty()),
-            q.limit.unwrap_or(200).min(1000),
+            q.limit.unwrap_or(200).min(100_000),
         )
         .await?;
     Ok(axum::Json(users.iter().map(UserView::from).collect()))
@@ -232,9 +230,11 @@ async fn update_user(
     }
     patch.disabled = req.disabled;
     let user = app.store.update_user(id, patch).await.map_err(conflict)?;
+    app.cache.forget_user(id);
     if user.disabled || password_reset {
         // A disabled account or a reset password ends every login of that user.
         app.store.delete_tokens_of(id).await?;
+        app.cache.forget_people();
         if user.disabled {
             app.hub.disconnect(Principal::User(id));
         }
@@ -280,6 +280,8 @@ async fn delete_user(
         .delete_user(id)
         .await
         .map_err(|_| ApiError::not_found("user"))?;
+    app.cache.forget_user(id);
+    app.cache.forget_people();
     app.hub.disconnect(Principal::User(id));
     app.audit(Some(admin.id), "user.deleted", Some(id), json!({})).await;
     Ok(StatusCode::NO_CONTENT)
@@ -309,6 +311,7 @@ async fn new_badge(
     }
     let qr_token = new_token("dpq_");
     app.store.set_badge(id, app.secrets.hash("qr", &qr_token)).await?;
+    app.cache.forget_user(id);
     app.audit(Some(admin.id), "user.badge", Some(id), json!({})).await;
     Ok(axum::Json(BadgeResponse { qr_token }))
 }
@@ -350,6 +353,7 @@ async fn add_guardianship(
 ) -> ApiResult<StatusCode> {
     let (g, s) = guardian_and_student(&app, &req).await?;
     app.store.add_guardianship(g.id, s.id).await?;
+    app.cache.forget_children_of(g.id);
     app.audit(
         Some(admin.id),
         "guardianship.added",
@@ -373,6 +377,7 @@ async fn remove_guardianship(
         .remove_guardianship(g.id, s.id)
         .await
         .map_err(|_| ApiError::not_found("guardianship"))?;
+    app.cache.forget_children_of(g.id);
     app.audit(
         Some(admin.id),
         "guardianship.removed",

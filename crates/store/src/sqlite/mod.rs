@@ -10,8 +10,8 @@ use doorplate_domain::timetable::{Arrangement, Slot};
 use doorplate_domain::{MessageStatus, Settings};
 use rows::*;
 use rusqlite::{Connection, OptionalExtension, params};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::{Arc, Mutex, mpsc};
 use writer::Writer;
 
 const MIGRATIONS: &[&str] = &[
@@ -22,30 +22,41 @@ const MIGRATIONS: &[&str] = &[
 /// SQLite adapter of [`Store`].
 pub struct SqliteStore {
     writer: Writer,
-    readers: Arc<Readers>,
+    readers: mpsc::Sender<ReadJob>,
 }
 
-/// Idle read connections. A std `Mutex` because it is held only to push or pop a
-/// connection, never across an await or a query.
-struct Readers {
-    path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
-}
+/// How many reader threads (each with its own connection) serve queries. WAL lets them
+/// read while the writer writes; a fixed few avoid both connection churn and a thread
+/// per waiting request on a small machine.
+const READERS: usize = 4;
 
-impl Readers {
-    fn take(&self) -> Result<Connection> {
-        if let Some(c) = self.idle.lock().expect("reader pool poisoned").pop() {
-            return Ok(c);
-        }
-        open(&self.path, true)
-    }
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 
-    fn put(&self, conn: Connection) {
-        let mut idle = self.idle.lock().expect("reader pool poisoned");
-        if idle.len() < 8 {
-            idle.push(conn);
-        }
+/// Starts the reader threads; they share one queue (a std `Mutex` around the receiver,
+/// held only while taking the next job).
+fn start_readers(path: &Path) -> Result<mpsc::Sender<ReadJob>> {
+    let (tx, rx) = mpsc::channel::<ReadJob>();
+    let rx = Arc::new(Mutex::new(rx));
+    for i in 0..READERS {
+        let conn = open(path, true)?;
+        let rx = rx.clone();
+        std::thread::Builder::new()
+            .name(format!("doorplate-sqlite-reader-{i}"))
+            .spawn(move || {
+                loop {
+                    let job = match rx.lock() {
+                        Ok(r) => r.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(&conn),
+                        Err(_) => return,
+                    }
+                }
+            })
+            .map_err(internal)?;
     }
+    Ok(tx)
 }
 
 fn open(path: &Path, read_only: bool) -> Result<Connection> {
@@ -82,10 +93,7 @@ impl SqliteStore {
         let writer = Writer::start(conn).map_err(internal)?;
         Ok(SqliteStore {
             writer,
-            readers: Arc::new(Readers {
-                path: path.to_owned(),
-                idle: Mutex::new(Vec::new()),
-            }),
+            readers: start_readers(path)?,
         })
     }
 
@@ -94,15 +102,15 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let readers = self.readers.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = readers.take()?;
-            let out = f(&conn);
-            readers.put(conn);
-            out
-        })
-        .await
-        .map_err(internal)?
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: ReadJob = Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        });
+        self.readers
+            .send(job)
+            .map_err(|_| StoreError::Internal("the readers have stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Internal("a reader dropped a query".into()))?
     }
 
     async fn write<T, F>(&self, f: F) -> Result<T>
@@ -632,22 +640,56 @@ impl Store for SqliteStore {
 
     async fn insert_message(&self, new: NewMessage) -> Result<(Message, bool)> {
         self.write(move |c| {
-            let n = c
+            let inserted: Option<Id> = c
                 .prepare_cached(
                     "INSERT INTO messages (conversation_id, sender_id, recipient_id, client_id, kind, text, media_id, urgent, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (sender_id, client_id) DO NOTHING",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (sender_id, client_id) DO NOTHING RETURNING id",
                 )
                 .and_then(|mut s| {
-                    s.execute(params![
-                        new.conversation_id, new.sender_id, new.recipient_id, new.client_id,
-                        new.kind.as_str(), new.text, new.media_id, new.urgent, new.now
-                    ])
+                    s.query_row(
+                        params![
+                            new.conversation_id, new.sender_id, new.recipient_id, new.client_id,
+                            new.kind.as_str(), new.text, new.media_id, new.urgent, new.now
+                        ],
+                        |r| r.get(0),
+                    )
+                    .optional()
                 })
                 .map_err(db)?;
-            let m = messages_where(c, "m.sender_id = ?1 AND m.client_id = ?2", params![new.sender_id, new.client_id])?
-                .pop()
-                .ok_or(StoreError::NotFound)?;
-            Ok((m, n == 1))
+            match inserted {
+                // New: the message is what was sent, no need to read it back.
+                Some(id) => {
+                    let media = match new.media_id {
+                        Some(m) => Some(
+                            c.prepare_cached("SELECT id, owner_id, mime, size, file, created_at FROM media WHERE id = ?1")
+                                .and_then(|mut s| s.query_row([m], media_row))
+                                .map_err(db)?,
+                        ),
+                        None => None,
+                    };
+                    let m = Message {
+                        id,
+                        conversation_id: new.conversation_id,
+                        sender_id: new.sender_id,
+                        recipient_id: new.recipient_id,
+                        client_id: new.client_id,
+                        kind: new.kind,
+                        text: new.text,
+                        media,
+                        urgent: new.urgent,
+                        created_at: new.now,
+                        status: MessageStatus::Sent,
+                        notified_rooms: Vec::new(),
+                    };
+                    Ok((m, true))
+                }
+                None => {
+                    let m = messages_where(c, "m.sender_id = ?1 AND m.client_id = ?2", params![new.sender_id, new.client_id])?
+                        .pop()
+                        .ok_or(StoreError::NotFound)?;
+                    Ok((m, false))
+                }
+            }
         })
         .await
     }
@@ -690,52 +732,69 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn mark_read(&self, conversation_id: Id, reader: Id, up_to: Id) -> Result<Vec<Message>> {
+    async fn mark_read(&self, conversation_id: Id, reader: Id, up_to: Id) -> Result<Vec<StatusChange>> {
         self.write(move |c| {
-            let changed = ids2(
-                c,
-                "UPDATE messages SET status = 'read' WHERE conversation_id = ?1 AND recipient_id = ?2 AND id <= ?3
-                   AND status != 'read' RETURNING id",
-                params![conversation_id, reader, up_to],
-            )?;
-            changed
-                .into_iter()
-                .map(|id| {
-                    messages_where(c, "m.id = ?1", params![id])?
-                        .pop()
-                        .ok_or(StoreError::NotFound)
+            let mut s = c
+                .prepare_cached(
+                    "UPDATE messages SET status = 'read' WHERE conversation_id = ?1 AND recipient_id = ?2 AND id <= ?3
+                       AND status != 'read' RETURNING id, sender_id, notified_rooms",
+                )
+                .map_err(db)?;
+            let rows = s
+                .query_map(params![conversation_id, reader, up_to], |r| {
+                    let rooms: String = r.get(2)?;
+                    Ok(StatusChange {
+                        id: r.get(0)?,
+                        sender_id: r.get(1)?,
+                        status: MessageStatus::Read,
+                        notified_rooms: serde_json::from_str(&rooms).unwrap_or_default(),
+                    })
                 })
-                .collect()
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
         })
         .await
     }
 
-    async fn mark_notified(&self, ids: Vec<Id>, room: String) -> Result<Vec<Message>> {
+    async fn mark_notified(&self, ids: Vec<Id>, room: String) -> Result<Vec<StatusChange>> {
         self.write(move |c| {
             let mut out = Vec::new();
+            let mut get = c
+                .prepare_cached("SELECT sender_id, status, notified_rooms FROM messages WHERE id = ?1")
+                .map_err(db)?;
+            let mut set = c
+                .prepare_cached("UPDATE messages SET status = ?2, notified_rooms = ?3 WHERE id = ?1")
+                .map_err(db)?;
             for id in ids {
-                let Some(mut m) = messages_where(c, "m.id = ?1", params![id])?.pop() else {
+                let row: Option<(Id, String, String)> = get
+                    .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()
+                    .map_err(db)?;
+                let Some((sender_id, status, rooms)) = row else {
                     continue;
                 };
-                let new_status = m.status.advance(MessageStatus::Notified);
-                let new_room = !room.is_empty() && !m.notified_rooms.contains(&room);
-                if new_status == m.status && !new_room {
+                let status = MessageStatus::parse(&status).unwrap_or(MessageStatus::Sent);
+                let mut rooms: Vec<String> = serde_json::from_str(&rooms).unwrap_or_default();
+                let new_status = status.advance(MessageStatus::Notified);
+                let new_room = !room.is_empty() && !rooms.contains(&room);
+                if new_status == status && !new_room {
                     continue;
                 }
                 if new_room {
-                    m.notified_rooms.push(room.clone());
+                    rooms.push(room.clone());
                 }
-                m.status = new_status;
-                c.prepare_cached("UPDATE messages SET status = ?2, notified_rooms = ?3 WHERE id = ?1")
-                    .and_then(|mut s| {
-                        s.execute(params![
-                            id,
-                            m.status.as_str(),
-                            serde_json::to_string(&m.notified_rooms).unwrap_or_default()
-                        ])
-                    })
-                    .map_err(db)?;
-                out.push(m);
+                set.execute(params![
+                    id,
+                    new_status.as_str(),
+                    serde_json::to_string(&rooms).unwrap_or_default()
+                ])
+                .map_err(db)?;
+                out.push(StatusChange {
+                    id,
+                    sender_id,
+                    status: new_status,
+                    notified_rooms: rooms,
+                });
             }
             Ok(out)
         })

@@ -1,0 +1,106 @@
+//! In-memory caches of what the message path reads on every request: who a token
+//! belongs to, users, conversations, guardianships, and doorplates' room names. Each
+//! entry is dropped by the handler that changes it; a change this server did not make
+//! (another server on the same database, later) would need the message bus to say so.
+
+use crate::error::ApiResult;
+use crate::sharded::{ShardKey, Sharded};
+use crate::state::App;
+use doorplate_domain::{Id, Micros};
+use doorplate_store::{Conversation, User};
+use std::collections::HashSet;
+
+/// How long a token's owner is trusted from memory before the store is asked again
+/// (an expired token is refused within this time).
+const TOKEN_TTL: Micros = 60_000_000;
+
+impl ShardKey for Vec<u8> {
+    fn shard(&self) -> usize {
+        self.first().copied().unwrap_or(0) as usize
+    }
+}
+
+#[derive(Default)]
+pub struct Cache {
+    tokens: Sharded<Vec<u8>, (Id, Micros)>,
+    users: Sharded<Id, User>,
+    conversations: Sharded<Id, Conversation>,
+    children: Sharded<Id, HashSet<Id>>,
+    room_names: Sharded<Id, String>,
+}
+
+impl Cache {
+    pub fn forget_user(&self, id: Id) {
+        self.users.write(id, |m, k| m.remove(&k));
+        self.children.write(id, |m, k| m.remove(&k));
+    }
+
+    pub fn forget_token(&self, hash: &[u8]) {
+        self.tokens.write(hash.to_vec(), |m, k| m.remove(&k));
+    }
+
+    /// After an import or a user's tokens were all revoked: drop what may be stale.
+    pub fn forget_people(&self) {
+        self.tokens.clear();
+        self.users.clear();
+        self.children.clear();
+    }
+
+    pub fn forget_children_of(&self, guardian: Id) {
+        self.children.write(guardian, |m, k| m.remove(&k));
+    }
+}
+
+impl App {
+    pub async fn token_user(&self, hash: Vec<u8>, now: Micros) -> ApiResult<Id> {
+        if let Some((id, at)) = self.cache.tokens.read(&hash, |v| v.copied())
+            && now - at < TOKEN_TTL
+        {
+            return Ok(id);
+        }
+        let id = self.store.token_user(hash.clone(), now).await?;
+        self.cache.tokens.write(hash, |m, k| m.insert(k, (id, now)));
+        Ok(id)
+    }
+
+    pub async fn user(&self, id: Id) -> ApiResult<User> {
+        if let Some(u) = self.cache.users.read(&id, |v| v.cloned()) {
+            return Ok(u);
+        }
+        let u = self.store.user(id).await?;
+        self.cache.users.write(id, |m, k| m.insert(k, u.clone()));
+        Ok(u)
+    }
+
+    pub async fn conversation(&self, id: Id) -> ApiResult<Conversation> {
+        if let Some(c) = self.cache.conversations.read(&id, |v| v.copied()) {
+            return Ok(c);
+        }
+        let c = self.store.conversation(id).await?;
+        self.cache.conversations.write(id, |m, k| m.insert(k, c));
+        Ok(c)
+    }
+
+    pub async fn is_guardian_of(&self, guardian: Id, student: Id) -> ApiResult<bool> {
+        if let Some(yes) = self.cache.children.read(&guardian, |v| v.map(|s| s.contains(&student))) {
+            return Ok(yes);
+        }
+        let kids: HashSet<Id> = self.store.children_of(guardian).await?.into_iter().collect();
+        let yes = kids.contains(&student);
+        self.cache.children.write(guardian, |m, k| m.insert(k, kids));
+        Ok(yes)
+    }
+
+    /// The name of a doorplate's room (what guardians see as "shown at …").
+    pub async fn room_name_of(&self, doorplate: Id) -> String {
+        if let Some(n) = self.cache.room_names.read(&doorplate, |v| v.cloned()) {
+            return n;
+        }
+        let name = match self.store.doorplate(doorplate).await {
+            Ok(d) => self.store.room(d.room_id).await.map(|r| r.name).unwrap_or(d.name),
+            Err(_) => return String::new(),
+        };
+        self.cache.room_names.write(doorplate, |m, k| m.insert(k, name.clone()));
+        name
+    }
+}
