@@ -127,7 +127,7 @@ pub async fn prove(app: &App, doorplate: &Doorplate, cred: Credential) -> ApiRes
                 None,
                 "credential.failed",
                 None,
-                json!({"doorplate_id": doorplate.id, "code": code}),
+                json!({"doorplate_id": doorplate.id, "reason": code}),
             )
             .await;
             Err(match locked {

@@ -144,7 +144,8 @@ pub struct SlotRequest {
     pub end: String,
     pub kind: String,
     pub title: String,
-    pub group_id: ApiId,
+    /// The class (required).
+    pub group_id: Option<ApiId>,
     pub teacher_id: Option<ApiId>,
     pub valid_from: Option<String>,
     pub valid_until: Option<String>,
@@ -160,9 +161,17 @@ pub struct SlotPatch {
     pub kind: Option<String>,
     pub title: Option<String>,
     pub group_id: Option<ApiId>,
-    pub teacher_id: Option<ApiId>,
+    /// `null` removes the teacher.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub teacher_id: Option<Option<ApiId>>,
     pub valid_from: Option<String>,
     pub valid_until: Option<String>,
+}
+
+/// A field that was given, even as `null` (`Some(None)`), apart from one left out (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<ApiId>>, D::Error> {
+    Option::<ApiId>::deserialize(d).map(Some)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -269,7 +278,11 @@ async fn create_slot(
         end,
         kind: parse_kind(&r.kind)?,
         title,
-        group_id: Some(r.group_id.0),
+        group_id: Some(
+            r.group_id
+                .ok_or_else(|| ApiError::bad("missing_field", "choose the class this slot is for"))?
+                .0,
+        ),
         teacher_id: r.teacher_id.map(|t| t.0),
         valid_from: parse_date("valid_from", &r.valid_from)?,
         valid_until: parse_date("valid_until", &r.valid_until)?,
@@ -327,7 +340,10 @@ async fn update_slot(
         },
         title,
         group_id: p.group_id.map(|g| g.0).or(old.group_id),
-        teacher_id: p.teacher_id.map(|t| t.0).or(old.teacher_id),
+        teacher_id: match p.teacher_id {
+            Some(t) => t.map(|t| t.0),
+            None => old.teacher_id,
+        },
         valid_from: if p.valid_from.is_some() {
             parse_date("valid_from", &p.valid_from)?
         } else {
