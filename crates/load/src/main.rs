@@ -5,6 +5,9 @@
 //! the server's memory per connection. It prints a summary and writes a JSON result
 //! and an SVG chart of latency over time.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod client;
 mod setup;
 mod stats;

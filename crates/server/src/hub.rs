@@ -79,7 +79,12 @@ impl Hub {
 
     /// Sends an event to every open socket of `to` and keeps it for replay.
     pub fn publish(&self, to: Principal, kind: &str, data: &serde_json::Value) {
-        let data = data.to_string();
+        self.publish_raw(to, kind, &data.to_string());
+    }
+
+    /// [`Hub::publish`] with the data already serialised (to send one value to several
+    /// principals without serialising it again).
+    pub fn publish_raw(&self, to: Principal, kind: &str, data: &str) {
         let mut shard = self.shard(&to).lock().expect("hub shard poisoned");
         let base = self.base;
         let stream = shard.entry(to).or_insert_with(|| Stream {

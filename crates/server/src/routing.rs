@@ -2,54 +2,86 @@
 //! present (a count and a name, never content), push the message to the recipient's
 //! live clients, and move the sender's status forward.
 
+use crate::error::ApiResult;
 use crate::hub::Principal;
 use crate::sessions::Ended;
 use crate::state::App;
 use crate::views::message_json;
 use doorplate_domain::{Id, MessageStatus, Role};
-use doorplate_store::{Message, StatusChange, User};
+use doorplate_store::{Message, NewMessage, StatusChange, User};
 use serde_json::json;
 
 impl App {
-    /// Delivers a newly stored message. Called once per message, after commit. Returns
-    /// the message as it stands after routing (its status may have moved to notified).
-    pub async fn route_message(&self, msg: &Message, sender: &User, recipient: &User) -> Message {
-        let unread = self.unread.add(recipient.id, 1);
-        let body = json!({"message": message_json(msg)});
-        self.hub.publish(Principal::User(recipient.id), "message.new", &body);
-        self.hub.publish(Principal::User(sender.id), "message.new", &body);
-
-        let mut rooms = Vec::new();
-        if recipient.role == Role::Student {
-            let _guard = self.student_lock(recipient.id).lock().await;
+    /// Stores a message and delivers it (R3). Routing is decided first, under the
+    /// recipient's lock, so the stored status already says where it will be shown; the
+    /// lock is held through the commit, so no presence of the recipient can change in
+    /// between, and the hints go out only after the message is durable. Returns the
+    /// message and whether it was created now (`false`: this `client_id` was sent before).
+    pub async fn send(&self, mut new: NewMessage, sender: &User, recipient: &User) -> ApiResult<(Message, bool)> {
+        let student = recipient.role == Role::Student;
+        let guard = if student {
+            Some(self.student_lock(recipient.id).lock().await)
+        } else {
+            None
+        };
+        let mut plates = Vec::new();
+        if student {
             for p in self.presence.of_student(recipient.id) {
                 // During an exam the doorplate holds hints; they show when it ends (R7).
-                if self.schedule.in_exam(p.doorplate_id) {
-                    continue;
+                if !self.schedule.in_exam(p.doorplate_id) {
+                    plates.push((p.doorplate_id, self.room_name_of(p.doorplate_id).await));
                 }
-                self.hub.publish(
-                    Principal::Device(p.doorplate_id),
-                    "notify.new_message",
-                    &json!({"user_id": recipient.id.to_string(), "display_name": recipient.display_name,
-                            "unread": unread, "urgent": msg.urgent}),
-                );
-                rooms.push(self.room_name_of(p.doorplate_id).await);
-            }
-        } else if self.hub.is_online(Principal::User(recipient.id)) {
-            // Staff and guardians are "notified" when one of their clients got it live.
-            rooms.push(String::new());
-        }
-        let mut routed = msg.clone();
-        for room in rooms {
-            if let Some(c) = self.mark_notified(vec![msg.id], room).await.pop() {
-                routed.status = c.status;
-                routed.notified_rooms = c.notified_rooms;
             }
         }
-        if msg.urgent && sender.role == Role::Guardian && recipient.role == Role::Student {
-            self.alert_class_teachers(msg, sender, recipient).await;
+        // Staff and guardians are "notified" when one of their clients gets it live.
+        let online = !student && self.hub.is_online(Principal::User(recipient.id));
+        new.status = if !plates.is_empty() || online {
+            MessageStatus::Notified
+        } else {
+            MessageStatus::Sent
+        };
+        new.notified_rooms = plates
+            .iter()
+            .map(|(_, room)| room.clone())
+            .filter(|r| !r.is_empty())
+            .collect();
+        let (msg, created) = self.store.insert_message(new).await?;
+        if !created {
+            return Ok((msg, false));
         }
-        routed
+        let unread = self.unread.add(recipient.id, 1);
+        for (plate, _) in &plates {
+            self.hub.publish(
+                Principal::Device(*plate),
+                "notify.new_message",
+                &json!({"user_id": recipient.id.to_string(), "display_name": recipient.display_name,
+                        "unread": unread, "urgent": msg.urgent}),
+            );
+        }
+        drop(guard);
+        let body = json!({"message": message_json(&msg)}).to_string();
+        self.hub
+            .publish_raw(Principal::User(recipient.id), "message.new", &body);
+        self.hub.publish_raw(Principal::User(sender.id), "message.new", &body);
+        let show_room = self.settings().show_room_to_guardians;
+        if online {
+            self.hub.publish(
+                Principal::User(sender.id),
+                "message.status",
+                &json!({"message_id": msg.id.to_string(), "status": "notified"}),
+            );
+        }
+        for (_, room) in &plates {
+            let mut data = json!({"message_id": msg.id.to_string(), "status": "notified"});
+            if show_room && !room.is_empty() {
+                data["room"] = json!(room);
+            }
+            self.hub.publish(Principal::User(sender.id), "message.status", &data);
+        }
+        if msg.urgent && sender.role == Role::Guardian && student {
+            self.alert_class_teachers(&msg, sender, recipient).await;
+        }
+        Ok((msg, true))
     }
 
     /// Hints the messages that waited for a student who just arrived at `doorplate`.

@@ -115,6 +115,10 @@ pub struct NewMessage {
     pub media_id: Option<Id>,
     pub urgent: bool,
     pub now: Micros,
+    /// `Notified` when routing found the recipient present (or online) before the
+    /// insert; the hints go out right after the commit.
+    pub status: MessageStatus,
+    pub notified_rooms: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -8,8 +8,8 @@ use crate::views::{MessageView, message_view};
 use axum::extract::State;
 use axum::http::StatusCode;
 use doorplate_domain::message::MAX_TEXT_CHARS;
-use doorplate_domain::{Denied, MessageKind, Party, Role, may_converse};
-use doorplate_store::{Conversation, NewMessage, StoreError, User};
+use doorplate_domain::{Denied, MessageKind, MessageStatus, Party, Role, may_converse};
+use doorplate_store::{Conversation, NewMessage, User};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -251,46 +251,40 @@ async fn send_message(
     check_r8(&app, me, &peer).await?;
     // Students cannot raise alarms with the urgent flag; guardians and staff can.
     let urgent = req.urgent && me.role != Role::Student;
-    let (msg, created) = app
-        .store
-        .insert_message(NewMessage {
-            conversation_id: conv.id,
-            sender_id: me.id,
-            recipient_id: peer.id,
-            client_id,
-            kind,
-            text,
-            media_id: media,
-            urgent,
-            now: now_micros(),
-        })
-        .await
-        .map_err(|e| match e {
-            StoreError::BadReference(_) => {
-                ApiError::Unprocessable("unknown_reference", "the message refers to something missing".into())
-            }
-            other => other.into(),
-        })?;
-    let msg = if created {
-        let routed = app.route_message(&msg, me, &peer).await;
-        if urgent {
-            app.audit(
-                Some(me.id),
-                "message.urgent",
-                Some(peer.id),
-                json!({"message_id": msg.id}),
-            )
-            .await;
+    let new = NewMessage {
+        conversation_id: conv.id,
+        sender_id: me.id,
+        recipient_id: peer.id,
+        client_id,
+        kind,
+        text,
+        media_id: media,
+        urgent,
+        now: now_micros(),
+        status: MessageStatus::Sent,
+        notified_rooms: Vec::new(),
+    };
+    let (msg, created) = app.send(new, me, &peer).await.map_err(|e| match e {
+        ApiError::Unprocessable(..) => {
+            ApiError::Unprocessable("unknown_reference", "the message refers to something missing".into())
         }
-        routed
-    } else if msg.conversation_id != conv.id {
+        other => other,
+    })?;
+    if created && urgent {
+        app.audit(
+            Some(me.id),
+            "message.urgent",
+            Some(peer.id),
+            json!({"message_id": msg.id}),
+        )
+        .await;
+    }
+    if !created && msg.conversation_id != conv.id {
         return Err(ApiError::Conflict(
             "client_id_reused",
             "that client_id was used for another conversation".into(),
         ));
-    } else {
-        msg
-    };
+    }
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((
         status,

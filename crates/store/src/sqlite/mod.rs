@@ -642,14 +642,16 @@ impl Store for SqliteStore {
         self.write(move |c| {
             let inserted: Option<Id> = c
                 .prepare_cached(
-                    "INSERT INTO messages (conversation_id, sender_id, recipient_id, client_id, kind, text, media_id, urgent, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (sender_id, client_id) DO NOTHING RETURNING id",
+                    "INSERT INTO messages (conversation_id, sender_id, recipient_id, client_id, kind, text, media_id, urgent, created_at,
+                                           status, notified_rooms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (sender_id, client_id) DO NOTHING RETURNING id",
                 )
                 .and_then(|mut s| {
                     s.query_row(
                         params![
                             new.conversation_id, new.sender_id, new.recipient_id, new.client_id,
-                            new.kind.as_str(), new.text, new.media_id, new.urgent, new.now
+                            new.kind.as_str(), new.text, new.media_id, new.urgent, new.now,
+                            new.status.as_str(), serde_json::to_string(&new.notified_rooms).unwrap_or_default()
                         ],
                         |r| r.get(0),
                     )
@@ -678,8 +680,8 @@ impl Store for SqliteStore {
                         media,
                         urgent: new.urgent,
                         created_at: new.now,
-                        status: MessageStatus::Sent,
-                        notified_rooms: Vec::new(),
+                        status: new.status,
+                        notified_rooms: new.notified_rooms,
                     };
                     Ok((m, true))
                 }
