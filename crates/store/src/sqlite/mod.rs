@@ -11,6 +11,7 @@ use doorplate_domain::{MessageStatus, Settings};
 use rows::*;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use writer::Writer;
 
@@ -23,6 +24,32 @@ const MIGRATIONS: &[&str] = &[
 pub struct SqliteStore {
     writer: Writer,
     readers: mpsc::Sender<ReadJob>,
+    /// Tells the checkpointer to stop when the store goes.
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Checkpoints the WAL in the background twice a second (PASSIVE: it never blocks the
+/// writer or the readers), so the WAL stays small without stalling a commit.
+fn start_checkpointer(path: &Path, stop: Arc<AtomicBool>) -> Result<()> {
+    let conn = open(path, false)?;
+    std::thread::Builder::new()
+        .name("doorplate-sqlite-checkpoint".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+            }
+        })
+        .map_err(internal)?;
+    Ok(())
 }
 
 /// How many reader threads (each with its own connection) serve queries. WAL lets them
@@ -90,10 +117,16 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore> {
         let conn = open(path, false)?;
         migrate(&conn)?;
+        // The writer never checkpoints: copying the WAL back into the database (and its
+        // sync) would stall every caller of that batch. A thread of its own does it.
+        conn.execute_batch("PRAGMA wal_autocheckpoint=0;").map_err(internal)?;
         let writer = Writer::start(conn).map_err(internal)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        start_checkpointer(path, stop.clone())?;
         Ok(SqliteStore {
             writer,
             readers: start_readers(path)?,
+            stop,
         })
     }
 

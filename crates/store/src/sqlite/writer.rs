@@ -62,14 +62,18 @@ impl Writer {
 }
 
 fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    conn.execute_batch("SAVEPOINT job").map_err(super::internal)?;
-    let out = f(conn);
-    let end = if out.is_ok() {
-        "RELEASE job"
-    } else {
-        "ROLLBACK TO job; RELEASE job"
+    // Cached statements: a savepoint per job is on the hot path of every write.
+    let run = |sql: &str| {
+        conn.prepare_cached(sql)
+            .and_then(|mut s| s.execute([]))
+            .map_err(super::internal)
     };
-    conn.execute_batch(end).map_err(super::internal)?;
+    run("SAVEPOINT job")?;
+    let out = f(conn);
+    if out.is_err() {
+        run("ROLLBACK TO job")?;
+    }
+    run("RELEASE job")?;
     out
 }
 
