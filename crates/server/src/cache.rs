@@ -26,6 +26,7 @@ pub struct Cache {
     users: Sharded<Id, User>,
     conversations: Sharded<Id, Conversation>,
     children: Sharded<Id, HashSet<Id>>,
+    guardians: Sharded<Id, Vec<Id>>,
     room_names: Sharded<Id, String>,
 }
 
@@ -44,10 +45,13 @@ impl Cache {
         self.tokens.clear();
         self.users.clear();
         self.children.clear();
+        self.guardians.clear();
     }
 
-    pub fn forget_children_of(&self, guardian: Id) {
+    /// A guardianship between these two changed.
+    pub fn forget_link(&self, guardian: Id, student: Id) {
         self.children.write(guardian, |m, k| m.remove(&k));
+        self.guardians.write(student, |m, k| m.remove(&k));
     }
 }
 
@@ -89,6 +93,16 @@ impl App {
         let yes = kids.contains(&student);
         self.cache.children.write(guardian, |m, k| m.insert(k, kids));
         Ok(yes)
+    }
+
+    /// A student's guardians.
+    pub async fn guardians_of(&self, student: Id) -> ApiResult<Vec<Id>> {
+        if let Some(g) = self.cache.guardians.read(&student, |v| v.cloned()) {
+            return Ok(g);
+        }
+        let g = self.store.guardians_of(student).await?;
+        self.cache.guardians.write(student, |m, k| m.insert(k, g.clone()));
+        Ok(g)
     }
 
     /// The name of a doorplate's room (what guardians see as "shown at …").

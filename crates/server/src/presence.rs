@@ -94,6 +94,17 @@ impl PresenceTable {
     }
 }
 
+/// The audit entry of a departure.
+fn left_entry(at: Micros, actor: Option<Id>, student: Id, doorplate: Id, reason: LeaveReason) -> AuditEntry {
+    AuditEntry {
+        at,
+        actor_id: actor,
+        action: "presence.left".into(),
+        subject_id: Some(student),
+        detail: json!({"doorplate_id": doorplate, "reason": reason.as_str()}),
+    }
+}
+
 /// Why a presence ended, for the audit log and the `presence.left` event.
 #[derive(Clone, Copy, Debug)]
 pub enum LeaveReason {
@@ -128,6 +139,7 @@ impl App {
 
     /// Makes a student present at a doorplate (R1), ending the oldest presence beyond
     /// the school's limit (R2), then tells the doorplate and hints waiting messages (R3).
+    /// The presence rows and their audit entries are written in one step.
     pub async fn arrive(
         &self,
         student: Id,
@@ -137,20 +149,18 @@ impl App {
         actor: Option<Id>,
     ) -> Result<PresenceRow, crate::error::ApiError> {
         let max = self.settings().max_doorplates_per_student as usize;
+        let user = self.user(student).await?;
         let _guard = self.student_lock(student).lock().await;
         let now = now_micros();
         let held = self.presence.of_student(student);
-        let plan = plan_arrival(
-            &held
-                .iter()
-                .map(|p| Held {
-                    doorplate_id: p.doorplate_id,
-                    since: p.since,
-                })
-                .collect::<Vec<_>>(),
-            doorplate,
-            max,
-        );
+        let holds: Vec<Held> = held
+            .iter()
+            .map(|p| Held {
+                doorplate_id: p.doorplate_id,
+                since: p.since,
+            })
+            .collect();
+        let plan = plan_arrival(&holds, doorplate, max);
         let existing = held.iter().find(|p| p.doorplate_id == doorplate).copied();
         let engine_made = |s: PresenceSource| matches!(s, PresenceSource::Timetable | PresenceSource::TeacherAdvance);
         let row = match existing {
@@ -166,35 +176,41 @@ impl App {
                 until,
             },
         };
-        let since = row.since;
+        let mut audit: Vec<AuditEntry> = plan
+            .evict
+            .iter()
+            .map(|d| left_entry(now, actor, student, *d, LeaveReason::Replaced))
+            .collect();
+        if !plan.already_here {
+            audit.push(AuditEntry {
+                at: now,
+                actor_id: actor.or(Some(student)),
+                action: "presence.joined".into(),
+                subject_id: Some(student),
+                detail: json!({"doorplate_id": doorplate, "source": source.as_str()}),
+            });
+        }
         self.store
             .apply_presence(PresenceChange {
                 student_id: student,
                 remove: plan.evict.clone(),
                 upsert: Some(row),
+                audit,
             })
             .await?;
         for d in &plan.evict {
-            self.after_leave(student, *d, LeaveReason::Replaced, actor).await;
+            self.after_leave(student, *d, LeaveReason::Replaced);
             self.suppress_if_scheduled(student, *d).await;
         }
         self.presence.insert(row);
-        let user = self.user(student).await?;
         let unread = self.unread.get(student);
         if !plan.already_here {
             self.hub.publish(
                 Principal::Device(doorplate),
                 "presence.joined",
                 &json!({"user_id": student.to_string(), "display_name": user.display_name, "source": source.as_str(),
-                        "since": crate::time::rfc3339(since), "unread": unread}),
+                        "since": crate::time::rfc3339(row.since), "unread": unread}),
             );
-            self.audit(
-                actor.or(Some(student)),
-                "presence.joined",
-                Some(student),
-                json!({"doorplate_id": doorplate, "source": source.as_str()}),
-            )
-            .await;
             self.announce_presence(student, doorplate, true, source.as_str()).await;
         }
         // Messages that waited while the student was nowhere present are hinted here.
@@ -216,14 +232,17 @@ impl App {
         if !self.presence.is_present(student, doorplate) {
             return Ok(false);
         }
+        let audit = vec![left_entry(now_micros(), actor, student, doorplate, reason)];
         self.store
             .apply_presence(PresenceChange {
                 student_id: student,
                 remove: vec![doorplate],
                 upsert: None,
+                audit,
             })
             .await?;
-        self.after_leave(student, doorplate, reason, actor).await;
+        self.after_leave(student, doorplate, reason);
+        self.announce_presence(student, doorplate, false, reason.as_str()).await;
         if matches!(reason, LeaveReason::CheckedOut | LeaveReason::Dismissed) {
             self.suppress_if_scheduled(student, doorplate).await;
         }
@@ -232,7 +251,7 @@ impl App {
 
     /// The in-memory part of a departure, under the student's lock: drop the index entry,
     /// revoke the student's session there, and tell the doorplate to purge at once.
-    async fn after_leave(&self, student: Id, doorplate: Id, reason: LeaveReason, actor: Option<Id>) {
+    fn after_leave(&self, student: Id, doorplate: Id, reason: LeaveReason) {
         self.presence.remove(student, doorplate);
         if let Some(ended) = self.sessions.end_for_user_at(student, doorplate) {
             self.session_ended(ended, "left");
@@ -242,41 +261,31 @@ impl App {
             "presence.left",
             &json!({"user_id": student.to_string(), "reason": reason.as_str()}),
         );
-        self.audit(
-            actor,
-            "presence.left",
-            Some(student),
-            json!({"doorplate_id": doorplate, "reason": reason.as_str()}),
-        )
-        .await;
-        self.announce_presence(student, doorplate, false, reason.as_str()).await;
     }
 
     /// `presence.changed` to the student's class teachers (with the doorplate) and
     /// guardians (with the room only where the school allows it), so the console's
-    /// board and the family app's child card move live.
+    /// board and the family app's child card move live. Memory only: caches and the
+    /// schedule's class lists.
     async fn announce_presence(&self, student: Id, doorplate: Id, present: bool, why: &str) {
         let mut data = json!({"user_id": student.to_string(), "doorplate_id": doorplate.to_string(),
                               "present": present, "why": why, "at": crate::time::rfc3339(now_micros())});
-        if let Ok(groups) = self.store.groups_of(student).await {
-            for t in groups.iter().filter_map(|g| g.teacher_id) {
-                self.hub.publish(Principal::User(t), "presence.changed", &data);
-            }
+        for t in self.schedule.teachers_of(student) {
+            self.hub.publish(Principal::User(t), "presence.changed", &data);
         }
-        if let Ok(guardians) = self.store.guardians_of(student).await {
-            if let Some(o) = data.as_object_mut() {
-                o.remove("doorplate_id");
-            }
-            if self.settings().show_room_to_guardians
-                && present
-                && let Ok(d) = self.store.doorplate(doorplate).await
-                && let Ok(r) = self.store.room(d.room_id).await
-            {
-                data["room"] = json!(r.name);
-            }
-            for g in guardians {
-                self.hub.publish(Principal::User(g), "presence.changed", &data);
-            }
+        let guardians = self.guardians_of(student).await.unwrap_or_default();
+        if guardians.is_empty() {
+            return;
+        }
+        if let Some(o) = data.as_object_mut() {
+            o.remove("doorplate_id");
+        }
+        if present && self.settings().show_room_to_guardians {
+            data["room"] = json!(self.room_name_of(doorplate).await);
+        }
+        let data = data.to_string();
+        for g in guardians {
+            self.hub.publish_raw(Principal::User(g), "presence.changed", &data);
         }
     }
 

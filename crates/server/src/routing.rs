@@ -79,7 +79,7 @@ impl App {
             self.hub.publish(Principal::User(sender.id), "message.status", &data);
         }
         if msg.urgent && sender.role == Role::Guardian && student {
-            self.alert_class_teachers(&msg, sender, recipient).await;
+            self.alert_class_teachers(&msg, sender, recipient);
         }
         Ok((msg, true))
     }
@@ -147,18 +147,13 @@ impl App {
     }
 
     /// An urgent message from a guardian also alerts the child's class teachers.
-    async fn alert_class_teachers(&self, msg: &Message, sender: &User, student: &User) {
-        let Ok(groups) = self.store.groups_of(student.id).await else {
-            return;
-        };
-        for t in groups.iter().filter_map(|g| g.teacher_id) {
-            self.hub.publish(
-                Principal::User(t),
-                "message.urgent",
-                &json!({"message_id": msg.id.to_string(), "student_id": student.id.to_string(),
-                        "student_name": student.display_name, "from_id": sender.id.to_string(),
-                        "from_name": sender.display_name}),
-            );
+    fn alert_class_teachers(&self, msg: &Message, sender: &User, student: &User) {
+        let data = json!({"message_id": msg.id.to_string(), "student_id": student.id.to_string(),
+                          "student_name": student.display_name, "from_id": sender.id.to_string(),
+                          "from_name": sender.display_name})
+        .to_string();
+        for t in self.schedule.teachers_of(student.id) {
+            self.hub.publish_raw(Principal::User(t), "message.urgent", &data);
         }
     }
 

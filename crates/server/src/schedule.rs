@@ -22,6 +22,8 @@ pub struct Loaded {
     pub end_of_day: u32,
     /// Class → its students.
     pub members: HashMap<Id, Vec<Id>>,
+    /// Student → the class teachers of their classes.
+    pub teachers: HashMap<Id, Vec<Id>>,
     /// Room → its doorplates, and back.
     pub plates_of_room: HashMap<Id, Vec<Id>>,
     pub room_of_plate: HashMap<Id, Id>,
@@ -92,6 +94,16 @@ impl Schedule {
             .map(|l| l.calendar.clone())
     }
 
+    /// The class teachers of a student.
+    pub fn teachers_of(&self, student: Id) -> Vec<Id> {
+        self.loaded
+            .read()
+            .expect("schedule poisoned")
+            .as_ref()
+            .and_then(|l| l.teachers.get(&student).cloned())
+            .unwrap_or_default()
+    }
+
     /// The doorplates of a room.
     pub fn plates_of_room(&self, room: Id) -> Vec<Id> {
         self.loaded
@@ -141,18 +153,22 @@ impl App {
             plates_of_room.entry(d.room_id).or_default().push(d.id);
             room_of_plate.insert(d.id, d.room_id);
         }
+        let groups = self.store.list_groups().await?;
+        let mut teachers: HashMap<Id, Vec<Id>> = HashMap::new();
+        for g in &groups {
+            if let Some(t) = g.teacher_id {
+                for m in &g.member_ids {
+                    teachers.entry(*m).or_default().push(t);
+                }
+            }
+        }
         Ok(Loaded {
             slots: self.store.slots().await?,
             arrangements: self.store.arrangements(now - 86_400_000_000).await?,
             calendar: calendar(&settings),
             end_of_day: doorplate_domain::settings::parse_hhmm(&settings.end_of_day).unwrap_or(22 * 3600 + 1800),
-            members: self
-                .store
-                .list_groups()
-                .await?
-                .into_iter()
-                .map(|g| (g.id, g.member_ids))
-                .collect(),
+            members: groups.iter().map(|g| (g.id, g.member_ids.clone())).collect(),
+            teachers,
             plates_of_room,
             room_of_plate,
         })

@@ -76,6 +76,8 @@ pub struct PresenceChange {
     pub student_id: Id,
     pub remove: Vec<Id>,
     pub upsert: Option<PresenceRow>,
+    /// Audit entries written in the same step.
+    pub audit: Vec<AuditEntry>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -353,7 +353,7 @@ async fn add_guardianship(
 ) -> ApiResult<StatusCode> {
     let (g, s) = guardian_and_student(&app, &req).await?;
     app.store.add_guardianship(g.id, s.id).await?;
-    app.cache.forget_children_of(g.id);
+    app.cache.forget_link(g.id, s.id);
     app.audit(
         Some(admin.id),
         "guardianship.added",
@@ -377,7 +377,7 @@ async fn remove_guardianship(
         .remove_guardianship(g.id, s.id)
         .await
         .map_err(|_| ApiError::not_found("guardianship"))?;
-    app.cache.forget_children_of(g.id);
+    app.cache.forget_link(g.id, s.id);
     app.audit(
         Some(admin.id),
         "guardianship.removed",

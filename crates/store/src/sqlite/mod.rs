@@ -611,6 +611,16 @@ impl Store for SqliteStore {
                 })
                 .map_err(db)?;
             }
+            let mut audit = c
+                .prepare_cached(
+                    "INSERT INTO audit (at, actor_id, action, subject_id, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(db)?;
+            for e in &change.audit {
+                audit
+                    .execute(params![e.at, e.actor_id, e.action, e.subject_id, e.detail.to_string()])
+                    .map_err(db)?;
+            }
             Ok(())
         })
         .await
