@@ -148,11 +148,32 @@ impl App {
         until: Option<Micros>,
         actor: Option<Id>,
     ) -> Result<PresenceRow, crate::error::ApiError> {
+        self.move_student(student, &[], doorplate, source, until, actor).await
+    }
+
+    /// [`App::arrive`] that also ends the student's presences at `leaving` (their
+    /// period ended) in the same step: a timetable rollover moves each student with
+    /// one write.
+    pub async fn move_student(
+        &self,
+        student: Id,
+        leaving: &[Id],
+        doorplate: Id,
+        source: PresenceSource,
+        until: Option<Micros>,
+        actor: Option<Id>,
+    ) -> Result<PresenceRow, crate::error::ApiError> {
         let max = self.settings().max_doorplates_per_student as usize;
         let user = self.user(student).await?;
         let _guard = self.student_lock(student).lock().await;
         let now = now_micros();
-        let held = self.presence.of_student(student);
+        let all = self.presence.of_student(student);
+        let leaving: Vec<Id> = all
+            .iter()
+            .map(|p| p.doorplate_id)
+            .filter(|d| leaving.contains(d) && *d != doorplate)
+            .collect();
+        let held: Vec<PresenceRow> = all.into_iter().filter(|p| !leaving.contains(&p.doorplate_id)).collect();
         let holds: Vec<Held> = held
             .iter()
             .map(|p| Held {
@@ -176,10 +197,14 @@ impl App {
                 until,
             },
         };
-        let mut audit: Vec<AuditEntry> = plan
-            .evict
+        let mut audit: Vec<AuditEntry> = leaving
             .iter()
-            .map(|d| left_entry(now, actor, student, *d, LeaveReason::Replaced))
+            .map(|d| left_entry(now, None, student, *d, LeaveReason::PeriodEnded))
+            .chain(
+                plan.evict
+                    .iter()
+                    .map(|d| left_entry(now, actor, student, *d, LeaveReason::Replaced)),
+            )
             .collect();
         if !plan.already_here {
             audit.push(AuditEntry {
@@ -190,14 +215,20 @@ impl App {
                 detail: json!({"doorplate_id": doorplate, "source": source.as_str()}),
             });
         }
+        let remove: Vec<Id> = leaving.iter().chain(&plan.evict).copied().collect();
         self.store
             .apply_presence(PresenceChange {
                 student_id: student,
-                remove: plan.evict.clone(),
+                remove,
                 upsert: Some(row),
                 audit,
             })
             .await?;
+        for d in &leaving {
+            self.after_leave(student, *d, LeaveReason::PeriodEnded);
+            self.announce_presence(student, *d, false, LeaveReason::PeriodEnded.as_str())
+                .await;
+        }
         for d in &plan.evict {
             self.after_leave(student, *d, LeaveReason::Replaced);
             self.suppress_if_scheduled(student, *d).await;

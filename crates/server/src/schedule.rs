@@ -246,22 +246,35 @@ impl App {
         }
         // Many students at once: run them side by side so group commit batches their
         // writes, each student still in order under its own lock.
-        futures_util::stream::iter(plan.leave)
-            .for_each_concurrent(512, |(s, d)| async move {
-                if let Err(e) = self.leave(s, d, LeaveReason::PeriodEnded, None).await {
-                    tracing::warn!(error = %e, "timetable departure failed");
+        // A student who leaves one room and arrives in another moves in one step.
+        let mut leaving: HashMap<Id, Vec<Id>> = HashMap::new();
+        for (s, d) in plan.leave {
+            leaving.entry(s).or_default().push(d);
+        }
+        let mut moves = Vec::with_capacity(plan.arrive.len());
+        for d in plan.arrive {
+            moves.push((d, leaving.remove(&d.student_id).unwrap_or_default()));
+        }
+        // Many students at once: run them side by side so group commit batches their
+        // writes, each student still in order under its own lock.
+        futures_util::stream::iter(leaving)
+            .for_each_concurrent(512, |(s, plates)| async move {
+                for d in plates {
+                    if let Err(e) = self.leave(s, d, LeaveReason::PeriodEnded, None).await {
+                        tracing::warn!(error = %e, "timetable departure failed");
+                    }
                 }
             })
             .await;
-        futures_util::stream::iter(plan.arrive)
-            .for_each_concurrent(512, |d: Desired| async move {
+        futures_util::stream::iter(moves)
+            .for_each_concurrent(512, |(d, from): (Desired, Vec<Id>)| async move {
                 let source = if d.from_arrangement {
                     PresenceSource::TeacherAdvance
                 } else {
                     PresenceSource::Timetable
                 };
                 if let Err(e) = self
-                    .arrive(d.student_id, d.doorplate_id, source, Some(d.until), None)
+                    .move_student(d.student_id, &from, d.doorplate_id, source, Some(d.until), None)
                     .await
                 {
                     tracing::warn!(error = %e, "timetable arrival failed");
