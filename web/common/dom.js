@@ -48,7 +48,10 @@ export function svg(markup) {
 export function initials(name) {
   const clean = String(name || '').trim();
   if (!clean) return '?';
-  if (/[\u3400-\u9fff]/.test(clean)) return clean.replace(/\s+/g, '').slice(-2);
+  // A Chinese name (alone, or before an English one, "张小明 Zhang Xiaoming"): its given
+  // name, the last two glyphs of the Chinese part.
+  const han = clean.match(/[\u3400-\u9fff]+/);
+  if (han) return han[0].slice(-2);
   const words = clean.split(/\s+/);
   return (words[0][0] + (words.length > 1 ? words[words.length - 1][0] : '')).toUpperCase();
 }

@@ -29,6 +29,13 @@ const urlLang = query.get('lang');
 
 // ---- state (memory only) ------------------------------------------------------------
 
+// A provisioning link (`/kiosk#device=<token>`, printed by `doorplate demo`) pairs this
+// screen at once; the token leaves the address bar straight away.
+const linked = new URLSearchParams(location.hash.slice(1)).get('device');
+if (linked && linked.startsWith('dpd_')) {
+  localStorage.setItem(TOKEN_KEY, linked);
+  history.replaceState(null, '', location.pathname + location.search);
+}
 let deviceToken = localStorage.getItem(TOKEN_KEY);
 let settings = { language: 'auto', timezone: undefined, session_idle_seconds: 60 };
 const info = { doorplate: null, room: null, current: null, next: null, notices: [] };

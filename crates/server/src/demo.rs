@@ -2,7 +2,8 @@
 
 use crate::crypto::{hash_password, new_token};
 use crate::state::{App, now_micros};
-use doorplate_domain::Role;
+use doorplate_domain::timetable::{PeriodKind, Slot};
+use doorplate_domain::{Id, Role};
 use doorplate_store::{NewUser, StoreError, User};
 
 /// What the demo printed for people to try.
@@ -56,6 +57,7 @@ pub async fn seed(app: &App) -> Result<DemoSchool, StoreError> {
             DEMO_PASSWORD.into(),
         ));
     }
+    let mut class_ids = Vec::new();
     let classes = [
         (
             "三年级一班 Class 3-1",
@@ -103,8 +105,10 @@ pub async fn seed(app: &App) -> Result<DemoSchool, StoreError> {
             ));
             members.push(student.id);
         }
-        app.store.create_group(class.into(), members, Some(teacher.id)).await?;
+        let g = app.store.create_group(class.into(), members, Some(teacher.id)).await?;
+        class_ids.push((g.id, teacher.id));
     }
+    let mut rooms = Vec::new();
     for (room, kind) in [
         ("301 教室 Room 301", "classroom"),
         ("302 教室 Room 302", "classroom"),
@@ -133,6 +137,56 @@ pub async fn seed(app: &App) -> Result<DemoSchool, StoreError> {
             )
             .await?;
         school.doorplates.push((d.name, token));
+        rooms.push(r.id);
     }
+    timetable(app, &rooms, &class_ids).await?;
     Ok(school)
+}
+
+/// A timetable that is running whenever the demo is: lessons every day from 07:00 to
+/// 21:00 for each class in its classroom (science in the lab), and the dormitory night.
+async fn timetable(app: &App, rooms: &[Id], classes: &[(Id, Id)]) -> Result<(), StoreError> {
+    let subjects = ["语文 Chinese", "数学 Maths", "英语 English", "科学 Science", "美术 Art", "体育 PE", "音乐 Music"];
+    let mut settings = app.store.settings().await?;
+    settings.timezone = "Asia/Shanghai".into();
+    app.store.save_settings(settings.clone()).await?;
+    *app.settings.write().expect("settings poisoned") = settings;
+    for weekday in 1..=7u8 {
+        for (c, (group, teacher)) in classes.iter().enumerate() {
+            for period in 0..14u32 {
+                let start = 7 * 3600 + period * 3600;
+                let title = subjects[(period as usize + c * 3 + weekday as usize) % subjects.len()];
+                let (room, kind) = if title.starts_with("科学") { (rooms[2], PeriodKind::Lesson) } else { (rooms[c], PeriodKind::Lesson) };
+                let slot = Slot {
+                    id: 0,
+                    room_id: room,
+                    weekday,
+                    start,
+                    end: start + 50 * 60,
+                    kind,
+                    title: title.into(),
+                    group_id: Some(*group),
+                    teacher_id: Some(*teacher),
+                    valid_from: None,
+                    valid_until: None,
+                };
+                app.store.create_slot(slot).await?;
+            }
+            let night = Slot {
+                id: 0,
+                room_id: rooms[3],
+                weekday,
+                start: 21 * 3600,
+                end: 7 * 3600,
+                kind: PeriodKind::Dorm,
+                title: "晚自习与就寝 Evening study and night".into(),
+                group_id: Some(*group),
+                teacher_id: Some(*teacher),
+                valid_from: None,
+                valid_until: None,
+            };
+            app.store.create_slot(night).await?;
+        }
+    }
+    Ok(())
 }
