@@ -373,7 +373,11 @@ async fn run(args: &Args, server: &Server, fds: u64) -> Result<()> {
     // --- rollover -------------------------------------------------------------------------------
     let mut rollover = None;
     if !args.no_rollover {
-        let (j0, l0) = (moves.joined.load(Ordering::Relaxed), moves.left.load(Ordering::Relaxed));
+                let (j0, l0) = (moves.joined.load(Ordering::Relaxed), moves.left.load(Ordering::Relaxed));
+        if jiff::Timestamp::now().as_millisecond() > t1.as_millisecond() + 100 {
+            eprintln!("\nthe messaging overran the rollover's boundary: no rollover figure for this run");
+            stats.error("rollover_overrun");
+        }
         wait_until(t1).await;
         let b = Instant::now();
         let secs = wait_moves(
@@ -426,11 +430,8 @@ async fn run(args: &Args, server: &Server, fds: u64) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    eprintln!(
-        "notice fan-out: {} of {fanout_total} sockets, last after {:?} ms",
-        moves.signage.load(Ordering::Relaxed),
-        fanout
-    );
+        let fanout_received = moves.signage.load(Ordering::Relaxed);
+    eprintln!("notice fan-out: {fanout_received} of {fanout_total} sockets, last after {fanout:?} ms");
 
     // --- idle sockets and memory ----------------------------------------------------------------------
     let rss_before_idle = server.pid.and_then(rss_kib);
@@ -531,7 +532,7 @@ async fn run(args: &Args, server: &Server, fds: u64) -> Result<()> {
         "errors": stats.errors(),
         "placement_seconds": placement,
         "rollover_seconds": rollover,
-        "notice_fanout": {"sockets": fanout_total, "received": c(&moves.signage), "last_ms": fanout},
+                "notice_fanout": {"sockets": fanout_total, "received": fanout_received, "last_ms": fanout},
         "idle_sockets": {"opened": idle_open, "connect_seconds": idle_connect_secs, "server_rss_kib_before": rss_before_idle,
                           "server_rss_kib_after": rss_after_idle, "kib_per_socket": per_idle_kib},
         "server_rss_kib_at_start": rss_start,

@@ -70,6 +70,12 @@ pub async fn run(
     let router = router(app.clone());
     let addr = listener.local_addr().ok();
     tracing::info!(addr = ?addr, data = %config.data_dir.display(), "doorplate serving");
+        // No Nagle: an event is often two small frames in a row (a message, then its
+    // status); waiting for the first one's ACK cost 40 ms at the tail.
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown.await;
