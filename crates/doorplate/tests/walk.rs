@@ -433,3 +433,51 @@ async fn staff_place_and_dismiss_and_sessions_idle_out() {
         1
     );
 }
+
+#[tokio::test]
+async fn staff_and_guardians_see_presence_change_live() {
+    let server = TestServer::start().await;
+    let s = School::new(&server).await;
+    let mut admin = Events::open(&server.base, &s.admin, None).await;
+    let mut teacher = Events::open(&server.base, &s.teacher_token, None).await;
+    let mut gwen = Events::open(&server.base, &s.gwen_token, None).await;
+    s.api
+        .ok(
+            "/api/v1/doorplate/checkin",
+            &s.device,
+            json!({"credential": {"card": "04A1B2C3"}}),
+        )
+        .await;
+    for ev in [&mut admin, &mut teacher] {
+        let d = ev.expect("presence.changed").await;
+        assert_eq!(
+            (d["user_id"].clone(), d["doorplate_id"].clone(), d["present"].as_bool()),
+            (s.ann["id"].clone(), s.doorplate["id"].clone(), Some(true))
+        );
+    }
+    let d = gwen.expect("presence.changed").await;
+    assert_eq!(
+        (d["room"].as_str(), d.get("doorplate_id")),
+        (Some("Room 301"), None),
+        "guardians see the room, not the device"
+    );
+    let kids = s.api.get("/api/v1/children", &s.gwen_token).await.1;
+    assert_eq!(
+        (kids[0]["where"]["state"].as_str(), kids[0]["where"]["room"].as_str()),
+        (Some("present"), Some("Room 301"))
+    );
+    // With rooms hidden by policy, the child is only "at school".
+    s.api
+        .call(
+            "PATCH",
+            "/api/v1/settings",
+            Some(&s.admin),
+            Some(json!({"show_room_to_guardians": false})),
+        )
+        .await;
+    let kids = s.api.get("/api/v1/children", &s.gwen_token).await.1;
+    assert_eq!(
+        (kids[0]["where"]["state"].as_str(), kids[0]["where"]["room"].as_str()),
+        (Some("at_school"), None)
+    );
+}

@@ -373,7 +373,7 @@ async fn run(args: &Args, server: &Server, fds: u64) -> Result<()> {
     // --- rollover -------------------------------------------------------------------------------
     let mut rollover = None;
     if !args.no_rollover {
-                let (j0, l0) = (moves.joined.load(Ordering::Relaxed), moves.left.load(Ordering::Relaxed));
+        let (j0, l0) = (moves.joined.load(Ordering::Relaxed), moves.left.load(Ordering::Relaxed));
         if jiff::Timestamp::now().as_millisecond() > t1.as_millisecond() + 100 {
             eprintln!("\nthe messaging overran the rollover's boundary: no rollover figure for this run");
             stats.error("rollover_overrun");
@@ -430,7 +430,7 @@ async fn run(args: &Args, server: &Server, fds: u64) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-        let fanout_received = moves.signage.load(Ordering::Relaxed);
+    let fanout_received = moves.signage.load(Ordering::Relaxed);
     eprintln!("notice fan-out: {fanout_received} of {fanout_total} sockets, last after {fanout:?} ms");
 
     // --- idle sockets and memory ----------------------------------------------------------------------

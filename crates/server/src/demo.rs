@@ -146,7 +146,15 @@ pub async fn seed(app: &App) -> Result<DemoSchool, StoreError> {
 /// A timetable that is running whenever the demo is: lessons every day from 07:00 to
 /// 21:00 for each class in its classroom (science in the lab), and the dormitory night.
 async fn timetable(app: &App, rooms: &[Id], classes: &[(Id, Id)]) -> Result<(), StoreError> {
-    let subjects = ["语文 Chinese", "数学 Maths", "英语 English", "科学 Science", "美术 Art", "体育 PE", "音乐 Music"];
+    let subjects = [
+        "语文 Chinese",
+        "数学 Maths",
+        "英语 English",
+        "科学 Science",
+        "美术 Art",
+        "体育 PE",
+        "音乐 Music",
+    ];
     let mut settings = app.store.settings().await?;
     settings.timezone = "Asia/Shanghai".into();
     app.store.save_settings(settings.clone()).await?;
@@ -156,7 +164,11 @@ async fn timetable(app: &App, rooms: &[Id], classes: &[(Id, Id)]) -> Result<(), 
             for period in 0..14u32 {
                 let start = 7 * 3600 + period * 3600;
                 let title = subjects[(period as usize + c * 3 + weekday as usize) % subjects.len()];
-                let (room, kind) = if title.starts_with("科学") { (rooms[2], PeriodKind::Lesson) } else { (rooms[c], PeriodKind::Lesson) };
+                let (room, kind) = if title.starts_with("科学") {
+                    (rooms[2], PeriodKind::Lesson)
+                } else {
+                    (rooms[c], PeriodKind::Lesson)
+                };
                 let slot = Slot {
                     id: 0,
                     room_id: room,

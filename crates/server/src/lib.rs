@@ -65,12 +65,13 @@ pub async fn run(
 ) -> Result<(), StartError> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = open_app(&config, stop_rx).await?;
+    app.reload_admins().await;
     let sweeper = tokio::spawn(sweep(app.clone()));
     let engine = tokio::spawn(schedule::run_engine(app.clone()));
     let router = router(app.clone());
     let addr = listener.local_addr().ok();
     tracing::info!(addr = ?addr, data = %config.data_dir.display(), "doorplate serving");
-        // No Nagle: an event is often two small frames in a row (a message, then its
+    // No Nagle: an event is often two small frames in a row (a message, then its
     // status); waiting for the first one's ACK cost 40 ms at the tail.
     use axum::serve::ListenerExt;
     let listener = listener.tap_io(|tcp| {
@@ -127,12 +128,17 @@ async fn log_request(req: Request, next: Next) -> Response {
 }
 
 /// Once a second: end idle personal sessions and presences whose window is over, and
-/// forget old throttle entries.
+/// forget old throttle entries. Once an hour (and at start): apply message retention.
 async fn sweep(app: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seconds: u64 = 0;
     loop {
         tick.tick().await;
+        if seconds.is_multiple_of(3600) {
+            apply_retention(&app).await;
+        }
+        seconds += 1;
         let now = now_micros();
         for ended in app.sessions.expire(now) {
             app.audit(
@@ -150,3 +156,24 @@ async fn sweep(app: AppState) {
 }
 pub mod demo;
 pub mod schedule;
+
+/// Deletes messages older than the school's retention (and uploads nothing refers to).
+async fn apply_retention(app: &AppState) {
+    let days = app.settings().retention_days;
+    if days == 0 {
+        return;
+    }
+    let cutoff = now_micros() - days as i64 * 86_400_000_000;
+    match app.store.purge_before(cutoff).await {
+        Ok(files) => {
+            for f in &files {
+                let _ = tokio::fs::remove_file(app.media_dir.join(f)).await;
+            }
+            if let Ok(counts) = app.store.unread_counts().await {
+                app.unread.reset(counts);
+            }
+            tracing::info!(retention_days = days, media_removed = files.len(), "retention applied");
+        }
+        Err(e) => tracing::error!(error = %e, "retention failed"),
+    }
+}

@@ -301,8 +301,10 @@ impl App {
     async fn announce_presence(&self, student: Id, doorplate: Id, present: bool, why: &str) {
         let mut data = json!({"user_id": student.to_string(), "doorplate_id": doorplate.to_string(),
                               "present": present, "why": why, "at": crate::time::rfc3339(now_micros())});
-        for t in self.schedule.teachers_of(student) {
-            self.hub.publish(Principal::User(t), "presence.changed", &data);
+        let admins = self.admins.read().expect("admins poisoned").clone();
+        let staff = data.to_string();
+        for t in self.schedule.teachers_of(student).into_iter().chain(admins) {
+            self.hub.publish_raw(Principal::User(t), "presence.changed", &staff);
         }
         let guardians = self.guardians_of(student).await.unwrap_or_default();
         if guardians.is_empty() {

@@ -44,6 +44,14 @@ impl Unread {
             *v
         })
     }
+    /// Replaces every count (after messages were purged).
+    pub fn reset(&self, counts: Vec<(Id, u32)>) {
+        self.0.clear();
+        for (user, n) in counts {
+            self.set(user, n);
+        }
+    }
+
     pub fn set(&self, user: Id, n: u32) {
         self.0.write(user, |m, k| {
             m.insert(k, n);
@@ -76,6 +84,8 @@ pub struct App {
     /// Per-student locks (sharded): presence changes and hints of one student in order.
     pub student_locks: Vec<tokio::sync::Mutex<()>>,
     pub started_at: Micros,
+    /// The admins, who watch the whole presence board live.
+    pub admins: RwLock<Vec<Id>>,
     /// Turns `true` when the server shuts down: live sockets close.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -110,7 +120,20 @@ impl App {
             student_locks: (0..1024).map(|_| tokio::sync::Mutex::new(())).collect(),
             started_at,
             shutdown,
+            admins: RwLock::new(Vec::new()),
         })
+    }
+
+    /// Reloads the list of admins (after an account changed).
+    pub async fn reload_admins(&self) {
+        if let Ok(list) = self
+            .store
+            .list_users(Some(doorplate_domain::Role::Admin), None, 10_000)
+            .await
+        {
+            *self.admins.write().expect("admins poisoned") =
+                list.into_iter().filter(|u| !u.disabled).map(|u| u.id).collect();
+        }
     }
 
     pub fn settings(&self) -> Settings {

@@ -168,6 +168,10 @@ pub trait Store: Send + Sync + 'static {
     /// Applies the rows all or nothing: with any error, or in a dry run, nothing stays.
     async fn import(&self, ops: Vec<ImportOp>, dry_run: bool) -> Result<ImportReport>;
 
+    /// Deletes the messages sent before `cutoff` (the school's retention) and the uploads
+    /// nothing refers to any more; returns the media files to remove from disk.
+    async fn purge_before(&self, cutoff: Micros) -> Result<Vec<String>>;
+
     /// Whether the store can serve (for /readyz).
     async fn ping(&self) -> Result<()>;
 }

@@ -338,6 +338,7 @@ async fn import(
             json!({"kind": kind, "created": report.created, "updated": report.updated}),
         )
         .await;
+        app.reload_admins().await;
         app.reload_schedule().await;
     }
     let applied = errors.is_empty();

@@ -131,6 +131,7 @@ async fn create_user(
         json!({"role": role.as_str()}),
     )
     .await;
+    app.reload_admins().await;
     Ok((
         StatusCode::CREATED,
         axum::Json(UserResponse {
@@ -246,6 +247,7 @@ async fn update_user(
         json!({"disabled": req.disabled, "password_reset": password_reset}),
     )
     .await;
+    app.reload_admins().await;
     Ok(axum::Json(UserResponse {
         user: UserView::from(&user),
     }))
@@ -284,6 +286,7 @@ async fn delete_user(
     app.cache.forget_people();
     app.hub.disconnect(Principal::User(id));
     app.audit(Some(admin.id), "user.deleted", Some(id), json!({})).await;
+    app.reload_admins().await;
     Ok(StatusCode::NO_CONTENT)
 }
 

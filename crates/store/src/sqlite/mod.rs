@@ -1142,6 +1142,28 @@ impl Store for SqliteStore {
         self.write(move |c| schedule::import(c, &ops, dry_run, now)).await
     }
 
+    async fn purge_before(&self, cutoff: Micros) -> Result<Vec<String>> {
+        self.write(move |c| {
+            c.execute("DELETE FROM messages WHERE created_at < ?1", [cutoff])
+                .map_err(db)?;
+            let orphan = "created_at < ?1
+                AND id NOT IN (SELECT media_id FROM messages WHERE media_id IS NOT NULL)
+                AND id NOT IN (SELECT image_media_id FROM notices WHERE image_media_id IS NOT NULL)";
+            let mut s = c
+                .prepare(&format!("SELECT file FROM media WHERE {orphan}"))
+                .map_err(db)?;
+            let files = s
+                .query_map([cutoff], |r| r.get(0))
+                .map_err(db)?
+                .collect::<rusqlite::Result<Vec<String>>>()
+                .map_err(db)?;
+            c.execute(&format!("DELETE FROM media WHERE {orphan}"), [cutoff])
+                .map_err(db)?;
+            Ok(files)
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<()> {
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db)).await
     }
