@@ -95,6 +95,8 @@ export async function startServer() {
     dataDir,
     admin,
     log: () => proc.log(),
+    /** The server's process id (for measuring it), or null while stopped. */
+    pid: () => (proc ? proc.child.pid : null),
     /** Graceful stop (SIGTERM), SIGKILL if it hangs. */
     async stop() {
       if (!proc) return;
