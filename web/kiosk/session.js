@@ -3,17 +3,15 @@
 // second event stream opened with the session token. Everything lives in this closure
 // and in the DOM under the shell; `destroy()` drops all of it (no storage is ever used).
 
-import { api, ApiError, uuid } from '/common/api.js';
+import { ApiError, uuid } from '/common/api.js';
 import { openEvents } from '/common/events.js';
 import { h, setChildren, initials } from '/common/dom.js';
 import { t, formatTime, formatDate } from '/common/i18n.js';
 import { icon } from './icons.js';
-import { createShell } from './shell.js';
+import { openFrame } from './shell.js';
 import { openCapture } from './capture.js';
 
 const QUICK_REPLIES = ['quick.ok', 'quick.thanks', 'quick.see_you'];
-
-const KEEP_ALIVE_MS = 10_000;
 
 /**
  * @param {HTMLElement} parent
@@ -34,45 +32,12 @@ export function openSession(parent, { session, idleSeconds, timeZone, onEnd, isQ
   let openId = null;
   let messages = [];
   let capture = null;
-  let ended = false;
   let expiryTimer = null;
 
-  let lastCall = Date.now();
-  // The server ends a session after the same idle time, counted from API calls: a person
-  // reading and scrolling touches only this page, so tell the server now and then.
-  const keepAlive = () => {
-    if (Date.now() - lastCall > KEEP_ALIVE_MS) call('GET', '/api/v1/me').catch(() => {});
-  };
-
-  const shell = createShell(parent, {
-    user: me,
-    title: t('session.title'),
-    idleSeconds,
-    testid: 'session',
-    onActivity: keepAlive,
-    onDone: () => end('done'),
-    onTimeout: () => end('timeout'),
+  const frame = openFrame(parent, {
+    session, idleSeconds, title: t('session.title'), testid: 'session', onEnd, signal: aborter.signal,
   });
-
-  function end(reason) {
-    if (ended) return;
-    ended = true;
-    onEnd(reason);
-  }
-
-  /** Every API call of the session: resets the idle countdown; a 401 ends the session. */
-  async function call(method, path, opts = {}) {
-    lastCall = Date.now();
-    shell.touch();
-    try {
-      const result = await api(method, path, { ...opts, token, signal: aborter.signal });
-      shell.touch();
-      return result;
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 401) end('unauthorized');
-      throw err;
-    }
-  }
+  const { shell, call, end, keepAlive } = frame;
 
   // ---- layout -------------------------------------------------------------------------
 
@@ -152,7 +117,7 @@ export function openSession(parent, { session, idleSeconds, timeZone, onEnd, isQ
     try {
       contacts = (await call('GET', '/api/v1/contacts')) || [];
     } catch {
-      if (!ended) contactsPane.lastChild.replaceWith(h('p', { class: 'empty-note', text: t('error.generic') }));
+      if (!frame.ended) contactsPane.lastChild.replaceWith(h('p', { class: 'empty-note', text: t('error.generic') }));
       return;
     }
     contactsPane.lastChild.replaceWith(h('div', { class: 'contact-list' },
@@ -183,7 +148,7 @@ export function openSession(parent, { session, idleSeconds, timeZone, onEnd, isQ
       renderConversations();
       openConversation(conversation.id);
     } catch (err) {
-      if (!ended) flash(err.status === 403 ? t('session.cannot_message') : errorText(err));
+      if (!frame.ended) flash(err.status === 403 ? t('session.cannot_message') : errorText(err));
     }
   }
 
@@ -205,10 +170,10 @@ export function openSession(parent, { session, idleSeconds, timeZone, onEnd, isQ
     try {
       list = await call('GET', `/api/v1/conversations/${encodeURIComponent(id)}/messages?limit=50`);
     } catch (err) {
-      if (!ended && openId === id) setChildren(thread, h('p', { class: 'empty-note', text: errorText(err) }));
+      if (!frame.ended && openId === id) setChildren(thread, h('p', { class: 'empty-note', text: errorText(err) }));
       return;
     }
-    if (ended || openId !== id) return;
+    if (frame.ended || openId !== id) return;
     messages = Array.isArray(list) ? list : (list?.messages || []);
     renderThread();
     markRead();
@@ -280,9 +245,9 @@ export function openSession(parent, { session, idleSeconds, timeZone, onEnd, isQ
       h('div', { class: 'spinner small', 'aria-hidden': 'true' }));
     if (!id) return holder;
     loadMedia(id).then((url) => {
-      if (url && !ended) holder.replaceWith(renderMedia(m.kind, url, m.media?.mime));
+      if (url && !frame.ended) holder.replaceWith(renderMedia(m.kind, url, m.media?.mime));
     }).catch(() => {
-      if (!ended) setChildren(holder, h('span', { class: 'media-error', text: t('message.media_failed') }));
+      if (!frame.ended) setChildren(holder, h('span', { class: 'media-error', text: t('message.media_failed') }));
     });
     return holder;
   }
@@ -290,7 +255,7 @@ export function openSession(parent, { session, idleSeconds, timeZone, onEnd, isQ
   async function loadMedia(id) {
     if (mediaUrls.has(id)) return mediaUrls.get(id);
     const blob = await call('GET', `/api/v1/media/${encodeURIComponent(id)}`, { responseType: 'blob' });
-    if (ended) return null;
+    if (frame.ended) return null;
     const url = URL.createObjectURL(blob);
     mediaUrls.set(id, url);
     return url;
@@ -369,7 +334,7 @@ export function openSession(parent, { session, idleSeconds, timeZone, onEnd, isQ
     const convId = pendingMsg.conversation_id;
     try {
       const message = await post(convId, pendingMsg.draft);
-      if (ended) return;
+      if (frame.ended) return;
       const idx = messages.indexOf(pendingMsg);
       const already = messages.find((x) => x.id === message.id);
       if (already) {
@@ -384,7 +349,7 @@ export function openSession(parent, { session, idleSeconds, timeZone, onEnd, isQ
       const conv = conversations.find((c) => c.id === convId);
       if (conv) { conv.last = message; renderConversations(); }
     } catch (err) {
-      if (ended) return;
+      if (frame.ended) return;
       pendingMsg.pending = false;
       pendingMsg.failed = true;
       replaceBubble(pendingMsg, pendingMsg);
@@ -457,7 +422,7 @@ export function openSession(parent, { session, idleSeconds, timeZone, onEnd, isQ
       if (status === 'connected' && !first) refresh();
     },
     onEvent: ({ type, data }) => {
-      if (ended) return;
+      if (frame.ended) return;
       if (type === 'message.new' && data.message) onNewMessage(data.message);
       else if (type === 'message.status') onStatus(data);
       else if (type === 'resync') refresh();
@@ -536,12 +501,12 @@ export function openSession(parent, { session, idleSeconds, timeZone, onEnd, isQ
   composer.hidden = true;
   setChildren(threadHead, h('div', { class: 'thread-hello', text: t('session.hello', { name: me.display_name }) }));
   loadConversations().then(() => {
-    if (ended) return;
+    if (frame.ended) return;
     const first = conversations.find((c) => c.unread) || conversations[0];
     if (first) openConversation(first.id);
     else setChildren(thread, h('p', { class: 'empty-note big', text: t('session.start_hint') }));
   }).catch((err) => {
-    if (!ended) setChildren(thread, h('p', { class: 'empty-note', text: errorText(err) }));
+    if (!frame.ended) setChildren(thread, h('p', { class: 'empty-note', text: errorText(err) }));
   });
 
   return {
@@ -550,7 +515,7 @@ export function openSession(parent, { session, idleSeconds, timeZone, onEnd, isQ
     openedAt: Date.now(),
     touch: shell.touch,
     destroy() {
-      ended = true;
+      frame.ended = true;
       clearTimeout(expiryTimer);
       clearTimeout(flashTimer);
       aborter.abort();

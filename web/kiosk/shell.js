@@ -2,6 +2,7 @@
 // person's name, a countdown ring for the idle timeout, and "Done", always visible.
 // Any touch or key inside resets the countdown; so does every API call (`touch()`).
 
+import { api, ApiError } from '/common/api.js';
 import { h, initials } from '/common/dom.js';
 import { t } from '/common/i18n.js';
 import { icon } from './icons.js';
@@ -107,4 +108,48 @@ export function createShell(parent, { user, title, idleSeconds, onDone, onTimeou
       root.remove();
     },
   };
+}
+
+const KEEP_ALIVE_MS = 10_000;
+
+/**
+ * What a student's session and teacher mode share: the shell (name, countdown, Done);
+ * API calls with the session token, each resetting the idle countdown, a 401 ending the
+ * session; and a keep-alive, because the server counts idle time from API calls and a
+ * person reading or scrolling touches only this page.
+ * @returns {{shell: object, call: Function, end: (reason: string) => void, keepAlive: () => void, ended: boolean}}
+ */
+export function openFrame(parent, { session, idleSeconds, title, testid, onEnd, signal }) {
+  let lastCall = Date.now();
+  const frame = { ended: false };
+  frame.end = (reason) => {
+    if (frame.ended) return;
+    frame.ended = true;
+    onEnd(reason);
+  };
+  frame.keepAlive = () => {
+    if (Date.now() - lastCall > KEEP_ALIVE_MS) frame.call('GET', '/api/v1/me').catch(() => {});
+  };
+  frame.shell = createShell(parent, {
+    user: session.user,
+    title,
+    idleSeconds,
+    testid,
+    onActivity: frame.keepAlive,
+    onDone: () => frame.end('done'),
+    onTimeout: () => frame.end('timeout'),
+  });
+  frame.call = async (method, path, opts = {}) => {
+    lastCall = Date.now();
+    frame.shell.touch();
+    try {
+      return await api(method, path, { ...opts, token: session.session_token, signal });
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) frame.end('unauthorized');
+      throw err;
+    } finally {
+      frame.shell.touch();
+    }
+  };
+  return frame;
 }

@@ -2,13 +2,11 @@
 // here ("teacher now") from their classes or a search, and dismisses those present.
 // It runs inside the same personal frame as a student session, with the session token.
 
-import { api, ApiError } from '/common/api.js';
+import { ApiError } from '/common/api.js';
 import { h, setChildren } from '/common/dom.js';
 import { t } from '/common/i18n.js';
 import { icon } from './icons.js';
-import { createShell } from './shell.js';
-
-const KEEP_ALIVE_MS = 10_000;
+import { openFrame } from './shell.js';
 
 /**
  * @param {HTMLElement} parent
@@ -25,45 +23,13 @@ export function openTeacher(parent, { session, idleSeconds, doorplateId, getPres
   const aborter = new AbortController();
   const toPlace = new Map(); // user id → display name
   const toDismiss = new Set();
-  let ended = false;
   let searchTimer = null;
   let expiryTimer = null;
 
-  let lastCall = Date.now();
-  // The server ends a session after the same idle time, counted from API calls: a person
-  // reading and scrolling touches only this page, so tell the server now and then.
-  const keepAlive = () => {
-    if (Date.now() - lastCall > KEEP_ALIVE_MS) call('GET', '/api/v1/me').catch(() => {});
-  };
-
-  const shell = createShell(parent, {
-    user: me,
-    title: t('teacher.title'),
-    idleSeconds,
-    testid: 'teacher',
-    onActivity: keepAlive,
-    onDone: () => end('done'),
-    onTimeout: () => end('timeout'),
+  const frame = openFrame(parent, {
+    session, idleSeconds, title: t('teacher.title'), testid: 'teacher', onEnd, signal: aborter.signal,
   });
-
-  function end(reason) {
-    if (ended) return;
-    ended = true;
-    onEnd(reason);
-  }
-
-  async function call(method, path, opts = {}) {
-    lastCall = Date.now();
-    shell.touch();
-    try {
-      return await api(method, path, { ...opts, token, signal: aborter.signal });
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 401) end('unauthorized');
-      throw err;
-    } finally {
-      shell.touch();
-    }
-  }
+  const { shell, call, end } = frame;
 
   const checkRow = (user, checked, onChange, testid) => h('label', { class: 'check-row', 'data-testid': testid, 'data-user-id': user.id },
     h('input', { type: 'checkbox', checked, onchange: (e) => onChange(e.target.checked) }),
@@ -101,13 +67,13 @@ export function openTeacher(parent, { session, idleSeconds, doorplateId, getPres
     if (!q) { results.replaceChildren(); return; }
     try {
       const users = await call('GET', `/api/v1/users?role=student&q=${encodeURIComponent(q)}`);
-      if (ended || q !== search.value.trim()) return;
+      if (frame.ended || q !== search.value.trim()) return;
       const list = Array.isArray(users) ? users : (users?.users || users?.items || []);
       setChildren(results, 
         h('div', { class: 'list-title', text: t('teacher.results', { n: list.length }) }),
         ...list.slice(0, 30).map((u) => checkRow({ ...u, hint: u.username }, toPlace.has(u.id), (on) => pickChanged(u, on), 'pick')));
     } catch (err) {
-      if (!ended) setChildren(results, h('p', { class: 'empty-note', text: errorText(err) }));
+      if (!frame.ended) setChildren(results, h('p', { class: 'empty-note', text: errorText(err) }));
     }
   }
 
@@ -116,10 +82,10 @@ export function openTeacher(parent, { session, idleSeconds, doorplateId, getPres
     try {
       groups = (await call('GET', '/api/v1/groups')) || [];
     } catch (err) {
-      if (!ended) setChildren(groupsBox, h('p', { class: 'empty-note', text: errorText(err) }));
+      if (!frame.ended) setChildren(groupsBox, h('p', { class: 'empty-note', text: errorText(err) }));
       return;
     }
-    if (ended) return;
+    if (frame.ended) return;
     const mine = groups.filter((g) => g.teacher_id === me.id);
     const others = groups.filter((g) => g.teacher_id !== me.id);
     const section = (titleKey, list, open) => (list.length ? [
@@ -165,7 +131,7 @@ export function openTeacher(parent, { session, idleSeconds, doorplateId, getPres
       flash(t('teacher.placed', { n: ids.length }));
       for (const id of ids) pickChanged({ id }, false);
     } catch (err) {
-      if (!ended) flash(errorText(err), true);
+      if (!frame.ended) flash(errorText(err), true);
     } finally {
       placeButton.disabled = toPlace.size === 0;
     }
@@ -221,7 +187,7 @@ export function openTeacher(parent, { session, idleSeconds, doorplateId, getPres
       toDismiss.clear();
       renderPresent();
     } catch (err) {
-      if (!ended) flash(errorText(err), true);
+      if (!frame.ended) flash(errorText(err), true);
       syncDismiss();
     }
   }
@@ -261,7 +227,7 @@ export function openTeacher(parent, { session, idleSeconds, doorplateId, getPres
     touch: shell.touch,
     presentChanged: renderPresent,
     destroy() {
-      ended = true;
+      frame.ended = true;
       clearTimeout(searchTimer);
       clearTimeout(flashTimer);
       clearTimeout(expiryTimer);

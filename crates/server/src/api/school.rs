@@ -102,31 +102,9 @@ async fn create_group(
 ) -> ApiResult<(StatusCode, axum::Json<GroupResponse>)> {
     let name = required_text("name", &req.name, 100)?;
     let ids: Vec<_> = req.member_ids.iter().map(|i| i.0).collect();
-    let members = app.store.users_by_ids(ids.clone()).await?;
-    if members.len() != {
-        let mut d = ids.clone();
-        d.sort_unstable();
-        d.dedup();
-        d.len()
-    } || members.iter().any(|m| m.role != Role::Student)
-    {
-        return Err(ApiError::Unprocessable(
-            "bad_members",
-            "every member must be an existing student".into(),
-        ));
-    }
+    let members = check_members(&app, &ids).await?;
     if let Some(t) = req.teacher_id {
-        let t = app
-            .store
-            .user(t.0)
-            .await
-            .map_err(|_| ApiError::Unprocessable("bad_teacher", "the teacher does not exist".into()))?;
-        if !t.role.is_staff() {
-            return Err(ApiError::Unprocessable(
-                "bad_teacher",
-                "the class teacher must be staff".into(),
-            ));
-        }
+        check_teacher(&app, t.0).await?;
     }
     let group = app
         .store
@@ -326,7 +304,23 @@ async fn pair(
     }
 }
 
-/// Checks members and teacher as `create_group` does.
+/// A class teacher must be an existing member of staff.
+async fn check_teacher(app: &AppState, id: doorplate_domain::Id) -> ApiResult<()> {
+    let t = app
+        .store
+        .user(id)
+        .await
+        .map_err(|_| ApiError::Unprocessable("bad_teacher", "the teacher does not exist".into()))?;
+    if !t.role.is_staff() {
+        return Err(ApiError::Unprocessable(
+            "bad_teacher",
+            "the class teacher must be staff".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Every member must be an existing student (each named once or more).
 async fn check_members(app: &AppState, ids: &[doorplate_domain::Id]) -> ApiResult<Vec<doorplate_store::User>> {
     let mut d = ids.to_vec();
     d.sort_unstable();
@@ -372,17 +366,7 @@ async fn update_group(
         None => None,
     };
     if let Some(t) = r.teacher_id {
-        let t = app
-            .store
-            .user(t.0)
-            .await
-            .map_err(|_| ApiError::Unprocessable("bad_teacher", "the teacher does not exist".into()))?;
-        if !t.role.is_staff() {
-            return Err(ApiError::Unprocessable(
-                "bad_teacher",
-                "the class teacher must be staff".into(),
-            ));
-        }
+        check_teacher(&app, t.0).await?;
     }
     let g = app
         .store
