@@ -481,3 +481,49 @@ async fn staff_and_guardians_see_presence_change_live() {
         (Some("at_school"), None)
     );
 }
+
+#[tokio::test]
+async fn the_doorplate_lists_students_with_mail_in_the_order_it_arrived() {
+    let server = TestServer::start().await;
+    let s = School::new(&server).await;
+    for card in ["04A1B2C3", "04B0B0B0"] {
+        s.api
+            .ok(
+                "/api/v1/doorplate/checkin",
+                &s.device,
+                json!({"credential": {"card": card}}),
+            )
+            .await;
+    }
+    let order = |state: &serde_json::Value| -> Vec<serde_json::Value> {
+        state["present"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["user_id"].clone())
+            .collect()
+    };
+    // Nobody has mail: the order they came in (Ann, then Bob).
+    let state = s.api.get("/api/v1/doorplate/state", &s.device).await.1;
+    assert_eq!(order(&state), vec![s.ann["id"].clone(), s.bob["id"].clone()]);
+    // Bob's mail comes first, then Ann's (urgent): Bob, then Ann.
+    let bob_conv = s.conversation(&s.hal_token, &s.bob).await;
+    s.send_text(&s.hal_token, &bob_conv, "b1", "first").await;
+    let ann_conv = s.conversation(&s.gwen_token, &s.ann).await;
+    s.api
+        .ok(
+            &format!("/api/v1/conversations/{ann_conv}/messages"),
+            &s.gwen_token,
+            json!({"client_id": "a1", "kind": "text", "text": "call me", "urgent": true}),
+        )
+        .await;
+    let state = s.api.get("/api/v1/doorplate/state", &s.device).await.1;
+    assert_eq!(order(&state), vec![s.bob["id"].clone(), s.ann["id"].clone()], "{state}");
+    assert_eq!(
+        (
+            state["present"][0]["urgent"].as_bool(),
+            state["present"][1]["urgent"].as_bool()
+        ),
+        (Some(false), Some(true))
+    );
+}

@@ -117,6 +117,9 @@ pub trait Store: Send + Sync + 'static {
     /// Unread counts for every user with unread messages.
     async fn unread_counts(&self) -> Result<Vec<(Id, u32)>>;
     async fn unread_for(&self, user_id: Id) -> Result<u32>;
+    /// For each of these users with unread messages: when the oldest unread one arrived,
+    /// and whether any unread one is urgent (a doorplate lists them in that order: R5).
+    async fn unread_summary(&self, user_ids: Vec<Id>) -> Result<Vec<(Id, Micros, bool)>>;
 
     // --- media --------------------------------------------------------------------------
     async fn insert_media(&self, owner_id: Id, mime: String, size: u64, file: String, now: Micros) -> Result<Media>;

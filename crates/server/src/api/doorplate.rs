@@ -160,6 +160,8 @@ pub struct PresentStudent {
     pub user_id: String,
     pub display_name: String,
     pub unread: u32,
+    /// An unread message of theirs is marked urgent.
+    pub urgent: bool,
     pub since: String,
     /// active | timetable | teacher_now | teacher_advance
     pub source: String,
@@ -214,29 +216,34 @@ async fn doorplate_state(
         .store
         .users_by_ids(rows.iter().map(|r| r.student_id).collect())
         .await?;
-    let mut present: Vec<(u32, i64, PresentStudent)> = rows
+    let waiting = app.store.unread_summary(users.iter().map(|u| u.id).collect()).await?;
+    // R5: students with new messages first, in the order their messages arrived; then
+    // everyone else in the order they came.
+    let mut present: Vec<(Option<i64>, i64, PresentStudent)> = rows
         .iter()
         .filter_map(|r| {
             let u = users.iter().find(|u| u.id == r.student_id)?;
             let unread = app.unread.get(u.id);
-            Some((
+            let (first_unread, urgent) = match waiting.iter().find(|w| w.0 == u.id) {
+                Some(w) if unread > 0 => (Some(w.1), w.2),
+                _ => (None, false),
+            };
+            let student = PresentStudent {
+                user_id: u.id.to_string(),
+                display_name: u.display_name.clone(),
                 unread,
-                r.since,
-                PresentStudent {
-                    user_id: u.id.to_string(),
-                    display_name: u.display_name.clone(),
-                    unread,
-                    since: rfc3339(r.since),
-                    source: r.source.as_str().into(),
-                },
-            ))
+                urgent,
+                since: rfc3339(r.since),
+                source: r.source.as_str().into(),
+            };
+            Some((first_unread, r.since, student))
         })
         .collect();
-    present.sort_by(|a, b| {
-        (b.0 > 0)
-            .cmp(&(a.0 > 0))
-            .then(a.1.cmp(&b.1))
-            .then(a.2.display_name.cmp(&b.2.display_name))
+    present.sort_by(|a, b| match (a.0, b.0) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.1.cmp(&b.1).then(a.2.display_name.cmp(&b.2.display_name)),
     });
     let now = now_micros();
     let _ = app.store.touch_doorplate(d.id, now).await;

@@ -879,6 +879,27 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn unread_summary(&self, user_ids: Vec<Id>) -> Result<Vec<(Id, Micros, bool)>> {
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(move |c| {
+            let marks = vec!["?"; user_ids.len()].join(",");
+            let sql = format!(
+                "SELECT recipient_id, MIN(created_at), MAX(urgent) FROM messages
+                  WHERE status != 'read' AND recipient_id IN ({marks}) GROUP BY recipient_id"
+            );
+            let mut s = c.prepare_cached(&sql).map_err(db)?;
+            let rows = s
+                .query_map(rusqlite::params_from_iter(user_ids.iter()), |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
     async fn insert_media(&self, owner_id: Id, mime: String, size: u64, file: String, now: Micros) -> Result<Media> {
         self.write(move |c| {
             c.execute(
