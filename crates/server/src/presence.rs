@@ -322,9 +322,15 @@ impl App {
         }
     }
 
-    /// Ends presences whose window is over; run every second by the sweeper.
+    /// Ends the placements by staff whose `until` has passed; run every second by the
+    /// sweeper. Timetable and arrangement presences are the engine's to end, at their
+    /// boundary (with reason `period_ended`).
     pub async fn expire_presences(&self) {
-        for p in self.presence.expired(now_micros()) {
+        let expired = self.presence.expired(now_micros());
+        for p in expired
+            .into_iter()
+            .filter(|p| p.source == PresenceSource::TeacherNow || p.source == PresenceSource::Active)
+        {
             if let Err(e) = self
                 .leave(p.student_id, p.doorplate_id, LeaveReason::Expired, None)
                 .await
