@@ -527,3 +527,27 @@ async fn the_doorplate_lists_students_with_mail_in_the_order_it_arrived() {
         (Some(false), Some(true))
     );
 }
+
+#[tokio::test]
+async fn a_placement_with_an_end_ends_by_itself() {
+    let server = TestServer::start().await;
+    let s = School::new(&server).await;
+    let mut plate = Events::open(&server.base, &s.device, None).await;
+    let until = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_secs(2))
+        .unwrap()
+        .to_string();
+    s.api
+        .ok(
+            "/api/v1/presence",
+            &s.teacher_token,
+            json!({"doorplate_id": s.doorplate["id"], "user_ids": [s.ann["id"]], "until": until}),
+        )
+        .await;
+    plate.expect("presence.joined").await;
+    let left = plate.expect("presence.left").await;
+    assert_eq!(
+        (left["user_id"].clone(), left["reason"].as_str()),
+        (s.ann["id"].clone(), Some("expired"))
+    );
+}
