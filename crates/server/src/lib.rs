@@ -152,6 +152,10 @@ async fn sweep(app: AppState) {
         }
         app.expire_presences().await;
         app.throttle.lock().expect("throttle poisoned").prune(now);
+        if seconds.is_multiple_of(10) {
+            // Replay covers a reconnect within minutes; older gaps get `resync`.
+            app.hub.prune(Duration::from_secs(300));
+        }
     }
 }
 pub mod demo;

@@ -106,7 +106,7 @@ impl App {
         let started_at = now_micros();
         Ok(App {
             store,
-            hub: Hub::new(started_at),
+            hub: Hub::new(),
             presence,
             cache: Default::default(),
             schedule: Default::default(),
