@@ -116,6 +116,13 @@ fn progress(stats: &Stats, phase: &str) {
     let _ = std::io::stderr().flush();
 }
 
+/// A progress bar for the messaging phase: `[#######.......]  45%`.
+fn bar(done: f64) -> String {
+    let done = done.clamp(0.0, 1.0);
+    let filled = (done * 14.0).round() as usize;
+    format!("[{}{}] {:>3.0}%", "#".repeat(filled), ".".repeat(14 - filled), done * 100.0)
+}
+
 struct Server {
     base: String,
     pid: Option<u32>,
@@ -352,7 +359,7 @@ async fn run(args: &Args, server: &Server, fds: u64) -> Result<()> {
         })
     };
     while !ticker.is_finished() {
-        progress(&stats, "messaging");
+        progress(&stats, &bar(msg_start.elapsed().as_secs_f64() / args.duration.max(1) as f64));
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let scheduled = ticker.await?;
