@@ -20,7 +20,7 @@ use stats::Stats;
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -120,7 +120,12 @@ fn progress(stats: &Stats, phase: &str) {
 fn bar(done: f64) -> String {
     let done = done.clamp(0.0, 1.0);
     let filled = (done * 14.0).round() as usize;
-    format!("[{}{}] {:>3.0}%", "#".repeat(filled), ".".repeat(14 - filled), done * 100.0)
+    format!(
+        "[{}{}] {:>3.0}%",
+        "#".repeat(filled),
+        ".".repeat(14 - filled),
+        done * 100.0
+    )
 }
 
 struct Server {
@@ -250,7 +255,6 @@ async fn run(args: &Args, server: &Server, fds: u64) -> Result<()> {
     // --- sockets ------------------------------------------------------------------------
     let waiting = Arc::new(Waiting::default());
     let moves = Arc::new(Moves::default());
-    let stop = Arc::new(AtomicBool::new(false));
     let t = Instant::now();
     let mut sockets = Vec::new();
     for p in &school.plates {
@@ -359,7 +363,10 @@ async fn run(args: &Args, server: &Server, fds: u64) -> Result<()> {
         })
     };
     while !ticker.is_finished() {
-        progress(&stats, &bar(msg_start.elapsed().as_secs_f64() / args.duration.max(1) as f64));
+        progress(
+            &stats,
+            &bar(msg_start.elapsed().as_secs_f64() / args.duration.max(1) as f64),
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let scheduled = ticker.await?;
@@ -472,12 +479,9 @@ async fn run(args: &Args, server: &Server, fds: u64) -> Result<()> {
         rss_after_idle,
         per_idle_kib.map(|v| (v * 10.0).round() / 10.0)
     );
-    stop.store(true, Ordering::Relaxed);
 
     // --- tidy up what this run made that would keep acting ------------------------------------------------
-    for room in &school.room_names {
-        let _ = room; // rooms, people and classes stay (they are named L<run>…); slots and the notice go
-    }
+    // Rooms, people and classes stay (named L<run>…); the slots and the notice go.
     let slots = http.get("/api/v1/timetable", &admin).await.unwrap_or(Value::Null);
     let rooms = http.get("/api/v1/rooms", &admin).await.unwrap_or(Value::Null);
     let ours: Vec<String> = rooms

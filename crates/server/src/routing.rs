@@ -51,12 +51,7 @@ impl App {
         }
         let unread = self.unread.add(recipient.id, 1);
         for (plate, _) in &plates {
-            self.hub.publish(
-                Principal::Device(*plate),
-                "notify.new_message",
-                &json!({"user_id": recipient.id.to_string(), "display_name": recipient.display_name,
-                        "unread": unread, "urgent": msg.urgent}),
-            );
+            self.hint(*plate, recipient.id, &recipient.display_name, unread, msg.urgent);
         }
         drop(guard);
         let body = json!({"message": message_json(&msg)}).to_string();
@@ -84,6 +79,15 @@ impl App {
         Ok((msg, true))
     }
 
+    /// R3's hint to a doorplate: a count and a name, never content.
+    fn hint(&self, doorplate: Id, student: Id, display_name: &str, unread: u32, urgent: bool) {
+        self.hub.publish(
+            Principal::Device(doorplate),
+            "notify.new_message",
+            &json!({"user_id": student.to_string(), "display_name": display_name, "unread": unread, "urgent": urgent}),
+        );
+    }
+
     /// Hints the messages that waited for a student who just arrived at `doorplate`.
     /// The caller holds the student's lock.
     pub async fn hint_waiting(&self, student: Id, display_name: &str, doorplate: Id) {
@@ -91,11 +95,7 @@ impl App {
             return;
         }
         let unread = self.unread.get(student);
-        self.hub.publish(
-            Principal::Device(doorplate),
-            "notify.new_message",
-            &json!({"user_id": student.to_string(), "display_name": display_name, "unread": unread, "urgent": false}),
-        );
+        self.hint(doorplate, student, display_name, unread, false);
         match self.store.unnotified_for(student).await {
             Ok(waiting) if !waiting.is_empty() => {
                 let room = self.room_name_of(doorplate).await;

@@ -83,7 +83,6 @@ pub struct App {
     pub media_dir: PathBuf,
     /// Per-student locks (sharded): presence changes and hints of one student in order.
     pub student_locks: Vec<tokio::sync::Mutex<()>>,
-    pub started_at: Micros,
     /// The admins, who watch the whole presence board live.
     pub admins: RwLock<Vec<Id>>,
     /// Turns `true` when the server shuts down: live sockets close.
@@ -103,7 +102,6 @@ impl App {
         for (user, n) in store.unread_counts().await? {
             unread.set(user, n);
         }
-        let started_at = now_micros();
         Ok(App {
             store,
             hub: Hub::new(),
@@ -118,7 +116,6 @@ impl App {
             tickets: Mutex::new(HashMap::new()),
             media_dir,
             student_locks: (0..1024).map(|_| tokio::sync::Mutex::new(())).collect(),
-            started_at,
             shutdown,
             admins: RwLock::new(Vec::new()),
         })

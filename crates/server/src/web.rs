@@ -13,7 +13,7 @@ use axum::routing::get;
 struct Assets;
 
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-        let mut r = Router::new()
+    let mut r = Router::new()
         .route("/", get(|| async { Redirect::temporary("/app") }))
         .route("/favicon.ico", get(|| async { asset("app/icons/icon.svg") }));
     for face in ["kiosk", "app", "admin"] {

@@ -98,7 +98,7 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a message unless the sender already sent one with this `client_id`;
     /// `.1` is true when it was created now.
     async fn insert_message(&self, new: NewMessage) -> Result<(Message, bool)>;
-    async fn message(&self, id: Id) -> Result<Message>;
+
     async fn messages(
         &self,
         conversation_id: Id,
@@ -116,7 +116,7 @@ pub trait Store: Send + Sync + 'static {
     async fn unnotified_for(&self, recipient_id: Id) -> Result<Vec<Message>>;
     /// Unread counts for every user with unread messages.
     async fn unread_counts(&self) -> Result<Vec<(Id, u32)>>;
-    async fn unread_for(&self, user_id: Id) -> Result<u32>;
+
     /// For each of these users with unread messages: when the oldest unread one arrived,
     /// and whether any unread one is urgent (a doorplate lists them in that order: R5).
     async fn unread_summary(&self, user_ids: Vec<Id>) -> Result<Vec<(Id, Micros, bool)>>;

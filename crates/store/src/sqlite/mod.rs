@@ -739,15 +739,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn message(&self, id: Id) -> Result<Message> {
-        self.read(move |c| {
-            messages_where(c, "m.id = ?1", params![id])?
-                .pop()
-                .ok_or(StoreError::NotFound)
-        })
-        .await
-    }
-
     async fn messages(
         &self,
         conversation_id: Id,
@@ -866,15 +857,6 @@ impl Store for SqliteStore {
                 .map_err(db)?;
             let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
-        })
-        .await
-    }
-
-    async fn unread_for(&self, user_id: Id) -> Result<u32> {
-        self.read(move |c| {
-            c.prepare_cached("SELECT COUNT(*) FROM messages WHERE recipient_id = ?1 AND status != 'read'")
-                .and_then(|mut s| s.query_row([user_id], |r| r.get(0)))
-                .map_err(db)
         })
         .await
     }
