@@ -28,4 +28,7 @@ cargo nextest run --workspace --no-fail-fast
 
 echo "== browser tests (headless Chromium against the real server)"
 cargo build -p doorplate --quiet
-DOORPLATE_BIN="$PWD/target/debug/doorplate" node --test --test-concurrency=1 e2e/
+bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/doorplate"
+# The browser tests skip themselves without a server binary: that must not pass quietly.
+[ -x "$bin" ] || { echo "no server binary at $bin" >&2; exit 1; }
+DOORPLATE_BIN="$bin" node --test --test-concurrency=1 e2e/
