@@ -390,3 +390,35 @@ test('presence updates live when a student checks in at the door', { skip }, asy
   await shot(page, 'admin-presence-live-en');
 });
 
+
+test('a doorplate where someone tries card after card is flagged for the school', { skip }, async () => {
+  // Someone at the Room 404 door taps unknown cards, with their own valid card between
+  // runs so the doorplate's lock never starts: the budget of wrong cards still runs out.
+  const room = await school.room('Room 404');
+  const made = await school.doorplate(room.id, 'Room 404 door');
+  const { device_token: token } = await client(server.url).post('/api/v1/devices/pair', { pairing_code: made.pairing_code });
+  const own = await school.student('Probe Owner');
+  const device = client(server.url, token);
+  let throttled = false;
+  for (let round = 0; round < 10 && !throttled; round++) {
+    for (let i = 0; i < 4 && !throttled; i++) {
+      const res = await device.raw('POST', '/api/v1/doorplate/checkin', { credential: { card: `FF${round}${i}0000` } }, { expect: undefined }).catch((e) => e);
+      throttled = res.status === 429;
+    }
+    await device.raw('POST', '/api/v1/doorplate/checkin', { credential: { card: own.card_uid } }).catch(() => {});
+  }
+  assert.ok(throttled, 'the wrong cards ran out of budget');
+  for (const [lang, word] of [['en', /Card guessing/], ['zh-CN', /疑似试卡/]]) {
+    await page.goto(`/admin?lang=${lang}#/rooms`);
+    await page.locator('.shell').waitFor();
+    await page.waitForFunction(() => !document.querySelector('.view .loading'));
+    const flag = page.locator(`${tid('rooms-table')} ${tid('doorplate')}[data-doorplate-id="${made.doorplate.id}"] ${tid('plate-probed')}`);
+    await flag.waitFor();
+    assert.match(await flag.innerText(), word);
+    await page.locator(`${tid('rooms-table')} tr[data-key="${room.id}"]`).click();
+    await page.locator(tid('plate-probed-note')).waitFor();
+    await shot(page, `admin-doorplate-probed-${lang === 'en' ? 'en' : 'zh'}`);
+  }
+  // Another doorplate is not flagged.
+  assert.equal(await page.locator(`${tid('doorplate')}[data-doorplate-id="${s.plate.id}"] ${tid('plate-probed')}`).count(), 0);
+});

@@ -210,6 +210,8 @@ addStrings({
     'plates.present_n': { zero: 'No one present', one: '1 present', other: '{n} present' },
     'plates.show_who': 'Who is here',
     'plates.nobody': 'No one is here right now.',
+    'plates.probed': 'Card guessing',
+    'plates.probed_long': 'Many unknown cards or badges were tried here ({ago}); the doorplate is pausing card checks. Look at the audit log, and at who is at this door.',
 
     // Timetable
     'tt.sub': 'The weekly timetable of a room or a class. Click an empty time to add a lesson there.',
@@ -371,6 +373,7 @@ addStrings({
     'audit.action.session.closed': 'Closed messages',
     'audit.action.session.expired': 'Session timed out',
     'audit.action.credential.failed': 'Failed proof',
+    'audit.action.doorplate.probed': 'Card guessing at a doorplate',
     'audit.action.auth.login': 'Signed in',
     'audit.action.auth.logout': 'Signed out',
     'audit.action.message.read': 'Read messages',
@@ -694,6 +697,8 @@ addStrings({
     'plates.present_n': { zero: '无人在场', other: '{n} 人在场' },
     'plates.show_who': '查看在场人员',
     'plates.nobody': '目前没有人在这里。',
+    'plates.probed': '疑似试卡',
+    'plates.probed_long': '这里刚有人连续刷了很多未登记的卡或二维码（{ago}），门牌已暂停验卡。请查看审计日志，并留意这扇门前的人。',
 
     'tt.sub': '房间或班级的每周课表。点击空白时间即可在该处添加课程。',
     'tt.by_room': '按房间',
@@ -850,6 +855,7 @@ addStrings({
     'audit.action.session.closed': '关闭消息',
     'audit.action.session.expired': '会话超时',
     'audit.action.credential.failed': '验证失败',
+    'audit.action.doorplate.probed': '门牌疑似试卡',
     'audit.action.auth.login': '登录',
     'audit.action.auth.logout': '退出',
     'audit.action.message.read': '阅读消息',

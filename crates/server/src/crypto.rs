@@ -90,10 +90,20 @@ pub fn pairing_code() -> String {
 /// argon2id with the crate's default (OWASP) parameters. CPU-heavy: call it from
 /// `spawn_blocking`.
 pub fn hash_password(password: &str) -> String {
+    ARGON2_RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     argon2::Argon2::default()
         .hash_password(password.as_bytes())
         .expect("argon2 hashing with default parameters works")
         .to_string()
+}
+
+/// How many argon2 hashes and verifications this process has run: what a flood of
+/// failed logins costs, visible to tests and (later) metrics.
+static ARGON2_RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The number of argon2 runs so far (see [`ARGON2_RUNS`]).
+pub fn argon2_runs() -> u64 {
+    ARGON2_RUNS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// argon2 needs 19 MiB and tens of milliseconds per hash: at most two run at once, off
@@ -117,8 +127,35 @@ pub async fn verify_password_async(password: String, phc: String) -> bool {
         .unwrap_or(false)
 }
 
+/// How long one argon2 verification takes on this machine, measured once against a
+/// throw-away hash.
+async fn verify_cost() -> std::time::Duration {
+    static COST: tokio::sync::OnceCell<std::time::Duration> = tokio::sync::OnceCell::const_new();
+    *COST
+        .get_or_init(|| async {
+            let phc = hash_password_async(new_token("")).await;
+            let _slot = ARGON2_SLOTS.acquire().await.expect("the semaphore is never closed");
+            tokio::task::spawn_blocking(move || {
+                let started = std::time::Instant::now();
+                verify_password(&new_token(""), &phc);
+                started.elapsed()
+            })
+            .await
+            .unwrap_or_default()
+        })
+        .await
+}
+
+/// Takes as long as checking a password would, without its CPU: for a username that does
+/// not exist (or cannot sign in there), so the answer's timing does not tell them apart
+/// and a flood of made-up usernames does not queue everyone's logins behind argon2.
+pub async fn pretend_to_verify() {
+    tokio::time::sleep(verify_cost().await).await;
+}
+
 /// Checks a password against a stored PHC string. CPU-heavy: call from `spawn_blocking`.
 pub fn verify_password(password: &str, phc: &str) -> bool {
+    ARGON2_RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match PasswordHash::new(phc) {
         Ok(h) => argon2::Argon2::default()
             .verify_password(password.as_bytes(), &h)

@@ -14,6 +14,7 @@ pub mod routing;
 pub mod sessions;
 pub mod sharded;
 pub mod state;
+pub mod throttles;
 pub mod time;
 pub mod views;
 pub mod web;
@@ -151,7 +152,7 @@ async fn sweep(app: AppState) {
             app.session_ended(ended, "idle");
         }
         app.expire_presences().await;
-        app.throttle.lock().expect("throttle poisoned").prune(now);
+        app.throttles.prune(now);
         if seconds.is_multiple_of(10) {
             // Replay covers a reconnect within minutes; older gaps get `resync`.
             app.hub.prune(Duration::from_secs(300));

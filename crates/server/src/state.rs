@@ -5,7 +5,6 @@ use crate::hub::Hub;
 use crate::presence::PresenceTable;
 use crate::sessions::Sessions;
 use crate::sharded::Sharded;
-use doorplate_domain::throttle::{Policy, Throttle};
 use doorplate_domain::{Id, Micros, Settings};
 use doorplate_store::Store;
 use std::collections::HashMap;
@@ -19,13 +18,6 @@ pub fn now_micros() -> Micros {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros() as Micros)
         .unwrap_or(0)
-}
-
-/// What a failed credential is counted against.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum ThrottleKey {
-    Doorplate(Id),
-    Account(String),
 }
 
 /// Unread counts per user, kept in memory so a hint carries its count without a query.
@@ -76,8 +68,8 @@ pub struct App {
     pub unread: Unread,
     /// The school's settings, cached: read on every request, written by an admin.
     pub settings: RwLock<Settings>,
-    /// Failed credentials. A std `Mutex`: each use is a map lookup.
-    pub throttle: Mutex<Throttle<ThrottleKey>>,
+    /// Credential attempts, counted before they are evaluated.
+    pub throttles: crate::throttles::Throttles,
     /// Event tickets by keyed hash: what bearer token each stands for.
     pub tickets: Mutex<HashMap<Vec<u8>, Ticket>>,
     pub media_dir: PathBuf,
@@ -112,7 +104,7 @@ impl App {
             secrets,
             unread,
             settings: RwLock::new(settings),
-            throttle: Mutex::new(Throttle::new(Policy::default())),
+            throttles: Default::default(),
             tickets: Mutex::new(HashMap::new()),
             media_dir,
             student_locks: (0..1024).map(|_| tokio::sync::Mutex::new(())).collect(),

@@ -2,6 +2,7 @@
 //! strings and instants as RFC 3339. These types also describe the OpenAPI schemas.
 
 use crate::time::rfc3339;
+use doorplate_domain::Micros;
 use doorplate_store::{Doorplate, Group, Message, Room, User};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -151,9 +152,13 @@ pub struct DoorplateView {
     pub last_seen: Option<String>,
     /// How many students are present there now.
     pub present: usize,
+    /// When this doorplate last ran out of its budget of wrong cards and badges (someone
+    /// may be trying card numbers at it), if within the last hour. Staff only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probed_at: Option<String>,
 }
 
-pub fn doorplate_view(d: &Doorplate, online: bool, present: usize) -> DoorplateView {
+pub fn doorplate_view(d: &Doorplate, online: bool, present: usize, probed_at: Option<Micros>) -> DoorplateView {
     DoorplateView {
         id: d.id.to_string(),
         room_id: d.room_id.to_string(),
@@ -162,5 +167,6 @@ pub fn doorplate_view(d: &Doorplate, online: bool, present: usize) -> DoorplateV
         online,
         last_seen: d.last_seen.map(rfc3339),
         present,
+        probed_at: probed_at.map(rfc3339),
     }
 }

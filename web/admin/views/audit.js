@@ -11,7 +11,7 @@ import { sourceChip } from './rooms.js';
 /** The actions the server records, grouped for the filter. */
 export const ACTIONS = [
   ['presence', ['presence.joined', 'presence.left']],
-  ['sessions', ['session.opened', 'session.closed', 'session.expired', 'credential.failed', 'auth.login', 'auth.logout']],
+  ['sessions', ['session.opened', 'session.closed', 'session.expired', 'credential.failed', 'doorplate.probed', 'auth.login', 'auth.logout']],
   ['messages', ['message.read', 'message.listed', 'media.uploaded']],
   ['directory', ['user.created', 'user.updated', 'user.deleted', 'user.badge', 'guardianship.added', 'guardianship.removed', 'group.created', 'group.updated', 'group.deleted', 'group.badges']],
   ['school', ['room.created', 'doorplate.created', 'doorplate.pairing', 'doorplate.paired', 'timetable.created', 'timetable.updated', 'timetable.deleted', 'arrangement.created', 'arrangement.deleted', 'notice.created', 'notice.updated', 'notice.deleted', 'settings.updated', 'import.applied']],

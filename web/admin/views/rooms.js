@@ -119,7 +119,8 @@ export function mount(root) {
           return h('div', { class: 'plate-list' }, list.map((p) => {
             const st = plateState(p);
             return h('div', { class: 'plate-line', 'data-testid': 'doorplate', 'data-doorplate-id': p.id, 'data-state': st.key },
-              h('span', { class: 'plate-name', text: p.name }), statusDot(st.key === 'online', st.label, st.tone));
+              h('span', { class: 'plate-name', text: p.name }), statusDot(st.key === 'online', st.label, st.tone),
+              p.probed_at ? chip(t('plates.probed'), 'red', { 'data-testid': 'plate-probed', title: t('plates.probed_long', { ago: formatAgo(p.probed_at) }) }) : null);
           }));
         } },
         { label: t('rooms.col.present'), className: 'num', render: (r) => String(platesOf(r.id).reduce((n, p) => n + (p.present || 0), 0)) },
@@ -155,7 +156,7 @@ export function mount(root) {
   function refreshDetail(r) {
     if (!detailBody) return;
     const plates = platesOf(r.id);
-    const key = JSON.stringify(plates.map((p) => [p.id, p.name, p.paired, p.online, p.present, p.last_seen && formatAgo(p.last_seen)]));
+    const key = JSON.stringify(plates.map((p) => [p.id, p.name, p.paired, p.online, p.present, p.last_seen && formatAgo(p.last_seen), p.probed_at && formatAgo(p.probed_at)]));
     if (key === detailKey) return;
     detailKey = key;
     setChildren(detailBody,
@@ -173,6 +174,7 @@ export function mount(root) {
         h('div', { class: 'plate-card-titles' }, h('strong', { text: p.name }),
           h('span', { class: 'cell-sub', text: p.last_seen ? t('plates.last_seen', { ago: formatAgo(p.last_seen) }) : (p.paired ? t('plates.never_seen') : t('plates.needs_code')) })),
         statusDot(st.key === 'online', st.label, st.tone)),
+      p.probed_at ? h('p', { class: 'plate-warning', 'data-testid': 'plate-probed-note' }, icon('alert'), h('span', { text: t('plates.probed_long', { ago: formatAgo(p.probed_at) }) })) : null,
       h('div', { class: 'plate-card-row' },
         h('span', { class: 'plate-count', text: t('plates.present_n', { n: p.present || 0 }) }),
         p.present ? button(t('plates.show_who'), { small: true, kind: 'quiet', onclick: () => showWho(p, who) }) : null,

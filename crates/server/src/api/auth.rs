@@ -1,16 +1,19 @@
 //! Signing in and out.
 
 use crate::auth::{COOKIE, Caller, UserAuth};
-use crate::crypto::{new_token, verify_password_async};
+use crate::crypto::{new_token, pretend_to_verify, verify_password_async};
 use crate::error::{ApiError, ApiResult, Json};
-use crate::state::{AppState, ThrottleKey, now_micros};
+use crate::state::{AppState, now_micros};
+use crate::throttles::Key;
 use crate::views::UserView;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use doorplate_domain::Role;
+use doorplate_store::StoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::net::SocketAddr;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -42,46 +45,61 @@ pub struct MeResponse {
 }
 
 /// POST /api/v1/auth/login — a login token for staff and guardians (also set as the
-/// `doorplate_session` cookie). Students sign in at a doorplate instead (R4).
+/// `doorplate_session` cookie). Students sign in at a doorplate instead (R4): a student's
+/// username gets 403 `students_use_doorplates` whatever the password, so the answer never
+/// tells whether a student's password is right.
+///
+/// The attempt is counted against the account and the client address before any
+/// password is hashed (see `throttles`), so parallel guesses get no more than the budget.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401), (status = 429)))]
-async fn login(State(app): State<AppState>, Json(req): Json<LoginRequest>) -> ApiResult<Response> {
-    let key = ThrottleKey::Account(req.username.trim().to_lowercase());
+    responses((status = 200, body = LoginResponse), (status = 401), (status = 403), (status = 429)))]
+async fn login(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(req): Json<LoginRequest>,
+) -> ApiResult<Response> {
+    let username = req.username.trim().to_string();
     let now = now_micros();
-    app.throttle
-        .lock()
-        .expect("throttle poisoned")
-        .check(&key, now)
-        .map_err(ApiError::Throttled)?;
-    let user = app.store.user_by_username(req.username.trim().to_string()).await.ok();
-    let phc = user.as_ref().and_then(|u| u.password_hash.clone());
-    let password = req.password;
-    // Verify even for unknown users (against a dummy hash) so timing does not tell
-    // which usernames exist.
-    let ok = match phc {
-        Some(phc) => verify_password_async(password, phc).await,
+    let attempt = app
+        .throttles
+        .reserve(vec![Key::Client(peer.ip()), Key::Account(username.to_lowercase())], now)?;
+    let user = match app.store.user_by_username(username).await {
+        Ok(u) => Some(u),
+        Err(StoreError::NotFound) => None,
+        Err(e) => {
+            attempt.cancel();
+            return Err(e.into());
+        }
+    };
+    let wrong = || ApiError::Unauthorized("invalid_credentials", "wrong username or password".into());
+    let user = match user {
         None => {
-            let _ = verify_password_async(password, dummy_hash().to_string()).await;
+            pretend_to_verify().await;
+            attempt.fail(now);
+            return Err(wrong());
+        }
+        Some(u) if u.role == Role::Student => {
+            pretend_to_verify().await;
+            attempt.fail(now);
+            return Err(ApiError::Forbidden(
+                "students_use_doorplates",
+                "students sign in at a doorplate".into(),
+            ));
+        }
+        Some(u) => u,
+    };
+    let ok = match user.password_hash.clone() {
+        Some(phc) => verify_password_async(req.password, phc).await,
+        None => {
+            pretend_to_verify().await;
             false
         }
     };
-    let user = match user {
-        Some(u) if ok && !u.disabled => u,
-        _ => {
-            let locked = app.throttle.lock().expect("throttle poisoned").fail(&key, now);
-            return Err(match locked {
-                Err(secs) => ApiError::Throttled(secs),
-                Ok(()) => ApiError::Unauthorized("invalid_credentials", "wrong username or password".into()),
-            });
-        }
-    };
-    app.throttle.lock().expect("throttle poisoned").succeed(&key);
-    if user.role == Role::Student {
-        return Err(ApiError::Forbidden(
-            "students_use_doorplates",
-            "students sign in at a doorplate".into(),
-        ));
+    if !ok || user.disabled {
+        attempt.fail(now);
+        return Err(wrong());
     }
+    attempt.succeed(now);
     let token = new_token("dpu_");
     let expires = now + TOKEN_DAYS * 86_400_000_000;
     app.store
@@ -101,13 +119,6 @@ async fn login(State(app): State<AppState>, Json(req): Json<LoginRequest>) -> Ap
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(res)
-}
-
-/// An argon2id hash of a random string, verified against for unknown usernames so they
-/// cost the same time as known ones.
-fn dummy_hash() -> &'static str {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| crate::crypto::hash_password(&crate::crypto::new_token("")))
 }
 
 /// POST /api/v1/auth/logout — ends this login token (and clears the cookie).

@@ -2,10 +2,11 @@
 //! opening a personal session after a proof (R4, R5).
 
 use crate::auth::DeviceAuth;
-use crate::crypto::{new_token, verify_password_async};
+use crate::crypto::{new_token, pretend_to_verify, verify_password_async};
 use crate::error::{ApiError, ApiResult, Json};
 use crate::presence::LeaveReason;
-use crate::state::{App, AppState, ThrottleKey, now_micros};
+use crate::state::{App, AppState, now_micros};
+use crate::throttles::Key;
 use crate::time::rfc3339;
 use crate::views::{DoorplateView, RoomView, UserView, doorplate_view};
 use axum::extract::State;
@@ -45,84 +46,91 @@ pub struct ProofRequest {
     pub credential: Credential,
 }
 
-/// Finds who a credential proves, counting failures against the doorplate and, for a
-/// password, the account; both are throttled (429 with Retry-After).
+/// Finds who a credential proves. The attempt is counted before it is evaluated (see
+/// `throttles`): against the doorplate (wrong proofs in a row), for a card or badge also
+/// against the doorplate's probe budget that no success resets, and for a password
+/// against the account. 429 with Retry-After when a budget is spent; a spent probe
+/// budget is audited and flagged on the console's doorplate list.
 pub async fn prove(app: &App, doorplate: &Doorplate, cred: Credential) -> ApiResult<User> {
     let now = now_micros();
-    let plate_key = ThrottleKey::Doorplate(doorplate.id);
-    let account_key = cred
-        .username
-        .as_ref()
-        .map(|u| ThrottleKey::Account(u.trim().to_lowercase()));
-    {
-        let t = app.throttle.lock().expect("throttle poisoned");
-        t.check(&plate_key, now).map_err(ApiError::Throttled)?;
-        if let Some(k) = &account_key {
-            t.check(k, now).map_err(ApiError::Throttled)?;
-        }
-    }
-    let found: Result<User, &'static str> = match (&cred.card, &cred.qr, &cred.username, &cred.password) {
+    let mut keys = vec![Key::Doorplate(doorplate.id)];
+    match (&cred.card, &cred.qr, &cred.username, &cred.password) {
         (Some(card), None, None, None) => {
-            let card = crate::api::users::normalize_card(card);
-            if card.is_empty() {
+            if crate::api::users::normalize_card(card).is_empty() {
                 return Err(ApiError::bad("bad_credential", "the card number is empty"));
             }
-            lookup(
-                app.store.user_by_card(app.secrets.hash("card", &card)).await,
-                "unknown_card",
-            )?
+            keys.push(Key::Probe(doorplate.id));
         }
-        (None, Some(qr), None, None) => lookup(
-            app.store.user_by_qr(app.secrets.hash("qr", qr.trim())).await,
-            "unknown_badge",
-        )?,
-        (None, None, Some(username), Some(password)) => {
-            let user = lookup(
-                app.store.user_by_username(username.trim().to_string()).await,
-                "wrong_password",
-            )?;
-            match user {
-                Ok(u) => {
-                    let ok = match u.password_hash.clone() {
-                        Some(phc) => verify_password_async(password.clone(), phc).await,
-                        None => false,
-                    };
-                    if ok { Ok(u) } else { Err("wrong_password") }
-                }
-                Err(e) => Err(e),
-            }
-        }
+        (None, Some(_), None, None) => keys.push(Key::Probe(doorplate.id)),
+        (None, None, Some(username), Some(_)) => keys.push(Key::Account(username.trim().to_lowercase())),
         _ => {
             return Err(ApiError::bad(
                 "bad_credential",
                 "a credential is one of {card}, {qr} or {username, password}",
             ));
         }
+    }
+    let attempt = match app.throttles.reserve(keys, now) {
+        Ok(a) => a,
+        Err(refusal) => {
+            if let Some(id) = refusal.probed {
+                tracing::warn!(doorplate_id = id, "wrong cards or badges over budget: probing?");
+                app.audit(None, "doorplate.probed", Some(id), json!({"doorplate_id": id}))
+                    .await;
+            }
+            return Err(refusal.into());
+        }
     };
-    let found = found.and_then(|u| if u.disabled { Err("disabled") } else { Ok(u) });
-    // The throttle's guard lives in this block only: it must not be held across an await.
-    let locked = {
-        let mut t = app.throttle.lock().expect("throttle poisoned");
-        match &found {
-            Ok(_) => {
-                t.succeed(&plate_key);
-                if let Some(k) = &account_key {
-                    t.succeed(k);
+    let looked_up = match (cred.card, cred.qr, cred.username, cred.password) {
+        (Some(card), ..) => {
+            let card = crate::api::users::normalize_card(&card);
+            lookup(
+                app.store.user_by_card(app.secrets.hash("card", &card)).await,
+                "unknown_card",
+            )
+        }
+        (None, Some(qr), ..) => lookup(
+            app.store.user_by_qr(app.secrets.hash("qr", qr.trim())).await,
+            "unknown_badge",
+        ),
+        (None, None, Some(username), Some(password)) => {
+            match lookup(
+                app.store.user_by_username(username.trim().to_string()).await,
+                "wrong_password",
+            ) {
+                Ok(Ok(u)) => {
+                    let ok = match u.password_hash.clone() {
+                        Some(phc) => verify_password_async(password, phc).await,
+                        None => {
+                            pretend_to_verify().await;
+                            false
+                        }
+                    };
+                    Ok(if ok { Ok(u) } else { Err("wrong_password") })
                 }
-                Ok(())
-            }
-            Err(_) => {
-                let mut locked = t.fail(&plate_key, now);
-                if let Some(k) = &account_key {
-                    locked = locked.and(t.fail(k, now));
+                Ok(Err(code)) => {
+                    pretend_to_verify().await;
+                    Ok(Err(code))
                 }
-                locked
+                Err(e) => Err(e),
             }
+        }
+        _ => unreachable!("the credential's shape was checked above"),
+    };
+    let found = match looked_up {
+        Ok(found) => found.and_then(|u| if u.disabled { Err("disabled") } else { Ok(u) }),
+        Err(e) => {
+            attempt.cancel();
+            return Err(e);
         }
     };
     match found {
-        Ok(user) => Ok(user),
+        Ok(user) => {
+            attempt.succeed(now);
+            Ok(user)
+        }
         Err(code) => {
+            attempt.fail(now);
             app.audit(
                 None,
                 "credential.failed",
@@ -130,19 +138,16 @@ pub async fn prove(app: &App, doorplate: &Doorplate, cred: Credential) -> ApiRes
                 json!({"doorplate_id": doorplate.id, "reason": code}),
             )
             .await;
-            Err(match locked {
-                Err(secs) => ApiError::Throttled(secs),
-                Ok(()) => ApiError::Unauthorized(
-                    code,
-                    match code {
-                        "unknown_card" => "this card is not known here",
-                        "unknown_badge" => "this badge is not known here",
-                        "disabled" => "this account is disabled",
-                        _ => "wrong username or password",
-                    }
-                    .into(),
-                ),
-            })
+            Err(ApiError::Unauthorized(
+                code,
+                match code {
+                    "unknown_card" => "this card is not known here",
+                    "unknown_badge" => "this badge is not known here",
+                    "disabled" => "this account is disabled",
+                    _ => "wrong username or password",
+                }
+                .into(),
+            ))
         }
     }
 }
@@ -255,7 +260,7 @@ async fn doorplate_state(
         };
     let (ct, nt) = (teacher_name(&current).await, teacher_name(&next).await);
     Ok(axum::Json(DoorplateState {
-        doorplate: doorplate_view(&d, true, rows.len()),
+        doorplate: doorplate_view(&d, true, rows.len(), None),
         room: RoomView::from(&room),
         current: current.as_ref().map(|o| period_view(o, ct)),
         next: next.as_ref().map(|o| period_view(o, nt)),

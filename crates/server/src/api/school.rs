@@ -5,7 +5,8 @@ use crate::auth::{AdminAuth, StaffAuth, UserAuth};
 use crate::crypto::{new_token, pairing_code};
 use crate::error::{ApiError, ApiResult, Json};
 use crate::hub::Principal;
-use crate::state::{AppState, ThrottleKey, now_micros};
+use crate::state::{AppState, now_micros};
+use crate::throttles::Key;
 use crate::views::{DoorplateView, GroupView, RoomView, doorplate_view, group_view};
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
@@ -181,7 +182,7 @@ async fn create_doorplate(
     Ok((
         StatusCode::CREATED,
         axum::Json(DoorplateCreated {
-            doorplate: doorplate_view(&d, false, 0),
+            doorplate: doorplate_view(&d, false, 0, None),
             pairing_code: code,
             pairing_expires_at: crate::time::rfc3339(expires),
         }),
@@ -230,6 +231,7 @@ async fn list_doorplates(
     StaffAuth(_): StaffAuth,
 ) -> ApiResult<axum::Json<Vec<DoorplateView>>> {
     let list = app.store.list_doorplates().await?;
+    let now = now_micros();
     Ok(axum::Json(
         list.iter()
             .map(|d| {
@@ -237,6 +239,7 @@ async fn list_doorplates(
                     d,
                     app.hub.is_online(Principal::Device(d.id)),
                     app.presence.at_doorplate(d.id).len(),
+                    app.throttles.probed_since(d.id, now),
                 )
             })
             .collect(),
@@ -256,7 +259,11 @@ pub struct PairResponse {
 }
 
 /// POST /api/v1/devices/pair — a kiosk trades its one-time code for a device token.
-/// Wrong codes are throttled per client address.
+///
+/// Wrong codes are counted per client address before the lookup. An address that spent
+/// its budget is not shut out of pairing: its codes are still looked up within a global
+/// budget of wrong codes for throttled addresses (so a kiosk behind a NAT shared with a
+/// guesser pairs with a correct fresh code), and its wrong codes get 429.
 #[utoipa::path(post, path = "/devices/pair", tag = "doorplate", request_body = PairRequest,
     responses((status = 200, body = PairResponse), (status = 401), (status = 429)), security(()))]
 async fn pair(
@@ -264,13 +271,11 @@ async fn pair(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(req): Json<PairRequest>,
 ) -> ApiResult<axum::Json<PairResponse>> {
-    let key = ThrottleKey::Account(format!("pair:{}", peer.ip()));
     let now = now_micros();
-    app.throttle
-        .lock()
-        .expect("throttle poisoned")
-        .check(&key, now)
-        .map_err(ApiError::Throttled)?;
+    let (attempt, client_refused) = match app.throttles.reserve(vec![Key::PairingClient(peer.ip())], now) {
+        Ok(a) => (a, None),
+        Err(refusal) => (app.throttles.reserve(vec![Key::PairingLocked], now)?, Some(refusal)),
+    };
     let code: String = req.pairing_code.chars().filter(|c| c.is_ascii_digit()).collect();
     let token = new_token("dpd_");
     match app
@@ -283,24 +288,27 @@ async fn pair(
         .await
     {
         Ok(d) => {
-            app.throttle.lock().expect("throttle poisoned").succeed(&key);
+            attempt.succeed(now);
             app.audit(None, "doorplate.paired", Some(d.id), json!({})).await;
             Ok(axum::Json(PairResponse {
                 device_token: token,
-                doorplate: doorplate_view(&d, false, app.presence.at_doorplate(d.id).len()),
+                doorplate: doorplate_view(&d, false, app.presence.at_doorplate(d.id).len(), None),
             }))
         }
         Err(StoreError::NotFound) => {
-            let locked = app.throttle.lock().expect("throttle poisoned").fail(&key, now);
-            Err(match locked {
-                Err(s) => ApiError::Throttled(s),
-                Ok(()) => ApiError::Unauthorized(
+            attempt.fail(now);
+            Err(match client_refused {
+                Some(refusal) => refusal.into(),
+                None => ApiError::Unauthorized(
                     "invalid_pairing_code",
                     "that pairing code is unknown or has expired".into(),
                 ),
             })
         }
-        Err(e) => Err(e.into()),
+        Err(e) => {
+            attempt.cancel();
+            Err(e.into())
+        }
     }
 }
 
