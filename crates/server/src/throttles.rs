@@ -171,6 +171,7 @@ impl Throttles {
 /// An attempt counted before evaluation. Settle it with [`Attempt::succeed`],
 /// [`Attempt::fail`] or [`Attempt::cancel`]; dropped unsettled (the client went away
 /// mid-evaluation, say) it counts as a failure, so aborting does not buy guesses.
+#[derive(Debug)]
 #[must_use = "settle the attempt"]
 pub struct Attempt<'a> {
     throttles: &'a Throttles,
