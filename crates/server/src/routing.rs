@@ -7,12 +7,13 @@ use crate::hub::Principal;
 use crate::sessions::Ended;
 use crate::state::App;
 use crate::views::message_json;
+use doorplate_domain::routing::{Placement, Recipient, route};
 use doorplate_domain::{Id, MessageStatus, Role};
 use doorplate_store::{Message, NewMessage, StatusChange, User};
 use serde_json::json;
 
 impl App {
-    /// Stores a message and delivers it (R3). Routing is decided first, under the
+    /// Stores a message and delivers it (R3; the decision is `domain::routing`). Routing is decided first, under the
     /// recipient's lock, so the stored status already says where it will be shown; the
     /// lock is held through the commit, so no presence of the recipient can change in
     /// between, and the hints go out only after the message is durable. Returns the
@@ -24,27 +25,26 @@ impl App {
         } else {
             None
         };
-        let mut plates = Vec::new();
-        if student {
+        let to = if student {
+            let mut at = Vec::new();
             for p in self.presence.of_student(recipient.id) {
-                // During an exam the doorplate holds hints; they show when it ends (R7).
-                if !self.schedule.in_exam(p.doorplate_id) {
-                    plates.push((p.doorplate_id, self.room_name_of(p.doorplate_id).await));
-                }
+                at.push(Placement {
+                    doorplate: p.doorplate_id,
+                    room: self.room_name_of(p.doorplate_id).await,
+                    in_exam: self.schedule.in_exam(p.doorplate_id),
+                });
             }
-        }
-        // Staff and guardians are "notified" when one of their clients gets it live.
-        let online = !student && self.hub.is_online(Principal::User(recipient.id));
-        new.status = if !plates.is_empty() || online {
-            MessageStatus::Notified
+            Recipient::Student { at }
         } else {
-            MessageStatus::Sent
+            Recipient::Person {
+                online: self.hub.is_online(Principal::User(recipient.id)),
+            }
         };
-        new.notified_rooms = plates
-            .iter()
-            .map(|(_, room)| room.clone())
-            .filter(|r| !r.is_empty())
-            .collect();
+        let route = route(to);
+        let online = !student && route.status == MessageStatus::Notified;
+        let plates = route.hint;
+        new.status = route.status;
+        new.notified_rooms = route.rooms;
         let (msg, created) = self.store.insert_message(new).await?;
         if !created {
             return Ok((msg, false));

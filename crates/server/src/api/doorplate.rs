@@ -11,6 +11,7 @@ use crate::time::rfc3339;
 use crate::views::{DoorplateView, RoomView, UserView, doorplate_view};
 use axum::extract::State;
 use axum::http::StatusCode;
+use doorplate_domain::queue::{Waiting, queue_order};
 use doorplate_domain::{PresenceSource, Role};
 use doorplate_store::{Doorplate, StoreError, User};
 use serde::{Deserialize, Serialize};
@@ -244,12 +245,14 @@ async fn doorplate_state(
             Some((first_unread, r.since, student))
         })
         .collect();
-    present.sort_by(|a, b| match (a.0, b.0) {
-        (Some(x), Some(y)) => x.cmp(&y),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => a.1.cmp(&b.1).then(a.2.display_name.cmp(&b.2.display_name)),
-    });
+    fn in_queue(x: &(Option<i64>, i64, PresentStudent)) -> Waiting<'_> {
+        Waiting {
+            first_unread: x.0,
+            since: x.1,
+            name: &x.2.display_name,
+        }
+    }
+    present.sort_by(|a, b| queue_order(&in_queue(a), &in_queue(b)));
     let now = now_micros();
     let _ = app.store.touch_doorplate(d.id, now).await;
     let (current, next) = app.schedule.periods(room.id, now);
