@@ -23,6 +23,10 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 
+echo "== formatting and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
 echo "== Rust tests (unit, integration, crash)"
 cargo nextest run --workspace --no-fail-fast
 

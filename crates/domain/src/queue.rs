@@ -39,7 +39,7 @@ mod tests {
 
     #[test]
     fn mail_first_oldest_mail_first_then_arrival_then_name() {
-        let mut list = vec![
+        let mut list = [
             w(None, 5, "Eve"),
             w(Some(30), 1, "Cai"),
             w(None, 5, "Dan"),
