@@ -315,7 +315,7 @@ async fn a_reconnect_replays_what_was_missed() {
 
 #[tokio::test]
 async fn staff_place_and_dismiss_and_sessions_idle_out() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_at(monday_morning()).await;
     let s = School::new(&server).await;
     let api = &s.api;
     let mut plate = Events::open(&server.base, &s.device, None).await;
@@ -389,7 +389,7 @@ async fn staff_place_and_dismiss_and_sessions_idle_out() {
     assert_eq!(sess["idle_seconds"], 5);
     let token = sess["session_token"].as_str().unwrap();
     assert_eq!(api.get("/api/v1/conversations", token).await.0, StatusCode::OK);
-    tokio::time::sleep(std::time::Duration::from_millis(6500)).await;
+    server.advance(6.5);
     assert_eq!(
         api.get("/api/v1/conversations", token).await.0,
         StatusCode::UNAUTHORIZED
@@ -530,10 +530,11 @@ async fn the_doorplate_lists_students_with_mail_in_the_order_it_arrived() {
 
 #[tokio::test]
 async fn a_placement_with_an_end_ends_by_itself() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_at(monday_morning()).await;
     let s = School::new(&server).await;
     let mut plate = Events::open(&server.base, &s.device, None).await;
-    let until = jiff::Timestamp::now()
+    let until = server
+        .now()
         .checked_add(jiff::SignedDuration::from_secs(2))
         .unwrap()
         .to_string();
@@ -545,6 +546,7 @@ async fn a_placement_with_an_end_ends_by_itself() {
         )
         .await;
     plate.expect("presence.joined").await;
+    server.advance(2.5);
     let left = plate.expect("presence.left").await;
     assert_eq!(
         (left["user_id"].clone(), left["reason"].as_str()),

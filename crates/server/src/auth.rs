@@ -7,7 +7,7 @@
 //! hashes of tokens are stored or kept in memory.
 
 use crate::error::ApiError;
-use crate::state::{AppState, now_micros};
+use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, header, request::Parts};
 use doorplate_domain::{Id, Role};
@@ -63,7 +63,7 @@ pub async fn resolve(app: &AppState, token: &str) -> Result<Caller, ApiError> {
         ApiError::NotFound(_) => invalid(),
         other => other,
     };
-    let now = now_micros();
+    let now = app.now();
     if token.starts_with("dpd_") {
         let doorplate = app
             .store

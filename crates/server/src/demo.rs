@@ -1,7 +1,7 @@
 //! A small demo school a newcomer can use at once (`doorplate demo`).
 
 use crate::crypto::{hash_password, new_token};
-use crate::state::{App, now_micros};
+use crate::state::App;
 use doorplate_domain::timetable::{PeriodKind, Slot};
 use doorplate_domain::{Id, Role};
 use doorplate_store::{NewUser, StoreError, User};
@@ -30,7 +30,7 @@ async fn user(app: &App, role: Role, name: &str, username: &str, card: Option<&s
             username: Some(username.into()),
             password_hash: Some(hash),
             card_hash: card.map(|c| app.secrets.hash("card", c)),
-            now: now_micros(),
+            now: app.now(),
         })
         .await
 }
@@ -117,7 +117,7 @@ pub async fn seed(app: &App) -> Result<DemoSchool, StoreError> {
     ] {
         let r = app.store.create_room(room.into(), kind.into()).await?;
         let code = crate::crypto::pairing_code();
-        let now = now_micros();
+        let now = app.now();
         let d = app
             .store
             .create_doorplate(

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod auth;
 pub mod cache;
+pub mod clock;
 pub mod crypto;
 pub mod error;
 pub mod hub;
@@ -25,7 +26,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use doorplate_store::sqlite::SqliteStore;
-use state::{App, AppState, now_micros};
+use state::{App, AppState};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -48,14 +49,20 @@ pub enum StartError {
     Serve(std::io::Error),
 }
 
-/// Opens the data folder and builds the application state.
-pub async fn open_app(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>) -> Result<AppState, StartError> {
+/// Opens the data folder and builds the application state, on the given clock.
+pub async fn open_app(
+    config: &Config,
+    clock: Arc<dyn clock::Clock>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<AppState, StartError> {
     let dir = &config.data_dir;
     let media = dir.join("media");
     std::fs::create_dir_all(&media).map_err(|e| StartError::DataDir(dir.clone(), e))?;
     let secrets = crypto::Secrets::load_or_create(dir).map_err(|e| StartError::DataDir(dir.clone(), e))?;
     let store = SqliteStore::open(&dir.join("doorplate.db"))?;
-    Ok(Arc::new(App::new(Arc::new(store), secrets, media, shutdown).await?))
+    Ok(Arc::new(
+        App::new(clock, Arc::new(store), secrets, media, shutdown).await?,
+    ))
 }
 
 /// Serves until `shutdown` completes, then closes every socket and returns.
@@ -64,8 +71,18 @@ pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    run_on_clock(listener, config, Arc::new(clock::SystemClock), shutdown).await
+}
+
+/// [`run`] on a given clock: tests pass a `ManualClock` and move time by hand.
+pub async fn run_on_clock(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    clock: Arc<dyn clock::Clock>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let app = open_app(&config, stop_rx).await?;
+    let app = open_app(&config, clock, stop_rx).await?;
     app.reload_admins().await;
     let sweeper = tokio::spawn(sweep(app.clone()));
     let engine = tokio::spawn(schedule::run_engine(app.clone()));
@@ -135,12 +152,14 @@ async fn sweep(app: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seconds: u64 = 0;
     loop {
-        tick.tick().await;
+        // Armed before the work, so a move of the clock during it is not missed.
+        let moved = clock::moved(app.clock.as_ref());
+        tokio::pin!(moved);
         if seconds.is_multiple_of(3600) {
             apply_retention(&app).await;
         }
         seconds += 1;
-        let now = now_micros();
+        let now = app.now();
         for ended in app.sessions.expire(now) {
             app.audit(
                 Some(ended.user_id),
@@ -157,6 +176,10 @@ async fn sweep(app: AppState) {
             // Replay covers a reconnect within minutes; older gaps get `resync`.
             app.hub.prune(Duration::from_secs(300));
         }
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = &mut moved => {}
+        }
     }
 }
 pub mod demo;
@@ -168,7 +191,7 @@ async fn apply_retention(app: &AppState) {
     if days == 0 {
         return;
     }
-    let cutoff = now_micros() - days as i64 * 86_400_000_000;
+    let cutoff = app.now() - days as i64 * 86_400_000_000;
     match app.store.purge_before(cutoff).await {
         Ok(files) => {
             for f in &files {

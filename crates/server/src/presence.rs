@@ -8,7 +8,7 @@
 
 use crate::hub::Principal;
 use crate::sharded::Sharded;
-use crate::state::{App, now_micros};
+use crate::state::App;
 use doorplate_domain::presence::{Held, plan_arrival};
 use doorplate_domain::{Id, Micros, PresenceSource};
 use doorplate_store::{AuditEntry, PresenceChange, PresenceRow};
@@ -166,7 +166,7 @@ impl App {
         let max = self.settings().max_doorplates_per_student as usize;
         let user = self.user(student).await?;
         let _guard = self.student_lock(student).lock().await;
-        let now = now_micros();
+        let now = self.now();
         let all = self.presence.of_student(student);
         let leaving: Vec<Id> = all
             .iter()
@@ -263,7 +263,7 @@ impl App {
         if !self.presence.is_present(student, doorplate) {
             return Ok(false);
         }
-        let audit = vec![left_entry(now_micros(), actor, student, doorplate, reason)];
+        let audit = vec![left_entry(self.now(), actor, student, doorplate, reason)];
         self.store
             .apply_presence(PresenceChange {
                 student_id: student,
@@ -300,7 +300,7 @@ impl App {
     /// schedule's class lists.
     async fn announce_presence(&self, student: Id, doorplate: Id, present: bool, why: &str) {
         let mut data = json!({"user_id": student.to_string(), "doorplate_id": doorplate.to_string(),
-                              "present": present, "why": why, "at": crate::time::rfc3339(now_micros())});
+                              "present": present, "why": why, "at": crate::time::rfc3339(self.now())});
         let admins = self.admins.read().expect("admins poisoned").clone();
         let staff = data.to_string();
         for t in self.schedule.teachers_of(student).into_iter().chain(admins) {
@@ -326,7 +326,7 @@ impl App {
     /// sweeper. Timetable and arrangement presences are the engine's to end, at their
     /// boundary (with reason `period_ended`).
     pub async fn expire_presences(&self) {
-        let expired = self.presence.expired(now_micros());
+        let expired = self.presence.expired(self.now());
         for p in expired
             .into_iter()
             .filter(|p| p.source == PresenceSource::TeacherNow || p.source == PresenceSource::Active)
@@ -344,7 +344,7 @@ impl App {
     /// action already happened.
     pub async fn audit(&self, actor: Option<Id>, action: &str, subject: Option<Id>, detail: serde_json::Value) {
         let entry = AuditEntry {
-            at: now_micros(),
+            at: self.now(),
             actor_id: actor,
             action: action.into(),
             subject_id: subject,

@@ -5,7 +5,7 @@
 //! ends), holding hints during exams (R7), and clearing what remains at end of day.
 
 use crate::presence::LeaveReason;
-use crate::state::{App, now_micros};
+use crate::state::App;
 use doorplate_domain::timetable::{self, Arrangement, Calendar, Desired, Occurrence, PeriodKind, Slot};
 use doorplate_domain::{Id, Micros, PresenceSource, Settings};
 use futures_util::StreamExt;
@@ -146,7 +146,7 @@ impl App {
 
     async fn load_schedule(&self) -> Result<Loaded, doorplate_store::StoreError> {
         let settings = self.settings();
-        let now = now_micros();
+        let now = self.now();
         let mut plates_of_room: HashMap<Id, Vec<Id>> = HashMap::new();
         let mut room_of_plate = HashMap::new();
         for d in self.store.list_doorplates().await? {
@@ -191,7 +191,7 @@ impl App {
 
     /// One pass of the engine; returns when it should look again.
     pub async fn schedule_tick(&self) -> Micros {
-        let now = now_micros();
+        let now = self.now();
         let (running, desired, exam_rooms, next, calendar, eod) = {
             let guard = self.schedule.loaded.read().expect("schedule poisoned");
             let Some(l) = guard.as_ref() else {
@@ -346,7 +346,7 @@ impl App {
 pub async fn run_engine(app: crate::state::AppState) {
     match app.store.suppressions().await {
         Ok(list) => {
-            let now = now_micros();
+            let now = app.now();
             let mut s = app.schedule.suppressed.lock().expect("schedule poisoned");
             s.extend(
                 list.into_iter()
@@ -358,9 +358,12 @@ pub async fn run_engine(app: crate::state::AppState) {
     }
     app.reload_schedule().await;
     let mut next = 0;
-    let mut last_seen = now_micros();
+    let mut last_seen = app.now();
     loop {
-        let now = now_micros();
+        // Armed before the pass, so a move of the clock during it is not missed.
+        let moved = crate::clock::moved(app.clock.as_ref());
+        tokio::pin!(moved);
+        let now = app.now();
         // The wall clock moved more than the monotonic sleep explains: look again.
         if now < last_seen || now - last_seen > 5_000_000 {
             tracing::warn!(jump_micros = now - last_seen, "clock jump: recomputing the schedule");
@@ -371,13 +374,14 @@ pub async fn run_engine(app: crate::state::AppState) {
             next = app.schedule_tick().await;
             let _ = app.store.drop_suppressions_before(now).await;
         }
-        let until_next = Duration::from_micros((next - now_micros()).clamp(1_000, 1_000_000) as u64);
+        let until_next = Duration::from_micros((next - app.now()).clamp(1_000, 1_000_000) as u64);
         tokio::select! {
             _ = tokio::time::sleep(until_next) => {}
             _ = app.schedule.wake.notified() => {}
+            _ = &mut moved => {}
         }
         // An end of day falls between boundaries: make sure it is checked each minute.
-        if now / 60_000_000 != now_micros() / 60_000_000 {
+        if now / 60_000_000 != app.now() / 60_000_000 {
             app.schedule.dirty.store(true, Ordering::SeqCst);
         }
     }

@@ -1,5 +1,6 @@
 //! The application state shared by every handler (axum `State<AppState>`).
 
+use crate::clock::Clock;
 use crate::crypto::Secrets;
 use crate::hub::Hub;
 use crate::presence::PresenceTable;
@@ -13,11 +14,10 @@ use std::sync::{Arc, Mutex, RwLock};
 
 pub type AppState = Arc<App>;
 
+/// The wall clock, for code that has no school at hand. Anything time-based in a
+/// school reads [`App::now`] instead, so tests can move time (see `clock`).
 pub fn now_micros() -> Micros {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as Micros)
-        .unwrap_or(0)
+    crate::clock::wall_clock_micros()
 }
 
 /// Unread counts per user, kept in memory so a hint carries its count without a query.
@@ -58,6 +58,8 @@ pub struct Ticket {
 }
 
 pub struct App {
+    /// The school's clock: every rule that depends on time asks it.
+    pub clock: Arc<dyn Clock>,
     pub store: Arc<dyn Store>,
     pub hub: Hub,
     pub presence: PresenceTable,
@@ -83,6 +85,7 @@ pub struct App {
 
 impl App {
     pub async fn new(
+        clock: Arc<dyn Clock>,
         store: Arc<dyn Store>,
         secrets: Secrets,
         media_dir: PathBuf,
@@ -95,6 +98,7 @@ impl App {
             unread.set(user, n);
         }
         Ok(App {
+            clock,
             store,
             hub: Hub::new(),
             presence,
@@ -123,6 +127,11 @@ impl App {
             *self.admins.write().expect("admins poisoned") =
                 list.into_iter().filter(|u| !u.disabled).map(|u| u.id).collect();
         }
+    }
+
+    /// Now, on the school's clock.
+    pub fn now(&self) -> Micros {
+        self.clock.now()
     }
 
     pub fn settings(&self) -> Settings {

@@ -137,6 +137,7 @@ impl Throttles {
         Ok(Attempt {
             throttles: self,
             keys,
+            reserved_at: now,
             settled: false,
         })
     }
@@ -176,6 +177,8 @@ impl Throttles {
 pub struct Attempt<'a> {
     throttles: &'a Throttles,
     keys: Vec<Key>,
+    /// When it was reserved: a dropped attempt fails as of then.
+    reserved_at: Micros,
     settled: bool,
 }
 
@@ -210,7 +213,7 @@ impl Attempt<'_> {
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if !self.settled {
-            self.settle(Some(Outcome::Failure), crate::state::now_micros());
+            self.settle(Some(Outcome::Failure), self.reserved_at);
         }
     }
 }
@@ -241,7 +244,7 @@ mod tests {
     fn a_dropped_attempt_counts_as_a_failure_and_a_spent_probe_budget_is_flagged() {
         let t = Throttles::default();
         let plate: Id = 7;
-        let now = crate::state::now_micros();
+        let now = 1_800_000_000_000_000;
         for _ in 0..20 {
             drop(t.reserve(vec![Key::Probe(plate)], now).unwrap());
         }

@@ -23,7 +23,8 @@ pub async fn run(data: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
     let config = doorplate_server::Config { data_dir: dir.clone() };
     {
         let (_tx, rx) = tokio::sync::watch::channel(false);
-        let app = doorplate_server::open_app(&config, rx).await?;
+        let app =
+            doorplate_server::open_app(&config, std::sync::Arc::new(doorplate_server::clock::SystemClock), rx).await?;
         let school = doorplate_server::demo::seed(&app)
             .await
             .context("seeding the demo school")?;

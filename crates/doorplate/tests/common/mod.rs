@@ -66,6 +66,8 @@ pub async fn create_admin(dir: &std::path::Path) {
 pub struct TestServer {
     pub base: String,
     pub dir: TempDir,
+    /// The school's clock when the test moves time by hand ([`TestServer::start_at`]).
+    pub clock: Option<std::sync::Arc<doorplate_server::clock::ManualClock>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -77,15 +79,50 @@ impl TestServer {
         Self::start_in(dir).await
     }
 
+    /// The server on a clock that stands at `at` until the test moves it.
+    pub async fn start_at(at: jiff::Timestamp) -> TestServer {
+        let dir = TempDir::new();
+        create_admin(&dir.0).await;
+        let clock = std::sync::Arc::new(doorplate_server::clock::ManualClock::at(at.as_microsecond()));
+        Self::start_in_on(dir, Some(clock)).await
+    }
+
+    /// Moves the school's clock forward (the server must run on a manual clock).
+    pub fn advance(&self, secs: f64) {
+        self.clock
+            .as_ref()
+            .expect("started with start_at")
+            .advance(Duration::from_secs_f64(secs));
+    }
+
+    /// Now on the server's clock.
+    pub fn now(&self) -> jiff::Timestamp {
+        match &self.clock {
+            Some(c) => jiff::Timestamp::from_microsecond(doorplate_server::clock::Clock::now(c.as_ref())).unwrap(),
+            None => jiff::Timestamp::now(),
+        }
+    }
+
     pub async fn start_in(dir: TempDir) -> TestServer {
+        Self::start_in_on(dir, None).await
+    }
+
+    async fn start_in_on(
+        dir: TempDir,
+        clock: Option<std::sync::Arc<doorplate_server::clock::ManualClock>>,
+    ) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let config = doorplate_server::Config {
             data_dir: dir.0.clone(),
         };
+        let on: std::sync::Arc<dyn doorplate_server::clock::Clock> = match &clock {
+            Some(c) => c.clone(),
+            None => std::sync::Arc::new(doorplate_server::clock::SystemClock),
+        };
         let task = tokio::spawn(async move {
-            doorplate_server::run(listener, config, async move {
+            doorplate_server::run_on_clock(listener, config, on, async move {
                 let _ = stopped.await;
             })
             .await
@@ -94,6 +131,7 @@ impl TestServer {
         TestServer {
             base,
             dir,
+            clock,
             stop: Some(stop),
             task: Some(task),
         }
@@ -440,4 +478,10 @@ impl Events {
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
     }
+}
+
+/// A Monday morning on the school's clock (UTC, the default zone), far from midnight:
+/// where tests that move time by hand start.
+pub fn monday_morning() -> jiff::Timestamp {
+    "2026-11-30T08:00:00Z".parse().unwrap()
 }

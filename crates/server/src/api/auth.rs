@@ -3,7 +3,7 @@
 use crate::auth::{COOKIE, Caller, UserAuth};
 use crate::crypto::{new_token, pretend_to_verify, verify_password_async};
 use crate::error::{ApiError, ApiResult, Json};
-use crate::state::{AppState, now_micros};
+use crate::state::AppState;
 use crate::throttles::Key;
 use crate::views::UserView;
 use axum::extract::{ConnectInfo, State};
@@ -59,7 +59,7 @@ async fn login(
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Response> {
     let username = req.username.trim().to_string();
-    let now = now_micros();
+    let now = app.now();
     let attempt = app
         .throttles
         .reserve(vec![Key::Client(peer.ip()), Key::Account(username.to_lowercase())], now)?;

@@ -5,7 +5,7 @@ use crate::auth::DeviceAuth;
 use crate::crypto::{new_token, pretend_to_verify, verify_password_async};
 use crate::error::{ApiError, ApiResult, Json};
 use crate::presence::LeaveReason;
-use crate::state::{App, AppState, now_micros};
+use crate::state::{App, AppState};
 use crate::throttles::Key;
 use crate::time::rfc3339;
 use crate::views::{DoorplateView, RoomView, UserView, doorplate_view};
@@ -53,7 +53,7 @@ pub struct ProofRequest {
 /// against the account. 429 with Retry-After when a budget is spent; a spent probe
 /// budget is audited and flagged on the console's doorplate list.
 pub async fn prove(app: &App, doorplate: &Doorplate, cred: Credential) -> ApiResult<User> {
-    let now = now_micros();
+    let now = app.now();
     let mut keys = vec![Key::Doorplate(doorplate.id)];
     match (&cred.card, &cred.qr, &cred.username, &cred.password) {
         (Some(card), None, None, None) => {
@@ -253,7 +253,7 @@ async fn doorplate_state(
         }
     }
     present.sort_by(|a, b| queue_order(&in_queue(a), &in_queue(b)));
-    let now = now_micros();
+    let now = app.now();
     let _ = app.store.touch_doorplate(d.id, now).await;
     let (current, next) = app.schedule.periods(room.id, now);
     let teacher_name =
@@ -393,7 +393,7 @@ async fn open_session(
         app.secrets.hash("session", &token),
         user.id,
         d.id,
-        now_micros(),
+        app.now(),
         idle as i64,
         user.role == Role::Student,
     );

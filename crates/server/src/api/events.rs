@@ -9,7 +9,7 @@ use crate::auth::{Caller, bearer, resolve};
 use crate::crypto::new_token;
 use crate::error::{ApiError, ApiResult, Query};
 use crate::hub::Principal;
-use crate::state::{AppState, Ticket, now_micros};
+use crate::state::{AppState, Ticket};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
@@ -45,7 +45,7 @@ async fn new_ticket(
 ) -> ApiResult<axum::Json<TicketResponse>> {
     let token = bearer(&headers).ok_or_else(ApiError::unauthenticated)?;
     let ticket = new_token("dpt_");
-    let now = now_micros();
+    let now = app.now();
     let mut tickets = app.tickets.lock().expect("tickets poisoned");
     tickets.retain(|_, t| t.expires > now);
     tickets.insert(
@@ -77,7 +77,7 @@ async fn events(
 ) -> ApiResult<Response> {
     let token = match q.ticket {
         Some(ticket) => {
-            let now = now_micros();
+            let now = app.now();
             let t = app
                 .tickets
                 .lock()

@@ -9,7 +9,7 @@
 use super::parse_id;
 use crate::auth::UserAuth;
 use crate::error::{ApiError, ApiResult, Path};
-use crate::state::{AppState, now_micros};
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -108,7 +108,7 @@ async fn upload(
     drop(file);
     let media = app
         .store
-        .insert_media(auth.user.id, mime.to_string(), size, name, now_micros())
+        .insert_media(auth.user.id, mime.to_string(), size, name, app.now())
         .await?;
     temp.0 = None;
     app.audit(

@@ -3,7 +3,7 @@
 use super::{ApiId, parse_id};
 use crate::auth::UserAuth;
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
-use crate::state::{AppState, now_micros};
+use crate::state::AppState;
 use crate::views::{MessageView, message_view};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -136,7 +136,7 @@ async fn open_conversation(
         .await
         .map_err(|_| ApiError::not_found("user"))?;
     check_r8(&app, &auth.user, &peer).await?;
-    let conv = app.store.open_conversation(auth.user.id, peer.id, now_micros()).await?;
+    let conv = app.store.open_conversation(auth.user.id, peer.id, app.now()).await?;
     let unread = app
         .store
         .conversations_of(auth.user.id)
@@ -260,7 +260,7 @@ async fn send_message(
         text,
         media_id: media,
         urgent,
-        now: now_micros(),
+        now: app.now(),
         status: MessageStatus::Sent,
         notified_rooms: Vec::new(),
     };

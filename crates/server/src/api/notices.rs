@@ -5,7 +5,7 @@ use super::{ApiId, parse_id, required_text};
 use crate::auth::{AdminAuth, Caller, StaffAuth};
 use crate::error::{ApiError, ApiResult, Json, Path};
 use crate::hub::Principal;
-use crate::state::{AppState, now_micros};
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -202,7 +202,7 @@ async fn create_notice(
         starts_on: None,
         ends_on: None,
         image_media_id: None,
-        created_at: now_micros(),
+        created_at: app.now(),
     };
     let n = fill(&app, blank, r, admin.id).await?;
     let n = app.store.create_notice(n).await?;

@@ -6,7 +6,7 @@ use crate::api::doorplate::PresenceView;
 use crate::auth::StaffAuth;
 use crate::error::{ApiError, ApiResult, Json, Query};
 use crate::presence::LeaveReason;
-use crate::state::{AppState, now_micros};
+use crate::state::AppState;
 use crate::time::parse_rfc3339;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -102,7 +102,7 @@ async fn place(
         Some(s) => {
             let t =
                 parse_rfc3339(s).ok_or_else(|| ApiError::bad("bad_time", "until must be RFC 3339 with an offset"))?;
-            if t <= now_micros() {
+            if t <= app.now() {
                 return Err(ApiError::Unprocessable("until_past", "until is already over".into()));
             }
             Some(t)

@@ -5,7 +5,7 @@ use crate::auth::{AdminAuth, StaffAuth, UserAuth};
 use crate::crypto::{new_token, pairing_code};
 use crate::error::{ApiError, ApiResult, Json};
 use crate::hub::Principal;
-use crate::state::{AppState, now_micros};
+use crate::state::AppState;
 use crate::throttles::Key;
 use crate::views::{DoorplateView, GroupView, RoomView, doorplate_view, group_view};
 use axum::extract::{ConnectInfo, State};
@@ -170,7 +170,7 @@ async fn create_doorplate(
         .await
         .map_err(|_| ApiError::Unprocessable("unknown_room", "room_id refers to no room".into()))?;
     let code = pairing_code();
-    let now = now_micros();
+    let now = app.now();
     let expires = now + PAIRING_MINUTES * 60_000_000;
     let d = app
         .store
@@ -211,7 +211,7 @@ async fn new_pairing_code(
         .await
         .map_err(|_| ApiError::not_found("doorplate"))?;
     let code = pairing_code();
-    let now = now_micros();
+    let now = app.now();
     let expires = now + PAIRING_MINUTES * 60_000_000;
     app.store
         .renew_pairing(d.id, app.secrets.hash("pairing", &code), expires)
@@ -231,7 +231,7 @@ async fn list_doorplates(
     StaffAuth(_): StaffAuth,
 ) -> ApiResult<axum::Json<Vec<DoorplateView>>> {
     let list = app.store.list_doorplates().await?;
-    let now = now_micros();
+    let now = app.now();
     Ok(axum::Json(
         list.iter()
             .map(|d| {
@@ -271,7 +271,7 @@ async fn pair(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(req): Json<PairRequest>,
 ) -> ApiResult<axum::Json<PairResponse>> {
-    let now = now_micros();
+    let now = app.now();
     let (attempt, client_refused) = match app.throttles.reserve(vec![Key::PairingClient(peer.ip())], now) {
         Ok(a) => (a, None),
         Err(refusal) => (app.throttles.reserve(vec![Key::PairingLocked], now)?, Some(refusal)),

@@ -6,7 +6,7 @@ use super::{ApiId, parse_id, required_text};
 use crate::auth::{AdminAuth, StaffAuth};
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::hub::Principal;
-use crate::state::{AppState, now_micros};
+use crate::state::AppState;
 use crate::time::{parse_rfc3339, rfc3339};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -432,7 +432,7 @@ async fn list_arrangements(
         .as_deref()
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<Id>().unwrap_or(-1));
-    let list = app.store.arrangements(now_micros()).await?;
+    let list = app.store.arrangements(app.now()).await?;
     Ok(axum::Json(
         list.iter()
             .filter(|a| room.is_none_or(|r| a.room_id == r))
@@ -482,7 +482,7 @@ async fn create_arrangement(
             "ends_at must be after starts_at".into(),
         ));
     }
-    if ends <= now_micros() {
+    if ends <= app.now() {
         return Err(ApiError::Unprocessable(
             "bad_window",
             "the window is already over".into(),

@@ -5,7 +5,7 @@ use crate::auth::{AdminAuth, StaffAuth, UserAuth};
 use crate::crypto::new_token;
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::hub::Principal;
-use crate::state::{AppState, now_micros};
+use crate::state::AppState;
 use crate::views::UserView;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -120,7 +120,7 @@ async fn create_user(
             username,
             password_hash,
             card_hash: card.map(|c| app.secrets.hash("card", &c)),
-            now: now_micros(),
+            now: app.now(),
         })
         .await
         .map_err(conflict)?;
