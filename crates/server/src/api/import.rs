@@ -162,10 +162,11 @@ fn to_op(kind: &str, get: &dyn Fn(&str) -> String) -> Result<ImportOp, String> {
         "users" => {
             // Exactly the rules of `POST /api/v1/users`; the import also needs the
             // username, by which rows are matched to existing accounts.
+            let (role, display_name) = (required("role")?, required("display_name")?);
             let username = required("username")?;
             let new = account::check_new_account(
-                &required("role")?,
-                &required("display_name")?,
+                &role,
+                &display_name,
                 Some(&username),
                 optional("password").as_deref(),
                 optional("card_uid").as_deref(),
