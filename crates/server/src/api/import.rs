@@ -503,7 +503,7 @@ mod tests {
             ("a=b", "a=b"),
         ] {
             assert_eq!(csv_field(cell), out, "{cell:?}");
-            let back = &parse_csv(&out).unwrap()[0].1[0];
+            let back = &parse_csv(out).unwrap()[0].1[0];
             assert_eq!(unescape_formula(back), cell, "{cell:?} round-trips");
         }
         assert_eq!(unescape_formula("'quoted"), "'quoted", "a plain leading ' stays");

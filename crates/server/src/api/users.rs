@@ -186,6 +186,8 @@ pub struct UpdateUser {
 }
 
 /// PATCH /api/v1/users/{id} — edit, reset a password, change a card, disable (admin).
+/// A new password or disabling ends every login and socket of the user; the last
+/// active admin cannot be disabled (409 `last_admin`).
 #[utoipa::path(patch, path = "/users/{id}", tag = "people", params(("id" = String, Path)), request_body = UpdateUser,
     responses((status = 200, body = UserResponse), (status = 400), (status = 404), (status = 409)))]
 async fn update_user(
@@ -234,9 +236,10 @@ async fn update_user(
 }
 
 /// DELETE /api/v1/users/{id} — remove an account: its credentials and links go, its
-/// messages stay for the people it wrote to (admin).
+/// messages stay for the people it wrote to (admin). Not one's own account (422), nor
+/// the last active admin (409 `last_admin`).
 #[utoipa::path(delete, path = "/users/{id}", tag = "people", params(("id" = String, Path)),
-    responses((status = 204), (status = 404)))]
+    responses((status = 204), (status = 404), (status = 409), (status = 422)))]
 async fn delete_user(
     State(app): State<AppState>,
     AdminAuth(admin): AdminAuth,
