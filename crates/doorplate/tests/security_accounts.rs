@@ -330,6 +330,18 @@ async fn the_import_refuses_what_the_api_refuses() {
         before,
         "nothing was created"
     );
+    // Rooms and groups get the API's name rule too.
+    for (kind, csv) in [
+        ("rooms", format!("name,kind\n{long},lab\n")),
+        ("groups", format!("name,teacher_username,member_usernames\n{long},,\n")),
+    ] {
+        let (_, v) = import(&s.api, &s.admin, kind, &csv, false).await;
+        assert_eq!(v["errors"][0]["line"], 2, "{kind}: {v}");
+        assert!(
+            v["errors"][0]["message"].as_str().unwrap().contains("at most 100"),
+            "{v}"
+        );
+    }
     // The imported admin's card would have opened a session: it is unknown.
     let (st, v) = s
         .api

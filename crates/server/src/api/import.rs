@@ -1,6 +1,7 @@
 //! CSV import and export of users, guardianships, groups, rooms and the timetable.
 //! A dry run first; errors name their line; all or nothing.
 
+use crate::api::required_text;
 use crate::api::timetable::{check_slot_fields, parse_kind};
 use crate::auth::AdminAuth;
 use crate::crypto::hash_password;
@@ -158,6 +159,8 @@ fn to_op(kind: &str, get: &dyn Fn(&str) -> String) -> Result<ImportOp, String> {
         }
     };
     let optional = |c: &str| Some(get(c)).filter(|v| !v.is_empty());
+    // A room's or a group's name: the rule of `POST /api/v1/rooms` and `/groups`.
+    let name = || required_text("name", &get("name"), 100).map_err(|e| e.to_string());
     Ok(match kind {
         "users" => {
             // Exactly the rules of `POST /api/v1/users`; the import also needs the
@@ -185,7 +188,7 @@ fn to_op(kind: &str, get: &dyn Fn(&str) -> String) -> Result<ImportOp, String> {
             student_username: required("student_username")?,
         },
         "groups" => ImportOp::Group {
-            name: required("name")?,
+            name: name()?,
             teacher_username: optional("teacher_username"),
             member_usernames: get("member_usernames")
                 .split([' ', ';', '|'])
@@ -198,10 +201,7 @@ fn to_op(kind: &str, get: &dyn Fn(&str) -> String) -> Result<ImportOp, String> {
             if !matches!(kind.as_str(), "classroom" | "lab" | "office" | "dorm" | "other") {
                 return Err("kind is classroom, lab, office, dorm or other".into());
             }
-            ImportOp::Room {
-                name: required("name")?,
-                kind,
-            }
+            ImportOp::Room { name: name()?, kind }
         }
         "timetable" => {
             let weekday: u8 = required("weekday")?
