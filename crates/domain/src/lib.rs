@@ -4,6 +4,7 @@
 //! sockets live in other crates. The server wraps these rules; the tests here check them
 //! apart from any IO, with a fake clock where time matters.
 
+pub mod account;
 pub mod media;
 pub mod message;
 pub mod permissions;

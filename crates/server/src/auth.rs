@@ -160,16 +160,25 @@ impl FromRequestParts<AppState> for StaffAuth {
     }
 }
 
-/// An admin.
+/// An admin, signed in with a login token. A personal session on a doorplate never
+/// carries an admin's powers, whoever opened it: it is teacher mode (a card, a badge or a
+/// password typed at a door proves someone at that door, not the right to run the
+/// school).
 pub struct AdminAuth(pub User);
 
 impl FromRequestParts<AppState> for AdminAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
-        let UserAuth { user, .. } = UserAuth::from_request_parts(parts, app).await?;
+        let UserAuth { user, session } = UserAuth::from_request_parts(parts, app).await?;
         if user.role != Role::Admin {
             return Err(ApiError::forbidden("only an admin may do this"));
+        }
+        if session.is_some() {
+            return Err(ApiError::Forbidden(
+                "teacher_mode",
+                "a doorplate session has a teacher's powers only; sign in to the console for this".into(),
+            ));
         }
         Ok(AdminAuth(user))
     }

@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod error;
 pub mod hub;
 pub mod presence;
+pub mod revocation;
 pub mod routing;
 pub mod sessions;
 pub mod sharded;

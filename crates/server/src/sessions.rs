@@ -131,6 +131,19 @@ impl Sessions {
         }
     }
 
+    /// Ends every session of this user, on any doorplate (the account was disabled,
+    /// deleted or given a new password).
+    pub fn end_for_user(&self, user: Id) -> Vec<Ended> {
+        let mut inner = self.inner.lock().expect("sessions poisoned");
+        let theirs: Vec<Id> = inner
+            .by_doorplate
+            .iter()
+            .filter(|(_, s)| s.clock.user_id == user)
+            .map(|(d, _)| *d)
+            .collect();
+        theirs.into_iter().filter_map(|d| inner.remove(d)).collect()
+    }
+
     /// Ends the sessions that have been idle too long.
     pub fn expire(&self, now: Micros) -> Vec<Ended> {
         let mut inner = self.inner.lock().expect("sessions poisoned");
@@ -180,5 +193,18 @@ mod tests {
         assert!(s.check(&[3], 30 * S, |_, _| false).is_ok());
         assert_eq!(s.expire(89 * S).len(), 0, "the check at 30 s refreshed it");
         assert_eq!(s.expire(90 * S).len(), 1);
+    }
+
+    #[test]
+    fn ending_a_user_ends_their_sessions_everywhere_and_no_one_else_s() {
+        let s = Sessions::default();
+        s.open(vec![1], 10, 5, 0, 60, false);
+        s.open(vec![2], 10, 6, 0, 60, false);
+        s.open(vec![3], 11, 7, 0, 60, false);
+        let mut ended: Vec<Id> = s.end_for_user(10).iter().map(|e| e.doorplate_id).collect();
+        ended.sort_unstable();
+        assert_eq!(ended, vec![5, 6]);
+        assert!(s.check(&[1], S, |_, _| true).is_err());
+        assert!(s.check(&[3], S, |_, _| true).is_ok());
     }
 }

@@ -81,6 +81,8 @@ pub struct App {
     pub admins: RwLock<Vec<Id>>,
     /// Turns `true` when the server shuts down: live sockets close.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The event sockets of login tokens, closed when their token is revoked.
+    pub revocations: crate::revocation::Revocations,
 }
 
 impl App {
@@ -114,6 +116,7 @@ impl App {
             student_locks: (0..1024).map(|_| tokio::sync::Mutex::new(())).collect(),
             shutdown,
             admins: RwLock::new(Vec::new()),
+            revocations: Default::default(),
         })
     }
 

@@ -42,8 +42,11 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_card(&self, card_hash: Vec<u8>) -> Result<User>;
     async fn user_by_qr(&self, qr_hash: Vec<u8>) -> Result<User>;
     async fn list_users(&self, role: Option<Role>, q: Option<String>, limit: u32) -> Result<Vec<User>>;
+    /// `Conflict("last_admin")`, changing nothing, when it would disable the last active
+    /// admin.
     async fn update_user(&self, id: Id, patch: UserPatch) -> Result<User>;
     /// Removes the account's credentials and hides it; its messages stay for the others.
+    /// `Conflict("last_admin")` for the last active admin.
     async fn delete_user(&self, id: Id) -> Result<()>;
     async fn set_badge(&self, id: Id, qr_hash: Vec<u8>) -> Result<()>;
 

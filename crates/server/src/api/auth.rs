@@ -133,6 +133,8 @@ async fn logout(State(app): State<AppState>, caller: Caller) -> ApiResult<Respon
         let hash = app.secrets.hash("token", token);
         app.store.delete_token(hash.clone()).await?;
         app.cache.forget_token(&hash);
+        // Its event sockets close too: a signed-out token must not keep receiving.
+        app.revocations.revoke_token(user.id, &hash);
         app.audit(Some(user.id), "auth.logout", Some(user.id), json!({})).await;
     }
     let mut res = StatusCode::NO_CONTENT.into_response();

@@ -362,8 +362,10 @@ pub struct SessionResponse {
 }
 
 /// POST /api/v1/doorplate/sessions — a personal session for whoever proves themselves
-/// (R4). For a student it implies an active check-in; a teacher gets teacher mode. It
-/// ends any earlier session on this doorplate (R5).
+/// (R4). For a student it implies an active check-in; a teacher (or an admin, by
+/// password) gets teacher mode, which never carries an admin's powers (`AdminAuth`
+/// refuses session tokens). Cards and badges open sessions for students and teachers
+/// only. It ends any earlier session on this doorplate (R5).
 #[utoipa::path(post, path = "/doorplate/sessions", tag = "doorplate", request_body = ProofRequest,
     responses((status = 200, body = SessionResponse), (status = 401), (status = 422), (status = 429)))]
 async fn open_session(
@@ -371,7 +373,16 @@ async fn open_session(
     DeviceAuth(d): DeviceAuth,
     Json(req): Json<ProofRequest>,
 ) -> ApiResult<axum::Json<SessionResponse>> {
+    let by_token = req.credential.card.is_some() || req.credential.qr.is_some();
     let user = prove(&app, &d, req.credential).await?;
+    if by_token && !doorplate_domain::account::may_carry_card(user.role) {
+        // Only students and teachers carry cards and badges; one found on anyone else
+        // (from before imports were checked) opens nothing.
+        return Err(ApiError::Forbidden(
+            "card_not_allowed",
+            "cards and badges open sessions for students and teachers only".into(),
+        ));
+    }
     match user.role {
         Role::Student => {
             if !app.presence.is_present(user.id, d.id) {

@@ -9,6 +9,7 @@ use crate::auth::{Caller, bearer, resolve};
 use crate::crypto::new_token;
 use crate::error::{ApiError, ApiResult, Query};
 use crate::hub::Principal;
+use crate::revocation::Registered;
 use crate::state::{AppState, Ticket};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -17,6 +18,7 @@ use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+use tokio::sync::watch;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -95,10 +97,39 @@ async fn events(
         }
         None => bearer(&headers).ok_or_else(ApiError::unauthenticated)?,
     };
+    // Read before the token is checked: see `revocation.rs` for the race this closes.
+    let epoch = app.revocations.epoch();
     let caller = resolve(&app, &token).await?;
-    let (principal, revoked) = match &caller {
+    let (principal, ending) = match &caller {
         Caller::Device { doorplate, .. } => (Principal::Device(doorplate.id), None),
-        Caller::User { user, session, .. } => (Principal::User(user.id), session.as_ref().map(|s| s.revoked.clone())),
+        Caller::User {
+            user,
+            session: Some(session),
+            ..
+        } => (Principal::User(user.id), Some(Ending::Session(session.revoked.clone()))),
+        Caller::User { user, .. } => {
+            let hash = app.secrets.hash("token", &token);
+            let revoked = match app.revocations.register(user.id, &hash, epoch, false) {
+                Registered::Watching(rx) => rx,
+                Registered::Stale => {
+                    // Something was revoked while we checked: check again, now that the
+                    // store and the caches know.
+                    resolve(&app, &token).await?;
+                    match app.revocations.register(user.id, &hash, epoch, true) {
+                        Registered::Watching(rx) => rx,
+                        Registered::Stale => unreachable!("a forced registration is never stale"),
+                    }
+                }
+            };
+            (
+                Principal::User(user.id),
+                Some(Ending::Login {
+                    user: user.id,
+                    token: token.clone(),
+                    revoked,
+                }),
+            )
+        }
     };
     // Authentication first, so a stranger learns nothing; then the upgrade itself.
     let ws = ws.map_err(|e| {
@@ -114,7 +145,35 @@ async fn events(
         .write_buffer_size(4 * 1024)
         .max_write_buffer_size(1 << 20)
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| serve_socket(app, socket, principal, sub, revoked)))
+        .on_upgrade(move |socket| serve_socket(app, socket, principal, sub, ending)))
+}
+
+/// What ends a user's socket besides the client and shutdown.
+enum Ending {
+    /// A personal session on a doorplate: its flag turns when the session ends.
+    Session(watch::Receiver<bool>),
+    /// A login token: its flag turns on logout, or when the user is disabled, deleted or
+    /// given a new password; the heartbeat also checks the token again (expiry).
+    Login {
+        user: doorplate_domain::Id,
+        token: String,
+        revoked: watch::Receiver<bool>,
+    },
+}
+
+impl Ending {
+    fn flag(&mut self) -> &mut watch::Receiver<bool> {
+        match self {
+            Ending::Session(r) | Ending::Login { revoked: r, .. } => r,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            Ending::Session(_) => "session ended",
+            Ending::Login { .. } => "token revoked",
+        }
+    }
 }
 
 async fn serve_socket(
@@ -122,7 +181,7 @@ async fn serve_socket(
     socket: WebSocket,
     principal: Principal,
     mut sub: crate::hub::Subscription,
-    mut revoked: Option<tokio::sync::watch::Receiver<bool>>,
+    mut ending: Option<Ending>,
 ) {
     let (mut tx, mut rx) = socket.split();
     let mut shutdown = app.shutdown.clone();
@@ -130,21 +189,36 @@ async fn serve_socket(
     heartbeat.tick().await;
     let mut missed_pongs = 0u8;
     let first: Vec<_> = sub.resync.take().into_iter().chain(sub.replay.drain(..)).collect();
-    for f in first {
-        if tx.send(Message::Text(f.to_string().into())).await.is_err() {
-            app.hub.unsubscribe(principal, sub.id);
-            return;
-        }
-    }
     let close = |code: u16, reason: &'static str| {
         Message::Close(Some(CloseFrame {
             code,
             reason: reason.into(),
         }))
     };
+    // Revoked while the upgrade was under way: nothing may be sent, not even the replay.
+    if let Some(e) = &mut ending
+        && *e.flag().borrow()
+    {
+        let _ = tx.send(close(4001, e.reason())).await;
+        finish(&app, principal, sub.id, ending);
+        return;
+    }
+    for f in first {
+        if tx.send(Message::Text(f.to_string().into())).await.is_err() {
+            finish(&app, principal, sub.id, ending);
+            return;
+        }
+    }
     loop {
         tokio::select! {
             frame = sub.rx.recv() => match frame {
+                // `select!` picks among ready branches at random: once the flag has
+                // turned, not one more frame goes out, even one already queued.
+                Some(_) if ending.as_mut().is_some_and(|e| *e.flag().borrow()) => {
+                    let reason = ending.as_ref().map_or("session ended", Ending::reason);
+                    let _ = tx.send(close(4001, reason)).await;
+                    break;
+                }
                 Some(f) => if tx.send(Message::Text(f.to_string().into())).await.is_err() { break },
                 None => {
                     // The hub dropped us: too slow, or the account was disconnected.
@@ -160,9 +234,17 @@ async fn serve_socket(
             _ = heartbeat.tick() => {
                 missed_pongs += 1;
                 if missed_pongs > 3 || tx.send(Message::Ping(Vec::new().into())).await.is_err() { break }
+                // A login token can also run out while its socket is open.
+                if let Some(Ending::Login { token, .. }) = &ending
+                    && let Err(ApiError::Unauthorized(..)) = resolve(&app, token).await
+                {
+                    let _ = tx.send(close(4001, "token revoked")).await;
+                    break;
+                }
             },
-            _ = ended(revoked.as_mut()) => {
-                let _ = tx.send(close(4001, "session ended")).await;
+            _ = ended(ending.as_mut().map(Ending::flag)) => {
+                let reason = ending.as_ref().map_or("session ended", Ending::reason);
+                let _ = tx.send(close(4001, reason)).await;
                 break;
             },
             _ = ended(Some(&mut shutdown)) => {
@@ -171,12 +253,21 @@ async fn serve_socket(
             },
         }
     }
-    app.hub.unsubscribe(principal, sub.id);
+    finish(&app, principal, sub.id, ending);
+}
+
+/// Lets go of a closed socket's queue and of its token's flag.
+fn finish(app: &AppState, principal: Principal, sub: u64, ending: Option<Ending>) {
+    app.hub.unsubscribe(principal, sub);
+    if let Some(Ending::Login { user, revoked, .. }) = ending {
+        drop(revoked);
+        app.revocations.release(user);
+    }
 }
 
 /// Completes when the watched flag turns `true` (never, for `None`). The guard that
 /// `wait_for` returns is dropped here, not held across the socket's awaits.
-async fn ended(flag: Option<&mut tokio::sync::watch::Receiver<bool>>) {
+async fn ended(flag: Option<&mut watch::Receiver<bool>>) {
     match flag {
         Some(r) => {
             if r.wait_for(|v| *v).await.is_err() {

@@ -1,8 +1,8 @@
 //! CSV import and export of users, guardianships, groups, rooms and the timetable.
 //! A dry run first; errors name their line; all or nothing.
 
+use crate::api::required_text;
 use crate::api::timetable::{check_slot_fields, parse_kind};
-use crate::api::users::normalize_card;
 use crate::auth::AdminAuth;
 use crate::crypto::hash_password;
 use crate::error::{ApiError, ApiResult, Path, Query};
@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use doorplate_domain::Role;
+use doorplate_domain::account;
 use doorplate_domain::timetable::Slot;
 use doorplate_store::ImportOp;
 use serde::{Deserialize, Serialize};
@@ -76,12 +77,31 @@ pub fn parse_csv(text: &str) -> Result<Records, (usize, String)> {
     Ok(out)
 }
 
-/// One CSV field, quoted when it must be.
+/// What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection"): a cell
+/// such as `=HYPERLINK(…)` in a display name would run when the file is opened.
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// One CSV field, quoted when it must be. A field that starts like a formula gets a
+/// leading `'`, which spreadsheets show as text; the import takes it off again
+/// ([`unescape_formula`]), so an export still imports as it was.
 fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(FORMULA_STARTS) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_string()
+        s
+    }
+}
+
+/// Undoes the `'` that [`csv_field`] put before a formula-like field.
+fn unescape_formula(s: &str) -> &str {
+    match s.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => s,
     }
 }
 
@@ -139,19 +159,28 @@ fn to_op(kind: &str, get: &dyn Fn(&str) -> String) -> Result<ImportOp, String> {
         }
     };
     let optional = |c: &str| Some(get(c)).filter(|v| !v.is_empty());
+    // A room's or a group's name: the rule of `POST /api/v1/rooms` and `/groups`.
+    let name = || required_text("name", &get("name"), 100).map_err(|e| e.to_string());
     Ok(match kind {
         "users" => {
-            let role = Role::parse(&required("role")?).ok_or("role is admin, teacher, student or guardian")?;
-            let password = optional("password");
-            if password.as_ref().is_some_and(|p| p.chars().count() < 6) {
-                return Err("a password has at least 6 characters".into());
-            }
+            // Exactly the rules of `POST /api/v1/users`; the import also needs the
+            // username, by which rows are matched to existing accounts.
+            let (role, display_name) = (required("role")?, required("display_name")?);
+            let username = required("username")?;
+            let new = account::check_new_account(
+                &role,
+                &display_name,
+                Some(&username),
+                optional("password").as_deref(),
+                optional("card_uid").as_deref(),
+            )
+            .map_err(|e| e.message)?;
             ImportOp::User {
-                role,
-                display_name: required("display_name")?,
-                username: required("username")?,
-                password_hash: password, // hashed below, off the async threads
-                card_hash: optional("card_uid").map(|c| normalize_card(&c).into_bytes()),
+                role: new.role,
+                display_name: new.display_name,
+                username: new.username.unwrap_or(username),
+                password_hash: new.password, // hashed below, off the async threads
+                card_hash: new.card.map(String::into_bytes),
             }
         }
         "guardianships" => ImportOp::Guardianship {
@@ -159,7 +188,7 @@ fn to_op(kind: &str, get: &dyn Fn(&str) -> String) -> Result<ImportOp, String> {
             student_username: required("student_username")?,
         },
         "groups" => ImportOp::Group {
-            name: required("name")?,
+            name: name()?,
             teacher_username: optional("teacher_username"),
             member_usernames: get("member_usernames")
                 .split([' ', ';', '|'])
@@ -172,10 +201,7 @@ fn to_op(kind: &str, get: &dyn Fn(&str) -> String) -> Result<ImportOp, String> {
             if !matches!(kind.as_str(), "classroom" | "lab" | "office" | "dorm" | "other") {
                 return Err("kind is classroom, lab, office, dorm or other".into());
             }
-            ImportOp::Room {
-                name: required("name")?,
-                kind,
-            }
+            ImportOp::Room { name: name()?, kind }
         }
         "timetable" => {
             let weekday: u8 = required("weekday")?
@@ -268,7 +294,7 @@ async fn import(
             index
                 .get(c)
                 .and_then(|i| rec.get(*i))
-                .map(|v| v.trim().to_string())
+                .map(|v| unescape_formula(v.trim()).trim().to_string())
                 .unwrap_or_default()
         };
         match to_op(&kind, &get) {
@@ -290,6 +316,31 @@ async fn import(
             dry_run,
         }));
     }
+    // Existing accounts whose password this import sets: a new password ends their
+    // logins, as a reset through `PATCH /api/v1/users/{id}` does.
+    let resets: Vec<String> = ops
+        .iter()
+        .filter_map(|op| match op {
+            ImportOp::User {
+                username,
+                password_hash: Some(_),
+                ..
+            } => Some(username.clone()),
+            _ => None,
+        })
+        .collect();
+    let reset_ids: Vec<doorplate_domain::Id> = if dry_run || resets.is_empty() {
+        Vec::new()
+    } else {
+        let existing: HashMap<String, doorplate_domain::Id> = app
+            .store
+            .list_users(None, None, 1_000_000)
+            .await?
+            .into_iter()
+            .filter_map(|u| Some((u.username?, u.id)))
+            .collect();
+        resets.iter().filter_map(|u| existing.get(u).copied()).collect()
+    };
     // Secrets are hashed only for a real run (argon2 is slow by design).
     let secrets = app.secrets.clone();
     let ops = tokio::task::spawn_blocking(move || {
@@ -340,6 +391,9 @@ async fn import(
         .await;
         app.reload_admins().await;
         app.reload_schedule().await;
+        for id in reset_ids {
+            app.sign_out_everywhere(id).await?;
+        }
     }
     let applied = errors.is_empty();
     Ok(axum::Json(ImportResult {
@@ -434,7 +488,26 @@ async fn export(State(app): State<AppState>, AdminAuth(_): AdminAuth, Path(kind)
 
 #[cfg(test)]
 mod tests {
-    use super::parse_csv;
+    use super::{csv_field, parse_csv, unescape_formula};
+
+    #[test]
+    fn formula_cells_are_neutralised_and_come_back_on_import() {
+        for (cell, out) in [
+            ("=HYPERLINK(\"http://x\")", "\"'=HYPERLINK(\"\"http://x\"\")\""),
+            ("+1", "'+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "\"'\r=1\""),
+            ("Ann", "Ann"),
+            ("a=b", "a=b"),
+        ] {
+            assert_eq!(csv_field(cell), out, "{cell:?}");
+            let back = &parse_csv(out).unwrap()[0].1[0];
+            assert_eq!(unescape_formula(back), cell, "{cell:?} round-trips");
+        }
+        assert_eq!(unescape_formula("'quoted"), "'quoted", "a plain leading ' stays");
+    }
 
     #[test]
     fn csv_with_quotes_commas_and_line_breaks() {

@@ -1,14 +1,14 @@
 //! People: accounts, QR badges, guardianships, and whom a user may write to.
 
-use super::{ApiId, parse_id, required_text};
+use super::{ApiId, parse_id};
 use crate::auth::{AdminAuth, StaffAuth, UserAuth};
 use crate::crypto::new_token;
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
-use crate::hub::Principal;
 use crate::state::AppState;
 use crate::views::UserView;
 use axum::extract::State;
 use axum::http::StatusCode;
+use doorplate_domain::account::{self, Invalid};
 use doorplate_domain::{Id, Role};
 use doorplate_store::{NewUser, StoreError, User, UserPatch};
 use serde::{Deserialize, Serialize};
@@ -44,30 +44,13 @@ pub struct UserResponse {
     pub user: UserView,
 }
 
-/// Card UIDs are compared as the reader types them, without spaces and case.
-pub fn normalize_card(uid: &str) -> String {
-    uid.chars()
-        .filter(|c| !c.is_whitespace() && *c != ':' && *c != '-')
-        .collect::<String>()
-        .to_uppercase()
-}
+pub use doorplate_domain::account::normalize_card;
 
-fn check_username(u: &str) -> ApiResult<String> {
-    let u = u.trim();
-    if u.is_empty() || u.len() > 64 || !u.chars().all(|c| c.is_alphanumeric() || "._-@".contains(c)) {
-        return Err(ApiError::bad(
-            "bad_username",
-            "a username is 1–64 letters, digits or . _ - @",
-        ));
+/// A field that broke a rule of `doorplate_domain::account`: 400 with the rule's code.
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        ApiError::BadRequest(e.code, e.message)
     }
-    Ok(u.to_string())
-}
-
-fn check_password(p: &str) -> ApiResult<()> {
-    if p.chars().count() < 6 || p.len() > 256 {
-        return Err(ApiError::bad("weak_password", "a password has 6 to 256 characters"));
-    }
-    Ok(())
 }
 
 async fn hash_blocking(password: String) -> ApiResult<String> {
@@ -82,6 +65,10 @@ fn conflict(e: StoreError) -> ApiError {
         StoreError::Conflict("card") => {
             ApiError::Conflict("card_taken", "that card is already registered to someone".into())
         }
+        StoreError::Conflict("last_admin") => ApiError::Conflict(
+            "last_admin",
+            "this is the last active admin; make another admin first".into(),
+        ),
         other => other.into(),
     }
 }
@@ -94,21 +81,16 @@ async fn create_user(
     AdminAuth(admin): AdminAuth,
     Json(req): Json<CreateUser>,
 ) -> ApiResult<(StatusCode, axum::Json<UserResponse>)> {
-    let role = Role::parse(&req.role)
-        .ok_or_else(|| ApiError::bad("bad_role", "role is admin, teacher, student or guardian"))?;
-    let display_name = required_text("display_name", &req.display_name, 100)?;
-    let username = req.username.as_deref().map(check_username).transpose()?;
-    if let Some(p) = &req.password {
-        check_password(p)?;
-        if username.is_none() {
-            return Err(ApiError::bad("missing_field", "a password needs a username"));
-        }
-    }
-    let card = req.card_uid.as_deref().map(normalize_card).filter(|c| !c.is_empty());
-    if card.is_some() && role != Role::Student && role != Role::Teacher {
-        return Err(ApiError::bad("bad_card", "only students and teachers carry cards"));
-    }
-    let password_hash = match req.password {
+    // The same rules as the CSV import (one function: `account::check_new_account`).
+    let new = account::check_new_account(
+        &req.role,
+        &req.display_name,
+        req.username.as_deref(),
+        req.password.as_deref(),
+        req.card_uid.as_deref(),
+    )?;
+    let role = new.role;
+    let password_hash = match new.password {
         Some(p) => Some(hash_blocking(p).await?),
         None => None,
     };
@@ -116,10 +98,10 @@ async fn create_user(
         .store
         .create_user(NewUser {
             role: Some(role),
-            display_name,
-            username,
+            display_name: new.display_name,
+            username: new.username,
             password_hash,
-            card_hash: card.map(|c| app.secrets.hash("card", &c)),
+            card_hash: new.card.map(|c| app.secrets.hash("card", &c)),
             now: app.now(),
         })
         .await
@@ -204,6 +186,8 @@ pub struct UpdateUser {
 }
 
 /// PATCH /api/v1/users/{id} — edit, reset a password, change a card, disable (admin).
+/// A new password or disabling ends every login and socket of the user; the last
+/// active admin cannot be disabled (409 `last_admin`).
 #[utoipa::path(patch, path = "/users/{id}", tag = "people", params(("id" = String, Path)), request_body = UpdateUser,
     responses((status = 200, body = UserResponse), (status = 400), (status = 404), (status = 409)))]
 async fn update_user(
@@ -213,32 +197,30 @@ async fn update_user(
     Json(req): Json<UpdateUser>,
 ) -> ApiResult<axum::Json<UserResponse>> {
     let id = parse_id(&id)?;
+    let target = app.store.user(id).await.map_err(|_| ApiError::not_found("user"))?;
     let mut patch = UserPatch::default();
     if let Some(n) = &req.display_name {
-        patch.display_name = Some(required_text("display_name", n, 100)?);
+        patch.display_name = Some(account::check_display_name(n)?);
     }
     if let Some(u) = &req.username {
-        patch.username = Some(Some(check_username(u)?));
+        patch.username = Some(Some(account::check_username(u)?));
     }
     let password_reset = req.password.is_some();
     if let Some(p) = req.password {
-        check_password(&p)?;
+        account::check_password(&p)?;
         patch.password_hash = Some(Some(hash_blocking(p).await?));
     }
     if let Some(c) = &req.card_uid {
-        let c = normalize_card(c);
-        patch.card_hash = Some((!c.is_empty()).then(|| app.secrets.hash("card", &c)));
+        patch.card_hash = Some(account::check_card(target.role, c)?.map(|c| app.secrets.hash("card", &c)));
     }
     patch.disabled = req.disabled;
+    // The store refuses (409 last_admin, nothing changed) to disable the last active admin.
     let user = app.store.update_user(id, patch).await.map_err(conflict)?;
     app.cache.forget_user(id);
-    if user.disabled || password_reset {
-        // A disabled account or a reset password ends every login of that user.
-        app.store.delete_tokens_of(id).await?;
-        app.cache.forget_people();
-        if user.disabled {
-            app.hub.disconnect(Principal::User(id));
-        }
+    if req.disabled == Some(true) || password_reset {
+        // A disabled account or a reset password ends every login of that user, and
+        // every socket and doorplate session that came with them.
+        app.sign_out_everywhere(id).await?;
     }
     app.audit(
         Some(admin.id),
@@ -254,9 +236,10 @@ async fn update_user(
 }
 
 /// DELETE /api/v1/users/{id} — remove an account: its credentials and links go, its
-/// messages stay for the people it wrote to (admin).
+/// messages stay for the people it wrote to (admin). Not one's own account (422), nor
+/// the last active admin (409 `last_admin`).
 #[utoipa::path(delete, path = "/users/{id}", tag = "people", params(("id" = String, Path)),
-    responses((status = 204), (status = 404)))]
+    responses((status = 204), (status = 404), (status = 409), (status = 422)))]
 async fn delete_user(
     State(app): State<AppState>,
     AdminAuth(admin): AdminAuth,
@@ -264,6 +247,15 @@ async fn delete_user(
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id)?;
     if id == admin.id {
+        let others = app
+            .store
+            .list_users(Some(Role::Admin), None, 10_000)
+            .await?
+            .iter()
+            .any(|u| u.id != id && !u.disabled);
+        if !others {
+            return Err(conflict(StoreError::Conflict("last_admin")));
+        }
         return Err(ApiError::Unprocessable(
             "self_delete",
             "you cannot delete your own account".into(),
@@ -278,13 +270,12 @@ async fn delete_user(
         )
         .await?;
     }
-    app.store
-        .delete_user(id)
-        .await
-        .map_err(|_| ApiError::not_found("user"))?;
+    app.store.delete_user(id).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::not_found("user"),
+        other => conflict(other),
+    })?;
     app.cache.forget_user(id);
-    app.cache.forget_people();
-    app.hub.disconnect(Principal::User(id));
+    app.sign_out_everywhere(id).await?;
     app.audit(Some(admin.id), "user.deleted", Some(id), json!({})).await;
     app.reload_admins().await;
     Ok(StatusCode::NO_CONTENT)
@@ -306,7 +297,7 @@ async fn new_badge(
 ) -> ApiResult<axum::Json<BadgeResponse>> {
     let id = parse_id(&id)?;
     let user = app.store.user(id).await.map_err(|_| ApiError::not_found("user"))?;
-    if user.role != Role::Student && user.role != Role::Teacher {
+    if !account::may_carry_card(user.role) {
         return Err(ApiError::Unprocessable(
             "not_a_student",
             "badges are for students and teachers".into(),

@@ -262,6 +262,9 @@ impl Store for SqliteStore {
     async fn update_user(&self, id: Id, patch: UserPatch) -> Result<User> {
         self.write(move |c| {
             user_by(c, "id = ?1", id)?;
+            if patch.disabled == Some(true) && is_last_active_admin(c, id)? {
+                return Err(StoreError::Conflict("last_admin"));
+            }
             if let Some(v) = patch.display_name {
                 c.execute("UPDATE users SET display_name = ?2 WHERE id = ?1", params![id, v])
                     .map_err(db)?;
@@ -289,6 +292,9 @@ impl Store for SqliteStore {
 
     async fn delete_user(&self, id: Id) -> Result<()> {
         self.write(move |c| {
+            if is_last_active_admin(c, id)? {
+                return Err(StoreError::Conflict("last_admin"));
+            }
             let n = c
                 .execute(
                     "UPDATE users SET deleted = 1, disabled = 1, username = NULL, password_hash = NULL,
@@ -1170,4 +1176,17 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db)).await
     }
+}
+
+/// Whether taking `id` out of the active admins would leave the school with none. It is
+/// asked inside the write itself: the single writer thread runs writes one at a time, so
+/// two admins disabling each other at once cannot both pass the check.
+fn is_last_active_admin(c: &Connection, id: Id) -> Result<bool> {
+    c.query_row(
+        "SELECT EXISTS(SELECT 1 FROM users WHERE id = ?1 AND role = 'admin' AND disabled = 0 AND deleted = 0)
+            AND NOT EXISTS(SELECT 1 FROM users WHERE id != ?1 AND role = 'admin' AND disabled = 0 AND deleted = 0)",
+        [id],
+        |r| r.get(0),
+    )
+    .map_err(db)
 }
