@@ -377,7 +377,7 @@ async fn no_card_badge_or_doorplate_proof_yields_admin_powers() {
                 username: Some("imported".into()),
                 password_hash: Some(doorplate_server::crypto::hash_password(PASSWORD)),
                 card_hash: Some(secrets.hash("card", "AD1")),
-                now: doorplate_server::state::now_micros(),
+                now: doorplate_server::school::now_micros(),
             })
             .await
             .unwrap();

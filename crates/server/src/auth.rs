@@ -7,7 +7,7 @@
 //! hashes of tokens are stored or kept in memory.
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::school::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, header, request::Parts};
 use doorplate_domain::{Id, Role};
@@ -96,7 +96,8 @@ pub async fn resolve(app: &AppState, token: &str) -> Result<Caller, ApiError> {
         )
     } else if token.starts_with("dpu_") {
         (
-            app.token_user(app.secrets.hash("token", token), now)
+            app.directory
+                .token_user(app.secrets.hash("token", token), now)
                 .await
                 .map_err(api_not_found_is_invalid)?,
             None,
@@ -104,7 +105,7 @@ pub async fn resolve(app: &AppState, token: &str) -> Result<Caller, ApiError> {
     } else {
         return Err(invalid());
     };
-    let user = app.user(user_id).await.map_err(api_not_found_is_invalid)?;
+    let user = app.directory.user(user_id).await.map_err(api_not_found_is_invalid)?;
     if user.disabled {
         return Err(ApiError::Unauthorized("disabled", "this account is disabled".into()));
     }

@@ -1,7 +1,7 @@
 //! A small demo school a newcomer can use at once (`doorplate demo`).
 
 use crate::crypto::{hash_password, new_token};
-use crate::state::App;
+use crate::school::HostedSchool;
 use doorplate_domain::timetable::{PeriodKind, Slot};
 use doorplate_domain::{Id, Role};
 use doorplate_store::{NewUser, StoreError, User};
@@ -19,7 +19,13 @@ pub struct DemoSchool {
 /// The demo accounts' password: easy to type on a kiosk keyboard.
 pub const DEMO_PASSWORD: &str = "demo1234";
 
-async fn user(app: &App, role: Role, name: &str, username: &str, card: Option<&str>) -> Result<User, StoreError> {
+async fn user(
+    app: &HostedSchool,
+    role: Role,
+    name: &str,
+    username: &str,
+    card: Option<&str>,
+) -> Result<User, StoreError> {
     let hash = tokio::task::spawn_blocking(|| hash_password(DEMO_PASSWORD))
         .await
         .map_err(|e| StoreError::Internal(e.to_string()))?;
@@ -37,7 +43,7 @@ async fn user(app: &App, role: Role, name: &str, username: &str, card: Option<&s
 
 /// Creates rooms with paired doorplates, two classes with their teachers, students with
 /// cards and QR badges, and guardians — names in Chinese and English.
-pub async fn seed(app: &App) -> Result<DemoSchool, StoreError> {
+pub async fn seed(app: &HostedSchool) -> Result<DemoSchool, StoreError> {
     let mut school = DemoSchool {
         doorplates: vec![],
         logins: vec![],
@@ -145,7 +151,7 @@ pub async fn seed(app: &App) -> Result<DemoSchool, StoreError> {
 
 /// A timetable that is running whenever the demo is: lessons every day from 07:00 to
 /// 21:00 for each class in its classroom (science in the lab), and the dormitory night.
-async fn timetable(app: &App, rooms: &[Id], classes: &[(Id, Id)]) -> Result<(), StoreError> {
+async fn timetable(app: &HostedSchool, rooms: &[Id], classes: &[(Id, Id)]) -> Result<(), StoreError> {
     let subjects = [
         "语文 Chinese",
         "数学 Maths",

@@ -5,17 +5,13 @@
 
 pub mod api;
 pub mod auth;
-pub mod cache;
-pub mod clock;
 pub mod crypto;
 pub mod error;
 pub mod hub;
-pub mod presence;
 pub mod revocation;
-pub mod routing;
+pub mod school;
 pub mod sessions;
 pub mod sharded;
-pub mod state;
 pub mod throttles;
 pub mod time;
 pub mod views;
@@ -27,7 +23,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use doorplate_store::sqlite::SqliteStore;
-use state::{App, AppState};
+use school::clock;
+use school::{AppState, HostedSchool};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -62,7 +59,7 @@ pub async fn open_app(
     let secrets = crypto::Secrets::load_or_create(dir).map_err(|e| StartError::DataDir(dir.clone(), e))?;
     let store = SqliteStore::open(&dir.join("doorplate.db"))?;
     Ok(Arc::new(
-        App::new(clock, Arc::new(store), secrets, media, shutdown).await?,
+        HostedSchool::new(clock, Arc::new(store), secrets, media, shutdown).await?,
     ))
 }
 
@@ -86,7 +83,7 @@ pub async fn run_on_clock(
     let app = open_app(&config, clock, stop_rx).await?;
     app.reload_admins().await;
     let sweeper = tokio::spawn(sweep(app.clone()));
-    let engine = tokio::spawn(schedule::run_engine(app.clone()));
+    let engine = tokio::spawn(school::engine::run(app.engine.clone()));
     let router = router(app.clone());
     let addr = listener.local_addr().ok();
     tracing::info!(addr = ?addr, data = %config.data_dir.display(), "doorplate serving");
@@ -171,7 +168,7 @@ async fn sweep(app: AppState) {
             .await;
             app.session_ended(ended, "idle");
         }
-        app.expire_presences().await;
+        app.arrivals.expire_presences().await;
         app.throttles.prune(now);
         if seconds.is_multiple_of(10) {
             // Replay covers a reconnect within minutes; older gaps get `resync`.
@@ -184,7 +181,6 @@ async fn sweep(app: AppState) {
     }
 }
 pub mod demo;
-pub mod schedule;
 
 /// Deletes messages older than the school's retention (and uploads nothing refers to).
 async fn apply_retention(app: &AppState) {

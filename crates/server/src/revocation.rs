@@ -12,9 +12,7 @@
 //! checks its token again (revocations update the store and caches before they come
 //! here, so the second check sees them).
 
-use crate::state::App;
 use doorplate_domain::Id;
-use doorplate_store::StoreError;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use tokio::sync::watch;
@@ -99,23 +97,6 @@ impl Revocations {
         for (_, tx) in inner.users.remove(&user).unwrap_or_default() {
             let _ = tx.send(true);
         }
-    }
-}
-
-impl App {
-    /// Signs `user` out everywhere: their login tokens go from the store and the caches,
-    /// the sockets of those tokens close, and their personal sessions on doorplates end
-    /// (whose sockets close through the session's own flag; each doorplate is told).
-    pub async fn sign_out_everywhere(&self, user: Id) -> Result<(), StoreError> {
-        self.store.delete_tokens_of(user).await?;
-        // The token cache maps hashes to users: which hashes were this user's is not
-        // known here, so all of it goes (it refills from the store on the next request).
-        self.cache.forget_people();
-        self.revocations.revoke_user(user);
-        for ended in self.sessions.end_for_user(user) {
-            self.session_ended(ended, "revoked");
-        }
-        Ok(())
     }
 }
 

@@ -52,7 +52,7 @@ pub async fn run(data: Option<PathBuf>, command: Command) -> anyhow::Result<()> 
                     username: Some(username.clone()),
                     password_hash: Some(hash),
                     card_hash: None,
-                    now: doorplate_server::state::now_micros(),
+                    now: doorplate_server::school::now_micros(),
                 })
                 .await
                 .map_err(|e| anyhow::anyhow!("creating {username}: {e}"))?;

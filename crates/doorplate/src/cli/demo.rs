@@ -16,15 +16,19 @@ pub async fn run(data: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
         std::env::temp_dir().join(format!(
             "doorplate-demo-{}-{}",
             std::process::id(),
-            doorplate_server::state::now_micros()
+            doorplate_server::school::now_micros()
         ))
     });
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let config = doorplate_server::Config { data_dir: dir.clone() };
     {
         let (_tx, rx) = tokio::sync::watch::channel(false);
-        let app =
-            doorplate_server::open_app(&config, std::sync::Arc::new(doorplate_server::clock::SystemClock), rx).await?;
+        let app = doorplate_server::open_app(
+            &config,
+            std::sync::Arc::new(doorplate_server::school::clock::SystemClock),
+            rx,
+        )
+        .await?;
         let school = doorplate_server::demo::seed(&app)
             .await
             .context("seeding the demo school")?;

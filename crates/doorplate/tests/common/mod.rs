@@ -56,7 +56,7 @@ pub async fn create_admin(dir: &std::path::Path) {
             username: Some("admin".into()),
             password_hash: Some(hash),
             card_hash: None,
-            now: doorplate_server::state::now_micros(),
+            now: doorplate_server::school::now_micros(),
         })
         .await
         .unwrap();
@@ -67,7 +67,7 @@ pub struct TestServer {
     pub base: String,
     pub dir: TempDir,
     /// The school's clock when the test moves time by hand ([`TestServer::start_at`]).
-    pub clock: Option<std::sync::Arc<doorplate_server::clock::ManualClock>>,
+    pub clock: Option<std::sync::Arc<doorplate_server::school::clock::ManualClock>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -83,7 +83,7 @@ impl TestServer {
     pub async fn start_at(at: jiff::Timestamp) -> TestServer {
         let dir = TempDir::new();
         create_admin(&dir.0).await;
-        let clock = std::sync::Arc::new(doorplate_server::clock::ManualClock::at(at.as_microsecond()));
+        let clock = std::sync::Arc::new(doorplate_server::school::clock::ManualClock::at(at.as_microsecond()));
         Self::start_in_on(dir, Some(clock)).await
     }
 
@@ -98,7 +98,9 @@ impl TestServer {
     /// Now on the server's clock.
     pub fn now(&self) -> jiff::Timestamp {
         match &self.clock {
-            Some(c) => jiff::Timestamp::from_microsecond(doorplate_server::clock::Clock::now(c.as_ref())).unwrap(),
+            Some(c) => {
+                jiff::Timestamp::from_microsecond(doorplate_server::school::clock::Clock::now(c.as_ref())).unwrap()
+            }
             None => jiff::Timestamp::now(),
         }
     }
@@ -109,7 +111,7 @@ impl TestServer {
 
     async fn start_in_on(
         dir: TempDir,
-        clock: Option<std::sync::Arc<doorplate_server::clock::ManualClock>>,
+        clock: Option<std::sync::Arc<doorplate_server::school::clock::ManualClock>>,
     ) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -117,9 +119,9 @@ impl TestServer {
         let config = doorplate_server::Config {
             data_dir: dir.0.clone(),
         };
-        let on: std::sync::Arc<dyn doorplate_server::clock::Clock> = match &clock {
+        let on: std::sync::Arc<dyn doorplate_server::school::clock::Clock> = match &clock {
             Some(c) => c.clone(),
-            None => std::sync::Arc::new(doorplate_server::clock::SystemClock),
+            None => std::sync::Arc::new(doorplate_server::school::clock::SystemClock),
         };
         let task = tokio::spawn(async move {
             doorplate_server::run_on_clock(listener, config, on, async move {

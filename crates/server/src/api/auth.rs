@@ -3,7 +3,7 @@
 use crate::auth::{COOKIE, Caller, UserAuth};
 use crate::crypto::{new_token, pretend_to_verify, verify_password_async};
 use crate::error::{ApiError, ApiResult, Json};
-use crate::state::AppState;
+use crate::school::AppState;
 use crate::throttles::Key;
 use crate::views::UserView;
 use axum::extract::{ConnectInfo, State};
@@ -132,7 +132,7 @@ async fn logout(State(app): State<AppState>, caller: Caller) -> ApiResult<Respon
     {
         let hash = app.secrets.hash("token", token);
         app.store.delete_token(hash.clone()).await?;
-        app.cache.forget_token(&hash);
+        app.directory.forget_token(&hash);
         // Its event sockets close too: a signed-out token must not keep receiving.
         app.revocations.revoke_token(user.id, &hash);
         app.audit(Some(user.id), "auth.logout", Some(user.id), json!({})).await;

@@ -4,8 +4,8 @@
 use crate::auth::DeviceAuth;
 use crate::crypto::{new_token, pretend_to_verify, verify_password_async};
 use crate::error::{ApiError, ApiResult, Json};
-use crate::presence::LeaveReason;
-use crate::state::{App, AppState};
+use crate::school::arrivals::LeaveReason;
+use crate::school::{AppState, HostedSchool};
 use crate::throttles::Key;
 use crate::time::rfc3339;
 use crate::views::{DoorplateView, RoomView, UserView, doorplate_view};
@@ -52,7 +52,7 @@ pub struct ProofRequest {
 /// against the doorplate's probe budget that no success resets, and for a password
 /// against the account. 429 with Retry-After when a budget is spent; a spent probe
 /// budget is audited and flagged on the console's doorplate list.
-pub async fn prove(app: &App, doorplate: &Doorplate, cred: Credential) -> ApiResult<User> {
+pub async fn prove(app: &HostedSchool, doorplate: &Doorplate, cred: Credential) -> ApiResult<User> {
     let now = app.now();
     let mut keys = vec![Key::Doorplate(doorplate.id)];
     match (&cred.card, &cred.qr, &cred.username, &cred.password) {
@@ -323,6 +323,7 @@ async fn check_in(
     let user = prove(&app, &d, req.credential).await?;
     student_only(&user)?;
     let row = app
+        .arrivals
         .arrive(user.id, d.id, PresenceSource::Active, None, Some(user.id))
         .await?;
     Ok(axum::Json(CheckInResponse {
@@ -342,7 +343,11 @@ async fn check_out(
 ) -> ApiResult<StatusCode> {
     let user = prove(&app, &d, req.credential).await?;
     student_only(&user)?;
-    if !app.leave(user.id, d.id, LeaveReason::CheckedOut, Some(user.id)).await? {
+    if !app
+        .arrivals
+        .leave(user.id, d.id, LeaveReason::CheckedOut, Some(user.id))
+        .await?
+    {
         return Err(ApiError::Conflict(
             "not_present",
             "you are not checked in at this doorplate".into(),
@@ -386,7 +391,8 @@ async fn open_session(
     match user.role {
         Role::Student => {
             if !app.presence.is_present(user.id, d.id) {
-                app.arrive(user.id, d.id, PresenceSource::Active, None, Some(user.id))
+                app.arrivals
+                    .arrive(user.id, d.id, PresenceSource::Active, None, Some(user.id))
                     .await?;
             }
         }

@@ -10,7 +10,7 @@ use crate::crypto::new_token;
 use crate::error::{ApiError, ApiResult, Query};
 use crate::hub::Principal;
 use crate::revocation::Registered;
-use crate::state::{AppState, Ticket};
+use crate::school::{AppState, Ticket};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;

@@ -6,7 +6,7 @@ use crate::api::timetable::{check_slot_fields, parse_kind};
 use crate::auth::AdminAuth;
 use crate::crypto::hash_password;
 use crate::error::{ApiError, ApiResult, Path, Query};
-use crate::state::AppState;
+use crate::school::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -371,7 +371,7 @@ async fn import(
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     let report = app.store.import(ops, dry_run).await?;
     if !dry_run {
-        app.cache.forget_people();
+        app.directory.forget_people();
     }
     let errors: Vec<LineError> = report
         .errors
@@ -390,7 +390,7 @@ async fn import(
         )
         .await;
         app.reload_admins().await;
-        app.reload_schedule().await;
+        app.engine.reload().await;
         for id in reset_ids {
             app.sign_out_everywhere(id).await?;
         }

@@ -9,7 +9,7 @@
 use super::parse_id;
 use crate::auth::UserAuth;
 use crate::error::{ApiError, ApiResult, Path};
-use crate::state::AppState;
+use crate::school::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

@@ -3,7 +3,7 @@
 use super::{ApiId, parse_id};
 use crate::auth::UserAuth;
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
-use crate::state::AppState;
+use crate::school::AppState;
 use crate::views::{MessageView, message_view};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -40,8 +40,8 @@ pub struct ConversationView {
 /// R8 for two accounts, with the guardianship looked up only when it matters.
 pub async fn check_r8(app: &AppState, a: &User, b: &User) -> ApiResult<()> {
     let linked = match (a.role, b.role) {
-        (Role::Guardian, Role::Student) => app.is_guardian_of(a.id, b.id).await?,
-        (Role::Student, Role::Guardian) => app.is_guardian_of(b.id, a.id).await?,
+        (Role::Guardian, Role::Student) => app.directory.is_guardian_of(a.id, b.id).await?,
+        (Role::Student, Role::Guardian) => app.directory.is_guardian_of(b.id, a.id).await?,
         _ => false,
     };
     let party = |u: &User| Party {
@@ -66,6 +66,7 @@ pub async fn check_r8(app: &AppState, a: &User, b: &User) -> ApiResult<()> {
 /// business whether it exists).
 async fn own_conversation(app: &AppState, user: &User, id: &str) -> ApiResult<Conversation> {
     let conv = app
+        .directory
         .conversation(parse_id(id)?)
         .await
         .map_err(|_| ApiError::not_found("conversation"))?;
@@ -244,6 +245,7 @@ async fn send_message(
         }
     };
     let peer = app
+        .directory
         .user(conv.peer_of(me.id))
         .await
         .map_err(|_| ApiError::not_found("user"))?;
@@ -264,7 +266,7 @@ async fn send_message(
         status: MessageStatus::Sent,
         notified_rooms: Vec::new(),
     };
-    let (msg, created) = app.send(new, me, &peer).await.map_err(|e| match e {
+    let (msg, created) = app.delivery.send(new, me, &peer).await.map_err(|e| match e {
         ApiError::Unprocessable(..) => {
             ApiError::Unprocessable("unknown_reference", "the message refers to something missing".into())
         }
@@ -364,7 +366,7 @@ async fn mark_read(
     let conv = own_conversation(&app, &auth.user, &id).await?;
     let read = app.store.mark_read(conv.id, auth.user.id, req.up_to.0).await?;
     if !read.is_empty() {
-        app.announce_read(auth.user.id, &read);
+        app.delivery.announce_read(auth.user.id, &read);
         app.audit(
             Some(auth.user.id),
             "message.read",

@@ -15,7 +15,7 @@ pub mod timetable;
 pub mod users;
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::school::AppState;
 use doorplate_domain::Id;
 use serde::{Deserialize, Deserializer};
 use utoipa::OpenApi;

@@ -5,7 +5,7 @@ use super::{ApiId, parse_id, required_text};
 use crate::auth::{AdminAuth, Caller, StaffAuth};
 use crate::error::{ApiError, ApiResult, Json, Path};
 use crate::hub::Principal;
-use crate::state::AppState;
+use crate::school::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};

@@ -5,8 +5,8 @@ use super::ApiId;
 use crate::api::doorplate::PresenceView;
 use crate::auth::StaffAuth;
 use crate::error::{ApiError, ApiResult, Json, Query};
-use crate::presence::LeaveReason;
-use crate::state::AppState;
+use crate::school::AppState;
+use crate::school::arrivals::LeaveReason;
 use crate::time::parse_rfc3339;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -113,6 +113,7 @@ async fn place(
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         let row = app
+            .arrivals
             .arrive(
                 id,
                 req.doorplate_id.0,
@@ -136,7 +137,8 @@ async fn dismiss(
 ) -> ApiResult<StatusCode> {
     let ids = check_targets(&app, req.doorplate_id.0, &req.user_ids).await?;
     for id in ids {
-        app.leave(id, req.doorplate_id.0, LeaveReason::Dismissed, Some(staff.id))
+        app.arrivals
+            .leave(id, req.doorplate_id.0, LeaveReason::Dismissed, Some(staff.id))
             .await?;
     }
     Ok(StatusCode::NO_CONTENT)

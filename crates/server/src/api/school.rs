@@ -5,7 +5,7 @@ use crate::auth::{AdminAuth, StaffAuth, UserAuth};
 use crate::crypto::{new_token, pairing_code};
 use crate::error::{ApiError, ApiResult, Json};
 use crate::hub::Principal;
-use crate::state::AppState;
+use crate::school::AppState;
 use crate::throttles::Key;
 use crate::views::{DoorplateView, GroupView, RoomView, doorplate_view, group_view};
 use axum::extract::{ConnectInfo, State};
@@ -117,7 +117,7 @@ async fn create_group(
         })?;
     app.audit(Some(admin.id), "group.created", Some(group.id), json!({}))
         .await;
-    app.reload_schedule().await;
+    app.engine.reload().await;
     Ok((
         StatusCode::CREATED,
         axum::Json(GroupResponse {
@@ -178,7 +178,7 @@ async fn create_doorplate(
         .await?;
     app.audit(Some(admin.id), "doorplate.created", Some(d.id), json!({}))
         .await;
-    app.reload_schedule().await;
+    app.engine.reload().await;
     Ok((
         StatusCode::CREATED,
         axum::Json(DoorplateCreated {
@@ -387,7 +387,7 @@ async fn update_group(
         })?;
     let members = app.store.users_by_ids(g.member_ids.clone()).await?;
     app.audit(Some(admin.id), "group.updated", Some(id), json!({})).await;
-    app.reload_schedule().await;
+    app.engine.reload().await;
     Ok(axum::Json(GroupResponse {
         group: group_view(&g, &members),
     }))
@@ -406,7 +406,7 @@ async fn delete_group(
         .await
         .map_err(|_| ApiError::not_found("group"))?;
     app.audit(Some(admin.id), "group.deleted", Some(id), json!({})).await;
-    app.reload_schedule().await;
+    app.engine.reload().await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -443,7 +443,7 @@ async fn class_badges(
     for s in students {
         let token = new_token("dpq_");
         app.store.set_badge(s.id, app.secrets.hash("qr", &token)).await?;
-        app.cache.forget_user(s.id);
+        app.directory.forget_user(s.id);
         let svg = qrcode::QrCode::with_error_correction_level(token.as_bytes(), qrcode::EcLevel::M)
             .map(|c| {
                 c.render::<qrcode::render::svg::Color>()

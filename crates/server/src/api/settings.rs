@@ -2,7 +2,7 @@
 
 use crate::auth::{AdminAuth, Caller};
 use crate::error::{ApiError, ApiResult, Json, Query};
-use crate::state::AppState;
+use crate::school::AppState;
 use crate::time::rfc3339;
 use axum::extract::State;
 use doorplate_domain::Settings;
@@ -122,7 +122,7 @@ async fn update_settings(
     }
     app.store.save_settings(s.clone()).await?;
     *app.settings.write().expect("settings poisoned") = s.clone();
-    app.reload_schedule().await;
+    app.engine.reload().await;
     app.audit(
         Some(admin.id),
         "settings.updated",

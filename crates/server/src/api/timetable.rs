@@ -6,7 +6,7 @@ use super::{ApiId, parse_id, required_text};
 use crate::auth::{AdminAuth, StaffAuth};
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::hub::Principal;
-use crate::state::AppState;
+use crate::school::AppState;
 use crate::time::{parse_rfc3339, rfc3339};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -248,7 +248,7 @@ async fn check_refs(app: &AppState, slot: &Slot) -> ApiResult<()> {
 
 /// Tells the room's doorplates to refresh their periods, and the engine to look again.
 pub async fn schedule_changed(app: &AppState, rooms: &[Id]) {
-    app.reload_schedule().await;
+    app.engine.reload().await;
     for r in rooms {
         for d in app.schedule.plates_of_room(*r) {
             app.hub.publish(

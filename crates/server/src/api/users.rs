@@ -4,7 +4,7 @@ use super::{ApiId, parse_id};
 use crate::auth::{AdminAuth, StaffAuth, UserAuth};
 use crate::crypto::new_token;
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
-use crate::state::AppState;
+use crate::school::AppState;
 use crate::views::UserView;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -216,7 +216,7 @@ async fn update_user(
     patch.disabled = req.disabled;
     // The store refuses (409 last_admin, nothing changed) to disable the last active admin.
     let user = app.store.update_user(id, patch).await.map_err(conflict)?;
-    app.cache.forget_user(id);
+    app.directory.forget_user(id);
     if req.disabled == Some(true) || password_reset {
         // A disabled account or a reset password ends every login of that user, and
         // every socket and doorplate session that came with them.
@@ -262,19 +262,20 @@ async fn delete_user(
         ));
     }
     for p in app.presence.of_student(id) {
-        app.leave(
-            id,
-            p.doorplate_id,
-            crate::presence::LeaveReason::Dismissed,
-            Some(admin.id),
-        )
-        .await?;
+        app.arrivals
+            .leave(
+                id,
+                p.doorplate_id,
+                crate::school::arrivals::LeaveReason::Dismissed,
+                Some(admin.id),
+            )
+            .await?;
     }
     app.store.delete_user(id).await.map_err(|e| match e {
         StoreError::NotFound => ApiError::not_found("user"),
         other => conflict(other),
     })?;
-    app.cache.forget_user(id);
+    app.directory.forget_user(id);
     app.sign_out_everywhere(id).await?;
     app.audit(Some(admin.id), "user.deleted", Some(id), json!({})).await;
     app.reload_admins().await;
@@ -305,7 +306,7 @@ async fn new_badge(
     }
     let qr_token = new_token("dpq_");
     app.store.set_badge(id, app.secrets.hash("qr", &qr_token)).await?;
-    app.cache.forget_user(id);
+    app.directory.forget_user(id);
     app.audit(Some(admin.id), "user.badge", Some(id), json!({})).await;
     Ok(axum::Json(BadgeResponse { qr_token }))
 }
@@ -347,7 +348,7 @@ async fn add_guardianship(
 ) -> ApiResult<StatusCode> {
     let (g, s) = guardian_and_student(&app, &req).await?;
     app.store.add_guardianship(g.id, s.id).await?;
-    app.cache.forget_link(g.id, s.id);
+    app.directory.forget_link(g.id, s.id);
     app.audit(
         Some(admin.id),
         "guardianship.added",
@@ -371,7 +372,7 @@ async fn remove_guardianship(
         .remove_guardianship(g.id, s.id)
         .await
         .map_err(|_| ApiError::not_found("guardianship"))?;
-    app.cache.forget_link(g.id, s.id);
+    app.directory.forget_link(g.id, s.id);
     app.audit(
         Some(admin.id),
         "guardianship.removed",

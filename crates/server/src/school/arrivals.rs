@@ -1,98 +1,20 @@
-//! The live presence table (R1) and what arrivals and departures do (R2, R3, R6).
+//! What arrivals and departures do (R1, R2, R3, R6): a student arrives at a doorplate
+//! (ending the oldest presence beyond the school's limit, `domain::presence`), moves, or
+//! leaves; the doorplate is told at once, waiting messages are hinted, and a departure
+//! purges the student from that doorplate and ends their session there.
 //!
-//! The store is the record; this in-memory index answers "where is student X" and "who
-//! is at doorplate D" without touching the disk, so routing a hint is an index lookup,
-//! never a scan. Every change for one student runs under that student's lock, and hints
-//! for that student are routed under the same lock: once a departure is published, no
-//! later hint about the student can reach that doorplate.
+//! Every change for one student runs under that student's lock, and hints for that
+//! student are routed under the same lock: once a departure is published, no later hint
+//! about the student can reach that doorplate.
 
+use super::core::Core;
+use super::delivery::Delivery;
 use crate::hub::Principal;
-use crate::sharded::Sharded;
-use crate::state::App;
 use doorplate_domain::presence::{Held, plan_arrival};
 use doorplate_domain::{Id, Micros, PresenceSource};
 use doorplate_store::{AuditEntry, PresenceChange, PresenceRow};
 use serde_json::json;
-
-/// The index, both ways.
-#[derive(Default)]
-pub struct PresenceTable {
-    by_student: Sharded<Id, Vec<PresenceRow>>,
-    by_doorplate: Sharded<Id, Vec<PresenceRow>>,
-}
-
-impl PresenceTable {
-    pub fn load(rows: &[PresenceRow]) -> PresenceTable {
-        let t = PresenceTable::default();
-        for r in rows {
-            t.insert(*r);
-        }
-        t
-    }
-
-    pub fn of_student(&self, student: Id) -> Vec<PresenceRow> {
-        self.by_student.read(&student, |v| v.cloned().unwrap_or_default())
-    }
-
-    pub fn at_doorplate(&self, doorplate: Id) -> Vec<PresenceRow> {
-        self.by_doorplate.read(&doorplate, |v| v.cloned().unwrap_or_default())
-    }
-
-    pub fn is_present(&self, student: Id, doorplate: Id) -> bool {
-        self.by_student.read(&student, |v| {
-            v.is_some_and(|v| v.iter().any(|p| p.doorplate_id == doorplate))
-        })
-    }
-
-    fn insert(&self, row: PresenceRow) {
-        self.remove(row.student_id, row.doorplate_id);
-        self.by_student
-            .write(row.student_id, |m, k| m.entry(k).or_default().push(row));
-        self.by_doorplate
-            .write(row.doorplate_id, |m, k| m.entry(k).or_default().push(row));
-    }
-
-    fn remove(&self, student: Id, doorplate: Id) -> Option<PresenceRow> {
-        let removed = self.by_student.write(student, |m, k| {
-            let v = m.get_mut(&k)?;
-            let i = v.iter().position(|p| p.doorplate_id == doorplate)?;
-            let r = v.remove(i);
-            if v.is_empty() {
-                m.remove(&k);
-            }
-            Some(r)
-        });
-        self.by_doorplate.write(doorplate, |m, k| {
-            if let Some(v) = m.get_mut(&k) {
-                v.retain(|p| p.student_id != student);
-                if v.is_empty() {
-                    m.remove(&k);
-                }
-            }
-        });
-        removed
-    }
-
-    /// Presences whose `until` has passed.
-    pub fn expired(&self, now: Micros) -> Vec<PresenceRow> {
-        let mut out = Vec::new();
-        self.by_student.for_each(|_, v| {
-            out.extend(
-                v.iter()
-                    .filter(|p| doorplate_domain::presence::expired(p.until, now))
-                    .copied(),
-            )
-        });
-        out
-    }
-
-    /// Every presence (for end of day).
-    pub fn all(&self) -> Vec<PresenceRow> {
-        let mut out = Vec::new();
-        self.by_student.for_each(|_, v| out.extend(v.iter().copied()));
-        out
-    }
-}
+use std::sync::Arc;
 
 /// The audit entry of a departure.
 fn left_entry(at: Micros, actor: Option<Id>, student: Id, doorplate: Id, reason: LeaveReason) -> AuditEntry {
@@ -119,7 +41,7 @@ pub enum LeaveReason {
 }
 
 impl LeaveReason {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             LeaveReason::CheckedOut => "checked_out",
             LeaveReason::Dismissed => "dismissed",
@@ -131,10 +53,15 @@ impl LeaveReason {
     }
 }
 
-impl App {
-    /// The lock that serialises everything about one student's presence and hints.
-    pub fn student_lock(&self, student: Id) -> &tokio::sync::Mutex<()> {
-        &self.student_locks[(student as u64 as usize) % self.student_locks.len()]
+/// Arrivals and departures of students.
+pub struct Arrivals {
+    core: Arc<Core>,
+    delivery: Arc<Delivery>,
+}
+
+impl Arrivals {
+    pub fn new(core: Arc<Core>, delivery: Arc<Delivery>) -> Arrivals {
+        Arrivals { core, delivery }
     }
 
     /// Makes a student present at a doorplate (R1), ending the oldest presence beyond
@@ -151,7 +78,7 @@ impl App {
         self.move_student(student, &[], doorplate, source, until, actor).await
     }
 
-    /// [`App::arrive`] that also ends the student's presences at `leaving` (their
+    /// [`Arrivals::arrive`] that also ends the student's presences at `leaving` (their
     /// period ended) in the same step: a timetable rollover moves each student with
     /// one write.
     pub async fn move_student(
@@ -163,11 +90,11 @@ impl App {
         until: Option<Micros>,
         actor: Option<Id>,
     ) -> Result<PresenceRow, crate::error::ApiError> {
-        let max = self.settings().max_doorplates_per_student as usize;
-        let user = self.user(student).await?;
-        let _guard = self.student_lock(student).lock().await;
-        let now = self.now();
-        let all = self.presence.of_student(student);
+        let max = self.core.settings().max_doorplates_per_student as usize;
+        let user = self.core.directory.user(student).await?;
+        let _guard = self.core.student_lock(student).lock().await;
+        let now = self.core.now();
+        let all = self.core.presence.of_student(student);
         let leaving: Vec<Id> = all
             .iter()
             .map(|p| p.doorplate_id)
@@ -216,7 +143,8 @@ impl App {
             });
         }
         let remove: Vec<Id> = leaving.iter().chain(&plan.evict).copied().collect();
-        self.store
+        self.core
+            .store
             .apply_presence(PresenceChange {
                 student_id: student,
                 remove,
@@ -231,12 +159,12 @@ impl App {
         }
         for d in &plan.evict {
             self.after_leave(student, *d, LeaveReason::Replaced);
-            self.suppress_if_scheduled(student, *d).await;
+            self.core.suppress_if_scheduled(student, *d).await;
         }
-        self.presence.insert(row);
-        let unread = self.unread.get(student);
+        self.core.presence.insert(row);
+        let unread = self.core.unread.get(student);
         if !plan.already_here {
-            self.hub.publish(
+            self.core.hub.publish(
                 Principal::Device(doorplate),
                 "presence.joined",
                 &json!({"user_id": student.to_string(), "display_name": user.display_name, "source": source.as_str(),
@@ -246,7 +174,7 @@ impl App {
         }
         // Messages that waited while the student was nowhere present are hinted here.
         if unread > 0 {
-            self.hint_waiting(student, &user.display_name, doorplate).await;
+            self.delivery.hint_waiting(student, &user.display_name, doorplate).await;
         }
         Ok(row)
     }
@@ -259,12 +187,13 @@ impl App {
         reason: LeaveReason,
         actor: Option<Id>,
     ) -> Result<bool, crate::error::ApiError> {
-        let _guard = self.student_lock(student).lock().await;
-        if !self.presence.is_present(student, doorplate) {
+        let _guard = self.core.student_lock(student).lock().await;
+        if !self.core.presence.is_present(student, doorplate) {
             return Ok(false);
         }
-        let audit = vec![left_entry(self.now(), actor, student, doorplate, reason)];
-        self.store
+        let audit = vec![left_entry(self.core.now(), actor, student, doorplate, reason)];
+        self.core
+            .store
             .apply_presence(PresenceChange {
                 student_id: student,
                 remove: vec![doorplate],
@@ -275,7 +204,7 @@ impl App {
         self.after_leave(student, doorplate, reason);
         self.announce_presence(student, doorplate, false, reason.as_str()).await;
         if matches!(reason, LeaveReason::CheckedOut | LeaveReason::Dismissed) {
-            self.suppress_if_scheduled(student, doorplate).await;
+            self.core.suppress_if_scheduled(student, doorplate).await;
         }
         Ok(true)
     }
@@ -283,11 +212,11 @@ impl App {
     /// The in-memory part of a departure, under the student's lock: drop the index entry,
     /// revoke the student's session there, and tell the doorplate to purge at once.
     fn after_leave(&self, student: Id, doorplate: Id, reason: LeaveReason) {
-        self.presence.remove(student, doorplate);
-        if let Some(ended) = self.sessions.end_for_user_at(student, doorplate) {
-            self.session_ended(ended, "left");
+        self.core.presence.remove(student, doorplate);
+        if let Some(ended) = self.core.sessions.end_for_user_at(student, doorplate) {
+            self.core.session_ended(ended, "left");
         }
-        self.hub.publish(
+        self.core.hub.publish(
             Principal::Device(doorplate),
             "presence.left",
             &json!({"user_id": student.to_string(), "reason": reason.as_str()}),
@@ -300,25 +229,27 @@ impl App {
     /// schedule's class lists.
     async fn announce_presence(&self, student: Id, doorplate: Id, present: bool, why: &str) {
         let mut data = json!({"user_id": student.to_string(), "doorplate_id": doorplate.to_string(),
-                              "present": present, "why": why, "at": crate::time::rfc3339(self.now())});
-        let admins = self.admins.read().expect("admins poisoned").clone();
+                              "present": present, "why": why, "at": crate::time::rfc3339(self.core.now())});
+        let admins = self.core.admins.read().expect("admins poisoned").clone();
         let staff = data.to_string();
-        for t in self.schedule.teachers_of(student).into_iter().chain(admins) {
-            self.hub.publish_raw(Principal::User(t), "presence.changed", &staff);
+        for t in self.core.schedule.teachers_of(student).into_iter().chain(admins) {
+            self.core
+                .hub
+                .publish_raw(Principal::User(t), "presence.changed", &staff);
         }
-        let guardians = self.guardians_of(student).await.unwrap_or_default();
+        let guardians = self.core.directory.guardians_of(student).await.unwrap_or_default();
         if guardians.is_empty() {
             return;
         }
         if let Some(o) = data.as_object_mut() {
             o.remove("doorplate_id");
         }
-        if present && self.settings().show_room_to_guardians {
-            data["room"] = json!(self.room_name_of(doorplate).await);
+        if present && self.core.settings().show_room_to_guardians {
+            data["room"] = json!(self.core.directory.room_name_of(doorplate).await);
         }
         let data = data.to_string();
         for g in guardians {
-            self.hub.publish_raw(Principal::User(g), "presence.changed", &data);
+            self.core.hub.publish_raw(Principal::User(g), "presence.changed", &data);
         }
     }
 
@@ -326,7 +257,7 @@ impl App {
     /// sweeper. Timetable and arrangement presences are the engine's to end, at their
     /// boundary (with reason `period_ended`).
     pub async fn expire_presences(&self) {
-        let expired = self.presence.expired(self.now());
+        let expired = self.core.presence.expired(self.core.now());
         for p in expired
             .into_iter()
             .filter(|p| p.source == PresenceSource::TeacherNow || p.source == PresenceSource::Active)
@@ -337,21 +268,6 @@ impl App {
             {
                 tracing::warn!(error = %e, "could not end an expired presence");
             }
-        }
-    }
-
-    /// Appends to the audit log; a failure is logged, never shown to the caller whose
-    /// action already happened.
-    pub async fn audit(&self, actor: Option<Id>, action: &str, subject: Option<Id>, detail: serde_json::Value) {
-        let entry = AuditEntry {
-            at: self.now(),
-            actor_id: actor,
-            action: action.into(),
-            subject_id: subject,
-            detail,
-        };
-        if let Err(e) = self.store.audit(entry).await {
-            tracing::error!(error = %e, action, "could not write the audit log");
         }
     }
 }

@@ -2,17 +2,26 @@
 //! present (a count and a name, never content), push the message to the recipient's
 //! live clients, and move the sender's status forward.
 
+use super::core::Core;
 use crate::error::ApiResult;
 use crate::hub::Principal;
-use crate::sessions::Ended;
-use crate::state::App;
 use crate::views::message_json;
 use doorplate_domain::routing::{Placement, Recipient, route};
 use doorplate_domain::{Id, MessageStatus, Role};
 use doorplate_store::{Message, NewMessage, StatusChange, User};
 use serde_json::json;
+use std::sync::Arc;
 
-impl App {
+/// R3's delivery: store, hint, and move the sender's status forward.
+pub struct Delivery {
+    core: Arc<Core>,
+}
+
+impl Delivery {
+    pub fn new(core: Arc<Core>) -> Delivery {
+        Delivery { core }
+    }
+
     /// Stores a message and delivers it (R3; the decision is `domain::routing`). Routing is decided first, under the
     /// recipient's lock, so the stored status already says where it will be shown; the
     /// lock is held through the commit, so no presence of the recipient can change in
@@ -21,23 +30,23 @@ impl App {
     pub async fn send(&self, mut new: NewMessage, sender: &User, recipient: &User) -> ApiResult<(Message, bool)> {
         let student = recipient.role == Role::Student;
         let guard = if student {
-            Some(self.student_lock(recipient.id).lock().await)
+            Some(self.core.student_lock(recipient.id).lock().await)
         } else {
             None
         };
         let to = if student {
             let mut at = Vec::new();
-            for p in self.presence.of_student(recipient.id) {
+            for p in self.core.presence.of_student(recipient.id) {
                 at.push(Placement {
                     doorplate: p.doorplate_id,
-                    room: self.room_name_of(p.doorplate_id).await,
-                    in_exam: self.schedule.in_exam(p.doorplate_id),
+                    room: self.core.directory.room_name_of(p.doorplate_id).await,
+                    in_exam: self.core.schedule.in_exam(p.doorplate_id),
                 });
             }
             Recipient::Student { at }
         } else {
             Recipient::Person {
-                online: self.hub.is_online(Principal::User(recipient.id)),
+                online: self.core.hub.is_online(Principal::User(recipient.id)),
             }
         };
         let route = route(to);
@@ -45,22 +54,25 @@ impl App {
         let plates = route.hint;
         new.status = route.status;
         new.notified_rooms = route.rooms;
-        let (msg, created) = self.store.insert_message(new).await?;
+        let (msg, created) = self.core.store.insert_message(new).await?;
         if !created {
             return Ok((msg, false));
         }
-        let unread = self.unread.add(recipient.id, 1);
+        let unread = self.core.unread.add(recipient.id, 1);
         for (plate, _) in &plates {
             self.hint(*plate, recipient.id, &recipient.display_name, unread, msg.urgent);
         }
         drop(guard);
         let body = json!({"message": message_json(&msg)}).to_string();
-        self.hub
+        self.core
+            .hub
             .publish_raw(Principal::User(recipient.id), "message.new", &body);
-        self.hub.publish_raw(Principal::User(sender.id), "message.new", &body);
-        let show_room = self.settings().show_room_to_guardians;
+        self.core
+            .hub
+            .publish_raw(Principal::User(sender.id), "message.new", &body);
+        let show_room = self.core.settings().show_room_to_guardians;
         if online {
-            self.hub.publish(
+            self.core.hub.publish(
                 Principal::User(sender.id),
                 "message.status",
                 &json!({"message_id": msg.id.to_string(), "status": "notified"}),
@@ -71,7 +83,9 @@ impl App {
             if show_room && !room.is_empty() {
                 data["room"] = json!(room);
             }
-            self.hub.publish(Principal::User(sender.id), "message.status", &data);
+            self.core
+                .hub
+                .publish(Principal::User(sender.id), "message.status", &data);
         }
         if msg.urgent && sender.role == Role::Guardian && student {
             self.alert_class_teachers(&msg, sender, recipient);
@@ -81,7 +95,7 @@ impl App {
 
     /// R3's hint to a doorplate: a count and a name, never content.
     fn hint(&self, doorplate: Id, student: Id, display_name: &str, unread: u32, urgent: bool) {
-        self.hub.publish(
+        self.core.hub.publish(
             Principal::Device(doorplate),
             "notify.new_message",
             &json!({"user_id": student.to_string(), "display_name": display_name, "unread": unread, "urgent": urgent}),
@@ -91,14 +105,14 @@ impl App {
     /// Hints the messages that waited for a student who just arrived at `doorplate`.
     /// The caller holds the student's lock.
     pub async fn hint_waiting(&self, student: Id, display_name: &str, doorplate: Id) {
-        if self.schedule.in_exam(doorplate) {
+        if self.core.schedule.in_exam(doorplate) {
             return;
         }
-        let unread = self.unread.get(student);
+        let unread = self.core.unread.get(student);
         self.hint(doorplate, student, display_name, unread, false);
-        match self.store.unnotified_for(student).await {
+        match self.core.store.unnotified_for(student).await {
             Ok(waiting) if !waiting.is_empty() => {
-                let room = self.room_name_of(doorplate).await;
+                let room = self.core.directory.room_name_of(doorplate).await;
                 self.mark_notified(waiting.iter().map(|m| m.id).collect(), room).await;
             }
             Ok(_) => {}
@@ -107,14 +121,16 @@ impl App {
     }
 
     async fn mark_notified(&self, ids: Vec<Id>, room: String) -> Vec<StatusChange> {
-        match self.store.mark_notified(ids, room.clone()).await {
+        match self.core.store.mark_notified(ids, room.clone()).await {
             Ok(changed) => {
                 for m in &changed {
                     let mut data = json!({"message_id": m.id.to_string(), "status": m.status.as_str()});
-                    if !room.is_empty() && self.settings().show_room_to_guardians {
+                    if !room.is_empty() && self.core.settings().show_room_to_guardians {
                         data["room"] = json!(room);
                     }
-                    self.hub.publish(Principal::User(m.sender_id), "message.status", &data);
+                    self.core
+                        .hub
+                        .publish(Principal::User(m.sender_id), "message.status", &data);
                 }
                 changed
             }
@@ -127,10 +143,10 @@ impl App {
 
     /// Read receipts: tell each sender their messages were read.
     pub fn announce_read(&self, reader: Id, read: &[StatusChange]) {
-        let unread = self.unread.add(reader, -(read.len() as i64));
+        let unread = self.core.unread.add(reader, -(read.len() as i64));
         // The doorplates where the reader is present update their badge (count only).
-        for p in self.presence.of_student(reader) {
-            self.hub.publish(
+        for p in self.core.presence.of_student(reader) {
+            self.core.hub.publish(
                 Principal::Device(p.doorplate_id),
                 "notify.unread",
                 &json!({"user_id": reader.to_string(), "unread": unread}),
@@ -138,7 +154,7 @@ impl App {
         }
         for m in read {
             debug_assert_eq!(m.status, MessageStatus::Read);
-            self.hub.publish(
+            self.core.hub.publish(
                 Principal::User(m.sender_id),
                 "message.status",
                 &json!({"message_id": m.id.to_string(), "status": "read"}),
@@ -152,18 +168,8 @@ impl App {
                           "student_name": student.display_name, "from_id": sender.id.to_string(),
                           "from_name": sender.display_name})
         .to_string();
-        for t in self.schedule.teachers_of(student.id) {
-            self.hub.publish_raw(Principal::User(t), "message.urgent", &data);
+        for t in self.core.schedule.teachers_of(student.id) {
+            self.core.hub.publish_raw(Principal::User(t), "message.urgent", &data);
         }
-    }
-
-    /// Announces the end of a personal session to its doorplate; its sockets were
-    /// already told through the session's revocation watch.
-    pub fn session_ended(&self, ended: Ended, reason: &str) {
-        self.hub.publish(
-            Principal::Device(ended.doorplate_id),
-            "session.ended",
-            &json!({"user_id": ended.user_id.to_string(), "reason": reason}),
-        );
     }
 }

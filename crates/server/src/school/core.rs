@@ -1,0 +1,162 @@
+//! The parts of a hosted school that every service reads: its clock, store, live hub,
+//! presence table, directory, schedule, sessions, unread counts, settings and the
+//! per-student locks. Plain data with small helpers; the services that work on them
+//! (delivery, arrivals, the engine) sit above and hold an `Arc<Core>`.
+
+use super::clock::Clock;
+use super::directory::Directory;
+use super::presence::PresenceTable;
+use super::schedule::Schedule;
+use crate::hub::{Hub, Principal};
+use crate::sessions::{Ended, Sessions};
+use crate::sharded::Sharded;
+use doorplate_domain::{Id, Micros, Settings};
+use doorplate_store::{AuditEntry, Store};
+use serde_json::json;
+use std::sync::{Arc, RwLock};
+
+/// The wall clock, for code that has no school at hand. Anything time-based in a
+/// school reads [`Core::now`] instead, so tests can move time (see `clock`).
+pub fn now_micros() -> Micros {
+    super::clock::wall_clock_micros()
+}
+
+/// Unread counts per user, kept in memory so a hint carries its count without a query.
+/// Loaded from the store at start and moved with every send and read.
+#[derive(Default)]
+pub struct Unread(Sharded<Id, u32>);
+
+impl Unread {
+    pub fn get(&self, user: Id) -> u32 {
+        self.0.read(&user, |v| v.copied().unwrap_or(0))
+    }
+    pub fn add(&self, user: Id, n: i64) -> u32 {
+        self.0.write(user, |m, k| {
+            let v = m.entry(k).or_insert(0);
+            *v = (*v as i64 + n).max(0) as u32;
+            *v
+        })
+    }
+    /// Replaces every count (after messages were purged).
+    pub fn reset(&self, counts: Vec<(Id, u32)>) {
+        self.0.clear();
+        for (user, n) in counts {
+            self.set(user, n);
+        }
+    }
+
+    pub fn set(&self, user: Id, n: u32) {
+        self.0.write(user, |m, k| {
+            m.insert(k, n);
+        })
+    }
+}
+
+/// What every service of one school shares.
+pub struct Core {
+    /// The school's clock: every rule that depends on time asks it.
+    pub clock: Arc<dyn Clock>,
+    pub store: Arc<dyn Store>,
+    pub hub: Hub,
+    /// Who is present where (R1), in memory.
+    pub presence: PresenceTable,
+    /// Users, tokens, conversations, guardianships and room names, cached.
+    pub directory: Directory,
+    /// The timetable as loaded, and what the engine decided last.
+    pub schedule: Schedule,
+    pub sessions: Sessions,
+    pub unread: Unread,
+    /// The school's settings, cached: read on every request, written by an admin.
+    pub settings: RwLock<Settings>,
+    /// The admins, who watch the whole presence board live.
+    pub admins: RwLock<Vec<Id>>,
+    /// Per-student locks (sharded): presence changes and hints of one student in order.
+    /// tokio mutexes: they are held across store writes.
+    student_locks: Vec<tokio::sync::Mutex<()>>,
+}
+
+impl Core {
+    /// Loads what lives in memory from the store.
+    pub async fn load(clock: Arc<dyn Clock>, store: Arc<dyn Store>) -> Result<Core, doorplate_store::StoreError> {
+        let settings = store.settings().await?;
+        let presence = PresenceTable::load(&store.presences().await?);
+        let unread = Unread::default();
+        for (user, n) in store.unread_counts().await? {
+            unread.set(user, n);
+        }
+        Ok(Core {
+            clock,
+            directory: Directory::new(store.clone()),
+            schedule: Schedule::default(),
+            store,
+            hub: Hub::new(),
+            presence,
+            sessions: Sessions::default(),
+            unread,
+            settings: RwLock::new(settings),
+            admins: RwLock::new(Vec::new()),
+            student_locks: (0..1024).map(|_| tokio::sync::Mutex::new(())).collect(),
+        })
+    }
+
+    /// Now, on the school's clock.
+    pub fn now(&self) -> Micros {
+        self.clock.now()
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.settings.read().expect("settings poisoned").clone()
+    }
+
+    /// The lock that serialises everything about one student's presence and hints.
+    pub fn student_lock(&self, student: Id) -> &tokio::sync::Mutex<()> {
+        &self.student_locks[(student as u64 as usize) % self.student_locks.len()]
+    }
+
+    /// Reloads the list of admins (after an account changed).
+    pub async fn reload_admins(&self) {
+        if let Ok(list) = self
+            .store
+            .list_users(Some(doorplate_domain::Role::Admin), None, 10_000)
+            .await
+        {
+            *self.admins.write().expect("admins poisoned") =
+                list.into_iter().filter(|u| !u.disabled).map(|u| u.id).collect();
+        }
+    }
+
+    /// Appends to the audit log; a failure is logged, never shown to the caller whose
+    /// action already happened.
+    pub async fn audit(&self, actor: Option<Id>, action: &str, subject: Option<Id>, detail: serde_json::Value) {
+        let entry = AuditEntry {
+            at: self.now(),
+            actor_id: actor,
+            action: action.into(),
+            subject_id: subject,
+            detail,
+        };
+        if let Err(e) = self.store.audit(entry).await {
+            tracing::error!(error = %e, action, "could not write the audit log");
+        }
+    }
+
+    /// Announces the end of a personal session to its doorplate; its sockets were
+    /// already told through the session's revocation watch.
+    pub fn session_ended(&self, ended: Ended, reason: &str) {
+        self.hub.publish(
+            Principal::Device(ended.doorplate_id),
+            "session.ended",
+            &json!({"user_id": ended.user_id.to_string(), "reason": reason}),
+        );
+    }
+
+    /// Called when a person ends a presence: if the schedule wants it, it stays ended
+    /// until the window the schedule wanted it for is over (no flapping back).
+    pub async fn suppress_if_scheduled(&self, student: Id, doorplate: Id) {
+        if let Some(until) = self.schedule.suppress(student, doorplate)
+            && let Err(e) = self.store.suppress(student, doorplate, until).await
+        {
+            tracing::error!(error = %e, "could not record a suppressed presence");
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! One hosted school: the services that make it work, and the value that holds them.
+//!
+//! Dependencies run one way, bottom to top:
+//! - leaf parts (`clock`, `presence` the table, `schedule` the loaded timetable,
+//!   `directory` the cached people, plus the crate's `hub`, `sessions`, `throttles`,
+//!   `revocation`), gathered in [`Core`];
+//! - `delivery` (R3: store a message, hint doorplates, statuses; the decision is
+//!   `domain::routing`) on the core;
+//! - `arrivals` (R1, R2, R6: arrive, move, leave, purge) on the core and delivery;
+//! - `engine` (the timetable engine and end of day) on all of the above;
+//! - [`HostedSchool`], which holds them, on top; handlers see only it.
+
+pub mod arrivals;
+pub mod clock;
+pub mod core;
+pub mod delivery;
+pub mod directory;
+pub mod engine;
+pub mod presence;
+pub mod schedule;
+
+use self::arrivals::Arrivals;
+use self::clock::Clock;
+use self::core::Core;
+use self::delivery::Delivery;
+use self::engine::Engine;
+use crate::crypto::Secrets;
+use crate::revocation::Revocations;
+use crate::throttles::Throttles;
+use doorplate_domain::{Id, Micros};
+use doorplate_store::{Store, StoreError};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+pub use self::core::now_micros;
+
+/// What every handler gets (axum `State<AppState>`).
+pub type AppState = Arc<HostedSchool>;
+
+/// Single-use tickets that let a browser open the event socket without a header.
+pub struct Ticket {
+    pub token: String,
+    pub expires: Micros,
+}
+
+/// One school as this process hosts it.
+pub struct HostedSchool {
+    core: Arc<Core>,
+    pub delivery: Arc<Delivery>,
+    pub arrivals: Arc<Arrivals>,
+    pub engine: Arc<Engine>,
+    pub secrets: Secrets,
+    /// Credential attempts, counted before they are evaluated.
+    pub throttles: Throttles,
+    /// Event tickets by keyed hash: what bearer token each stands for.
+    pub tickets: Mutex<HashMap<Vec<u8>, Ticket>>,
+    /// The event sockets of login tokens, closed when their token is revoked.
+    pub revocations: Revocations,
+    pub media_dir: PathBuf,
+    /// Turns `true` when the server shuts down: live sockets close.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+/// The shared parts are read everywhere (`app.store`, `app.hub`, `app.presence`,
+/// `app.now()` …): the hosted school lends them out rather than repeating them.
+impl std::ops::Deref for HostedSchool {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl HostedSchool {
+    pub async fn new(
+        clock: Arc<dyn Clock>,
+        store: Arc<dyn Store>,
+        secrets: Secrets,
+        media_dir: PathBuf,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<HostedSchool, StoreError> {
+        let core = Arc::new(Core::load(clock, store).await?);
+        let delivery = Arc::new(Delivery::new(core.clone()));
+        let arrivals = Arc::new(Arrivals::new(core.clone(), delivery.clone()));
+        let engine = Arc::new(Engine::new(core.clone(), arrivals.clone(), delivery.clone()));
+        Ok(HostedSchool {
+            core,
+            delivery,
+            arrivals,
+            engine,
+            secrets,
+            throttles: Throttles::default(),
+            tickets: Mutex::new(HashMap::new()),
+            revocations: Revocations::default(),
+            media_dir,
+            shutdown,
+        })
+    }
+
+    /// Signs `user` out everywhere: their login tokens go from the store and the caches,
+    /// the sockets of those tokens close, and their personal sessions on doorplates end
+    /// (whose sockets close through the session's own flag; each doorplate is told).
+    pub async fn sign_out_everywhere(&self, user: Id) -> Result<(), StoreError> {
+        self.store.delete_tokens_of(user).await?;
+        // The token cache maps hashes to users: which hashes were this user's is not
+        // known here, so all of it goes (it refills from the store on the next request).
+        self.directory.forget_people();
+        self.revocations.revoke_user(user);
+        for ended in self.sessions.end_for_user(user) {
+            self.session_ended(ended, "revoked");
+        }
+        Ok(())
+    }
+}
