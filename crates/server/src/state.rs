@@ -81,6 +81,11 @@ pub struct App {
     /// Event tickets by keyed hash: what bearer token each stands for.
     pub tickets: Mutex<HashMap<Vec<u8>, Ticket>>,
     pub media_dir: PathBuf,
+    /// Below this many free bytes in the data folder, uploads are refused (507) and
+    /// `/readyz` answers 503.
+    pub min_free_bytes: u64,
+    /// Per-user upload limits and the uploads in flight.
+    pub uploads: crate::uploads::Uploads,
     /// Per-student locks (sharded): presence changes and hints of one student in order.
     pub student_locks: Vec<tokio::sync::Mutex<()>>,
     /// The admins, who watch the whole presence board live.
@@ -115,6 +120,8 @@ impl App {
             throttle: Mutex::new(Throttle::new(Policy::default())),
             tickets: Mutex::new(HashMap::new()),
             media_dir,
+            min_free_bytes: crate::DEFAULT_MIN_FREE_BYTES,
+            uploads: crate::uploads::Uploads::new(Default::default()),
             student_locks: (0..1024).map(|_| tokio::sync::Mutex::new(())).collect(),
             shutdown,
             admins: RwLock::new(Vec::new()),

@@ -78,25 +78,8 @@ impl TestServer {
     }
 
     pub async fn start_in(dir: TempDir) -> TestServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let config = doorplate_server::Config {
-            data_dir: dir.0.clone(),
-        };
-        let task = tokio::spawn(async move {
-            doorplate_server::run(listener, config, async move {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
-        TestServer {
-            base,
-            dir,
-            stop: Some(stop),
-            task: Some(task),
-        }
+        let config = doorplate_server::Config::new(dir.0.clone());
+        Self::start_with(dir, config).await
     }
 
     /// Stops gracefully and gives back the data folder.
@@ -439,5 +422,27 @@ impl Events {
 
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
+    }
+}
+
+impl TestServer {
+    /// Starts on `dir` with this configuration (limits a test wants small).
+    pub async fn start_with(dir: TempDir, config: doorplate_server::Config) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            doorplate_server::run(listener, config, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestServer {
+            base,
+            dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 }
