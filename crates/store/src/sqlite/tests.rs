@@ -12,7 +12,9 @@ async fn a_dead_writer_fails_the_heartbeat_while_reads_still_work() {
     let store = SqliteStore::open(&dir.join("t.db")).unwrap();
     store.heartbeat(1).await.unwrap();
 
-    let crashed = store.write(|_| -> Result<()> { panic!("a bug inside a write job") }).await;
+    let crashed = store
+        .write(|_| -> Result<()> { panic!("a bug inside a write job") })
+        .await;
     assert!(matches!(crashed, Err(StoreError::WriterStopped)), "{crashed:?}");
     let heartbeat = store.heartbeat(2).await;
     assert!(matches!(heartbeat, Err(StoreError::WriterStopped)), "{heartbeat:?}");
