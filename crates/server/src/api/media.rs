@@ -12,7 +12,7 @@ use crate::auth::UserAuth;
 use crate::error::{ApiError, ApiResult, Path};
 use crate::state::{AppState, now_micros};
 use crate::storage::MediaFile;
-use axum::body::Body;
+use axum::body::{Body, BodyDataStream};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -50,6 +50,40 @@ async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, axum::Json<Uploaded>)> {
+    let mut stream = body.into_data_stream();
+    let result = receive(&app, auth.user.id, &headers, &mut stream).await;
+    if result.is_err() {
+        // Read and drop what the client is still sending, so that it hears our answer
+        // rather than a connection reset half-way through its upload. Bounded by the
+        // largest file the school accepts and by time.
+        let s = app.settings();
+        let budget = s.max_image_bytes.max(s.max_voice_bytes).max(s.max_video_bytes);
+        let _ = tokio::time::timeout(DRAIN_TIME, drain(&mut stream, budget)).await;
+    }
+    result
+}
+
+/// The longest a refused upload is read on (and dropped) before the answer goes.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads and drops up to `budget` more bytes of the body.
+async fn drain(stream: &mut BodyDataStream, budget: u64) {
+    let mut read = 0u64;
+    while read <= budget {
+        match stream.next().await {
+            Some(Ok(chunk)) => read += chunk.len() as u64,
+            _ => return,
+        }
+    }
+}
+
+/// The upload proper: limits first, then the bytes to disk, then the row.
+async fn receive(
+    app: &AppState,
+    user: doorplate_domain::Id,
+    headers: &HeaderMap,
+    stream: &mut BodyDataStream,
+) -> ApiResult<(StatusCode, axum::Json<Uploaded>)> {
     let declared = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -62,7 +96,6 @@ async fn upload(
             "send a picture, a voice recording or a video",
         ));
     }
-    let user = auth.user.id;
     let now = now_micros();
     app.uploads.start(user, now)?;
     let declared_len = headers
@@ -77,7 +110,6 @@ async fn upload(
     let mut reservation = app.uploads.reserve(user);
     let name = crate::crypto::new_token("m_");
     let mut file = MediaFile::create(app.media_dir.clone(), name.clone()).await?;
-    let mut stream = body.into_data_stream();
     let mut head: Vec<u8> = Vec::with_capacity(64);
     let mut mime: Option<&'static str> = None;
     let mut limit = u64::MAX;
