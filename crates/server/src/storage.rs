@@ -20,18 +20,28 @@ const PARTIAL: &str = ".part";
 const WRITE_BUFFER: usize = 256 * 1024;
 
 /// Creates `dir` (and its parents) readable by the server's user alone (0700), and
-/// tightens it if it exists with a looser mode.
+/// tightens it if it exists with a looser mode — unless it is a shared folder (sticky,
+/// like `/tmp`) or another user's, which only gets a warning: `--data /tmp` must not
+/// lock everyone else out of `/tmp`.
 pub fn private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-        let mode = std::fs::metadata(dir)?.permissions().mode();
-        if mode & 0o077 != 0 {
-            tracing::warn!(dir = %dir.display(), "making the folder private (0700)");
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        let meta = std::fs::metadata(dir)?;
+        let mode = meta.permissions().mode();
+        if mode & 0o077 == 0 {
+            return Ok(());
         }
-        Ok(())
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let ours = meta.uid() == unsafe { libc::geteuid() };
+        if mode & 0o1000 != 0 || !ours {
+            tracing::warn!(dir = %dir.display(), mode = format!("{:o}", mode & 0o7777),
+                "the data folder is shared or not ours, so it stays as it is; use a folder of its own");
+            return Ok(());
+        }
+        tracing::warn!(dir = %dir.display(), "making the folder private (0700)");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
     }
     #[cfg(not(unix))]
     std::fs::create_dir_all(dir)
@@ -253,6 +263,22 @@ mod tests {
     use super::*;
     use axum::http::StatusCode;
     use axum::response::IntoResponse;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_shared_sticky_folder_is_left_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("doorplate-sticky-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("own")).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        std::fs::set_permissions(dir.join("own"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        private_dir(&dir).unwrap();
+        private_dir(&dir.join("own")).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&dir), 0o1777);
+        assert_eq!(mode(&dir.join("own")), 0o700);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn no_room_is_507_and_other_failures_503() {
