@@ -338,8 +338,8 @@ async fn uploads_no_message_took_within_an_hour_are_removed() {
 }
 
 /// Item 16: after a start and an upload, the data folder and the media folder are 0700
-/// and the database, its WAL and SHM, the key and the media file 0600 — also when an
-/// older version left them readable by others.
+/// and the database, its WAL and SHM, the key and the media files 0600 — also when an
+/// older version left them readable by others. An upload a crash interrupted is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_data_folder_and_everything_in_it_are_private() {
     use std::os::unix::fs::PermissionsExt;
@@ -347,6 +347,9 @@ async fn the_data_folder_and_everything_in_it_are_private() {
     create_admin(&dir.0).await;
     let loosen = |p: &Path, mode: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
     std::fs::create_dir_all(dir.0.join("media")).unwrap();
+    std::fs::write(dir.0.join("media").join("m_from_before"), png(100)).unwrap();
+    std::fs::write(dir.0.join("media").join("m_interrupted.part"), png(100)).unwrap();
+    loosen(&dir.0.join("media").join("m_from_before"), 0o644);
     loosen(&dir.0, 0o755);
     loosen(&dir.0.join("media"), 0o755);
     loosen(&dir.0.join("doorplate.db"), 0o644);
@@ -360,11 +363,17 @@ async fn the_data_folder_and_everything_in_it_are_private() {
     let data = &server.dir.0;
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     let media = media_files(data);
-    assert_eq!(media.len(), 1);
+    assert_eq!(
+        media.len(),
+        2,
+        "the new upload and the one from before; the interrupted one is gone: {media:?}"
+    );
+    assert!(media.contains(&"m_from_before".to_string()));
     let expected = [
         (data.clone(), 0o700),
         (data.join("media"), 0o700),
         (data.join("media").join(&media[0]), 0o600),
+        (data.join("media").join(&media[1]), 0o600),
         (data.join("doorplate.db"), 0o600),
         (data.join("doorplate.db-wal"), 0o600),
         (data.join("doorplate.db-shm"), 0o600),

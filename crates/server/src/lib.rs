@@ -80,7 +80,7 @@ pub async fn open_app(config: &Config, shutdown: tokio::sync::watch::Receiver<bo
         storage::private_file(&dir.join("secret.key"))
     };
     private().map_err(|e| StartError::DataDir(dir.clone(), e))?;
-    storage::remove_partial_uploads(&media);
+    storage::tidy_media_dir(&media);
     let secrets = crypto::Secrets::load_or_create(dir).map_err(|e| StartError::DataDir(dir.clone(), e))?;
     let store = SqliteStore::open(&dir.join("doorplate.db"))?;
     let mut app = App::new(Arc::new(store), secrets, media, shutdown).await?;

@@ -123,16 +123,34 @@ pub fn io_error(doing: &str, e: std::io::Error) -> ApiError {
     }
 }
 
-/// Removes uploads a crash interrupted (`*.part`); nothing refers to them.
-pub fn remove_partial_uploads(media_dir: &Path) {
+/// Tidies the media folder at start: removes uploads a crash interrupted (`*.part`;
+/// nothing refers to them) and makes files an older version left readable by others
+/// private (0600).
+pub fn tidy_media_dir(media_dir: &Path) {
     let Ok(entries) = std::fs::read_dir(media_dir) else {
         return;
     };
+    let mut tightened = 0usize;
     for entry in entries.flatten() {
+        let path = entry.path();
         if entry.file_name().to_string_lossy().ends_with(PARTIAL) {
-            tracing::info!(file = %entry.path().display(), "removing an interrupted upload");
-            let _ = std::fs::remove_file(entry.path());
+            tracing::info!(file = %path.display(), "removing an interrupted upload");
+            let _ = std::fs::remove_file(&path);
+            continue;
         }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let loose = entry
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o077 != 0);
+            if loose && std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).is_ok() {
+                tightened += 1;
+            }
+        }
+    }
+    if tightened > 0 {
+        tracing::warn!(files = tightened, "made media files private (0600)");
     }
 }
 

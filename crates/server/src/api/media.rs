@@ -4,8 +4,9 @@
 //! the size limits are school settings and are enforced while streaming, so an
 //! oversized upload is refused without being held in memory. A file is synced to disk
 //! before its row is written, and a failed write is an error, never a 201
-//! ([`crate::storage`]); per-user rate and quota are in [`crate::uploads`]. Downloads are for the uploader and the participants of a
-//! conversation that carries the file, with single `Range` requests.
+//! ([`crate::storage`]); the per-user rate and quota are in [`crate::uploads`].
+//! Downloads are for the uploader and the participants of a conversation that carries
+//! the file, with single `Range` requests.
 
 use super::parse_id;
 use crate::auth::UserAuth;
