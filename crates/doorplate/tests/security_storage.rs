@@ -151,6 +151,28 @@ async fn an_upload_the_disk_cannot_hold_is_507_with_no_file_and_no_row() {
     assert_eq!(rows.iter().map(|m| m.size).collect::<Vec<_>>(), vec![100_000]);
 }
 
+/// Item 4, for files damaged before the fix: a stored upload whose file is shorter than
+/// its row answers 404, not a `Content-Length` the body never reaches (which the client
+/// saw as a dropped connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_upload_is_404_not_a_dropped_connection() {
+    let server = TestServer::start().await;
+    let s = School::new(&server).await;
+    let (st, v) = upload(&s.api, &s.gwen_token, png(100_000)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let name = media_files(&server.dir.0).pop().unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(server.dir.0.join("media").join(name))
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let (st, body) = download(&s.api, &s.gwen_token, v["media_id"].as_str().unwrap()).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(error_code(&body), "not_found");
+}
+
 /// Items 4 and 19: below the free-space floor, `/readyz` is 503 and says the disk is
 /// the problem, and uploads are refused (507) before a byte is written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -200,7 +200,9 @@ fn sniff_or_refuse(head: &[u8], declared_family: &str) -> ApiResult<&'static str
 
 /// GET /api/v1/media/{id} — the file, for participants only, with `Range` support.
 #[utoipa::path(get, path = "/media/{id}", tag = "messages", params(("id" = String, Path)),
-    responses((status = 200), (status = 206), (status = 404), (status = 416)))]
+    responses((status = 200), (status = 206),
+        (status = 404, description = "no such upload for the caller, or its file is missing or damaged"),
+        (status = 416), (status = 503, description = "the file could not be read (`storage_unavailable`)")))]
 async fn download(
     State(app): State<AppState>,
     auth: UserAuth,
@@ -230,9 +232,7 @@ async fn download(
     };
     let (start, end) = range.unwrap_or((0, total.saturating_sub(1)));
     let len = if total == 0 { 0 } else { end - start + 1 };
-    let mut file = tokio::fs::File::open(app.media_dir.join(&media.file))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut file = open_whole(&app.media_dir.join(&media.file), total).await?;
     file.seek(std::io::SeekFrom::Start(start))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -271,6 +271,30 @@ async fn download(
         );
     }
     Ok(res)
+}
+
+/// Opens a stored file, refusing one shorter than its row says (a file damaged before
+/// uploads were synced, or by hand): sending it would promise a `Content-Length` the body
+/// never reaches, and the client would see a dropped connection.
+async fn open_whole(path: &std::path::Path, size: u64) -> ApiResult<tokio::fs::File> {
+    let file = match tokio::fs::File::open(path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::error!(file = %path.display(), "a stored upload's file is missing");
+            return Err(ApiError::NotFound("the file of this upload is missing".into()));
+        }
+        Err(e) => return Err(crate::storage::io_error("opening an upload", e)),
+    };
+    let on_disk = file
+        .metadata()
+        .await
+        .map_err(|e| crate::storage::io_error("opening an upload", e))?
+        .len();
+    if on_disk < size {
+        tracing::error!(file = %path.display(), on_disk, size, "a stored upload's file is shorter than its row");
+        return Err(ApiError::NotFound("the file of this upload is damaged".into()));
+    }
+    Ok(file)
 }
 
 /// One `bytes=` range (`a-b`, `a-`, `-n`) within a file of `total` bytes.
