@@ -16,6 +16,7 @@ pub mod session;
 pub mod settings;
 pub mod throttle;
 pub mod timetable;
+pub mod uploads;
 
 /// An instant as microseconds since the Unix epoch, UTC. Stored as `i64` everywhere so
 /// that the database, the wire and the rules agree without a time library in between.

@@ -24,6 +24,18 @@ pub enum ApiError {
     Unprocessable(&'static str, String),
     #[error("too many attempts; try again in {0} s")]
     Throttled(u64),
+    /// Too many requests of one kind (429 with `Retry-After` seconds), with its own code.
+    #[error("{1}")]
+    RateLimited(&'static str, String, u64),
+    /// A per-user limit on kept bytes was reached (413), with its own code.
+    #[error("{1}")]
+    Quota(&'static str, String),
+    /// The disk has no room (507 `insufficient_storage`); nothing was stored.
+    #[error("{0}")]
+    InsufficientStorage(String),
+    /// Storage failed for another reason (503 `storage_unavailable`); nothing was stored.
+    #[error("{0}")]
+    StorageUnavailable(String),
     /// Our fault: logged with its cause, shown to the caller only as "internal error".
     #[error("internal: {0}")]
     Internal(String),
@@ -55,6 +67,11 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(field) => ApiError::Conflict("conflict", format!("{field} is already taken")),
             StoreError::BadReference(field) => {
                 ApiError::Unprocessable("unknown_reference", format!("{field} refers to nothing"))
+            }
+            StoreError::Full => ApiError::InsufficientStorage("the server's disk is full; try again later".into()),
+            StoreError::WriterStopped => {
+                tracing::error!("the database writer has stopped: writes fail until a restart");
+                ApiError::StorageUnavailable("the server cannot store anything now; try again later".into())
             }
             StoreError::Internal(m) => ApiError::Internal(m),
         }
@@ -90,6 +107,10 @@ impl IntoResponse for ApiError {
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::Unprocessable(c, _) => (StatusCode::UNPROCESSABLE_ENTITY, *c),
             ApiError::Throttled(_) => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
+            ApiError::RateLimited(c, _, _) => (StatusCode::TOO_MANY_REQUESTS, *c),
+            ApiError::Quota(c, _) => (StatusCode::PAYLOAD_TOO_LARGE, *c),
+            ApiError::InsufficientStorage(_) => (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage"),
+            ApiError::StorageUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         let message = match &self {
@@ -100,7 +121,7 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let mut res = (status, axum::Json(json!({"error": {"code": code, "message": message}}))).into_response();
-        if let ApiError::Throttled(secs) = self {
+        if let ApiError::Throttled(secs) | ApiError::RateLimited(_, _, secs) = self {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }

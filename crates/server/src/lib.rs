@@ -8,21 +8,24 @@ pub mod auth;
 pub mod crypto;
 pub mod error;
 pub mod hub;
+pub mod ready;
 pub mod revocation;
 pub mod school;
 pub mod sessions;
 pub mod sharded;
+pub mod storage;
 pub mod throttles;
 pub mod time;
+pub mod uploads;
 pub mod views;
 pub mod web;
 
-use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::extract::Request;
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use doorplate_store::sqlite::SqliteStore;
+use ready::readyz;
 use school::clock;
 use school::{AppState, HostedSchool};
 use std::net::SocketAddr;
@@ -35,6 +38,25 @@ use std::time::Duration;
 pub struct Config {
     /// The data folder: `doorplate.db` (SQLite), `media/`, and `secret.key`.
     pub data_dir: PathBuf,
+    /// Below this many free bytes in the data folder, uploads are refused (507) and
+    /// `/readyz` answers 503: the database needs room to keep working.
+    pub min_free_bytes: u64,
+    /// Per-user upload rate and quota of uploads no message carries yet.
+    pub uploads: doorplate_domain::uploads::UploadPolicy,
+}
+
+/// The default free-space floor: 64 MiB.
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 64 << 20;
+
+impl Config {
+    /// The defaults for a data folder.
+    pub fn new(data_dir: PathBuf) -> Config {
+        Config {
+            data_dir,
+            min_free_bytes: DEFAULT_MIN_FREE_BYTES,
+            uploads: Default::default(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,12 +77,20 @@ pub async fn open_app(
 ) -> Result<AppState, StartError> {
     let dir = &config.data_dir;
     let media = dir.join("media");
-    std::fs::create_dir_all(&media).map_err(|e| StartError::DataDir(dir.clone(), e))?;
+    // Everything here is private to the server's user: messages, media, the key.
+    let private = || {
+        storage::private_dir(dir)?;
+        storage::private_dir(&media)?;
+        storage::private_file(&dir.join("secret.key"))
+    };
+    private().map_err(|e| StartError::DataDir(dir.clone(), e))?;
+    storage::tidy_media_dir(&media);
     let secrets = crypto::Secrets::load_or_create(dir).map_err(|e| StartError::DataDir(dir.clone(), e))?;
     let store = SqliteStore::open(&dir.join("doorplate.db"))?;
-    Ok(Arc::new(
-        HostedSchool::new(clock, Arc::new(store), secrets, media, shutdown).await?,
-    ))
+    let mut app = HostedSchool::new(clock, Arc::new(store), secrets, media, shutdown).await?;
+    app.min_free_bytes = config.min_free_bytes;
+    app.uploads = uploads::Uploads::new(config.uploads);
+    Ok(Arc::new(app))
 }
 
 /// Serves until `shutdown` completes, then closes every socket and returns.
@@ -122,17 +152,6 @@ pub fn router(app: AppState) -> axum::Router {
     .with_state(app)
 }
 
-/// GET /readyz — 200 when the store answers.
-async fn readyz(State(app): State<AppState>) -> Response {
-    match app.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
-        }
-    }
-}
-
 /// One structured log line per request (debug level; errors are logged where they occur).
 async fn log_request(req: Request, next: Next) -> Response {
     let method = req.method().clone();
@@ -144,7 +163,8 @@ async fn log_request(req: Request, next: Next) -> Response {
 }
 
 /// Once a second: end idle personal sessions and presences whose window is over, and
-/// forget old throttle entries. Once an hour (and at start): apply message retention.
+/// forget old throttle entries. Once a minute: remove uploads no message took within an
+/// hour. Once an hour (and at start): apply message retention.
 async fn sweep(app: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -156,8 +176,11 @@ async fn sweep(app: AppState) {
         if seconds.is_multiple_of(3600) {
             apply_retention(&app).await;
         }
-        seconds += 1;
         let now = app.now();
+        if seconds.is_multiple_of(60) {
+            uploads::sweep_unattached(&app, now).await;
+        }
+        seconds += 1;
         for ended in app.sessions.expire(now) {
             app.audit(
                 Some(ended.user_id),

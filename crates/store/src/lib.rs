@@ -24,6 +24,12 @@ pub enum StoreError {
     /// A reference to a row that does not exist (e.g. an unknown room id).
     #[error("unknown reference: {0}")]
     BadReference(&'static str),
+    /// The disk (or the file system's quota) is full: nothing was written.
+    #[error("the disk is full")]
+    Full,
+    /// The writer thread has stopped (it panicked): no write can succeed until a restart.
+    #[error("the database writer has stopped")]
+    WriterStopped,
     #[error("store failure: {0}")]
     Internal(String),
 }
@@ -126,6 +132,26 @@ pub trait Store: Send + Sync + 'static {
 
     // --- media --------------------------------------------------------------------------
     async fn insert_media(&self, owner_id: Id, mime: String, size: u64, file: String, now: Micros) -> Result<Media>;
+    /// Like [`Store::insert_media`], unless the owner's unattached uploads (see
+    /// [`Store::unattached_media_bytes`]) would then exceed `pending_limit` bytes: then
+    /// nothing is stored and the answer is `Ok(None)`. Check and insert are one write,
+    /// so parallel uploads of one user cannot both slip under the limit.
+    async fn insert_media_within(
+        &self,
+        owner_id: Id,
+        mime: String,
+        size: u64,
+        file: String,
+        now: Micros,
+        pending_limit: u64,
+    ) -> Result<Option<Media>>;
+    /// Bytes of the user's uploads that no message or notice carries yet.
+    async fn unattached_media_bytes(&self, owner_id: Id) -> Result<u64>;
+    /// Uploads made before `cutoff` that no message or notice carries, oldest first.
+    async fn unattached_media_before(&self, cutoff: Micros) -> Result<Vec<Media>>;
+    /// Deletes those of these uploads that are still unattached (a message may have
+    /// taken one since they were listed); returns the files to remove from disk.
+    async fn delete_unattached_media(&self, ids: Vec<Id>) -> Result<Vec<String>>;
     async fn media(&self, id: Id) -> Result<Media>;
     /// Whether `user_id` may read the media: its owner, or a participant of a conversation
     /// with a message that carries it.
@@ -180,4 +206,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the store can serve (for /readyz).
     async fn ping(&self) -> Result<()>;
+    /// Proves the store can commit (for /readyz): records `now` as the heartbeat through
+    /// the same path as every other write. [`StoreError::WriterStopped`] when the writer
+    /// is gone.
+    async fn heartbeat(&self, now: Micros) -> Result<()>;
 }

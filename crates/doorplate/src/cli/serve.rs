@@ -1,6 +1,7 @@
 //! `doorplate serve` — the real server.
 
 use anyhow::Context;
+use doorplate_domain::uploads::UploadPolicy;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -11,6 +12,17 @@ pub struct Args {
     /// A configuration file (see `doorplate default-config`); flags win over it.
     #[arg(long, env = "DOORPLATE_CONFIG")]
     config: Option<PathBuf>,
+    /// Free space (MiB) the data folder must keep: below it uploads are refused (507)
+    /// and /readyz answers 503.
+    #[arg(long, env = "DOORPLATE_MIN_FREE_MB", default_value_t = doorplate_server::DEFAULT_MIN_FREE_BYTES >> 20)]
+    min_free_mb: u64,
+    /// Uploads one user may start per minute (more get 429).
+    #[arg(long, env = "DOORPLATE_UPLOADS_PER_MINUTE", default_value_t = UploadPolicy::default().per_minute)]
+    uploads_per_minute: u32,
+    /// MiB one user may keep in uploads that no message carries yet (more get 413);
+    /// never less than one file of the school's largest size limit.
+    #[arg(long, env = "DOORPLATE_UPLOAD_QUOTA_MB", default_value_t = UploadPolicy::default().pending_bytes >> 20)]
+    upload_quota_mb: u64,
 }
 
 pub const DEFAULT_CONFIG: &str = r#"# Doorplate configuration. Flags and DOORPLATE_* variables override these lines.
@@ -67,5 +79,13 @@ pub async fn run(data: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
-    super::serve_until_signal(listener, doorplate_server::Config { data_dir: data }).await
+    let config = doorplate_server::Config {
+        min_free_bytes: args.min_free_mb << 20,
+        uploads: UploadPolicy {
+            per_minute: args.uploads_per_minute,
+            pending_bytes: args.upload_quota_mb << 20,
+        },
+        ..doorplate_server::Config::new(data)
+    };
+    super::serve_until_signal(listener, config).await
 }

@@ -84,7 +84,8 @@ impl TestServer {
         let dir = TempDir::new();
         create_admin(&dir.0).await;
         let clock = std::sync::Arc::new(doorplate_server::school::clock::ManualClock::at(at.as_microsecond()));
-        Self::start_in_on(dir, Some(clock)).await
+        let config = doorplate_server::Config::new(dir.0.clone());
+        Self::start_in_on(dir, config, Some(clock)).await
     }
 
     /// Moves the school's clock forward (the server must run on a manual clock).
@@ -106,19 +107,23 @@ impl TestServer {
     }
 
     pub async fn start_in(dir: TempDir) -> TestServer {
-        Self::start_in_on(dir, None).await
+        let config = doorplate_server::Config::new(dir.0.clone());
+        Self::start_in_on(dir, config, None).await
+    }
+
+    /// Starts on `dir` with this configuration (limits a test wants small).
+    pub async fn start_with(dir: TempDir, config: doorplate_server::Config) -> TestServer {
+        Self::start_in_on(dir, config, None).await
     }
 
     async fn start_in_on(
         dir: TempDir,
+        config: doorplate_server::Config,
         clock: Option<std::sync::Arc<doorplate_server::school::clock::ManualClock>>,
     ) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let config = doorplate_server::Config {
-            data_dir: dir.0.clone(),
-        };
         let on: std::sync::Arc<dyn doorplate_server::school::clock::Clock> = match &clock {
             Some(c) => c.clone(),
             None => std::sync::Arc::new(doorplate_server::school::clock::SystemClock),

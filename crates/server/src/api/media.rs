@@ -3,21 +3,24 @@
 //! The type is taken from the file's first bytes, never from the `Content-Type` header;
 //! the size limits are school settings and are enforced while streaming, so an
 //! oversized upload is refused without being held in memory. A file is synced to disk
-//! before its row is written. Downloads are for the uploader and the participants of a
-//! conversation that carries the file, with single `Range` requests.
+//! before its row is written, and a failed write is an error, never a 201
+//! ([`crate::storage`]); the per-user rate and quota are in [`crate::uploads`].
+//! Downloads are for the uploader and the participants of a conversation that carries
+//! the file, with single `Range` requests.
 
 use super::parse_id;
 use crate::auth::UserAuth;
 use crate::error::{ApiError, ApiResult, Path};
 use crate::school::AppState;
-use axum::body::Body;
+use crate::storage::MediaFile;
+use axum::body::{Body, BodyDataStream};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -32,25 +35,55 @@ pub struct Uploaded {
     pub size: u64,
 }
 
-/// Removes a half-written upload when the request fails part-way.
-struct TempFile(Option<std::path::PathBuf>);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
-/// POST /api/v1/media — upload a file (raw body); answers its id, sniffed type and size.
+/// POST /api/v1/media — upload a file (raw body); answers its id, sniffed type and size
+/// once the file is on disk and its row is stored. A full disk is 507, another storage
+/// failure 503, too many uploads 429, too much waiting to be sent 413; none of them
+/// leaves a file or a row.
 #[utoipa::path(post, path = "/media", tag = "messages", request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, body = Uploaded), (status = 400), (status = 413)))]
+    responses((status = 201, body = Uploaded), (status = 400),
+        (status = 413, description = "larger than the school's limit (`too_large`), or the uploader's unsent uploads would pass their quota (`upload_quota`)"),
+        (status = 429, description = "too many uploads this minute (`upload_rate`); see Retry-After"),
+        (status = 503, description = "the file could not be stored (`storage_unavailable`)"),
+        (status = 507, description = "the server's disk is full (`insufficient_storage`)")))]
 async fn upload(
     State(app): State<AppState>,
     auth: UserAuth,
     headers: HeaderMap,
     body: Body,
+) -> ApiResult<(StatusCode, axum::Json<Uploaded>)> {
+    let mut stream = body.into_data_stream();
+    let result = receive(&app, auth.user.id, &headers, &mut stream).await;
+    if result.is_err() {
+        // Read and drop what the client is still sending, so that it hears our answer
+        // rather than a connection reset half-way through its upload. Bounded by the
+        // largest file the school accepts and by time.
+        let s = app.settings();
+        let budget = s.max_image_bytes.max(s.max_voice_bytes).max(s.max_video_bytes);
+        let _ = tokio::time::timeout(DRAIN_TIME, drain(&mut stream, budget)).await;
+    }
+    result
+}
+
+/// The longest a refused upload is read on (and dropped) before the answer goes.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads and drops up to `budget` more bytes of the body.
+async fn drain(stream: &mut BodyDataStream, budget: u64) {
+    let mut read = 0u64;
+    while read <= budget {
+        match stream.next().await {
+            Some(Ok(chunk)) => read += chunk.len() as u64,
+            _ => return,
+        }
+    }
+}
+
+/// The upload proper: limits first, then the bytes to disk, then the row.
+async fn receive(
+    app: &AppState,
+    user: doorplate_domain::Id,
+    headers: &HeaderMap,
+    stream: &mut BodyDataStream,
 ) -> ApiResult<(StatusCode, axum::Json<Uploaded>)> {
     let declared = headers
         .get(header::CONTENT_TYPE)
@@ -64,17 +97,24 @@ async fn upload(
             "send a picture, a voice recording or a video",
         ));
     }
+    let now = app.now();
+    app.uploads.start(user, now)?;
+    let declared_len = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    crate::storage::ensure_room(&app.media_dir, app.min_free_bytes, declared_len)?;
     let settings = app.settings();
+    // Unsent uploads already stored; the store checks again when it stores this one.
+    let stored = app.store.unattached_media_bytes(user).await?;
+    let mut reservation = app.uploads.reserve(user);
     let name = crate::crypto::new_token("m_");
-    let path = app.media_dir.join(&name);
-    let mut temp = TempFile(Some(path.clone()));
-    let mut file = tokio::fs::File::create(&path)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let mut stream = body.into_data_stream();
+    let mut file = MediaFile::create(app.media_dir.clone(), name.clone()).await?;
     let mut head: Vec<u8> = Vec::with_capacity(64);
     let mut mime: Option<&'static str> = None;
     let mut limit = u64::MAX;
+    let mut quota = u64::MAX;
     let mut size: u64 = 0;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::bad("upload_failed", format!("the upload broke off: {e}")))?;
@@ -84,6 +124,7 @@ async fn upload(
             if head.len() >= 16 {
                 let m = sniff_or_refuse(&head, &family)?;
                 limit = settings.max_bytes_for(m);
+                quota = app.uploads.policy.pending_limit(limit);
                 mime = Some(m);
             }
         }
@@ -93,26 +134,28 @@ async fn upload(
                 limit >> 20
             )));
         }
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        reservation.grow(chunk.len() as u64, stored, quota)?;
+        file.write(&chunk).await?;
     }
     let mime = match mime {
         Some(m) => m,
         None => sniff_or_refuse(&head, &family)?,
     };
-    if size > settings.max_bytes_for(mime) {
+    let limit = settings.max_bytes_for(mime);
+    if size > limit {
         return Err(ApiError::TooLarge("this file is larger than the school's limit".into()));
     }
-    file.sync_all().await.map_err(|e| ApiError::Internal(e.to_string()))?;
-    drop(file);
+    let quota = app.uploads.policy.pending_limit(limit);
+    file.finish().await?;
     let media = app
         .store
-        .insert_media(auth.user.id, mime.to_string(), size, name, app.now())
-        .await?;
-    temp.0 = None;
+        .insert_media_within(user, mime.to_string(), size, name, now, quota)
+        .await?
+        .ok_or_else(|| crate::uploads::quota_exceeded(quota))?;
+    file.keep();
+    drop(reservation);
     app.audit(
-        Some(auth.user.id),
+        Some(user),
         "media.uploaded",
         Some(media.id),
         json!({"mime": mime, "size": size}),
@@ -157,7 +200,9 @@ fn sniff_or_refuse(head: &[u8], declared_family: &str) -> ApiResult<&'static str
 
 /// GET /api/v1/media/{id} — the file, for participants only, with `Range` support.
 #[utoipa::path(get, path = "/media/{id}", tag = "messages", params(("id" = String, Path)),
-    responses((status = 200), (status = 206), (status = 404), (status = 416)))]
+    responses((status = 200), (status = 206),
+        (status = 404, description = "no such upload for the caller, or its file is missing or damaged"),
+        (status = 416), (status = 503, description = "the file could not be read (`storage_unavailable`)")))]
 async fn download(
     State(app): State<AppState>,
     auth: UserAuth,
@@ -187,9 +232,7 @@ async fn download(
     };
     let (start, end) = range.unwrap_or((0, total.saturating_sub(1)));
     let len = if total == 0 { 0 } else { end - start + 1 };
-    let mut file = tokio::fs::File::open(app.media_dir.join(&media.file))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut file = open_whole(&app.media_dir.join(&media.file), total).await?;
     file.seek(std::io::SeekFrom::Start(start))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -228,6 +271,30 @@ async fn download(
         );
     }
     Ok(res)
+}
+
+/// Opens a stored file, refusing one shorter than its row says (a file damaged before
+/// uploads were synced, or by hand): sending it would promise a `Content-Length` the body
+/// never reaches, and the client would see a dropped connection.
+async fn open_whole(path: &std::path::Path, size: u64) -> ApiResult<tokio::fs::File> {
+    let file = match tokio::fs::File::open(path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::error!(file = %path.display(), "a stored upload's file is missing");
+            return Err(ApiError::NotFound("the file of this upload is missing".into()));
+        }
+        Err(e) => return Err(crate::storage::io_error("opening an upload", e)),
+    };
+    let on_disk = file
+        .metadata()
+        .await
+        .map_err(|e| crate::storage::io_error("opening an upload", e))?
+        .len();
+    if on_disk < size {
+        tracing::error!(file = %path.display(), on_disk, size, "a stored upload's file is shorter than its row");
+        return Err(ApiError::NotFound("the file of this upload is damaged".into()));
+    }
+    Ok(file)
 }
 
 /// One `bytes=` range (`a-b`, `a-`, `-n`) within a file of `total` bytes.

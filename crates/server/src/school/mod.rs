@@ -58,6 +58,11 @@ pub struct HostedSchool {
     /// The event sockets of login tokens, closed when their token is revoked.
     pub revocations: Revocations,
     pub media_dir: PathBuf,
+    /// Below this many free bytes in the data folder, uploads are refused (507) and
+    /// `/readyz` answers 503.
+    pub min_free_bytes: u64,
+    /// Per-user upload limits and the uploads in flight.
+    pub uploads: crate::uploads::Uploads,
     /// Turns `true` when the server shuts down: live sockets close.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -93,6 +98,8 @@ impl HostedSchool {
             tickets: Mutex::new(HashMap::new()),
             revocations: Revocations::default(),
             media_dir,
+            min_free_bytes: crate::DEFAULT_MIN_FREE_BYTES,
+            uploads: crate::uploads::Uploads::new(Default::default()),
             shutdown,
         })
     }

@@ -18,6 +18,7 @@ use writer::Writer;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_schedule.sql"),
+    include_str!("migrations/0003_storage.sql"),
 ];
 
 /// SQLite adapter of [`Store`].
@@ -100,6 +101,45 @@ fn open(path: &Path, read_only: bool) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Creates the database file with mode 0600 if it is missing, and tightens an existing
+/// one (and a WAL or shared-memory file left from an earlier run) to 0600. SQLite gives
+/// the `-wal` and `-shm` files it creates later the mode of the database file, so this
+/// is enough to keep all three private.
+#[cfg(unix)]
+fn make_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = Path::new(&name);
+        match std::fs::metadata(file) {
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                tracing::warn!(file = %file.display(), "making the database file private (0600)");
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn make_private(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
 fn migrate(conn: &Connection) -> Result<()> {
     let version: usize = conn
         .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
@@ -113,8 +153,11 @@ fn migrate(conn: &Connection) -> Result<()> {
 }
 
 impl SqliteStore {
-    /// Opens (or creates) the database file and applies pending migrations.
+    /// Opens (or creates) the database file and applies pending migrations. The
+    /// database, its WAL and its shared-memory file are readable by the server's user
+    /// alone (0600): they hold every message.
     pub fn open(path: &Path) -> Result<SqliteStore> {
+        make_private(path).map_err(|e| internal(format!("{}: {e}", path.display())))?;
         let conn = open(path, false)?;
         migrate(&conn)?;
         // The writer never checkpoints: copying the WAL back into the database (and its
@@ -161,6 +204,20 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(e.to_string())
 }
 
+/// The condition (on a row of `media`) that no message or notice carries the upload.
+const UNATTACHED: &str = "NOT EXISTS (SELECT 1 FROM messages WHERE messages.media_id = media.id)
+     AND NOT EXISTS (SELECT 1 FROM notices WHERE notices.image_media_id = media.id)";
+
+/// Bytes of the owner's uploads that nothing carries yet (their quota counts these).
+fn unattached_bytes(c: &Connection, owner_id: Id) -> Result<u64> {
+    c.prepare_cached(&format!(
+        "SELECT COALESCE(SUM(size), 0) FROM media WHERE owner_id = ?1 AND {UNATTACHED}"
+    ))
+    .and_then(|mut s| s.query_row([owner_id], |r| r.get::<_, i64>(0)))
+    .map(|n| n.max(0) as u64)
+    .map_err(db)
+}
+
 fn db(e: rusqlite::Error) -> StoreError {
     use rusqlite::ffi;
     match &e {
@@ -179,6 +236,7 @@ fn db(e: rusqlite::Error) -> StoreError {
                 })
             }
             ffi::SQLITE_CONSTRAINT_FOREIGNKEY => StoreError::BadReference("id"),
+            _ if err.code == rusqlite::ErrorCode::DiskFull => StoreError::Full,
             _ => internal(&e),
         },
         _ => internal(&e),
@@ -916,6 +974,69 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn insert_media_within(
+        &self,
+        owner_id: Id,
+        mime: String,
+        size: u64,
+        file: String,
+        now: Micros,
+        pending_limit: u64,
+    ) -> Result<Option<Media>> {
+        self.write(move |c| {
+            let pending = unattached_bytes(c, owner_id)?;
+            if pending.saturating_add(size) > pending_limit {
+                return Ok(None);
+            }
+            c.prepare_cached("INSERT INTO media (owner_id, mime, size, file, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .and_then(|mut s| s.execute(params![owner_id, mime, size as i64, file, now]))
+                .map_err(db)?;
+            Ok(Some(Media {
+                id: c.last_insert_rowid(),
+                owner_id,
+                mime,
+                size,
+                file,
+                created_at: now,
+            }))
+        })
+        .await
+    }
+
+    async fn unattached_media_bytes(&self, owner_id: Id) -> Result<u64> {
+        self.read(move |c| unattached_bytes(c, owner_id)).await
+    }
+
+    async fn unattached_media_before(&self, cutoff: Micros) -> Result<Vec<Media>> {
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT id, owner_id, mime, size, file, created_at FROM media
+                  WHERE created_at < ?1 AND {UNATTACHED} ORDER BY created_at, id"
+            ))
+            .and_then(|mut s| s.query_map([cutoff], media_row)?.collect())
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn delete_unattached_media(&self, ids: Vec<Id>) -> Result<Vec<String>> {
+        self.write(move |c| {
+            let mut files = Vec::with_capacity(ids.len());
+            let mut delete = c
+                .prepare_cached(&format!(
+                    "DELETE FROM media WHERE id = ?1 AND {UNATTACHED} RETURNING file"
+                ))
+                .map_err(db)?;
+            for id in ids {
+                if let Some(file) = delete.query_row([id], |r| r.get(0)).optional().map_err(db)? {
+                    files.push(file);
+                }
+            }
+            Ok(files)
+        })
+        .await
+    }
+
     async fn may_read_media(&self, media_id: Id, user_id: Id) -> Result<bool> {
         self.read(move |c| {
             c.prepare_cached(
@@ -1176,6 +1297,16 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db)).await
     }
+
+    async fn heartbeat(&self, now: Micros) -> Result<()> {
+        self.write(move |c| {
+            c.prepare_cached("INSERT INTO heartbeat (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = ?1")
+                .and_then(|mut s| s.execute([now]))
+                .map(drop)
+                .map_err(db)
+        })
+        .await
+    }
 }
 
 /// Whether taking `id` out of the active admins would leave the school with none. It is
@@ -1190,3 +1321,6 @@ fn is_last_active_admin(c: &Connection, id: Id) -> Result<bool> {
     )
     .map_err(db)
 }
+
+#[cfg(test)]
+mod tests;

@@ -15,7 +15,25 @@ use std::sync::mpsc;
 /// Most jobs in one transaction: bounds the time the first caller waits.
 const MAX_BATCH: usize = 2048;
 
-type Finish = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+/// Why a batch did not commit, shared by every caller of that batch (so it is `Clone`).
+#[derive(Clone, Debug)]
+enum CommitError {
+    /// SQLITE_FULL: the disk has no room for the WAL; the caller hears [`StoreError::Full`].
+    Full,
+    Other(String),
+}
+
+impl CommitError {
+    fn of(e: &rusqlite::Error) -> CommitError {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            CommitError::Full
+        } else {
+            CommitError::Other(e.to_string())
+        }
+    }
+}
+
+type Finish = Box<dyn FnOnce(std::result::Result<(), CommitError>) + Send>;
 /// A job runs on the connection, or is refused (`None`) when no transaction could begin.
 type Job = Box<dyn FnOnce(Option<&Connection>) -> Finish + Send>;
 
@@ -48,16 +66,16 @@ impl Writer {
             Box::new(move |committed| {
                 let answer = match committed {
                     Ok(()) => outcome,
-                    Err(e) => Err(StoreError::Internal(format!("commit failed: {e}"))),
+                    Err(CommitError::Full) => Err(StoreError::Full),
+                    Err(CommitError::Other(e)) => Err(StoreError::Internal(format!("commit failed: {e}"))),
                 };
                 let _ = tx.send(answer);
             })
         });
-        self.tx
-            .send(job)
-            .map_err(|_| StoreError::Internal("the writer has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Internal("the writer dropped a job".into()))?
+        // The receiver goes only when the thread ends, and it ends early only by a panic
+        // in some job: then no write can ever succeed, and /readyz must say so.
+        self.tx.send(job).map_err(|_| StoreError::WriterStopped)?;
+        rx.await.map_err(|_| StoreError::WriterStopped)?
     }
 }
 
@@ -82,7 +100,7 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "could not begin a write transaction");
-            first(None)(Err(e.to_string()));
+            first(None)(Err(CommitError::of(&e)));
             continue;
         }
         finishes.push(first(Some(&conn)));
@@ -92,9 +110,9 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        let committed = conn.execute_batch("COMMIT").map_err(|e| CommitError::of(&e));
         if let Err(e) = &committed {
-            tracing::error!(error = %e, batch = finishes.len(), "group commit failed");
+            tracing::error!(error = ?e, batch = finishes.len(), "group commit failed");
             let _ = conn.execute_batch("ROLLBACK");
         }
         for finish in finishes.drain(..) {
