@@ -58,6 +58,42 @@ impl ApiError {
     }
 }
 
+/// Turns "not found" — and only that — into the answer a handler chooses; every other
+/// failure (a store that is down, a full disk) keeps its own status. A handler never
+/// writes `map_err(|_| …)` over a store result: that made a broken database look like
+/// an unknown id.
+pub trait NotFoundAs<T> {
+    /// Not found is 404 naming `what`.
+    fn or_not_found(self, what: &str) -> ApiResult<T>;
+    /// Not found is 422 with this code and message (a request that names a row that
+    /// does not exist).
+    fn or_unprocessable(self, code: &'static str, msg: &str) -> ApiResult<T>;
+}
+
+impl<T> NotFoundAs<T> for Result<T, StoreError> {
+    fn or_not_found(self, what: &str) -> ApiResult<T> {
+        self.map_err(ApiError::from).or_not_found(what)
+    }
+    fn or_unprocessable(self, code: &'static str, msg: &str) -> ApiResult<T> {
+        self.map_err(ApiError::from).or_unprocessable(code, msg)
+    }
+}
+
+impl<T> NotFoundAs<T> for ApiResult<T> {
+    fn or_not_found(self, what: &str) -> ApiResult<T> {
+        self.map_err(|e| match e {
+            ApiError::NotFound(_) => ApiError::not_found(what),
+            other => other,
+        })
+    }
+    fn or_unprocessable(self, code: &'static str, msg: &str) -> ApiResult<T> {
+        self.map_err(|e| match e {
+            ApiError::NotFound(_) => ApiError::Unprocessable(code, msg.into()),
+            other => other,
+        })
+    }
+}
+
 impl From<StoreError> for ApiError {
     /// Store failures map here once: unknown rows are 404, broken uniqueness 409, a
     /// reference to a missing row 422, anything else internal.
@@ -174,5 +210,29 @@ where
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
         let axum::extract::Path(v) = axum::extract::Path::<T>::from_request_parts(parts, state).await?;
         Ok(Path(v))
+    }
+}
+
+#[cfg(test)]
+mod not_found_tests {
+    use super::*;
+
+    #[test]
+    fn only_not_found_becomes_the_chosen_answer() {
+        let gone: Result<(), StoreError> = Err(StoreError::NotFound);
+        assert!(matches!(gone.or_not_found("user"), Err(ApiError::NotFound(m)) if m == "user not found"));
+        let gone: Result<(), StoreError> = Err(StoreError::NotFound);
+        assert!(matches!(
+            gone.or_unprocessable("unknown_room", "room_id refers to no room"),
+            Err(ApiError::Unprocessable("unknown_room", _))
+        ));
+        // A broken store is not an unknown id.
+        let broken: Result<(), StoreError> = Err(StoreError::Internal("disk I/O error".into()));
+        assert!(matches!(broken.or_not_found("user"), Err(ApiError::Internal(_))));
+        let stopped: Result<(), StoreError> = Err(StoreError::WriterStopped);
+        assert!(matches!(
+            stopped.or_unprocessable("unknown_room", "x"),
+            Err(ApiError::StorageUnavailable(_))
+        ));
     }
 }

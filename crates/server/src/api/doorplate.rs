@@ -254,7 +254,7 @@ async fn doorplate_state(
     }
     present.sort_by(|a, b| queue_order(&in_queue(a), &in_queue(b)));
     let now = app.now();
-    let _ = app.store.touch_doorplate(d.id, now).await;
+    app.saw_doorplate(d.id).await;
     let (current, next) = app.schedule.periods(room.id, now);
     let teacher_name =
         async |o: &Option<doorplate_domain::timetable::Occurrence>| match o.as_ref().and_then(|o| o.teacher_id) {

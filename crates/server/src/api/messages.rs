@@ -2,7 +2,7 @@
 
 use super::{ApiId, parse_id};
 use crate::auth::UserAuth;
-use crate::error::{ApiError, ApiResult, Json, Path, Query};
+use crate::error::{ApiError, ApiResult, Json, NotFoundAs, Path, Query};
 use crate::school::AppState;
 use crate::views::{MessageView, message_view};
 use axum::extract::State;
@@ -69,7 +69,7 @@ async fn own_conversation(app: &AppState, user: &User, id: &str) -> ApiResult<Co
         .directory
         .conversation(parse_id(id)?)
         .await
-        .map_err(|_| ApiError::not_found("conversation"))?;
+        .or_not_found("conversation")?;
     if !conv.has(user.id) {
         return Err(ApiError::not_found("conversation"));
     }
@@ -131,11 +131,7 @@ async fn open_conversation(
     auth: UserAuth,
     Json(req): Json<OpenConversation>,
 ) -> ApiResult<axum::Json<ConversationResponse>> {
-    let peer = app
-        .store
-        .user(req.peer_id.0)
-        .await
-        .map_err(|_| ApiError::not_found("user"))?;
+    let peer = app.store.user(req.peer_id.0).await.or_not_found("user")?;
     check_r8(&app, &auth.user, &peer).await?;
     let conv = app.store.open_conversation(auth.user.id, peer.id, app.now()).await?;
     let unread = app
@@ -228,7 +224,7 @@ async fn send_message(
                 .store
                 .media(mid.0)
                 .await
-                .map_err(|_| ApiError::Unprocessable("unknown_media", "media_id refers to no upload".into()))?;
+                .or_unprocessable("unknown_media", "media_id refers to no upload")?;
             if m.owner_id != me.id {
                 return Err(ApiError::Unprocessable(
                     "unknown_media",
@@ -244,11 +240,7 @@ async fn send_message(
             Some(m.id)
         }
     };
-    let peer = app
-        .directory
-        .user(conv.peer_of(me.id))
-        .await
-        .map_err(|_| ApiError::not_found("user"))?;
+    let peer = app.directory.user(conv.peer_of(me.id)).await.or_not_found("user")?;
     // R8 again on every send: a guardianship may have ended since the conversation began.
     check_r8(&app, me, &peer).await?;
     // Students cannot raise alarms with the urgent flag; guardians and staff can.

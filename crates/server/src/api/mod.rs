@@ -76,11 +76,9 @@ impl<'de> Deserialize<'de> for ApiId {
         }
         match Raw::deserialize(d)? {
             Raw::N(n) => Ok(ApiId(n)),
-            Raw::S(s) => s
-                .trim()
-                .parse()
+            Raw::S(s) => id_from(&s)
                 .map(ApiId)
-                .map_err(|_| serde::de::Error::custom(format!("{s:?} is not an id"))),
+                .ok_or_else(|| serde::de::Error::custom(format!("{s:?} is not an id"))),
         }
     }
 }
@@ -93,9 +91,25 @@ impl utoipa::PartialSchema for ApiId {
 
 impl utoipa::ToSchema for ApiId {}
 
-/// An id in a path or query: unknown text is simply not found.
+/// The one reading of an id on the wire: a decimal number, spaces around ignored.
+fn id_from(s: &str) -> Option<Id> {
+    s.trim().parse().ok()
+}
+
+/// An id in a path: text that is no id names nothing, so it is 404 like an unknown id.
 pub fn parse_id(s: &str) -> Result<Id, ApiError> {
-    s.parse().map_err(|_| ApiError::not_found("that"))
+    id_from(s).ok_or_else(|| ApiError::not_found("that"))
+}
+
+/// An optional id in a query filter: absent or empty is no filter; text that is no id
+/// is 400 `bad_id` (a filter that can match nothing is a mistake worth saying).
+pub fn query_id(field: &str, v: Option<&str>) -> Result<Option<Id>, ApiError> {
+    match v.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => id_from(s)
+            .map(Some)
+            .ok_or_else(|| ApiError::bad("bad_id", format!("{field} is not an id"))),
+    }
 }
 
 /// Trims a required text field and refuses it empty or too long.

@@ -3,7 +3,7 @@
 
 use super::{ApiId, parse_id, required_text};
 use crate::auth::{AdminAuth, Caller, StaffAuth};
-use crate::error::{ApiError, ApiResult, Json, Path};
+use crate::error::{ApiError, ApiResult, Json, NotFoundAs, Path};
 use crate::hub::Principal;
 use crate::school::AppState;
 use axum::body::Body;
@@ -158,7 +158,7 @@ async fn fill(app: &AppState, mut n: Notice, r: NoticeRequest, uploader: Id) -> 
             .store
             .media(m.0)
             .await
-            .map_err(|_| ApiError::Unprocessable("unknown_media", "image_media_id refers to no upload".into()))?;
+            .or_unprocessable("unknown_media", "image_media_id refers to no upload")?;
         if media.owner_id != uploader || !media.mime.starts_with("image/") {
             return Err(ApiError::Unprocessable(
                 "unknown_media",

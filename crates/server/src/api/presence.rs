@@ -1,10 +1,10 @@
 //! Staff placing and dismissing students (R1 teacher now, R6 dismissal), and the live
 //! presence table as staff see it.
 
-use super::ApiId;
+use super::{ApiId, query_id};
 use crate::api::doorplate::PresenceView;
 use crate::auth::StaffAuth;
-use crate::error::{ApiError, ApiResult, Json, Query};
+use crate::error::{ApiError, ApiResult, Json, NotFoundAs, Query};
 use crate::school::AppState;
 use crate::school::arrivals::LeaveReason;
 use crate::time::parse_rfc3339;
@@ -34,18 +34,17 @@ async fn list_presence(
     StaffAuth(_): StaffAuth,
     Query(q): Query<PresenceQuery>,
 ) -> ApiResult<axum::Json<Vec<PresenceView>>> {
-    let id = |s: &str| s.trim().parse::<Id>().map_err(|_| ApiError::bad("bad_id", "not an id"));
-    let rows = match (q.doorplate_id.as_deref(), q.user_id.as_deref()) {
-        (Some(d), None) => app.presence.at_doorplate(id(d)?),
-        (None, Some(u)) => app.presence.of_student(id(u)?),
-        (Some(d), Some(u)) => {
-            let d = id(d)?;
-            app.presence
-                .of_student(id(u)?)
-                .into_iter()
-                .filter(|p| p.doorplate_id == d)
-                .collect()
-        }
+    let doorplate = query_id("doorplate_id", q.doorplate_id.as_deref())?;
+    let user = query_id("user_id", q.user_id.as_deref())?;
+    let rows = match (doorplate, user) {
+        (Some(d), None) => app.presence.at_doorplate(d),
+        (None, Some(u)) => app.presence.of_student(u),
+        (Some(d), Some(u)) => app
+            .presence
+            .of_student(u)
+            .into_iter()
+            .filter(|p| p.doorplate_id == d)
+            .collect(),
         (None, None) => app.presence.all(),
     };
     Ok(axum::Json(rows.iter().map(PresenceView::from).collect()))
@@ -73,7 +72,7 @@ async fn check_targets(app: &AppState, doorplate: Id, users: &[ApiId]) -> ApiRes
     app.store
         .doorplate(doorplate)
         .await
-        .map_err(|_| ApiError::Unprocessable("unknown_doorplate", "doorplate_id refers to no doorplate".into()))?;
+        .or_unprocessable("unknown_doorplate", "doorplate_id refers to no doorplate")?;
     if users.is_empty() || users.len() > 5000 {
         return Err(ApiError::bad("bad_user_ids", "user_ids lists 1 to 5000 students"));
     }

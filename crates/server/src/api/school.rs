@@ -3,7 +3,7 @@
 use super::{ApiId, parse_id, required_text};
 use crate::auth::{AdminAuth, StaffAuth, UserAuth};
 use crate::crypto::{new_token, pairing_code};
-use crate::error::{ApiError, ApiResult, Json};
+use crate::error::{ApiError, ApiResult, Json, NotFoundAs};
 use crate::hub::Principal;
 use crate::school::AppState;
 use crate::throttles::Key;
@@ -168,7 +168,7 @@ async fn create_doorplate(
     app.store
         .room(req.room_id.0)
         .await
-        .map_err(|_| ApiError::Unprocessable("unknown_room", "room_id refers to no room".into()))?;
+        .or_unprocessable("unknown_room", "room_id refers to no room")?;
     let code = pairing_code();
     let now = app.now();
     let expires = now + PAIRING_MINUTES * 60_000_000;
@@ -205,11 +205,7 @@ async fn new_pairing_code(
     crate::error::Path(id): crate::error::Path<String>,
 ) -> ApiResult<axum::Json<PairingCode>> {
     let id = parse_id(&id)?;
-    let d = app
-        .store
-        .doorplate(id)
-        .await
-        .map_err(|_| ApiError::not_found("doorplate"))?;
+    let d = app.store.doorplate(id).await.or_not_found("doorplate")?;
     let code = pairing_code();
     let now = app.now();
     let expires = now + PAIRING_MINUTES * 60_000_000;
@@ -318,7 +314,7 @@ async fn check_teacher(app: &AppState, id: doorplate_domain::Id) -> ApiResult<()
         .store
         .user(id)
         .await
-        .map_err(|_| ApiError::Unprocessable("bad_teacher", "the teacher does not exist".into()))?;
+        .or_unprocessable("bad_teacher", "the teacher does not exist")?;
     if !t.role.is_staff() {
         return Err(ApiError::Unprocessable(
             "bad_teacher",
@@ -401,10 +397,7 @@ async fn delete_group(
     crate::error::Path(id): crate::error::Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id)?;
-    app.store
-        .delete_group(id)
-        .await
-        .map_err(|_| ApiError::not_found("group"))?;
+    app.store.delete_group(id).await.or_not_found("group")?;
     app.audit(Some(admin.id), "group.deleted", Some(id), json!({})).await;
     app.engine.reload().await;
     Ok(StatusCode::NO_CONTENT)

@@ -162,18 +162,12 @@ async fn audit_log(
     AdminAuth(_): AdminAuth,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<axum::Json<Vec<AuditView>>> {
-    let id = |v: &Option<String>| -> ApiResult<Option<i64>> {
-        v.as_deref()
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse().map_err(|_| ApiError::bad("bad_id", "not an id")))
-            .transpose()
-    };
     let list = app
         .store
         .audit_log(doorplate_store::AuditFilter {
             action: q.action.filter(|a| !a.is_empty()),
-            actor_id: id(&q.actor_id)?,
-            subject_id: id(&q.subject_id)?,
+            actor_id: crate::api::query_id("actor_id", q.actor_id.as_deref())?,
+            subject_id: crate::api::query_id("subject_id", q.subject_id.as_deref())?,
             limit: q.limit.unwrap_or(200).min(2000),
         })
         .await?;

@@ -2,9 +2,9 @@
 //! takes effect at once: the engine recomputes and the room's doorplates get
 //! `schedule.changed`.
 
-use super::{ApiId, parse_id, required_text};
+use super::{ApiId, parse_id, query_id, required_text};
 use crate::auth::{AdminAuth, StaffAuth};
-use crate::error::{ApiError, ApiResult, Json, Path, Query};
+use crate::error::{ApiError, ApiResult, Json, NotFoundAs, Path, Query};
 use crate::hub::Principal;
 use crate::school::AppState;
 use crate::time::{parse_rfc3339, rfc3339};
@@ -116,12 +116,11 @@ async fn list_slots(
     Query(q): Query<SlotQuery>,
 ) -> ApiResult<axum::Json<Vec<SlotView>>> {
     let all = app.store.slots().await?;
-    let want = |v: &Option<String>| {
-        v.as_deref()
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<Id>().unwrap_or(-1))
-    };
-    let (room, group, teacher) = (want(&q.room_id), want(&q.group_id), want(&q.teacher_id));
+    let (room, group, teacher) = (
+        query_id("room_id", q.room_id.as_deref())?,
+        query_id("group_id", q.group_id.as_deref())?,
+        query_id("teacher_id", q.teacher_id.as_deref())?,
+    );
     Ok(axum::Json(
         all.iter()
             .filter(|s| {
@@ -213,7 +212,7 @@ async fn check_refs(app: &AppState, slot: &Slot) -> ApiResult<()> {
     app.store
         .room(slot.room_id)
         .await
-        .map_err(|_| ApiError::Unprocessable("unknown_room", "room_id refers to no room".into()))?;
+        .or_unprocessable("unknown_room", "room_id refers to no room")?;
     if let Some(g) = slot.group_id
         && !app.store.list_groups().await?.iter().any(|x| x.id == g)
     {
@@ -227,7 +226,7 @@ async fn check_refs(app: &AppState, slot: &Slot) -> ApiResult<()> {
             .store
             .user(t)
             .await
-            .map_err(|_| ApiError::Unprocessable("unknown_teacher", "teacher_id refers to nobody".into()))?;
+            .or_unprocessable("unknown_teacher", "teacher_id refers to nobody")?;
         if !u.role.is_staff() {
             return Err(ApiError::Unprocessable(
                 "unknown_teacher",
@@ -427,11 +426,7 @@ async fn list_arrangements(
     StaffAuth(_): StaffAuth,
     Query(q): Query<ArrangementQuery>,
 ) -> ApiResult<axum::Json<Vec<ArrangementView>>> {
-    let room = q
-        .room_id
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<Id>().unwrap_or(-1));
+    let room = query_id("room_id", q.room_id.as_deref())?;
     let list = app.store.arrangements(app.now()).await?;
     Ok(axum::Json(
         list.iter()
@@ -500,7 +495,7 @@ async fn create_arrangement(
     app.store
         .room(r.room_id.0)
         .await
-        .map_err(|_| ApiError::Unprocessable("unknown_room", "room_id refers to no room".into()))?;
+        .or_unprocessable("unknown_room", "room_id refers to no room")?;
     let groups = app.store.list_groups().await?;
     if r.group_ids.iter().any(|g| !groups.iter().any(|x| x.id == g.0)) {
         return Err(ApiError::Unprocessable(

@@ -3,7 +3,7 @@
 use super::{ApiId, parse_id};
 use crate::auth::{AdminAuth, StaffAuth, UserAuth};
 use crate::crypto::new_token;
-use crate::error::{ApiError, ApiResult, Json, Path, Query};
+use crate::error::{ApiError, ApiResult, Json, NotFoundAs, Path, Query};
 use crate::school::AppState;
 use crate::views::UserView;
 use axum::extract::State;
@@ -167,7 +167,7 @@ async fn get_user(
     if !auth.user.role.is_staff() && auth.user.id != id {
         return Err(ApiError::not_found("user"));
     }
-    let user = app.store.user(id).await.map_err(|_| ApiError::not_found("user"))?;
+    let user = app.store.user(id).await.or_not_found("user")?;
     Ok(axum::Json(UserResponse {
         user: UserView::from(&user),
     }))
@@ -197,7 +197,7 @@ async fn update_user(
     Json(req): Json<UpdateUser>,
 ) -> ApiResult<axum::Json<UserResponse>> {
     let id = parse_id(&id)?;
-    let target = app.store.user(id).await.map_err(|_| ApiError::not_found("user"))?;
+    let target = app.store.user(id).await.or_not_found("user")?;
     let mut patch = UserPatch::default();
     if let Some(n) = &req.display_name {
         patch.display_name = Some(account::check_display_name(n)?);
@@ -297,7 +297,7 @@ async fn new_badge(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<BadgeResponse>> {
     let id = parse_id(&id)?;
-    let user = app.store.user(id).await.map_err(|_| ApiError::not_found("user"))?;
+    let user = app.store.user(id).await.or_not_found("user")?;
     if !account::may_carry_card(user.role) {
         return Err(ApiError::Unprocessable(
             "not_a_student",
@@ -319,16 +319,8 @@ pub struct GuardianshipRequest {
 }
 
 async fn guardian_and_student(app: &AppState, req: &GuardianshipRequest) -> ApiResult<(User, User)> {
-    let g = app
-        .store
-        .user(req.guardian_id.0)
-        .await
-        .map_err(|_| ApiError::not_found("guardian"))?;
-    let s = app
-        .store
-        .user(req.student_id.0)
-        .await
-        .map_err(|_| ApiError::not_found("student"))?;
+    let g = app.store.user(req.guardian_id.0).await.or_not_found("guardian")?;
+    let s = app.store.user(req.student_id.0).await.or_not_found("student")?;
     if g.role != Role::Guardian || s.role != Role::Student {
         return Err(ApiError::Unprocessable(
             "bad_roles",
@@ -371,7 +363,7 @@ async fn remove_guardianship(
     app.store
         .remove_guardianship(g.id, s.id)
         .await
-        .map_err(|_| ApiError::not_found("guardianship"))?;
+        .or_not_found("guardianship")?;
     app.directory.forget_link(g.id, s.id);
     app.audit(
         Some(admin.id),
@@ -536,7 +528,7 @@ async fn user_guardianships(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Links>> {
     let id = parse_id(&id)?;
-    app.store.user(id).await.map_err(|_| ApiError::not_found("user"))?;
+    app.store.user(id).await.or_not_found("user")?;
     let guardians = app.store.users_by_ids(app.store.guardians_of(id).await?).await?;
     let children = app.store.users_by_ids(app.store.children_of(id).await?).await?;
     Ok(axum::Json(Links {

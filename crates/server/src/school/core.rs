@@ -70,6 +70,9 @@ pub struct Core {
     pub settings: RwLock<Settings>,
     /// The admins, who watch the whole presence board live.
     pub admins: RwLock<Vec<Id>>,
+    /// When each doorplate's "last seen" was last written: a doorplate asks for its state
+    /// often, and a read should not cost a write each time.
+    last_seen_written: Sharded<Id, Micros>,
     /// Per-student locks (sharded): presence changes and hints of one student in order.
     /// tokio mutexes: they are held across store writes.
     student_locks: Vec<tokio::sync::Mutex<()>>,
@@ -95,6 +98,7 @@ impl Core {
             unread,
             settings: RwLock::new(settings),
             admins: RwLock::new(Vec::new()),
+            last_seen_written: Sharded::default(),
             student_locks: (0..1024).map(|_| tokio::sync::Mutex::new(())).collect(),
         })
     }
@@ -122,6 +126,24 @@ impl Core {
         {
             *self.admins.write().expect("admins poisoned") =
                 list.into_iter().filter(|u| !u.disabled).map(|u| u.id).collect();
+        }
+    }
+
+    /// Records that a doorplate was seen (for the console's "last seen"), at most once a
+    /// minute per doorplate; a failure is logged, the doorplate's request goes on.
+    pub async fn saw_doorplate(&self, doorplate: Id) {
+        const EVERY: Micros = 60_000_000;
+        let now = self.now();
+        let due = self.last_seen_written.write(doorplate, |m, k| {
+            let last = m.entry(k).or_insert(Micros::MIN);
+            let due = now.saturating_sub(*last) >= EVERY;
+            if due {
+                *last = now;
+            }
+            due
+        });
+        if due && let Err(e) = self.store.touch_doorplate(doorplate, now).await {
+            tracing::warn!(error = %e, doorplate, "could not record when a doorplate was last seen");
         }
     }
 

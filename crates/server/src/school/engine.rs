@@ -219,17 +219,25 @@ impl Engine {
         tracing::info!(count = remaining.len(), %today, "end of day");
         futures_util::stream::iter(remaining)
             .for_each_concurrent(512, |p| async move {
-                let _ = self
+                if let Err(e) = self
                     .arrivals
                     .leave(p.student_id, p.doorplate_id, LeaveReason::EndOfDay, None)
-                    .await;
+                    .await
+                {
+                    tracing::error!(error = %e, student = p.student_id, "end of day could not end a presence");
+                }
             })
             .await;
-        let _ = self
+        // If this is not recorded, the next pass does the end of day again: harmless
+        // (nothing is left to end), so it is logged rather than retried.
+        if let Err(e) = self
             .core
             .store
             .kv_put("end_of_day_done".into(), today.to_string())
-            .await;
+            .await
+        {
+            tracing::error!(error = %e, "could not record that end of day is done");
+        }
     }
 }
 
@@ -264,7 +272,9 @@ pub async fn run(app: Arc<Engine>) {
         last_seen = now;
         if app.core.schedule.dirty.swap(false, Ordering::SeqCst) || now >= next {
             next = app.tick().await;
-            let _ = app.core.store.drop_suppressions_before(now).await;
+            if let Err(e) = app.core.store.drop_suppressions_before(now).await {
+                tracing::warn!(error = %e, "could not forget old suppressions (tried again next pass)");
+            }
         }
         let until_next = Duration::from_micros((next - app.core.now()).clamp(1_000, 1_000_000) as u64);
         tokio::select! {
