@@ -20,6 +20,9 @@ pub enum ApiError {
     Conflict(&'static str, String),
     #[error("{0}")]
     TooLarge(String),
+    /// The body's `Content-Type` is not what the endpoint reads.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("{1}")]
     Unprocessable(&'static str, String),
     #[error("too many attempts; try again in {0} s")]
@@ -62,8 +65,16 @@ impl From<StoreError> for ApiError {
 }
 
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    /// A body over the limit is 413 and a body that is not `application/json` 415, as
+    /// axum says; anything else about the JSON is bad input (400).
     fn from(e: axum::extract::rejection::JsonRejection) -> Self {
-        ApiError::BadRequest("bad_json", e.body_text())
+        match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(e.body_text()),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                ApiError::UnsupportedMediaType("send this body as application/json".into())
+            }
+            _ => ApiError::BadRequest("bad_json", e.body_text()),
+        }
     }
 }
 
@@ -88,6 +99,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(c, _) => (StatusCode::CONFLICT, *c),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             ApiError::Unprocessable(c, _) => (StatusCode::UNPROCESSABLE_ENTITY, *c),
             ApiError::Throttled(_) => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -99,7 +111,7 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut res = (status, axum::Json(json!({"error": {"code": code, "message": message}}))).into_response();
+        let mut res = error_response(status, code, &message);
         if let ApiError::Throttled(secs) = self {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
@@ -108,7 +120,13 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A JSON body extractor whose rejections are our error JSON (400), not axum's text.
+/// The `{"error": {code, message}}` answer with this status; `ApiError` and the
+/// middleware that reshapes axum's own error answers both build it here.
+pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, axum::Json(json!({"error": {"code": code, "message": message}}))).into_response()
+}
+
+/// A JSON body extractor whose rejections are our error JSON (400, 413, 415), not axum's text.
 pub struct Json<T>(pub T);
 
 impl<T, S> axum::extract::FromRequest<S> for Json<T>

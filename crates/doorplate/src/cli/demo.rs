@@ -20,7 +20,7 @@ pub async fn run(data: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
         ))
     });
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let config = doorplate_server::Config { data_dir: dir.clone() };
+    let config = doorplate_server::Config::new(dir.clone());
     {
         let (_tx, rx) = tokio::sync::watch::channel(false);
         let app = doorplate_server::open_app(&config, rx).await?;

@@ -78,12 +78,15 @@ impl TestServer {
     }
 
     pub async fn start_in(dir: TempDir) -> TestServer {
+        let config = doorplate_server::Config::new(dir.0.clone());
+        Self::start_configured(dir, config).await
+    }
+
+    /// Starts on `dir` with this configuration (its `data_dir` should be `dir`).
+    pub async fn start_configured(dir: TempDir, config: doorplate_server::Config) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let config = doorplate_server::Config {
-            data_dir: dir.0.clone(),
-        };
         let task = tokio::spawn(async move {
             doorplate_server::run(listener, config, async move {
                 let _ = stopped.await;
@@ -439,5 +442,23 @@ impl Events {
 
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
+    }
+}
+
+impl TestServer {
+    /// A server with a fresh admin and these HTTP settings.
+    pub async fn start_http(http: doorplate_server::HttpConfig) -> TestServer {
+        let dir = TempDir::new();
+        create_admin(&dir.0).await;
+        let config = doorplate_server::Config {
+            data_dir: dir.0.clone(),
+            http,
+        };
+        Self::start_configured(dir, config).await
+    }
+
+    /// `host:port` the server listens on.
+    pub fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_string()
     }
 }
