@@ -20,7 +20,7 @@ pub enum ApiError {
     Conflict(&'static str, String),
     #[error("{0}")]
     TooLarge(String),
-    /// The body's `Content-Type` is not what the endpoint reads.
+    /// A cookie-signed write whose body has a type an HTML form can send (`origin.rs`).
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{1}")]
@@ -65,14 +65,11 @@ impl From<StoreError> for ApiError {
 }
 
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
-    /// A body over the limit is 413 and a body that is not `application/json` 415, as
-    /// axum says; anything else about the JSON is bad input (400).
+    /// A body over the limit is 413; anything else about the JSON (its syntax, its
+    /// fields, a missing `application/json`) is bad input, 400, as API.md lists.
     fn from(e: axum::extract::rejection::JsonRejection) -> Self {
         match e.status() {
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(e.body_text()),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                ApiError::UnsupportedMediaType("send this body as application/json".into())
-            }
             _ => ApiError::BadRequest("bad_json", e.body_text()),
         }
     }
@@ -126,7 +123,7 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response
     (status, axum::Json(json!({"error": {"code": code, "message": message}}))).into_response()
 }
 
-/// A JSON body extractor whose rejections are our error JSON (400, 413, 415), not axum's text.
+/// A JSON body extractor whose rejections are our error JSON (400, 413), not axum's text.
 pub struct Json<T>(pub T);
 
 impl<T, S> axum::extract::FromRequest<S> for Json<T>
