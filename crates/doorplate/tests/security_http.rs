@@ -287,7 +287,10 @@ async fn one_address_may_hold_only_so_many_connections() {
         .await
         .expect("refused");
     assert!(got.starts_with("HTTP/1.1 503"), "{got}");
-    assert!(got.contains("too_many_connections"), "{got}");
+    let (head, body) = got.split_once("\r\n\r\n").unwrap();
+    assert!(head.contains(&format!("content-length: {}", body.len())), "{got}");
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(error_code(&body), "too_many_connections");
     // Another address is served, and so are the three held connections.
     let mut other = connect_from("127.0.0.2", &addr).await;
     assert!(healthz_on(&mut other).await.starts_with("HTTP/1.1 200"));

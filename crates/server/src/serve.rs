@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -106,8 +106,16 @@ impl AsyncWrite for Counted {
     }
 }
 
-/// What a refused connection reads before it is closed.
-const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\nretry-after: 10\r\ncontent-length: 99\r\n\r\n{\"error\":{\"code\":\"too_many_connections\",\"message\":\"this address has too many open connections\"}}";
+/// What a refused connection reads before it is closed: a 503 with the error JSON.
+static REFUSED: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    let body = r#"{"error":{"code":"too_many_connections","message":"this address has too many open connections"}}"#;
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\n\
+         retry-after: 10\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+});
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets open requests
 /// finish (live sockets are closed by the app's own shutdown flag) and returns.
@@ -140,7 +148,7 @@ pub async fn serve(
         let Some(slot) = counts.admit(peer.ip(), limits.per_address) else {
             tracing::debug!(%peer, "refused: too many connections from this address");
             // Best effort, never waits: the socket's buffer takes these few bytes.
-            let _ = tcp.try_write(REFUSED);
+            let _ = tcp.try_write(&REFUSED);
             continue;
         };
         // No Nagle: an event is often two small frames in a row (a message, then its
