@@ -85,8 +85,6 @@ pub enum StartError {
     DataDir(PathBuf, std::io::Error),
     #[error("database: {0}")]
     Store(#[from] doorplate_store::StoreError),
-    #[error("serving: {0}")]
-    Serve(std::io::Error),
     #[error("public URL: {0}")]
     PublicUrl(String),
 }
