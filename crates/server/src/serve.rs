@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::collections::HashMap;
 use std::future::Future;
+use std::io::ErrorKind;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -135,6 +136,12 @@ pub async fn serve(
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
+                // A client that gave up before we took it: nothing to wait for (a
+                // pause here would let anyone slow our accepts by resetting).
+                Err(e) if matches!(
+                    e.kind(),
+                    ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::ConnectionRefused
+                ) => continue,
                 Err(e) => {
                     // Out of files or a similar passing trouble: wait a little, as
                     // axum::serve does, instead of spinning.
