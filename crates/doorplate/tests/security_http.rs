@@ -156,10 +156,7 @@ async fn the_faces_log_in_without_a_cookie() {
     // Other clients still get the cookie the contract promises, without `Secure` on plain HTTP.
     let (cookie, _) = admin_cookie(&api).await;
     assert!(cookie.starts_with("doorplate_session=dpu_"));
-    for face in ["web/app/login.js", "web/admin/app.js"] {
-        let src = std::fs::read_to_string(format!("{}/../../{face}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-        assert!(src.contains("cookie: false"), "{face} asks for no cookie");
-    }
+    // (The browser tests check that the app and the console end up with no cookie.)
 }
 
 #[tokio::test]
