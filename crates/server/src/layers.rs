@@ -125,7 +125,7 @@ pub async fn common_headers(State(edge): State<Arc<Edge>>, req: Request, next: N
 /// extractor's plain-text 413 …) the `{"error": {code, message}}` body, keeping their
 /// status and headers (`Allow` on a 405).
 pub async fn api_error_shape(req: Request, next: Next) -> Response {
-    let api = req.uri().path().starts_with("/api/");
+    let api = req.uri().path().contains("/api/");
     let res = next.run(req).await;
     let status = res.status();
     let is_json = res
