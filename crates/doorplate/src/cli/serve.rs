@@ -116,6 +116,10 @@ pub async fn run(data: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
         public_url: args.public_url.or_else(|| from_file("public_url")),
         ..Default::default()
     };
+    if let Some(url) = &http.public_url {
+        // Refused before listening, so no script takes the server for started.
+        doorplate_server::origin::origin_of(url).map_err(|e| anyhow::anyhow!("public_url: {e}"))?;
+    }
     if let Some(s) = number(args.header_timeout, "header_timeout")? {
         http.header_timeout = std::time::Duration::from_secs(s.max(1));
     }
