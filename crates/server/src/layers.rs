@@ -30,14 +30,7 @@ pub struct Edge {
 /// `Connection: close`, so the connection is not kept for the rest of that body.
 pub async fn body_timeout(State(edge): State<Arc<Edge>>, req: Request, next: Next) -> Response {
     let stalled = Arc::new(AtomicBool::new(false));
-    let req = req.map(|body| {
-        Body::new(IdleTimeoutBody {
-            body,
-            timeout: edge.body_timeout,
-            sleep: None,
-            stalled: stalled.clone(),
-        })
-    });
+    let req = req.map(|body| Body::new(IdleTimeoutBody::new(body, edge.body_timeout, stalled.clone())));
     let res = next.run(req).await;
     if !stalled.load(Ordering::Relaxed) {
         return res;
@@ -60,6 +53,18 @@ struct IdleTimeoutBody {
     /// Boxed so the body stays `Unpin`; set while a read is waiting.
     sleep: Option<Pin<Box<Sleep>>>,
     stalled: Arc<AtomicBool>,
+}
+
+impl IdleTimeoutBody {
+    /// Wraps `body`; `stalled` turns true when it times out.
+    fn new(body: Body, timeout: Duration, stalled: Arc<AtomicBool>) -> Self {
+        IdleTimeoutBody {
+            body,
+            timeout,
+            sleep: None,
+            stalled,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -166,5 +171,44 @@ fn code_for(status: StatusCode) -> &'static str {
         StatusCode::TOO_MANY_REQUESTS => "throttled",
         s if s.is_server_error() => "internal",
         _ => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use futures_util::stream;
+
+    fn chunk() -> Result<Bytes, std::io::Error> {
+        Ok(Bytes::from_static(b"abc"))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_body_that_keeps_moving_is_read_whole() {
+        // Three chunks, each 0.9 s after the last: never a whole second without bytes.
+        let slow = stream::unfold(0, |n| async move {
+            if n == 3 {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(900)).await;
+            Some((chunk(), n + 1))
+        });
+        let stalled = Arc::new(AtomicBool::new(false));
+        let body = IdleTimeoutBody::new(Body::from_stream(slow), Duration::from_secs(1), stalled.clone());
+        let bytes = axum::body::to_bytes(Body::new(body), usize::MAX).await.unwrap();
+        assert_eq!(&bytes[..], b"abcabcabc");
+        assert!(!stalled.load(Ordering::Relaxed));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_stops_fails_after_the_timeout() {
+        let stuck = stream::once(async { chunk() }).chain(stream::pending());
+        let stalled = Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        let body = IdleTimeoutBody::new(Body::from_stream(stuck), Duration::from_secs(1), stalled.clone());
+        assert!(axum::body::to_bytes(Body::new(body), usize::MAX).await.is_err());
+        assert!(stalled.load(Ordering::Relaxed));
+        assert_eq!(started.elapsed(), Duration::from_secs(1));
     }
 }
