@@ -86,8 +86,8 @@ async fn a_forged_import_from_another_port_of_the_same_host_is_refused() {
     )
     .await;
     assert_eq!((st, error_code(&v).as_str()), (StatusCode::FORBIDDEN, "cross_origin"));
-    // A browser that sends only Sec-Fetch-Site, and a client that sends neither.
-    for extra in [("sec-fetch-site", "same-site"), ("x-none", "1")] {
+    // A browser that sends only Sec-Fetch-Site, and a sandboxed page (`Origin: null`).
+    for extra in [("sec-fetch-site", "same-site"), ("origin", "null")] {
         let (st, v) = send(
             &api,
             "POST",
@@ -154,8 +154,19 @@ async fn the_faces_log_in_without_a_cookie() {
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers().get("set-cookie").is_none());
     // Other clients still get the cookie the contract promises, without `Secure` on plain HTTP.
-    let (cookie, _) = admin_cookie(&api).await;
-    assert!(cookie.starts_with("doorplate_session=dpu_"));
+    let res = api
+        .http
+        .post(format!("{}/api/v1/auth/login", api.base))
+        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let set = res.headers()["set-cookie"].to_str().unwrap();
+    assert!(set.starts_with("doorplate_session=dpu_"), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict") && !set.contains("Secure"),
+        "{set}"
+    );
     // (The browser tests check that the app and the console end up with no cookie.)
 }
 
@@ -164,15 +175,17 @@ async fn a_cookie_event_socket_from_a_foreign_origin_is_refused() {
     let server = TestServer::start().await;
     let s = School::new(&server).await;
     let (cookie, _) = admin_cookie(&s.api).await;
-    let open = |origin: String| {
+    let open = |origin: Option<String>| {
         let mut req = format!("{}/api/v1/events", server.base.replacen("http", "ws", 1))
             .into_client_request()
             .unwrap();
         req.headers_mut().insert("cookie", cookie.parse().unwrap());
-        req.headers_mut().insert("origin", origin.parse().unwrap());
+        if let Some(o) = origin {
+            req.headers_mut().insert("origin", o.parse().unwrap());
+        }
         tokio_tungstenite::connect_async(req)
     };
-    match open("http://127.0.0.1:1".into()).await {
+    match open(Some("http://127.0.0.1:1".into())).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
             assert_eq!(res.status(), StatusCode::FORBIDDEN);
             let body: Value = serde_json::from_slice(res.body().as_deref().unwrap()).unwrap();
@@ -180,8 +193,13 @@ async fn a_cookie_event_socket_from_a_foreign_origin_is_refused() {
         }
         other => panic!("the foreign socket opened: {:?}", other.map(|_| ())),
     }
-    // From our own page the cookie socket opens.
-    let (ws, _) = open(server.base.clone()).await.expect("our own page opens the socket");
+    // From our own page the cookie socket opens, and so it does for a program (no
+    // browser page: browsers always send `Origin` on a WebSocket handshake).
+    let (ws, _) = open(Some(server.base.clone()))
+        .await
+        .expect("our own page opens the socket");
+    drop(ws);
+    let (ws, _) = open(None).await.expect("a program with the cookie opens the socket");
     drop(ws);
 }
 
