@@ -79,6 +79,8 @@ test('signs in as the administrator', { skip }, async () => {
   for (const v of VIEWS) assert.equal(await page.locator(tid(`nav-${v}`)).count(), 1, `nav has ${v}`);
   await page.locator(tid('people-table')).waitFor();
   assert.match(await page.locator(tid('me')).innerText(), /Administrator/);
+  // The console holds a bearer token: no session cookie a forged request could ride on.
+  assert.deepEqual(await page.context().cookies(), [], 'no cookie is set');
 });
 
 test('imports a class from CSV: a dry run first, a bad line changes nothing', { skip }, async () => {

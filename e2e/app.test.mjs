@@ -202,6 +202,8 @@ test('the login screen, in Chinese and English; a wrong password says so; then l
   const session = await page.evaluate(() => JSON.parse(localStorage.getItem('doorplate.app.session')));
   assert.ok(session?.token, 'the token is kept on the phone');
   assert.equal(session.user.id, s.mumUser.id);
+  // The app holds a bearer token: no session cookie a forged request could ride on.
+  assert.deepEqual(await page.context().cookies(), [], 'no cookie is set');
 
   // Still logged in after a reload.
   await page.reload();

@@ -102,7 +102,8 @@ function renderLogin(message) {
       errors.clear();
       submit.disabled = true;
       try {
-        const res = await api('POST', '/api/v1/auth/login', { body: { username: username.value.trim(), password: password.value } });
+        // The console keeps the bearer token; no session cookie (nothing here uses it).
+        const res = await api('POST', '/api/v1/auth/login', { body: { username: username.value.trim(), password: password.value, cookie: false } });
         if (!['admin', 'teacher'].includes(res.user.role)) {
           await api('POST', '/api/v1/auth/logout', { token: res.token }).catch(() => {});
           errors.show(t('login.staff_only'));

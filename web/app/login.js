@@ -54,7 +54,8 @@ export function createLogin({ onLoggedIn, onToggleLang }) {
     submit.textContent = t('login.busy');
     showError(null);
     try {
-      const res = await api('POST', '/api/v1/auth/login', { body: { username, password } });
+      // The app keeps the bearer token; no session cookie (nothing here uses it).
+      const res = await api('POST', '/api/v1/auth/login', { body: { username, password, cookie: false } });
       pass.value = '';
       onLoggedIn(res);
     } catch (err) {

@@ -316,7 +316,7 @@ async fn uploads_no_message_took_within_an_hour_are_removed() {
     let app = doorplate_server::open_app(&config, clock, stopped).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = doorplate_server::router(app.clone());
+    let router = doorplate_server::router(app.clone(), &config.http).unwrap();
     tokio::spawn(async move {
         axum::serve(
             listener,

@@ -20,6 +20,9 @@ pub enum ApiError {
     Conflict(&'static str, String),
     #[error("{0}")]
     TooLarge(String),
+    /// A cookie-signed write whose body has a type an HTML form can send (`origin.rs`).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("{1}")]
     Unprocessable(&'static str, String),
     #[error("too many attempts; try again in {0} s")]
@@ -115,8 +118,13 @@ impl From<StoreError> for ApiError {
 }
 
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    /// A body over the limit is 413; anything else about the JSON (its syntax, its
+    /// fields, a missing `application/json`) is bad input, 400, as API.md lists.
     fn from(e: axum::extract::rejection::JsonRejection) -> Self {
-        ApiError::BadRequest("bad_json", e.body_text())
+        match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(e.body_text()),
+            _ => ApiError::BadRequest("bad_json", e.body_text()),
+        }
     }
 }
 
@@ -141,6 +149,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(c, _) => (StatusCode::CONFLICT, *c),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             ApiError::Unprocessable(c, _) => (StatusCode::UNPROCESSABLE_ENTITY, *c),
             ApiError::Throttled(_) => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
             ApiError::RateLimited(c, _, _) => (StatusCode::TOO_MANY_REQUESTS, *c),
@@ -156,7 +165,7 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut res = (status, axum::Json(json!({"error": {"code": code, "message": message}}))).into_response();
+        let mut res = error_response(status, code, &message);
         if let ApiError::Throttled(secs) | ApiError::RateLimited(_, _, secs) = self {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
@@ -165,7 +174,13 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A JSON body extractor whose rejections are our error JSON (400), not axum's text.
+/// The `{"error": {code, message}}` answer with this status; `ApiError` and the
+/// middleware that reshapes axum's own error answers both build it here.
+pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, axum::Json(json!({"error": {"code": code, "message": message}}))).into_response()
+}
+
+/// A JSON body extractor whose rejections are our error JSON (400, 413), not axum's text.
 pub struct Json<T>(pub T);
 
 impl<T, S> axum::extract::FromRequest<S> for Json<T>

@@ -8,9 +8,12 @@ pub mod auth;
 pub mod crypto;
 pub mod error;
 pub mod hub;
+pub mod layers;
+pub mod origin;
 pub mod ready;
 pub mod revocation;
 pub mod school;
+pub mod serve;
 pub mod sessions;
 pub mod sharded;
 pub mod storage;
@@ -28,12 +31,11 @@ use doorplate_store::sqlite::SqliteStore;
 use ready::readyz;
 use school::clock;
 use school::{AppState, HostedSchool};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Where the server keeps its data.
+/// Where the server keeps its data, and how it meets its clients.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// The data folder: `doorplate.db` (SQLite), `media/`, and `secret.key`.
@@ -43,6 +45,8 @@ pub struct Config {
     pub min_free_bytes: u64,
     /// Per-user upload rate and quota of uploads no message carries yet.
     pub uploads: doorplate_domain::uploads::UploadPolicy,
+    /// Timeouts, connection limits and the public URL.
+    pub http: HttpConfig,
 }
 
 /// The default free-space floor: 64 MiB.
@@ -55,6 +59,35 @@ impl Config {
             data_dir,
             min_free_bytes: DEFAULT_MIN_FREE_BYTES,
             uploads: Default::default(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+/// The HTTP edge: limits that keep slow or greedy clients from holding the server, and
+/// the address people reach it at.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// The URL people open, e.g. `https://doorplate.example.org` behind a TLS proxy: its
+    /// origin is ours (for the cookie's origin check), and `https` makes cookies `Secure`.
+    pub public_url: Option<String>,
+    /// A request head must arrive within this; an idle keep-alive connection is closed
+    /// after it.
+    pub header_timeout: Duration,
+    /// A request body that sends nothing for this long is ended (408).
+    pub body_timeout: Duration,
+    /// Open connections one client address may hold (event sockets included); 0 turns
+    /// the limit off, as behind a reverse proxy where every client has its address.
+    pub max_connections_per_ip: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            public_url: None,
+            header_timeout: Duration::from_secs(15),
+            body_timeout: Duration::from_secs(30),
+            max_connections_per_ip: 256,
         }
     }
 }
@@ -65,8 +98,8 @@ pub enum StartError {
     DataDir(PathBuf, std::io::Error),
     #[error("database: {0}")]
     Store(#[from] doorplate_store::StoreError),
-    #[error("serving: {0}")]
-    Serve(std::io::Error),
+    #[error("public URL: {0}")]
+    PublicUrl(String),
 }
 
 /// Opens the data folder and builds the application state, on the given clock.
@@ -111,45 +144,60 @@ pub async fn run_on_clock(
 ) -> Result<(), StartError> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = open_app(&config, clock, stop_rx).await?;
+    let router = router(app.clone(), &config.http)?;
     app.reload_admins().await;
     let sweeper = tokio::spawn(sweep(app.clone()));
     let engine = tokio::spawn(school::engine::run(app.engine.clone()));
-    let router = router(app.clone());
     let addr = listener.local_addr().ok();
     tracing::info!(addr = ?addr, data = %config.data_dir.display(), "doorplate serving");
-    // No Nagle: an event is often two small frames in a row (a message, then its
-    // status); waiting for the first one's ACK cost 40 ms at the tail.
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: closing live sockets");
-            let _ = stop_tx.send(true);
-        })
-        .await
-        .map_err(StartError::Serve)?;
+    let limits = serve::ConnLimits {
+        header_timeout: config.http.header_timeout,
+        per_address: config.http.max_connections_per_ip,
+    };
+    serve::serve(listener, router, limits, async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing live sockets");
+        let _ = stop_tx.send(true);
+    })
+    .await;
     sweeper.abort();
     engine.abort();
     Ok(())
 }
 
-/// The whole HTTP surface.
-pub fn router(app: AppState) -> axum::Router {
+/// The whole HTTP surface, with the layers that guard it.
+pub fn router(app: AppState, http: &HttpConfig) -> Result<axum::Router, StartError> {
+    let public = http
+        .public_url
+        .as_deref()
+        .map(origin::origin_of)
+        .transpose()
+        .map_err(StartError::PublicUrl)?;
+    let edge = Arc::new(layers::Edge {
+        body_timeout: http.body_timeout,
+        secure: public.as_deref().is_some_and(|o| o.starts_with("https://")),
+    });
+    let origins = Arc::new(origin::Origins { public });
     let (api, doc) = api::router();
     let doc = Arc::new(doc);
-    api.route(
-        "/api/v1/openapi.json",
-        get(move || async move { axum::Json(doc.as_ref().clone()) }),
-    )
-    .route("/healthz", get(|| async { "ok" }))
-    .route("/readyz", get(readyz))
-    .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
-    .merge(web::router())
-    .layer(middleware::from_fn(log_request))
-    .with_state(app)
+    let router = api
+        .route(
+            "/api/v1/openapi.json",
+            get(move || async move { axum::Json(doc.as_ref().clone()) }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
+        .merge(web::router())
+        // Outermost last: the log sees every answer, the origin check runs before any
+        // body is read, and the body timeout wraps the body the handlers read.
+        .layer(middleware::from_fn_with_state(edge.clone(), layers::body_timeout))
+        .layer(middleware::from_fn(layers::api_error_shape))
+        .layer(middleware::from_fn_with_state(origins, origin::guard))
+        .layer(middleware::from_fn_with_state(edge, layers::common_headers))
+        .layer(middleware::from_fn(log_request))
+        .with_state(app);
+    Ok(router)
 }
 
 /// One structured log line per request (debug level; errors are logged where they occur).

@@ -3,8 +3,9 @@
 //! can be edited and reloaded without rebuilding.
 
 use axum::Router;
-use axum::extract::Path;
+use axum::extract::{Path, Request};
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
@@ -35,6 +36,41 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         "/common/{*path}",
         get(|Path(p): Path<String>| async move { asset(&format!("common/{p}")) }),
     )
+    .layer(middleware::from_fn(face_headers))
+}
+
+/// What a face may load: only our own files, with blobs and data URLs for images and
+/// media it fetched with its token or recorded (camera, microphone: getUserMedia is not
+/// a CSP matter), and the event socket on this host. No inline scripts or styles (the
+/// faces have none: `dom.js` sets styles through the CSSOM), no plugins, no `<base>`.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
+media-src 'self' blob:; font-src 'self'; worker-src 'self'; manifest-src 'self'; object-src 'none'; \
+base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Security headers on every face file: the CSP above, and no framing by another site
+/// (`frame-ancestors` for today's browsers, `X-Frame-Options` for older ones) so nobody
+/// can overlay the console or a kiosk to steal clicks.
+async fn face_headers(req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
+        .map(str::to_owned);
+    let mut res = next.run(req).await;
+    // `connect-src 'self'` covers ws: and wss: on the same host only in CSP level 3
+    // browsers; older Safari needs the socket's origin spelled out.
+    let connect = match host {
+        Some(h) => format!("connect-src 'self' ws://{h} wss://{h}"),
+        None => "connect-src 'self'".into(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!("{CSP}; {connect}")) {
+        let h = res.headers_mut();
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    }
+    res
 }
 
 fn asset(path: &str) -> Response {

@@ -23,6 +23,22 @@ pub struct Args {
     /// never less than one file of the school's largest size limit.
     #[arg(long, env = "DOORPLATE_UPLOAD_QUOTA_MB", default_value_t = UploadPolicy::default().pending_bytes >> 20)]
     upload_quota_mb: u64,
+    /// The URL people open, e.g. https://doorplate.example.org behind a TLS proxy:
+    /// requests signed in by the session cookie must come from it (or from the address
+    /// they were sent to), and https makes the cookie Secure.
+    #[arg(long, env = "DOORPLATE_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Seconds a client may take to send a request head; an idle keep-alive connection
+    /// is closed after as long [default: 15].
+    #[arg(long, env = "DOORPLATE_HEADER_TIMEOUT")]
+    header_timeout: Option<u64>,
+    /// Seconds a request body may send nothing before the request is ended [default: 30].
+    #[arg(long, env = "DOORPLATE_BODY_TIMEOUT")]
+    body_timeout: Option<u64>,
+    /// Open connections (event sockets included) one client address may hold; 0 turns
+    /// the limit off, as behind a reverse proxy [default: 256].
+    #[arg(long, env = "DOORPLATE_MAX_CONNECTIONS_PER_IP")]
+    max_connections_per_ip: Option<usize>,
 }
 
 pub const DEFAULT_CONFIG: &str = r#"# Doorplate configuration. Flags and DOORPLATE_* variables override these lines.
@@ -33,7 +49,30 @@ data = "./doorplate-data"
 # Address and port to serve the API, the kiosk (/kiosk), the family app (/app) and the
 # console (/admin) on. Put a TLS-terminating proxy in front for anything but a lab.
 listen = "127.0.0.1:8080"
+
+# The URL people open, when it is not the listen address (a TLS proxy in front):
+# cookie-signed requests must come from it, and https makes the cookie Secure.
+# public_url = "https://doorplate.example.org"
+
+# Seconds to receive a request head (also how long an idle connection stays open), and
+# seconds a request body may stall before the request is ended.
+# header_timeout = "15"
+# body_timeout = "30"
+
+# Open connections one client address may hold; "0" turns the limit off (behind a
+# reverse proxy every client has the proxy's address).
+# max_connections_per_ip = "256"
 "#;
+
+/// The settings a configuration file may hold.
+const KNOWN: [&str; 6] = [
+    "data",
+    "listen",
+    "public_url",
+    "header_timeout",
+    "body_timeout",
+    "max_connections_per_ip",
+];
 
 /// Reads `key = "value"` lines (a subset of TOML: strings, comments).
 fn read_config(path: &PathBuf) -> anyhow::Result<Vec<(String, String)>> {
@@ -48,11 +87,12 @@ fn read_config(path: &PathBuf) -> anyhow::Result<Vec<(String, String)>> {
             .split_once('=')
             .with_context(|| format!("{}:{}: expected key = \"value\"", path.display(), n + 1))?;
         let k = k.trim();
-        if !matches!(k, "data" | "listen") {
+        if !KNOWN.contains(&k) {
             anyhow::bail!(
-                "{}:{}: unknown setting {k:?} (known: data, listen)",
+                "{}:{}: unknown setting {k:?} (known: {})",
                 path.display(),
-                n + 1
+                n + 1,
+                KNOWN.join(", ")
             );
         }
         out.push((k.to_string(), v.trim().trim_matches('"').to_string()));
@@ -73,6 +113,34 @@ pub async fn run(data: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
         .listen
         .or_else(|| from_file("listen"))
         .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let number = |flag: Option<u64>, key: &str| -> anyhow::Result<Option<u64>> {
+        match flag {
+            Some(v) => Ok(Some(v)),
+            None => from_file(key)
+                .map(|v| {
+                    v.parse()
+                        .with_context(|| format!("{key} = {v:?}: expected a whole number"))
+                })
+                .transpose(),
+        }
+    };
+    let mut http = doorplate_server::HttpConfig {
+        public_url: args.public_url.or_else(|| from_file("public_url")),
+        ..Default::default()
+    };
+    if let Some(url) = &http.public_url {
+        // Refused before listening, so no script takes the server for started.
+        doorplate_server::origin::origin_of(url).map_err(|e| anyhow::anyhow!("public_url: {e}"))?;
+    }
+    if let Some(s) = number(args.header_timeout, "header_timeout")? {
+        http.header_timeout = std::time::Duration::from_secs(s.max(1));
+    }
+    if let Some(s) = number(args.body_timeout, "body_timeout")? {
+        http.body_timeout = std::time::Duration::from_secs(s.max(1));
+    }
+    if let Some(n) = number(args.max_connections_per_ip.map(|n| n as u64), "max_connections_per_ip")? {
+        http.max_connections_per_ip = n as usize;
+    }
     if let Some(n) = super::raise_fd_limit() {
         tracing::info!(open_files = n, "open file limit");
     }
@@ -85,6 +153,7 @@ pub async fn run(data: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
             per_minute: args.uploads_per_minute,
             pending_bytes: args.upload_quota_mb << 20,
         },
+        http,
         ..doorplate_server::Config::new(data)
     };
     super::serve_until_signal(listener, config).await

@@ -116,6 +116,11 @@ impl TestServer {
         Self::start_in_on(dir, config, None).await
     }
 
+    /// Starts on `dir` with this configuration (its `data_dir` should be `dir`).
+    pub async fn start_configured(dir: TempDir, config: doorplate_server::Config) -> TestServer {
+        Self::start_in_on(dir, config, None).await
+    }
+
     async fn start_in_on(
         dir: TempDir,
         config: doorplate_server::Config,
@@ -491,4 +496,22 @@ impl Events {
 /// where tests that move time by hand start.
 pub fn monday_morning() -> jiff::Timestamp {
     "2026-11-30T08:00:00Z".parse().unwrap()
+}
+
+impl TestServer {
+    /// A server with a fresh admin and these HTTP settings.
+    pub async fn start_http(http: doorplate_server::HttpConfig) -> TestServer {
+        let dir = TempDir::new();
+        create_admin(&dir.0).await;
+        let config = doorplate_server::Config {
+            http,
+            ..doorplate_server::Config::new(dir.0.clone())
+        };
+        Self::start_configured(dir, config).await
+    }
+
+    /// `host:port` the server listens on.
+    pub fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_string()
+    }
 }

@@ -31,6 +31,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
+    /// Also set the token as the `doorplate_session` cookie (default true). The web faces
+    /// hold the bearer token and send `false`, so no cookie is left for a forged request.
+    #[serde(default = "yes")]
+    pub cookie: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Serialize, ToSchema)]
@@ -106,16 +114,13 @@ async fn login(
         .create_token(app.secrets.hash("token", &token), user.id, now, expires)
         .await?;
     app.audit(Some(user.id), "auth.login", Some(user.id), json!({})).await;
-    let cookie = format!(
-        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-        TOKEN_DAYS * 86_400
-    );
+    let cookie = req.cookie.then(|| session_cookie(&token, TOKEN_DAYS * 86_400));
     let mut res = axum::Json(LoginResponse {
         token,
         user: UserView::from(&user),
     })
     .into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
+    if let Some(v) = cookie {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(res)
@@ -138,11 +143,17 @@ async fn logout(State(app): State<AppState>, caller: Caller) -> ApiResult<Respon
         app.audit(Some(user.id), "auth.logout", Some(user.id), json!({})).await;
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
-    res.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("doorplate_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-    );
+    res.headers_mut().insert(header::SET_COOKIE, session_cookie("", 0));
     Ok(res)
+}
+
+/// The `doorplate_session` cookie (an empty value with `max_age` 0 clears it). `Secure`
+/// is added by `layers::common_headers` when the server's public URL is https.
+fn session_cookie(token: &str, max_age: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}"
+    ))
+    .expect("a token is printable ASCII")
 }
 
 /// GET /api/v1/me — who the token belongs to.

@@ -8,6 +8,7 @@ pub mod import;
 pub mod media;
 pub mod messages;
 pub mod notices;
+pub mod openapi;
 pub mod presence;
 pub mod school;
 pub mod settings;
@@ -59,6 +60,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(import::router());
     let (router, mut doc) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
+    openapi::complete(&mut doc);
     (router, doc)
 }
 
@@ -85,7 +87,11 @@ impl<'de> Deserialize<'de> for ApiId {
 
 impl utoipa::PartialSchema for ApiId {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        String::schema()
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(openapi::ID))
+            .into()
     }
 }
 

@@ -1,0 +1,197 @@
+//! The accept loop: what `axum::serve` does, plus the limits a public server needs.
+//!
+//! `axum::serve` gives hyper no timer, so a client that sends half a request head keeps
+//! its connection (and a file descriptor) forever. Here each connection is served by
+//! hyper's HTTP/1 builder with Tokio's timer and a header read timeout (which also ends
+//! keep-alive connections that stay idle that long), and every client address may hold
+//! only so many connections at once: one host cannot use up the process's files.
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::ErrorKind;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Limits on each connection, from [`crate::HttpConfig`].
+#[derive(Clone, Copy, Debug)]
+pub struct ConnLimits {
+    /// How long a client may take to send a request head (and how long an idle
+    /// keep-alive connection stays open).
+    pub header_timeout: Duration,
+    /// Connections one address may hold at once; 0 means no limit.
+    pub per_address: usize,
+}
+
+/// Open connections per client address.
+///
+/// A std `Mutex`: each use is one map update, never held across an await.
+#[derive(Default)]
+struct Counts(Mutex<HashMap<IpAddr, usize>>);
+
+/// One admitted connection; gives its slot back when dropped.
+struct Slot {
+    counts: Arc<Counts>,
+    ip: IpAddr,
+}
+
+impl Counts {
+    /// A slot for `ip`, or `None` when it already holds `max` connections.
+    fn admit(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<Slot> {
+        let mut map = self.0.lock().expect("connection counts poisoned");
+        let n = map.entry(ip).or_insert(0);
+        if max > 0 && *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            counts: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut map = self.counts.0.lock().expect("connection counts poisoned");
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// A client's socket with its slot: the slot is given back only when the socket is
+/// closed, so an event socket (which outlives hyper's connection after the upgrade) keeps
+/// counting.
+struct Counted {
+    tcp: TcpStream,
+    _slot: Slot,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
+/// What a refused connection reads before it is closed: a 503 with the error JSON.
+static REFUSED: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    let body = r#"{"error":{"code":"too_many_connections","message":"this address has too many open connections"}}"#;
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\n\
+         retry-after: 10\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+});
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets open requests
+/// finish (live sockets are closed by the app's own shutdown flag) and returns.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let counts = Arc::new(Counts::default());
+    // Dropped at shutdown: every connection task watches it to start its graceful close.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+    // Each connection task holds a clone; `closed()` completes when all are gone.
+    let (done_tx, done_rx) = tokio::sync::watch::channel(());
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                // A client that gave up before we took it: nothing to wait for (a
+                // pause here would let anyone slow our accepts by resetting).
+                Err(e) if matches!(
+                    e.kind(),
+                    ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::ConnectionRefused
+                ) => continue,
+                Err(e) => {
+                    // Out of files or a similar passing trouble: wait a little, as
+                    // axum::serve does, instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let Some(slot) = counts.admit(peer.ip(), limits.per_address) else {
+            tracing::debug!(%peer, "refused: too many connections from this address");
+            // Best effort, never waits: the socket's buffer takes these few bytes.
+            let _ = tcp.try_write(&REFUSED);
+            continue;
+        };
+        // No Nagle: an event is often two small frames in a row (a message, then its
+        // status); waiting for the first one's ACK cost 40 ms at the tail.
+        let _ = tcp.set_nodelay(true);
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            let mut router = router.clone();
+            tower_service::Service::call(&mut router, req)
+        });
+        let mut stop = stop_rx.clone();
+        let done = done_rx.clone();
+        tokio::spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .serve_connection(TokioIo::new(Counted { tcp, _slot: slot }), service)
+                .with_upgrades();
+            tokio::pin!(conn);
+            tokio::select! {
+                res = conn.as_mut() => {
+                    if let Err(e) = res {
+                        tracing::debug!(%peer, error = %e, "connection ended");
+                    }
+                }
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(done);
+        });
+    }
+    drop(listener);
+    drop(stop_tx);
+    drop(done_rx);
+    done_tx.closed().await;
+}
