@@ -227,7 +227,7 @@ test('prints QR badges for the class', { skip }, async () => {
   await page.locator(`${tid('classes-table')} tr[data-key="${s.group.id}"]`).click();
   await page.locator(tid('class-detail')).waitFor();
   await page.locator(tid('class-badges')).click();
-  const confirm = page.locator(tid('confirm'));
+  const confirm = page.locator(tid('confirm-dialog'));
   await confirm.waitFor();
   assert.match(await confirm.innerText(), /replaces/);
   // Keep what the sheet was issued, to prove a printed badge works at a door.
@@ -236,7 +236,7 @@ test('prints QR badges for the class', { skip }, async () => {
     if (res.request().method() === 'POST' && /\/api\/v1\/groups\/[^/]+\/badges$/.test(new URL(res.url()).pathname)) issued = await res.json();
   };
   browser.context.on('response', onResponse);
-  const [sheet] = await Promise.all([browser.context.waitForEvent('page'), page.locator(tid('confirm-yes')).click()]);
+  const [sheet] = await Promise.all([browser.context.waitForEvent('page'), page.locator(tid('confirm-dialog-confirm')).click()]);
   await sheet.setViewportSize(DESKTOP);
   const cards = sheet.locator(tid('badge-card'));
   await until(async () => (await cards.count()) === 3, { message: 'three badge cards' });

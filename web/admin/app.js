@@ -7,22 +7,27 @@ import { openEvents } from '/common/events.js';
 import { h, setChildren } from '/common/dom.js';
 import { t, setLang, getLang, onLangChange } from '/common/i18n.js';
 import './strings.js';
-import { icon } from './icons.js';
+import { icon } from '/common/icons.js';
 import { session, setToken, call, errorText, invalidate, isAdmin } from './lib.js';
+import { configureUi } from '/common/ui.js';
 import { avatar, formError, toast } from './ui.js';
 
 const LANG_KEY = 'doorplate.console.lang';
 const urlLang = new URLSearchParams(location.search).get('lang');
 
+// The console's toasts sit in a corner with an icon, two at most (a save and its
+// follow-up), and dialog errors read as the console's error sentences.
+configureUi({ toasts: { max: 2, ms: 3200, errorMs: 6000, icons: { error: 'alert', default: 'check' } }, errorText });
+
 /** The navigation, in the order of DESIGN.md; `admin` marks admin-only views. */
 const NAV = [
   { id: 'people', icon: 'people' },
-  { id: 'classes', icon: 'classes' },
+  { id: 'classes', icon: 'school' },
   { id: 'rooms', icon: 'rooms' },
   { id: 'timetable', icon: 'timetable' },
   { id: 'arrangements', icon: 'arrangements' },
-  { id: 'notices', icon: 'notices' },
-  { id: 'presence', icon: 'presence' },
+  { id: 'notices', icon: 'megaphone' },
+  { id: 'presence', icon: 'pin' },
   { id: 'audit', icon: 'audit', admin: true },
   { id: 'settings', icon: 'settings', admin: true },
   { id: 'import', icon: 'import', admin: true },
@@ -242,7 +247,7 @@ export function settingsChanged(next) {
   session.settings = next;
   const before = getLang();
   applyLang();
-  if (getLang() === before) toast(t('settings.saved'), 'success');
+  if (getLang() === before) toast(t('settings.saved'), { kind: 'success' });
 }
 
 applyLang();

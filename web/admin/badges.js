@@ -5,7 +5,7 @@
 import { h, setChildren } from '/common/dom.js';
 import { t, setLang } from '/common/i18n.js';
 import './strings.js';
-import { icon } from './icons.js';
+import { icon } from '/common/icons.js';
 import { session, call, errorText } from './lib.js';
 
 const query = new URLSearchParams(location.search);
@@ -39,7 +39,7 @@ function qrImage(markup) {
 
 function toolbar(...extra) {
   return h('header', { class: 'sheet-bar' },
-    h('a', { class: 'btn btn-quiet', href: `/admin#/classes?id=${encodeURIComponent(groupId || '')}` }, icon('chevronLeft'), h('span', { text: t('badges.back') })),
+    h('a', { class: 'btn btn-quiet', href: `/admin#/classes?id=${encodeURIComponent(groupId || '')}` }, icon('back'), h('span', { text: t('badges.back') })),
     h('div', { class: 'sheet-bar-title' },
       h('h1', { text: group ? t('badges.heading', { name: group.name }) : t('badges.title') }),
       h('p', { text: badges ? t('badges.count', { n: badges.length }) : group ? t('classes.students_n', { n: group.member_ids.length }) : '' })),

@@ -8,8 +8,6 @@ addStrings({
     'console.sub': 'School console',
     'role.admin': 'Administrator',
 
-    'common.cancel': 'Cancel',
-    'common.close': 'Close',
     'common.save': 'Save changes',
     'common.edit': 'Edit',
     'common.delete': 'Delete',
@@ -499,8 +497,6 @@ addStrings({
     'console.sub': '学校管理台',
     'role.admin': '管理员',
 
-    'common.cancel': '取消',
-    'common.close': '关闭',
     'common.save': '保存修改',
     'common.edit': '编辑',
     'common.delete': '删除',

@@ -1,36 +1,21 @@
-// The console's building blocks: page headers, tables, search boxes, dialogs, toasts,
-// form fields, a person picker and the detail panel. Views compose these; every string
-// comes from the translation table, every name is set as text.
+// The console's building blocks: page headers, tables, search boxes, form fields, a
+// person picker and the detail panel, with the toasts, dialogs and avatars all three faces
+// share (/common/ui.js, passed on from here). Views compose these; every string comes
+// from the translation table, every name is set as text.
 
-import { h, setChildren, initials } from '/common/dom.js';
+import { h, setChildren } from '/common/dom.js';
 import { t } from '/common/i18n.js';
-import { icon } from './icons.js';
+import { icon } from '/common/icons.js';
+import { toast, avatar } from '/common/ui.js';
 import { errorText, debounce } from './lib.js';
+
+export { toast, dialog, confirmDialog, avatar } from '/common/ui.js';
 
 // ---- toasts ---------------------------------------------------------------------------
 
-let toastHost = null;
-
-/** A short message at the bottom of the screen; errors stay a little longer. */
-export function toast(text, kind = 'info') {
-  if (!toastHost) {
-    toastHost = h('div', { class: 'toasts', role: 'status', 'aria-live': 'polite' });
-    document.body.append(toastHost);
-  }
-  const el = h('div', { class: `toast toast-${kind}`, 'data-testid': 'toast' },
-    icon(kind === 'error' ? 'alert' : 'check'), h('span', { text }));
-  // At most two at once: the newest says what just happened.
-  while (toastHost.children.length >= 2) toastHost.firstElementChild.remove();
-  toastHost.append(el);
-  setTimeout(() => {
-    el.classList.add('leaving');
-    setTimeout(() => el.remove(), 250);
-  }, kind === 'error' ? 6000 : 3200);
-}
-
 /** Shows an API error as a toast. */
 export function toastError(err) {
-  toast(errorText(err), 'error');
+  toast(errorText(err), { kind: 'error' });
 }
 
 // ---- page layout ----------------------------------------------------------------------
@@ -75,9 +60,9 @@ export function splitView() {
 }
 
 /** The top of a detail panel: title, optional subtitle and avatar, and a close button. */
-export function panelHead(title, { subtitle, avatar, onClose } = {}) {
+export function panelHead(title, { subtitle, avatar: name, onClose } = {}) {
   return h('div', { class: 'panel-head' },
-    avatar !== undefined ? h('div', { class: 'avatar avatar-lg', text: initials(avatar) }) : null,
+    name !== undefined ? avatar(name, { size: 'lg' }) : null,
     h('div', { class: 'panel-titles' },
       h('h2', { class: 'panel-title', text: title, 'data-testid': 'panel-title' }),
       subtitle ? h('p', { class: 'panel-sub', text: subtitle }) : null),
@@ -125,10 +110,6 @@ export function iconButton(iconName, label, onclick, testid) {
 /** A small coloured label; `tone` is one of neutral, accent, blue, amber, violet, red, green. */
 export function chip(text, tone = 'neutral', extra = {}) {
   return h('span', { class: `chip chip-${tone}`, ...extra, text });
-}
-
-export function avatar(name, cls = '') {
-  return h('span', { class: `avatar ${cls}`, 'aria-hidden': 'true', text: initials(name) });
 }
 
 /** A dot and a word for a state (online/offline…). */
@@ -242,69 +223,6 @@ export async function busy(btn, work, errors) {
   }
 }
 
-// ---- dialogs -------------------------------------------------------------------------
-
-/**
- * A modal dialog. `actions` = [{label, kind, testid, onClick(ctx)}]: the dialog closes
- * after `onClick` unless it returns false or throws (the error shows in the dialog).
- * Returns `{el, close(), error}`.
- */
-export function dialog({ title, body, actions = [], wide = false, testid = 'dialog', onClose }) {
-  const errors = formError();
-  const card = h('div', { class: `dialog${wide ? ' dialog-wide' : ''}`, role: 'dialog', 'aria-modal': 'true', 'aria-label': title, 'data-testid': testid });
-  const backdrop = h('div', { class: 'backdrop', onmousedown: (e) => { if (e.target === backdrop) close(); } }, card);
-  let closed = false;
-  function close() {
-    if (closed) return;
-    closed = true;
-    document.removeEventListener('keydown', onKey);
-    backdrop.classList.add('leaving');
-    setTimeout(() => backdrop.remove(), 160);
-    if (onClose) onClose();
-  }
-  function onKey(e) { if (e.key === 'Escape') close(); }
-  const ctx = { close, error: errors };
-  const buttons = actions.map((a) => {
-    const b = button(a.label, { kind: a.kind || 'outline', testid: a.testid, iconName: a.icon });
-    b.addEventListener('click', async () => {
-      if (!a.onClick) return close();
-      let failed = false;
-      const sink = { clear: () => errors.clear(), show: (err) => { failed = true; errors.show(err); } };
-      const result = await busy(b, () => a.onClick(ctx), sink);
-      if (!failed && result !== false && !closed) close();
-    });
-    return b;
-  });
-  setChildren(card,
-    h('div', { class: 'dialog-head' },
-      h('h2', { class: 'dialog-title', text: title }),
-      iconButton('close', t('common.close'), close)),
-    h('div', { class: 'dialog-body' }, body),
-    errors.el,
-    buttons.length ? h('div', { class: 'dialog-actions' }, buttons) : null);
-  document.body.append(backdrop);
-  document.addEventListener('keydown', onKey);
-  const first = card.querySelector('input, select, textarea');
-  if (first) setTimeout(() => first.focus(), 30);
-  return { el: card, close, error: errors };
-}
-
-/** Asks a yes/no question; resolves true when confirmed. */
-export function confirmDialog({ title, text, confirm, danger = false, testid = 'confirm' }) {
-  return new Promise((resolve) => {
-    let answered = false;
-    dialog({
-      title, testid,
-      body: h('p', { class: 'dialog-text', text }),
-      actions: [
-        { label: t('common.cancel'), kind: 'quiet', onClick: () => { answered = true; resolve(false); return true; } },
-        { label: confirm, kind: danger ? 'danger' : 'primary', testid: 'confirm-yes', onClick: () => { answered = true; resolve(true); return true; } },
-      ],
-      onClose: () => { if (!answered) resolve(false); },
-    });
-  });
-}
-
 // ---- picking people ----------------------------------------------------------------
 
 /**
@@ -335,7 +253,7 @@ export function personPicker({ load, onPick, exclude = () => new Set(), placehol
     setChildren(list, items.map((u, i) => h('button', {
       type: 'button', class: `picker-item${i === active ? ' active' : ''}`, role: 'option', 'data-testid': 'picker-item',
       onmousedown: (e) => { e.preventDefault(); pick(u); },
-    }, avatar(u.display_name, 'avatar-sm'), h('span', { class: 'picker-name', text: u.display_name }),
+    }, avatar(u.display_name, { size: 'sm' }), h('span', { class: 'picker-name', text: u.display_name }),
     h('span', { class: 'picker-meta', text: describe ? describe(u) : (u.username || t(`role.${u.role}`)) }))));
   }
   function pick(u) {
@@ -358,7 +276,7 @@ export function personPicker({ load, onPick, exclude = () => new Set(), placehol
 /** A person shown as a removable chip. */
 export function personChip(user, onRemove, extra = {}) {
   return h('span', { class: 'person-chip', 'data-testid': 'person-chip', 'data-user-id': user.id, ...extra },
-    avatar(user.display_name, 'avatar-xs'),
+    avatar(user.display_name, { size: 'xs' }),
     h('span', { text: user.display_name }),
     onRemove ? h('button', { type: 'button', class: 'chip-x', 'aria-label': t('common.remove_name', { name: user.display_name }), onclick: onRemove }, icon('close')) : null);
 }

@@ -20,12 +20,17 @@ import { forgetMedia } from './media.js';
 import { createLogin } from './login.js';
 import { createHome } from './home.js';
 import { createThread } from './thread.js';
-import { beep, confirmDialog, toast } from './ui.js';
-import { icon } from './icons.js';
+import { beep } from './ui.js';
+import { icon } from '/common/icons.js';
+import { configureUi, confirmDialog, toast } from '/common/ui.js';
 
 const CHILDREN_REFRESH_MS = 60_000;
 const OFFLINE_GRACE_MS = 2500;
 const query = new URLSearchParams(location.search);
+
+// The app's questions are short and thumb-sized: no × in their head, and the answer the
+// person came for has the focus.
+configureUi({ toasts: { ms: 4000, errorMs: 4000 }, dialogs: { closeButton: false, focusConfirm: true } });
 
 // The service worker's scope is /app/; make the address fall inside it.
 if (location.pathname === '/app') history.replaceState(history.state, '', `/app/${location.search}${location.hash}`);
@@ -77,7 +82,7 @@ const threadView = createThread({
   onError: (err) => handleError(err),
   isVisible: () => document.body.dataset.view === 'thread' || wide.matches,
 });
-const placeholder = h('div', { class: 'thread-placeholder' }, icon('compose'));
+const placeholder = h('div', { class: 'thread-placeholder' }, icon('pen'));
 const threadPane = h('div', { class: 'pane pane-thread' }, placeholder);
 const main = h('div', { class: 'main', 'data-testid': 'main' },
   h('div', { class: 'pane pane-list' }, home.el),
@@ -366,7 +371,7 @@ function expired() {
 }
 
 async function logout() {
-  const ok = await confirmDialog({ title: t('menu.logout'), body: t('menu.logout.confirm'), confirm: t('menu.logout'), testid: 'logout-dialog' });
+  const ok = await confirmDialog({ title: t('menu.logout'), text: t('menu.logout.confirm'), confirm: t('menu.logout'), testid: 'logout-dialog' });
   if (!ok) return;
   const bearer = token();
   stopMain();

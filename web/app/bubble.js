@@ -6,7 +6,7 @@
 
 import { h } from '/common/dom.js';
 import { t } from '/common/i18n.js';
-import { icon } from './icons.js';
+import { icon } from '/common/icons.js';
 import { clock } from './ui.js';
 import { mediaUrl, openLightbox, voicePlayer } from './media.js';
 import { retry, discard } from './send.js';
@@ -18,9 +18,9 @@ export const keyOf = (m) => m.client_id || `id:${m.id}`;
 export function statusOf(m, peerRole) {
   const p = m.pending;
   if (p) {
-    if (p.state === 'uploading') return { cls: 'pending', icon: 'clock', text: t('status.uploading', { n: Math.round((p.progress || 0) * 100) }) };
-    if (p.state === 'sending') return { cls: 'pending', icon: 'clock', text: t('status.sending') };
-    if (p.state === 'waiting') return { cls: 'waiting', icon: 'clock', text: t('status.waiting') };
+    if (p.state === 'uploading') return { cls: 'pending', icon: 'clockSmall', text: t('status.uploading', { n: Math.round((p.progress || 0) * 100) }) };
+    if (p.state === 'sending') return { cls: 'pending', icon: 'clockSmall', text: t('status.sending') };
+    if (p.state === 'waiting') return { cls: 'waiting', icon: 'clockSmall', text: t('status.waiting') };
     return { cls: 'failed', icon: 'urgent', text: t('status.failed') };
   }
   if (m.status === 'read') return { cls: 'read', icon: 'ticks', text: t('status.read') };
@@ -55,7 +55,7 @@ function photo(m) {
 function video(m) {
   const box = h('div', { class: 'video', 'data-testid': 'video' });
   const play = h('button', { type: 'button', class: 'video-cover', 'aria-label': t('msg.video.play') },
-    h('span', { class: 'video-play' }, icon('play')), h('span', { class: 'video-label' }, t('msg.video')));
+    h('span', { class: 'video-play' }, icon('playFilled')), h('span', { class: 'video-label' }, t('msg.video')));
   play.addEventListener('click', async () => {
     play.disabled = true;
     try {

@@ -6,8 +6,9 @@
 
 import { h } from '/common/dom.js';
 import { t } from '/common/i18n.js';
-import { icon } from './icons.js';
-import { confirmDialog, toast, duration, unlockAudio } from './ui.js';
+import { icon } from '/common/icons.js';
+import { confirmDialog, toast } from '/common/ui.js';
+import { duration, unlockAudio } from './ui.js';
 import { state } from './state.js';
 import { shrinkPhoto } from './media.js';
 
@@ -44,18 +45,18 @@ export function createComposer({ onSend, canUrgent }) {
   const cameraInput = h('input', { type: 'file', accept: 'image/*', capture: 'environment', class: 'visually-hidden', tabindex: '-1', 'aria-hidden': 'true', 'data-testid': 'input-camera' });
   const galleryInput = h('input', { type: 'file', accept: 'image/*,video/*', class: 'visually-hidden', tabindex: '-1', 'aria-hidden': 'true', 'data-testid': 'input-gallery' });
   const cameraBtn = h('button', { type: 'button', class: 'tool-btn', 'data-testid': 'btn-camera', onclick: () => cameraInput.click() }, icon('camera'));
-  const galleryBtn = h('button', { type: 'button', class: 'tool-btn', 'data-testid': 'btn-gallery', onclick: () => galleryInput.click() }, icon('gallery'));
+  const galleryBtn = h('button', { type: 'button', class: 'tool-btn', 'data-testid': 'btn-gallery', onclick: () => galleryInput.click() }, icon('image'));
   const field = h('textarea', { class: 'field-input', rows: '1', 'data-testid': 'composer-input', enterkeyhint: 'send', autocomplete: 'off' });
   const urgentBtn = h('button', { type: 'button', class: 'urgent-btn', 'data-testid': 'btn-urgent', 'aria-pressed': 'false' }, icon('urgent'));
-  const sendBtn = h('button', { type: 'button', class: 'round-btn send-btn', 'data-testid': 'btn-send', hidden: true }, icon('send'));
-  const micBtn = h('button', { type: 'button', class: 'round-btn mic-btn', 'data-testid': 'btn-mic' }, icon('mic'));
+  const sendBtn = h('button', { type: 'button', class: 'round-btn send-btn', 'data-testid': 'btn-send', hidden: true }, icon('arrowRight'));
+  const micBtn = h('button', { type: 'button', class: 'round-btn mic-btn', 'data-testid': 'btn-mic' }, icon('micCapsule'));
   const urgentTag = h('span', { class: 'composer-urgent-tag', 'data-testid': 'urgent-on', hidden: true }, icon('urgent'), h('span', { class: 'urgent-tag-text' }));
 
   const timer = h('span', { class: 'rec-timer tabular', 'data-testid': 'rec-timer' }, '0:00');
   const levels = h('span', { class: 'rec-levels', 'aria-hidden': 'true' }, ...Array.from({ length: 10 }, () => h('i')));
   const slideHint = h('span', { class: 'rec-hint' });
   const recCancel = h('button', { type: 'button', class: 'rec-cancel', 'data-testid': 'rec-cancel', onclick: () => finish(false) }, icon('trash'));
-  const recSend = h('button', { type: 'button', class: 'round-btn rec-send', 'data-testid': 'rec-send', hidden: true, onclick: () => finish(true) }, icon('send'));
+  const recSend = h('button', { type: 'button', class: 'round-btn rec-send', 'data-testid': 'rec-send', hidden: true, onclick: () => finish(true) }, icon('arrowRight'));
   const overlay = h('div', { class: 'rec', 'data-testid': 'recording', hidden: true, role: 'status' },
     recCancel, h('span', { class: 'rec-dot', 'aria-hidden': 'true' }), timer, levels, slideHint, recSend);
 
@@ -123,7 +124,7 @@ export function createComposer({ onSend, canUrgent }) {
   }
   urgentBtn.addEventListener('click', async () => {
     if (urgent) return setUrgent(false);
-    const ok = await confirmDialog({ title: t('urgent.title'), body: t('urgent.body'), confirm: t('urgent.confirm'), danger: true, testid: 'urgent-dialog' });
+    const ok = await confirmDialog({ title: t('urgent.title'), text: t('urgent.body'), confirm: t('urgent.confirm'), danger: true, icon: 'urgent', testid: 'urgent-dialog' });
     if (ok) setUrgent(true);
     field.focus();
   });

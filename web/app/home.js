@@ -5,8 +5,9 @@ import { api, ApiError } from '/common/api.js';
 import { h } from '/common/dom.js';
 import { t, getLang } from '/common/i18n.js';
 import { state, me, token, isGuardian, sortedConvs, readPref, writePref } from './state.js';
-import { avatar, listTime, clock, openSheet, toast } from './ui.js';
-import { icon } from './icons.js';
+import { personAvatar, listTime, clock, openSheet } from './ui.js';
+import { icon } from '/common/icons.js';
+import { toast } from '/common/ui.js';
 
 /** "Present at Room 301 since 10:02", "At school" or "Not checked in". */
 export function whereLine(child) {
@@ -37,7 +38,7 @@ function preview(conv) {
  */
 export function createHome({ onOpen, onStart, onLogout, onLanguage }) {
   const title = h('h1', { class: 'home-title' });
-  const newBtn = h('button', { type: 'button', class: 'icon-btn accent', 'data-testid': 'new-conversation', onclick: () => openContacts() }, icon('compose'));
+  const newBtn = h('button', { type: 'button', class: 'icon-btn accent', 'data-testid': 'new-conversation', onclick: () => openContacts() }, icon('pen'));
   const meBtn = h('button', { type: 'button', class: 'me-btn', 'data-testid': 'menu', onclick: () => openMenu() });
   const header = h('header', { class: 'bar home-bar' }, meBtn, title, newBtn);
   const picker = h('div', { class: 'child-picker', role: 'tablist', 'data-testid': 'child-picker', hidden: true });
@@ -64,12 +65,12 @@ export function createHome({ onOpen, onStart, onLogout, onLanguage }) {
     const child = kids.find((k) => k.id === selectedChild);
     const state_ = child.where?.state || 'unknown';
     cardBox.replaceChildren(h('article', { class: 'child-card', 'data-testid': 'child-card', dataset: { state: state_, childId: child.id } },
-      avatar({ ...child, role: 'student' }, 'lg'),
+      personAvatar({ ...child, role: 'student' }, 'lg'),
       h('div', { class: 'child-text' },
         h('h2', { class: 'child-name' }, child.display_name),
         h('p', { class: 'child-where', 'data-testid': 'child-where' }, h('span', { class: 'where-dot', 'aria-hidden': 'true' }), whereLine(child)),
         h('p', { class: 'child-unread' }, child.unread_by_child > 0 ? t('child.unread', { n: child.unread_by_child }) : t('child.all_read'))),
-      h('button', { type: 'button', class: 'btn btn-primary child-write', 'data-testid': 'child-write', onclick: () => onStart(child.id) }, icon('compose'), t('child.write'))));
+      h('button', { type: 'button', class: 'btn btn-primary child-write', 'data-testid': 'child-write', onclick: () => onStart(child.id) }, icon('pen'), t('child.write'))));
   }
 
   function drawConvs() {
@@ -84,7 +85,7 @@ export function createHome({ onOpen, onStart, onLogout, onLanguage }) {
           type: 'button', class: `conv${unread ? ' unread' : ''}${c.id === state.openId ? ' current' : ''}${c.last?.urgent ? ' urgent' : ''}`,
           'data-testid': 'conversation', dataset: { convId: c.id, peerId: c.peer.id }, onclick: () => onOpen(c.id),
         },
-        avatar(c.peer),
+        personAvatar(c.peer),
         h('span', { class: 'conv-main' },
           h('span', { class: 'conv-top' },
             h('span', { class: 'conv-name' }, c.peer.display_name),
@@ -101,7 +102,7 @@ export function createHome({ onOpen, onStart, onLogout, onLanguage }) {
     convTitle.textContent = t('home.conversations');
     newBtn.setAttribute('aria-label', t('home.new'));
     newBtn.title = t('home.new');
-    meBtn.replaceChildren(avatar(me(), 'sm'));
+    meBtn.replaceChildren(personAvatar(me(), 'sm'));
     meBtn.setAttribute('aria-label', t('menu.open'));
     drawChildren();
     drawConvs();
@@ -129,7 +130,7 @@ export function createHome({ onOpen, onStart, onLogout, onLanguage }) {
               toast(err instanceof ApiError && err.status === 403 ? t('contacts.not_allowed') : t('error.generic'), { kind: 'error' });
             }
           },
-        }, avatar(c), h('span', { class: 'contact-name' }, c.display_name), h('span', { class: 'contact-role' }, t(`role.${c.role}`)), icon('chevron', 'chev')))));
+        }, personAvatar(c), h('span', { class: 'contact-name' }, c.display_name), h('span', { class: 'contact-role' }, t(`role.${c.role}`)), icon('chevron', 'chev')))));
     } catch (err) {
       listBox.replaceChildren(h('li', { class: 'muted' }, err?.status === 0 ? t('error.network') : t('error.generic')));
     }
@@ -143,7 +144,7 @@ export function createHome({ onOpen, onStart, onLogout, onLanguage }) {
       onclick: () => { sheet.close(); onLanguage(pref); },
     }, label);
     const content = h('div', { class: 'menu' },
-      h('div', { class: 'menu-user' }, avatar(user, 'lg'),
+      h('div', { class: 'menu-user' }, personAvatar(user, 'lg'),
         h('div', {}, h('p', { class: 'menu-label' }, t('menu.signed_in_as')), h('p', { class: 'menu-name' }, user.display_name),
           h('p', { class: 'menu-role' }, `${t(`role.${user.role}`)} · ${user.username || ''}`))),
       h('p', { class: 'menu-label' }, t('menu.language')),

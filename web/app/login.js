@@ -3,7 +3,7 @@
 import { api, ApiError } from '/common/api.js';
 import { h } from '/common/dom.js';
 import { t, getLang } from '/common/i18n.js';
-import { icon } from './icons.js';
+import { icon } from '/common/icons.js';
 
 /**
  * @param {object} opts

@@ -7,7 +7,8 @@ import { api, ApiError } from '/common/api.js';
 import { h } from '/common/dom.js';
 import { t } from '/common/i18n.js';
 import { token } from './state.js';
-import { icon } from './icons.js';
+import { icon } from '/common/icons.js';
+import { openLayer } from '/common/ui.js';
 import { duration } from './ui.js';
 
 /** media id → Promise<object URL> (each file is fetched once per page load). */
@@ -118,19 +119,12 @@ export async function shrinkPhoto(file) {
 
 /** Shows a picture full size over everything; a tap, Escape or the close button closes it. */
 export function openLightbox(src, alt) {
-  const previous = document.activeElement;
-  const close = () => {
-    document.removeEventListener('keydown', onKey);
-    box.remove();
-    previous?.focus?.();
-  };
-  const onKey = (e) => { if (e.key === 'Escape') close(); };
-  const closeBtn = h('button', { type: 'button', class: 'lightbox-close', 'aria-label': t('common.close'), 'data-testid': 'lightbox-close', onclick: close }, icon('close'));
-  const box = h('div', { class: 'lightbox', role: 'dialog', 'aria-modal': 'true', 'aria-label': alt, 'data-testid': 'lightbox', onclick: (e) => { if (e.target !== closeBtn) close(); } },
+  const closeBtn = h('button', { type: 'button', class: 'lightbox-close', 'aria-label': t('common.close'), 'data-testid': 'lightbox-close' }, icon('close'));
+  // A tap anywhere closes it, the picture too: there is nothing else to do here.
+  const box = h('div', { class: 'lightbox', role: 'dialog', 'aria-modal': 'true', 'aria-label': alt, 'data-testid': 'lightbox', onclick: () => close() },
     h('img', { src, alt, class: 'lightbox-img' }),
     closeBtn);
-  document.addEventListener('keydown', onKey);
-  document.getElementById('layer').append(box);
+  const close = openLayer(box, { dismissOnPress: false });
   closeBtn.focus();
 }
 
@@ -141,7 +135,7 @@ export function openLightbox(src, alt) {
 export function voicePlayer(load) {
   const audio = new Audio();
   audio.preload = 'metadata';
-  const btn = h('button', { type: 'button', class: 'voice-play', 'aria-label': t('msg.play'), 'data-testid': 'voice-play' }, icon('play'));
+  const btn = h('button', { type: 'button', class: 'voice-play', 'aria-label': t('msg.play'), 'data-testid': 'voice-play' }, icon('playFilled'));
   const fill = h('span', { class: 'voice-fill' });
   const track = h('span', { class: 'voice-track', 'aria-hidden': 'true' }, fill);
   const time = h('span', { class: 'voice-time tabular' }, '0:00');
@@ -155,7 +149,7 @@ export function voicePlayer(load) {
     time.textContent = duration(audio.paused && pos === 0 ? total : pos);
   };
   const setPlaying = (playing) => {
-    btn.replaceChildren(icon(playing ? 'pause' : 'play'));
+    btn.replaceChildren(icon(playing ? 'pauseFilled' : 'playFilled'));
     btn.setAttribute('aria-label', t(playing ? 'msg.pause' : 'msg.play'));
     el.classList.toggle('playing', playing);
   };

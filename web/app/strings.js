@@ -5,8 +5,6 @@ addStrings({
   en: {
     'app.name': 'Doorplate',
     'app.tagline': 'Stay in touch with your child at school.',
-    'common.cancel': 'Cancel',
-    'common.close': 'Close',
     'common.back': 'Back',
     'common.retry': 'Retry',
 
@@ -119,8 +117,6 @@ addStrings({
   'zh-CN': {
     'app.name': '电子门牌',
     'app.tagline': '孩子在校，随时保持联系。',
-    'common.cancel': '取消',
-    'common.close': '关闭',
     'common.back': '返回',
     'common.retry': '重试',
 

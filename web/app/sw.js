@@ -4,7 +4,8 @@
 // API calls are never cached here: the app keeps its own copy of the guardian's
 // conversations (state.js) and queues sends (send.js).
 
-const CACHE = 'doorplate-app-v1';
+// A new name whenever the shell's file list changes, so the old copy is dropped whole.
+const CACHE = 'doorplate-app-v2';
 const SHELL = [
   '/app/',
   '/app/app.css',
@@ -13,7 +14,6 @@ const SHELL = [
   '/app/send.js',
   '/app/media.js',
   '/app/ui.js',
-  '/app/icons.js',
   '/app/strings.js',
   '/app/login.js',
   '/app/home.js',
@@ -29,6 +29,8 @@ const SHELL = [
   '/common/events.js',
   '/common/i18n.js',
   '/common/dom.js',
+  '/common/ui.js',
+  '/common/icons.js',
 ];
 
 self.addEventListener('install', (event) => {

@@ -9,8 +9,8 @@ import { state, emit, me, token, thread, upsertMessages, saveThread, saveConvs, 
 import { pendingOf } from './send.js';
 import { createBubble, updateBubble, updateProgress, keyOf } from './bubble.js';
 import { createComposer } from './composer.js';
-import { avatar, dayKey, dayLabel } from './ui.js';
-import { icon } from './icons.js';
+import { personAvatar, dayKey, dayLabel } from './ui.js';
+import { icon } from '/common/icons.js';
 import { whereLine } from './home.js';
 
 const PAGE = 50;
@@ -68,7 +68,7 @@ export function createThread({ onBack, onSend, onError, isVisible }) {
   function drawHeader() {
     const c = conv();
     if (!c) return;
-    headAvatar.replaceChildren(avatar(c.peer, 'sm'));
+    headAvatar.replaceChildren(personAvatar(c.peer, 'sm'));
     headName.textContent = c.peer.display_name;
     const child = isGuardian() && c.peer.role === 'student' ? state.children.find((k) => k.id === c.peer.id) : null;
     headSub.textContent = t(`role.${c.peer.role}`);

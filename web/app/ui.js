@@ -1,18 +1,19 @@
-// Small pieces of UI the family app shares: avatars, dialogs, sheets, a toast, the
-// notification beep, and times shown the way a messenger shows them.
+// Small pieces of UI only the family app has: a person's avatar in the app's two tones,
+// sheets, the notification beep, and times shown the way a messenger shows them. Toasts,
+// dialogs and icons are the shared ones (/common/ui.js, /common/icons.js).
 
-import { h, initials } from '/common/dom.js';
+import { h } from '/common/dom.js';
 import { t, getLang, formatDate, formatTime } from '/common/i18n.js';
+import { icon } from '/common/icons.js';
+import { avatar, openLayer } from '/common/ui.js';
 import { state } from './state.js';
-import { icon } from './icons.js';
 
 export const zone = () => state.settings.timezone || undefined;
 
-/** A round avatar with the person's initials; children get the accent, adults a grey. */
-export function avatar(person, size = 'md') {
+/** A person's round avatar; children get the accent, adults a grey. */
+export function personAvatar(person, size = 'md') {
   const role = person?.role || 'student';
-  return h('span', { class: `avatar avatar-${size} avatar-${role === 'student' ? 'child' : 'adult'}`, 'aria-hidden': 'true' },
-    initials(person?.display_name));
+  return avatar(person?.display_name, { size, tone: role === 'student' ? 'child' : 'adult' });
 }
 
 // ---- times ------------------------------------------------------------------------------
@@ -59,74 +60,18 @@ export function duration(seconds) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
-// ---- dialogs and sheets -----------------------------------------------------------------
-
-const layer = () => document.getElementById('layer');
-
-/**
- * A modal dialog. Resolves true when the confirm button is used, false otherwise.
- * `danger` paints the confirm button red (urgent, log out).
- */
-export function confirmDialog({ title, body, confirm, cancel = t('common.cancel'), danger = false, testid = 'dialog' }) {
-  return new Promise((resolve) => {
-    const previous = document.activeElement;
-    const done = (value) => {
-      document.removeEventListener('keydown', onKey);
-      scrim.remove();
-      previous?.focus?.();
-      resolve(value);
-    };
-    const onKey = (e) => { if (e.key === 'Escape') done(false); };
-    const ok = h('button', { type: 'button', class: `btn ${danger ? 'btn-danger' : 'btn-primary'}`, 'data-testid': `${testid}-confirm`, onclick: () => done(true) }, confirm);
-    const scrim = h('div', { class: 'scrim', onclick: (e) => { if (e.target === scrim) done(false); } },
-      h('div', { class: 'dialog', role: 'alertdialog', 'aria-modal': 'true', 'aria-labelledby': `${testid}-title`, 'data-testid': testid },
-        danger ? h('div', { class: 'dialog-icon' }, icon('urgent')) : null,
-        h('h2', { class: 'dialog-title', id: `${testid}-title` }, title),
-        body ? h('p', { class: 'dialog-body' }, body) : null,
-        h('div', { class: 'dialog-actions' },
-          h('button', { type: 'button', class: 'btn btn-quiet', 'data-testid': `${testid}-cancel`, onclick: () => done(false) }, cancel),
-          ok)));
-    document.addEventListener('keydown', onKey);
-    layer().append(scrim);
-    ok.focus();
-  });
-}
+// ---- sheets ----------------------------------------------------------------------------
 
 /** A bottom sheet (phone) / centred panel (desktop). Returns `{el, close}`; `onClose` runs once. */
-export function openSheet({ title, content, testid = 'sheet', onClose = () => {} }) {
-  const previous = document.activeElement;
-  let open = true;
-  const close = () => {
-    if (!open) return;
-    open = false;
-    document.removeEventListener('keydown', onKey);
-    scrim.remove();
-    previous?.focus?.();
-    onClose();
-  };
-  const onKey = (e) => { if (e.key === 'Escape') close(); };
-  const closeBtn = h('button', { type: 'button', class: 'icon-btn', 'aria-label': t('common.close'), 'data-testid': `${testid}-close`, onclick: close }, icon('close'));
+export function openSheet({ title, content, testid = 'sheet', onClose }) {
+  const closeBtn = h('button', { type: 'button', class: 'icon-btn', 'aria-label': t('common.close'), 'data-testid': `${testid}-close`, onclick: () => close() }, icon('close'));
   const panel = h('div', { class: 'sheet', role: 'dialog', 'aria-modal': 'true', 'aria-label': title, 'data-testid': testid },
     h('div', { class: 'sheet-grip', 'aria-hidden': 'true' }),
     h('header', { class: 'sheet-head' }, h('h2', { class: 'sheet-title' }, title), closeBtn),
     h('div', { class: 'sheet-body' }, content));
-  const scrim = h('div', { class: 'scrim scrim-sheet', onclick: (e) => { if (e.target === scrim) close(); } }, panel);
-  document.addEventListener('keydown', onKey);
-  layer().append(scrim);
+  const close = openLayer(h('div', { class: 'scrim scrim-sheet' }, panel), { onClose });
   closeBtn.focus();
   return { el: panel, close };
-}
-
-let toastTimer = null;
-
-/** A short message at the bottom of the screen, read out by screen readers. */
-export function toast(text, { kind = 'info', ms = 4000 } = {}) {
-  const box = document.getElementById('toast');
-  box.textContent = text;
-  box.dataset.kind = kind;
-  box.hidden = false;
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => { box.hidden = true; }, ms);
 }
 
 // ---- sound ------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 
 import { h, setChildren } from '/common/dom.js';
 import { t } from '/common/i18n.js';
-import { icon } from './icons.js';
+import { icon } from '/common/icons.js';
 
 const MAX_SECONDS = { voice: 60, video: 30 };
 const TYPES = {

@@ -11,7 +11,8 @@ import { openEvents } from '/common/events.js';
 import { h, setChildren } from '/common/dom.js';
 import { t, setLang, getLang, onLangChange, translateDom } from '/common/i18n.js';
 import './strings.js';
-import { icon } from './icons.js';
+import { icon } from '/common/icons.js';
+import { configureUi, toast, clearToasts } from '/common/ui.js';
 import { listenForReader, credentialFromScan } from './reader.js';
 import { openProofSheet } from './proof.js';
 import { createKeyboard } from './keyboard.js';
@@ -26,6 +27,9 @@ const LANG_REVERT_MS = 3 * 60_000;
 const REFRESH_EVERY_MS = 5 * 60_000;
 const query = new URLSearchParams(location.search);
 const urlLang = query.get('lang');
+
+// Toasts at the door are big and stay long enough to read from a step away.
+configureUi({ toasts: { ms: 4500, errorMs: 7000 } });
 
 // ---- state (memory only) ------------------------------------------------------------
 
@@ -71,7 +75,6 @@ const examHold = h('p', { class: 'exam-hold', 'data-testid': 'exam-hold', hidden
 const noticesBox = h('aside', { class: 'notices', 'data-testid': 'notices' });
 const overlayRoot = h('div', { class: 'overlay-root' });
 const personalRoot = h('div', { class: 'personal-root' });
-const toastBox = h('div', { class: 'toast', 'data-testid': 'toast', role: 'status', 'aria-live': 'polite', hidden: true });
 
 const barButton = (action, iconName, cls) => h('button', {
   type: 'button', class: `bar-btn ${cls}`, 'data-testid': `btn-${action}`, onclick: () => openProof(action),
@@ -90,11 +93,11 @@ roomView.append(
     noticesBox),
   h('footer', { class: 'bar' },
     h('div', { class: 'bar-actions' },
-      barButton('checkin', 'checkin', 'checkin'),
+      barButton('checkin', 'login', 'checkin'),
       barButton('messages', 'messages', 'messages primary'),
-      barButton('checkout', 'checkout', 'checkout')),
+      barButton('checkout', 'logout', 'checkout')),
     langButton));
-app.append(roomView, overlayRoot, personalRoot, toastBox);
+app.append(roomView, overlayRoot, personalRoot);
 
 const bandView = createBand(band);
 const notices = createNotices(noticesBox, { loadImage });
@@ -152,18 +155,6 @@ function renderPresent() {
   examHold.textContent = held ? t('exam.held') : t('exam.quiet_short');
   roomView.classList.toggle('few', entries.length <= 6);
   if (personal?.presentChanged) personal.presentChanged();
-}
-
-let toastTimer = null;
-function toast(text, kind = 'info') {
-  toastBox.textContent = text;
-  toastBox.dataset.kind = kind;
-  toastBox.hidden = false;
-  toastBox.classList.remove('show');
-  void toastBox.offsetWidth;
-  toastBox.classList.add('show');
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => { toastBox.hidden = true; }, kind === 'error' ? 7000 : 4500);
 }
 
 async function loadImage(url) {
@@ -378,7 +369,7 @@ function openProof(action, forName) {
   unlockAudio();
   if (personal) return;
   if (sheet) sheet.close();
-  toastBox.hidden = true;
+  clearToasts();
   loadSettings();
   const mine = openProofSheet(overlayRoot, {
     action,
@@ -438,14 +429,14 @@ async function submit(action, credential) {
           joinOrder: old?.joinOrder ?? ++order,
         });
         renderPresent();
-        toast(t('toast.checked_in', { name: res.user.display_name }), 'ok');
+        toast(t('toast.checked_in', { name: res.user.display_name }), { kind: 'ok' });
       } else {
-        toast(t('toast.checked_in_anon'), 'ok');
+        toast(t('toast.checked_in_anon'), { kind: 'ok' });
       }
     } else if (action === 'checkout') {
       await api('POST', '/api/v1/doorplate/checkout', { token: deviceToken, body: { credential } });
       closeSheet();
-      toast(t('toast.checked_out'), 'ok');
+      toast(t('toast.checked_out'), { kind: 'ok' });
     } else {
       const res = await api('POST', '/api/v1/doorplate/sessions', { token: deviceToken, body: { credential } });
       await settingsReady;
@@ -485,7 +476,7 @@ async function handleProofError(err, action, kind) {
   if (err.status === 429) {
     const seconds = err.retryAfter ?? 30;
     if (sheet) sheet.showThrottle(seconds, (n) => t('proof.error.throttled', { n }));
-    else toast(t('proof.error.throttled', { n: seconds }), 'error');
+    else toast(t('proof.error.throttled', { n: seconds }), { kind: 'error' });
     return;
   }
   showProofError(proofErrorText(err, action, kind));
@@ -505,7 +496,7 @@ function proofErrorText(err, action, kind) {
 
 function showProofError(text) {
   if (sheet) sheet.showError(text);
-  else toast(text, 'error');
+  else toast(text, { kind: 'error' });
 }
 
 // ---- personal session (student chat or teacher mode) -----------------------------------
@@ -520,7 +511,7 @@ function startPersonal(res) {
     ? openTeacher(personalRoot, { ...opts, doorplateId: info.doorplate?.id, getPresent: () => [...present.values()].map((e) => ({ ...e })) })
     : openSession(personalRoot, { ...opts, timeZone: zone(), isQuiet: quiet, chime });
   personal.token = res.session_token;
-  toastBox.hidden = true;
+  clearToasts();
   document.body.classList.add('personal-open');
 }
 

@@ -4,6 +4,7 @@
 
 import { h, initials } from '/common/dom.js';
 import { t, formatTime } from '/common/i18n.js';
+import { avatar } from '/common/ui.js';
 
 /**
  * The order of the tiles: hinted students by hint order, then the others by arrival.
@@ -45,7 +46,7 @@ export function createPresentList(container, { onTap }) {
       type: 'button', class: 'tile', 'data-testid': 'tile', 'data-user-id': e.user_id,
       onclick: () => onTap(e.user_id),
     },
-    h('span', { class: 'avatar', 'aria-hidden': 'true' }),
+    avatar(e.display_name),
     h('span', { class: 'tile-text' },
       h('span', { class: 'tile-name', 'data-testid': 'tile-name' }),
       h('span', { class: 'tile-sub' })),

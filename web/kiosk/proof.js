@@ -4,11 +4,11 @@
 
 import { h } from '/common/dom.js';
 import { t } from '/common/i18n.js';
-import { icon } from './icons.js';
+import { icon } from '/common/icons.js';
 import { createKeyboard } from './keyboard.js';
 import { qrSupported, startQrScanner } from './qr.js';
 
-const ACTION_ICON = { checkin: 'checkin', messages: 'messages', checkout: 'checkout' };
+const ACTION_ICON = { checkin: 'login', messages: 'messages', checkout: 'logout' };
 const IDLE_CLOSE_MS = 60_000;
 
 /**

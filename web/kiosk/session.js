@@ -5,9 +5,10 @@
 
 import { ApiError, uuid } from '/common/api.js';
 import { openEvents } from '/common/events.js';
-import { h, setChildren, initials } from '/common/dom.js';
+import { h, setChildren } from '/common/dom.js';
 import { t, formatTime, formatDate } from '/common/i18n.js';
-import { icon } from './icons.js';
+import { icon } from '/common/icons.js';
+import { avatar } from '/common/ui.js';
 import { openFrame } from './shell.js';
 import { openCapture } from './capture.js';
 
@@ -89,7 +90,7 @@ export function openSession(parent, { session, idleSeconds, timeZone, onEnd, isQ
       'data-testid': 'conversation', 'data-id': c.id, 'data-peer-id': c.peer?.id,
       onclick: () => openConversation(c.id),
     },
-    h('div', { class: 'avatar', 'aria-hidden': 'true', text: initials(c.peer?.display_name) }),
+    avatar(c.peer?.display_name),
     h('div', { class: 'conv-text' },
       h('div', { class: 'conv-name' }, h('span', { text: c.peer?.display_name || '' }),
         h('span', { class: 'conv-role', text: c.peer?.role ? t(`role.${c.peer.role}`) : '' })),
@@ -125,7 +126,7 @@ export function openSession(parent, { session, idleSeconds, timeZone, onEnd, isQ
         type: 'button', class: 'conv', 'data-testid': 'contact', 'data-id': p.id,
         onclick: () => startConversation(p),
       },
-      h('div', { class: 'avatar', 'aria-hidden': 'true', text: initials(p.display_name) }),
+      avatar(p.display_name),
       h('div', { class: 'conv-text' },
         h('div', { class: 'conv-name' }, h('span', { text: p.display_name }),
           h('span', { class: 'conv-role', text: t(`role.${p.role}`) })))))
@@ -160,7 +161,7 @@ export function openSession(parent, { session, idleSeconds, timeZone, onEnd, isQ
     renderConversations();
     const conv = conversations.find((c) => c.id === id);
     setChildren(threadHead, 
-      h('div', { class: 'avatar', 'aria-hidden': 'true', text: initials(conv?.peer?.display_name) }),
+      avatar(conv?.peer?.display_name),
       h('div', { class: 'thread-peer' },
         h('div', { class: 'thread-name', text: conv?.peer?.display_name || '' }),
         h('div', { class: 'thread-role', text: conv?.peer?.role ? t(`role.${conv.peer.role}`) : '' })));

@@ -3,9 +3,10 @@
 // Any touch or key inside resets the countdown; so does every API call (`touch()`).
 
 import { api, ApiError } from '/common/api.js';
-import { h, initials } from '/common/dom.js';
+import { h } from '/common/dom.js';
 import { t } from '/common/i18n.js';
-import { icon } from './icons.js';
+import { icon } from '/common/icons.js';
+import { avatar } from '/common/ui.js';
 
 const RING_R = 26;
 const RING_C = 2 * Math.PI * RING_R;
@@ -50,7 +51,7 @@ export function createShell(parent, { user, title, idleSeconds, onDone, onTimeou
   const body = h('div', { class: 'personal-body' });
   const root = h('section', { class: 'personal', 'data-testid': testid, 'data-user-id': user.id },
     h('header', { class: 'personal-head' },
-      h('div', { class: 'avatar avatar-lg', 'aria-hidden': 'true', text: initials(user.display_name) }),
+      avatar(user.display_name, { size: 'lg' }),
       h('div', { class: 'personal-who' },
         h('div', { class: 'personal-title', text: title }),
         h('div', { class: 'personal-name', 'data-testid': 'session-name', text: user.display_name })),

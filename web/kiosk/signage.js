@@ -3,10 +3,10 @@
 
 import { h, setChildren } from '/common/dom.js';
 import { t, formatTime, formatDate } from '/common/i18n.js';
-import { icon } from './icons.js';
+import { icon } from '/common/icons.js';
 
 const ROTATE_MS = 12_000;
-const KIND_ICON = { lesson: 'book', exam: 'pen', meeting: 'users', dorm: 'moon', activity: 'flag' };
+const KIND_ICON = { lesson: 'book', exam: 'pen', meeting: 'people', dorm: 'moon', activity: 'flag' };
 const NOTICE_ICON = { notice: 'bell', announcement: 'megaphone', honour: 'star', showcase: 'image' };
 
 function teacherName(teacher) {
@@ -114,9 +114,9 @@ export function createNotices(panel, { loadImage }) {
         h('div', { class: 'notice-kind' }, icon('home'), h('span', { text: t('welcome.kicker') })),
         h('h3', { class: 'notice-title', text: roomName ? t('welcome.title.room', { room: roomName }) : t('welcome.title') }),
         h('ol', { class: 'steps' },
-          step(1, 'welcome.step1', 'checkin'),
+          step(1, 'welcome.step1', 'login'),
           step(2, 'welcome.step2', 'card'),
-          step(3, 'welcome.step3', 'checkout'))));
+          step(3, 'welcome.step3', 'logout'))));
   }
 
   function show() {

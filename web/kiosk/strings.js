@@ -4,8 +4,6 @@ import { addStrings } from '/common/i18n.js';
 addStrings({
   en: {
     brand: 'Doorplate',
-    'common.cancel': 'Cancel',
-    'common.close': 'Close',
 
     'pair.title': 'Pair this doorplate',
     'pair.help': 'Enter the one-time pairing code shown in the admin console for this doorplate.',
@@ -156,8 +154,6 @@ addStrings({
   },
   'zh-CN': {
     brand: '电子门牌',
-    'common.cancel': '取消',
-    'common.close': '关闭',
 
     'pair.title': '配对这块门牌',
     'pair.help': '请输入管理后台为这块门牌生成的一次性配对码。',

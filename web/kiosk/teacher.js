@@ -5,7 +5,7 @@
 import { ApiError } from '/common/api.js';
 import { h, setChildren } from '/common/dom.js';
 import { t } from '/common/i18n.js';
-import { icon } from './icons.js';
+import { icon } from '/common/icons.js';
 import { openFrame } from './shell.js';
 
 /**
@@ -47,7 +47,7 @@ export function openTeacher(parent, { session, idleSeconds, doorplateId, getPres
   const results = h('div', { class: 'pick-list', 'data-testid': 'search-results' });
   const groupsBox = h('div', { class: 'groups', 'data-testid': 'groups' }, h('div', { class: 'spinner small' }));
   const placeButton = h('button', { type: 'button', class: 'btn btn-primary wide', 'data-testid': 'place-here', disabled: true, onclick: place },
-    icon('checkin'), h('span', { text: t('teacher.place', { n: 0 }) }));
+    icon('login'), h('span', { text: t('teacher.place', { n: 0 }) }));
   const left = h('section', { class: 'teacher-pane' },
     h('h2', { text: t('teacher.place.title') }),
     h('div', { class: 'search' }, icon('search'), search),
@@ -141,7 +141,7 @@ export function openTeacher(parent, { session, idleSeconds, doorplateId, getPres
 
   const presentBox = h('div', { class: 'pick-list', 'data-testid': 'teacher-present' });
   const dismissButton = h('button', { type: 'button', class: 'btn btn-outline wide dismiss-btn', 'data-testid': 'dismiss', disabled: true, onclick: dismiss },
-    icon('checkout'), h('span', { text: t('teacher.dismiss', { n: 0 }) }));
+    icon('logout'), h('span', { text: t('teacher.dismiss', { n: 0 }) }));
   const allPresent = h('button', {
     type: 'button', class: 'btn btn-quiet select-all', 'data-testid': 'select-all-present',
     onclick: () => {

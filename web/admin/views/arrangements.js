@@ -117,9 +117,9 @@ export function mount(root) {
     try {
       await call('DELETE', `/api/v1/arrangements/${a.id}`);
       split.close();
-      toast(t('arr.cancelled'), 'success');
+      toast(t('arr.cancelled'), { kind: 'success' });
       load();
-    } catch (err) { toast(errorText(err), 'error'); }
+    } catch (err) { toast(errorText(err), { kind: 'error' }); }
   }
 
   function openCreate() {
@@ -168,7 +168,7 @@ export function mount(root) {
           if (!body.group_ids.length && !body.user_ids.length) throw userError(t('arr.need_who'));
           if (teacher.value) body.teacher_id = teacher.value;
           const res = await call('POST', '/api/v1/arrangements', { body });
-          toast(t('arr.created'), 'success');
+          toast(t('arr.created'), { kind: 'success' });
           state.selected = (res.arrangement || res).id;
           await load();
         } },

@@ -135,7 +135,7 @@ export function mount(root) {
       testid: 'audit-table',
       columns: [
         { label: t('audit.col.when'), className: 'nowrap tabular', render: (r) => formatWhen(r.at, { seconds: true }) },
-        { label: t('audit.col.who'), render: (r) => (r.actor_id ? h('div', { class: 'cell-person plain' }, avatar(userName(r.actor_id), 'avatar-sm'), h('span', { text: userName(r.actor_id) })) : h('span', { class: 'dim', text: t('audit.system') })) },
+        { label: t('audit.col.who'), render: (r) => (r.actor_id ? h('div', { class: 'cell-person plain' }, avatar(userName(r.actor_id), { size: 'sm' }), h('span', { text: userName(r.actor_id) })) : h('span', { class: 'dim', text: t('audit.system') })) },
         { label: t('audit.col.what'), render: (r) => chip(has(`audit.action.${r.action}`) ? t(`audit.action.${r.action}`) : r.action, TONE[groupOf(r.action)], { 'data-action': r.action, title: r.action }) },
         { label: t('audit.col.subject'), render: subject },
         { label: t('audit.col.details'), render: details },

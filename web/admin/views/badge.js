@@ -4,7 +4,7 @@
 import { h } from '/common/dom.js';
 import { t } from '/common/i18n.js';
 import { dialog } from '../ui.js';
-import { icon } from '../icons.js';
+import { icon } from '/common/icons.js';
 
 export function badgeDialog(user, token) {
   dialog({

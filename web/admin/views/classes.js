@@ -47,14 +47,14 @@ export function mount(root, { params, navigate }) {
       || g.members.some((m) => m.display_name.toLowerCase().includes(state.q)));
     count.textContent = t('classes.count', { n: rows.length });
     if (!rows.length) {
-      setChildren(tableBox, emptyState('classes', state.q ? t('common.no_match') : t('classes.none'), state.q ? '' : (isAdmin() ? t('classes.none_hint') : t('classes.none_teacher'))));
+      setChildren(tableBox, emptyState('school', state.q ? t('common.no_match') : t('classes.none'), state.q ? '' : (isAdmin() ? t('classes.none_hint') : t('classes.none_teacher'))));
       return;
     }
     setChildren(tableBox, table({
       testid: 'classes-table',
       columns: [
         { label: t('classes.col.name'), render: (g) => h('div', { class: 'cell-person' }, h('span', { class: 'class-mark', text: classMark(g.name) }), h('span', { text: g.name })) },
-        { label: t('classes.col.teacher'), render: (g) => (teacherName(g) ? h('div', { class: 'cell-person' }, avatar(teacherName(g), 'avatar-sm'), h('span', { class: 'plain', text: teacherName(g) })) : h('span', { class: 'dim', text: '—' })) },
+        { label: t('classes.col.teacher'), render: (g) => (teacherName(g) ? h('div', { class: 'cell-person' }, avatar(teacherName(g), { size: 'sm' }), h('span', { class: 'plain', text: teacherName(g) })) : h('span', { class: 'dim', text: '—' })) },
         { label: t('classes.col.students'), className: 'num', render: (g) => String(g.member_ids.length) },
         { label: t('classes.col.preview'), render: (g) => h('span', { class: 'dim clip', text: [...g.members].sort(byName).slice(0, 4).map((m) => m.display_name).join(getLang() === 'zh-CN' ? '、' : ', ') + (g.members.length > 4 ? ' …' : '') }) },
       ],
@@ -119,7 +119,7 @@ export function mount(root, { params, navigate }) {
       if (!Object.keys(patch).length) { toast(t('common.no_changes')); return; }
       const { group } = await call('PATCH', `/api/v1/groups/${g.id}`, { body: patch });
       invalidate('groups');
-      toast(t('classes.saved', { name: group.name }), 'success');
+      toast(t('classes.saved', { name: group.name }), { kind: 'success' });
       const i = state.groups.findIndex((x) => x.id === g.id);
       if (i >= 0) state.groups[i] = group;
       render();
@@ -132,9 +132,9 @@ export function mount(root, { params, navigate }) {
         await call('DELETE', `/api/v1/groups/${g.id}`);
         invalidate('groups');
         split.close();
-        toast(t('classes.deleted', { name: g.name }), 'success');
+        toast(t('classes.deleted', { name: g.name }), { kind: 'success' });
         load();
-      } catch (err) { toast(errorText(err), 'error'); }
+      } catch (err) { toast(errorText(err), { kind: 'error' }); }
     } });
     actions.append(del);
     setChildren(body,
@@ -181,7 +181,7 @@ export function mount(root, { params, navigate }) {
           if (teacherSel.value) body.teacher_id = teacherSel.value;
           const { group } = await call('POST', '/api/v1/groups', { body });
           invalidate('groups');
-          toast(t('classes.created', { name: group.name }), 'success');
+          toast(t('classes.created', { name: group.name }), { kind: 'success' });
           state.selected = group.id;
           split.close();
           await load();

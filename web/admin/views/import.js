@@ -7,7 +7,7 @@ import { h, setChildren } from '/common/dom.js';
 import { t } from '/common/i18n.js';
 import { call, errorText, parseCsv, csvField, download } from '../lib.js';
 import { pageHeader, button, segmented, textarea, toast, chip } from '../ui.js';
-import { icon } from '../icons.js';
+import { icon } from '/common/icons.js';
 
 export const KINDS = {
   users: {
@@ -107,7 +107,7 @@ export function mount(root, { params }) {
           try {
             const blob = await call('GET', `/api/v1/export/${state.kind}`, { responseType: 'blob' });
             download(blob, `doorplate-${state.kind}.csv`);
-          } catch (err) { toast(errorText(err), 'error'); }
+          } catch (err) { toast(errorText(err), { kind: 'error' }); }
         } })));
   }
 
@@ -213,7 +213,7 @@ export function mount(root, { params }) {
       else if (res.errors?.length) state.check = { created: 0, updated: 0, errors: res.errors };
       else {
         state.result = res;
-        toast(t('import.done_counts', { created: res.created, updated: res.updated }), 'success');
+        toast(t('import.done_counts', { created: res.created, updated: res.updated }), { kind: 'success' });
       }
     } catch (err) {
       state.check = { failure: errorText(err), errors: [] };

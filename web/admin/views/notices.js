@@ -10,10 +10,10 @@ import {
   pageHeader, button, field, input, textarea, select, checkbox, dialog, confirmDialog, toast,
   emptyState, loading, errorBox, segmented, chip,
 } from '../ui.js';
-import { icon } from '../icons.js';
+import { icon } from '/common/icons.js';
 
 const KINDS = ['notice', 'announcement', 'honour', 'showcase'];
-const KIND_ICON = { notice: 'notices', announcement: 'notices', honour: 'star', showcase: 'image' };
+const KIND_ICON = { notice: 'megaphone', announcement: 'megaphone', honour: 'star', showcase: 'image' };
 const KIND_TONE = { notice: 'neutral', announcement: 'blue', honour: 'amber', showcase: 'violet' };
 
 /** An image from the API, fetched with the bearer token (an <img> cannot send it). */
@@ -74,7 +74,7 @@ export function mount(root) {
     const rows = state.list.filter((n) => !state.kind || n.kind === state.kind)
       .sort((a, b) => order[phase(a).key] - order[phase(b).key] || String(b.starts_on || '').localeCompare(String(a.starts_on || '')));
     if (!rows.length) {
-      setChildren(grid, h('div', { class: 'card' }, emptyState('notices', t('notices.none'), t('notices.none_hint'))));
+      setChildren(grid, h('div', { class: 'card' }, emptyState('megaphone', t('notices.none'), t('notices.none_hint'))));
       return;
     }
     setChildren(grid, h('div', { class: 'notice-grid', 'data-testid': 'notice-grid' }, rows.map((n) => {
@@ -134,7 +134,7 @@ export function mount(root) {
         } else if (removeImage) payload.image_media_id = null;
         if (editing) await call('PATCH', `/api/v1/notices/${n.id}`, { body: payload });
         else await call('POST', '/api/v1/notices', { body: payload });
-        toast(editing ? t('notices.saved') : t('notices.published'), 'success');
+        toast(editing ? t('notices.saved') : t('notices.published'), { kind: 'success' });
         await load();
       } },
     ];
@@ -143,7 +143,7 @@ export function mount(root) {
         const ok = await confirmDialog({ title: t('notices.delete_title'), text: t('notices.delete_text', { title: n.title }), confirm: t('common.delete'), danger: true });
         if (!ok) return false;
         await call('DELETE', `/api/v1/notices/${n.id}`);
-        toast(t('notices.deleted'), 'success');
+        toast(t('notices.deleted'), { kind: 'success' });
         await load();
         ctx.close();
       } });

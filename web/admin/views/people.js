@@ -132,7 +132,7 @@ export function mount(root, { params }) {
       if (!Object.keys(patch).length) { toast(t('common.no_changes')); return; }
       const res = await call('PATCH', `/api/v1/users/${u.id}`, { body: patch });
       invalidate('users');
-      toast(t('people.saved', { name: res.user.display_name }), 'success');
+      toast(t('people.saved', { name: res.user.display_name }), { kind: 'success' });
       const i = state.rows.findIndex((r) => r.id === u.id);
       if (i >= 0) state.rows[i] = res.user;
       render();
@@ -173,8 +173,8 @@ export function mount(root, { params }) {
         await call('POST', '/api/v1/guardianships', { body: pair(p) });
         linked = [...linked, p].sort(byName);
         renderLinks();
-        toast(t('people.linked', { a: p.display_name, b: u.display_name }), 'success');
-      } catch (err) { toast(errorText(err), 'error'); }
+        toast(t('people.linked', { a: p.display_name, b: u.display_name }), { kind: 'success' });
+      } catch (err) { toast(errorText(err), { kind: 'error' }); }
     }
     async function unlink(p) {
       const ok = await confirmDialog({ title: t('people.unlink_title'), text: t('people.unlink_text', { a: p.display_name, b: u.display_name }), confirm: t('people.unlink'), danger: true });
@@ -183,7 +183,7 @@ export function mount(root, { params }) {
         await call('DELETE', '/api/v1/guardianships', { body: pair(p) });
         linked = linked.filter((x) => x.id !== p.id);
         renderLinks();
-      } catch (err) { toast(errorText(err), 'error'); }
+      } catch (err) { toast(errorText(err), { kind: 'error' }); }
     }
     call('GET', `/api/v1/users/${u.id}/guardianships`).then((res) => {
       linked = (isStudent ? res.guardians : res.children) || [];
@@ -210,7 +210,7 @@ export function mount(root, { params }) {
           invalidate('users');
           badgeDialog(u, token);
           load();
-        } catch (err) { toast(errorText(err), 'error'); }
+        } catch (err) { toast(errorText(err), { kind: 'error' }); }
       } }));
     }
     actions.push(button(t('people.delete'), { kind: 'danger-outline', iconName: 'trash', testid: 'person-delete', onclick: async () => {
@@ -220,9 +220,9 @@ export function mount(root, { params }) {
         await call('DELETE', `/api/v1/users/${u.id}`);
         invalidate('users');
         split.close();
-        toast(t('people.deleted', { name: u.display_name }), 'success');
+        toast(t('people.deleted', { name: u.display_name }), { kind: 'success' });
         load();
-      } catch (err) { toast(errorText(err), 'error'); }
+      } catch (err) { toast(errorText(err), { kind: 'error' }); }
     } }));
     return section(t('common.actions'), h('div', { class: 'panel-actions' }, actions));
   }
@@ -253,7 +253,7 @@ export function mount(root, { params }) {
           if (card.value.trim()) body.card_uid = card.value.trim();
           const { user } = await call('POST', '/api/v1/users', { body });
           invalidate('users');
-          toast(t('people.created', { name: user.display_name }), 'success');
+          toast(t('people.created', { name: user.display_name }), { kind: 'success' });
           state.selected = user.id;
           split.close();
           await load();

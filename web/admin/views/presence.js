@@ -86,7 +86,7 @@ export function mount(root, { onEvent }) {
       stat(t('source.timetable'), String(bySource.timetable), null, null, 'timetable'),
       stat(t('presence.stat.placed'), String(bySource.teacher_now + bySource.teacher_advance), null, null, 'teacher_now'));
     if (!state.plates.length) {
-      setChildren(board, h('div', { class: 'card' }, emptyState('presence', t('presence.none'), t('presence.none_hint'))));
+      setChildren(board, h('div', { class: 'card' }, emptyState('pin', t('presence.none'), t('presence.none_hint'))));
       return;
     }
     const groups = ROOM_KINDS.map((kind) => ({
@@ -145,7 +145,7 @@ export function mount(root, { onEvent }) {
           p.last_seen ? h('span', { class: 'dim', text: t('plates.last_seen', { ago: formatAgo(p.last_seen) }) }) : null)),
         section(t('presence.here_n', { n: here.length }),
           here.length ? h('ul', { class: 'who-list' }, here.map((e) => h('li', {},
-            avatar(name(e.user_id), 'avatar-sm'),
+            avatar(name(e.user_id), { size: 'sm' }),
             h('div', { class: 'who-text' }, h('span', { text: name(e.user_id) }),
               h('span', { class: 'cell-sub', text: e.until ? t('presence.since_until', { since: formatWhen(e.since), until: formatWhen(e.until) }) : t('presence.since', { since: formatWhen(e.since) }) })),
             sourceChip(e.source)))) : h('p', { class: 'dim', text: t('plates.nobody') })))));

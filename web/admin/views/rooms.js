@@ -9,7 +9,7 @@ import {
   pageHeader, splitView, panelHead, section, table, searchBox, button, field, input, select, chip,
   dialog, toast, emptyState, loading, errorBox, statusDot, avatar, segmented,
 } from '../ui.js';
-import { icon } from '../icons.js';
+import { icon } from '/common/icons.js';
 
 export const ROOM_KINDS = ['classroom', 'lab', 'office', 'dorm', 'other'];
 const REFRESH_MS = 3000;
@@ -111,7 +111,7 @@ export function mount(root) {
     setChildren(tableBox, table({
       testid: 'rooms-table',
       columns: [
-        { label: t('rooms.col.room'), render: (r) => h('div', { class: 'cell-person' }, h('span', { class: `kind-mark kind-${r.kind}` }, icon(r.kind === 'dorm' ? 'presence' : r.kind === 'office' ? 'people' : 'rooms')), h('span', { text: r.name })) },
+        { label: t('rooms.col.room'), render: (r) => h('div', { class: 'cell-person' }, h('span', { class: `kind-mark kind-${r.kind}` }, icon(r.kind === 'dorm' ? 'pin' : r.kind === 'office' ? 'people' : 'rooms')), h('span', { text: r.name })) },
         { label: t('rooms.col.kind'), render: (r) => chip(t(`room.kind.${r.kind}`)) },
         { label: t('rooms.col.doorplates'), render: (r) => {
           const list = platesOf(r.id);
@@ -188,7 +188,7 @@ export function mount(root) {
     try {
       const [list, users] = await Promise.all([call('GET', `/api/v1/presence?doorplate_id=${encodeURIComponent(p.id)}`), directory.userMap()]);
       setChildren(box, list.length ? h('ul', { class: 'who-list' }, list.map((e) => h('li', {},
-        avatar(users.get(e.user_id)?.display_name || '?', 'avatar-sm'),
+        avatar(users.get(e.user_id)?.display_name || '?', { size: 'sm' }),
         h('span', { text: users.get(e.user_id)?.display_name || t('common.unknown') }),
         sourceChip(e.source)))) : h('p', { class: 'dim', text: t('plates.nobody') }));
     } catch (err) { setChildren(box, errorBox(err)); }
@@ -198,7 +198,7 @@ export function mount(root) {
     try {
       const res = await call('POST', `/api/v1/doorplates/${p.id}/pairing`);
       pairingDialog(p, r, res.pairing_code, res.pairing_expires_at, () => load());
-    } catch (err) { toast(errorText(err), 'error'); }
+    } catch (err) { toast(errorText(err), { kind: 'error' }); }
   }
 
   function addPlate(r) {
@@ -229,7 +229,7 @@ export function mount(root) {
         { label: t('rooms.create'), kind: 'primary', testid: 'room-submit', onClick: async () => {
           const { room } = await call('POST', '/api/v1/rooms', { body: { name: name.value.trim(), kind: kind.value } });
           invalidate('rooms');
-          toast(t('rooms.created', { name: room.name }), 'success');
+          toast(t('rooms.created', { name: room.name }), { kind: 'success' });
           await load();
           openDetail(room);
         } },

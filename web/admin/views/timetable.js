@@ -10,7 +10,7 @@ import {
   pageHeader, splitView, panelHead, section, button, field, input, select, formError, busy,
   dialog, confirmDialog, toast, emptyState, loading, errorBox, segmented, facts, chip,
 } from '../ui.js';
-import { icon } from '../icons.js';
+import { icon } from '/common/icons.js';
 
 export const SLOT_KINDS = ['lesson', 'exam', 'meeting', 'dorm', 'activity'];
 const HOUR_PX = 64;
@@ -220,9 +220,9 @@ export function mount(root, { params, navigate }) {
     try {
       await call('DELETE', `/api/v1/timetable/${s.id}`);
       split.close();
-      toast(t('tt.deleted'), 'success');
+      toast(t('tt.deleted'), { kind: 'success' });
       loadSlots();
-    } catch (err) { toast(errorText(err), 'error'); }
+    } catch (err) { toast(errorText(err), { kind: 'error' }); }
   }
 
   /** The add/edit form; `s.id` present means editing. */
@@ -281,7 +281,7 @@ export function mount(root, { params, navigate }) {
             ? await call('PATCH', `/api/v1/timetable/${s.id}`, { body })
             : await call('POST', '/api/v1/timetable', { body });
           const slot = res.slot || res;
-          toast(slot.conflicts?.length ? t('tt.saved_conflict') : t('tt.saved'), slot.conflicts?.length ? 'error' : 'success');
+          toast(slot.conflicts?.length ? t('tt.saved_conflict') : t('tt.saved'), { kind: slot.conflicts?.length ? 'error' : 'success' });
           state.selected = slot.id;
           await loadSlots();
         } },
