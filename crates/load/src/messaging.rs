@@ -1,0 +1,212 @@
+//! The messaging phase: guardians write to present students at a fixed rate (open loop,
+//! at most `--concurrency` requests in flight) while students reply through doorplate
+//! sessions; then the last hints and statuses are given a moment to arrive.
+
+use crate::client::Http;
+use crate::context::Run;
+use crate::events::Waiting;
+use crate::progress::{bar, progress};
+use crate::setup::School;
+use crate::stats::Stats;
+use anyhow::Result;
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// What the messaging phase sent.
+pub struct Sent {
+    /// Messages the rate called for.
+    pub scheduled: u64,
+    /// Seconds from the first send until the last answer.
+    pub secs: f64,
+}
+
+/// Sends `--rate` messages a second for `--duration` seconds, with replies at
+/// `--reply-rate`, and waits (up to 3 s) for their hints and statuses.
+pub async fn send_and_reply(run: &Run) -> Result<Sent> {
+    let args = &run.args;
+    let stats = &run.stats;
+    let sem = Arc::new(tokio::sync::Semaphore::new(args.concurrency));
+    let msg_start = Instant::now();
+    let reply_task = tokio::spawn(replies(
+        run.http.clone(),
+        run.school.clone(),
+        args.reply_rate,
+        args.duration,
+        stats.clone(),
+        run.waiting.clone(),
+    ));
+    let ticker = {
+        let (stats, waiting, school, http, sem) = (
+            stats.clone(),
+            run.waiting.clone(),
+            run.school.clone(),
+            run.http.clone(),
+            sem.clone(),
+        );
+        let (rate, duration) = (args.rate, args.duration);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            let mut due = 0u64;
+            let mut i = 0u64;
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(duration) {
+                tick.tick().await;
+                due = (t.elapsed().as_secs_f64() * rate as f64) as u64;
+                while i < due {
+                    let permit = sem.clone().acquire_owned().await.expect("semaphore");
+                    let (stats, waiting, school, http) = (stats.clone(), waiting.clone(), school.clone(), http.clone());
+                    let k = (i.wrapping_mul(2654435761) % school.students.len() as u64) as usize;
+                    tokio::spawn(async move {
+                        send_one(&http, &school, k, i, &stats, &waiting).await;
+                        drop(permit);
+                    });
+                    i += 1;
+                }
+            }
+            due
+        })
+    };
+    while !ticker.is_finished() {
+        progress(
+            stats,
+            &bar(msg_start.elapsed().as_secs_f64() / args.duration.max(1) as f64),
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let scheduled = ticker.await?;
+    let _ = sem.acquire_many(args.concurrency as u32).await?;
+    let msg_secs = msg_start.elapsed().as_secs_f64();
+    reply_task.await?;
+    // Let the last hints and statuses arrive.
+    let settle = Instant::now();
+    while settle.elapsed() < Duration::from_secs(3)
+        && (Stats::count(&stats.hinted) < Stats::count(&stats.acked)
+            || Stats::count(&stats.notified) < Stats::count(&stats.acked))
+    {
+        progress(stats, "waiting for the last hints");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!();
+    Ok(Sent {
+        scheduled,
+        secs: msg_secs,
+    })
+}
+
+/// A guardian's message to student `k`: *ack* is the answer; the hint and the
+/// `notified` status are matched by the event readers.
+async fn send_one(http: &Http, school: &School, k: usize, i: u64, stats: &Stats, waiting: &Waiting) {
+    let s = &school.students[k];
+    let token = &school.guardians[s.guardian].token;
+    let body = json!({"client_id": format!("load-{}-{i}", school.run), "kind": "text", "text": format!("message {i}")});
+    let sent = Instant::now();
+    waiting
+        .hints
+        .lock()
+        .unwrap()
+        .entry(s.id.clone())
+        .or_default()
+        .push_back(sent);
+    stats.sent.fetch_add(1, Ordering::Relaxed);
+    match http
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/conversations/{}/messages", s.conversation),
+            Some(token),
+            Some(&body),
+        )
+        .await
+    {
+        Ok(v) => {
+            let now = Instant::now();
+            stats.acked.fetch_add(1, Ordering::Relaxed);
+            stats.latency("ack", now, now.duration_since(sent).as_micros() as u64);
+            if let Some(id) = v["message"]["id"].as_str() {
+                let mut st = waiting.status.lock().unwrap();
+                match st.remove(id) {
+                    Some((None, Some(notified))) => {
+                        stats.notified.fetch_add(1, Ordering::Relaxed);
+                        stats.latency(
+                            "notified",
+                            now,
+                            notified.saturating_duration_since(sent).as_micros() as u64,
+                        );
+                    }
+                    _ => {
+                        st.insert(id.to_string(), (Some(sent), None));
+                    }
+                }
+            }
+        }
+        Err(kind) => stats.error(format!("send: {kind}")),
+    }
+}
+
+/// Students reply through doorplate sessions: a card proof opens the session (the
+/// kiosk's "my messages"), the conversations load, and the reply is sent.
+async fn replies(http: Http, school: Arc<School>, rate: u64, duration: u64, stats: Arc<Stats>, waiting: Arc<Waiting>) {
+    if rate == 0 {
+        return;
+    }
+    let t = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
+    let mut i = 0usize;
+    while t.elapsed() < Duration::from_secs(duration) {
+        tick.tick().await;
+        i += 1;
+        let k = (i * 7919) % school.students.len();
+        let s = &school.students[k];
+        let plate = &school.plates[s.class % school.plates.len()];
+        let started = Instant::now();
+        stats.replies.fetch_add(1, Ordering::Relaxed);
+        let sess = match http
+            .post(
+                "/api/v1/doorplate/sessions",
+                &plate.token,
+                &json!({"credential": {"card": s.card}}),
+            )
+            .await
+        {
+            Ok(v) => v,
+            Err(_) => {
+                stats.error("reply: session");
+                continue;
+            }
+        };
+        let token = sess["session_token"].as_str().unwrap_or("").to_string();
+        if http.get("/api/v1/conversations", &token).await.is_err() {
+            stats.error("reply: conversations");
+            continue;
+        }
+        let shown = Instant::now();
+        stats.latency(
+            "card_to_messages",
+            shown,
+            shown.duration_since(started).as_micros() as u64,
+        );
+        let text = format!("reply {} {i}", school.run);
+        waiting.replies.lock().unwrap().insert(text.clone(), Instant::now());
+        let body = json!({"client_id": format!("reply-{}-{i}", school.run), "kind": "text", "text": text});
+        if http
+            .post(
+                &format!("/api/v1/conversations/{}/messages", s.conversation),
+                &token,
+                &body,
+            )
+            .await
+            .is_err()
+        {
+            stats.error("reply: send");
+        }
+        let _ = http
+            .call(
+                reqwest::Method::DELETE,
+                "/api/v1/doorplate/sessions/current",
+                Some(&plate.token),
+                None,
+            )
+            .await;
+    }
+}

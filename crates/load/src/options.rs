@@ -1,0 +1,59 @@
+//! The simulator's flags: which server to drive, the size of the school, the load, and
+//! where the results go.
+
+use clap::Parser;
+use std::path::PathBuf;
+
+/// Drive a Doorplate server as a whole school and measure it.
+#[derive(Parser, Debug, Clone)]
+#[command(version, about)]
+pub struct Args {
+    /// Start this server binary on a fresh data folder (and weigh its memory).
+    #[arg(long, conflicts_with = "url")]
+    pub spawn: Option<PathBuf>,
+    /// Or drive the server already running at this URL…
+    #[arg(long)]
+    pub url: Option<String>,
+    /// …whose process id this is (to weigh its memory).
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// An admin account of that server.
+    #[arg(long, default_value = "admin")]
+    pub admin: String,
+    #[arg(long, env = "DOORPLATE_LOAD_ADMIN_PASSWORD", default_value = "load-admin-pass")]
+    pub admin_password: String,
+    /// Doorplates (one room and one class each).
+    #[arg(long, default_value_t = 50)]
+    pub doorplates: usize,
+    /// Students, spread evenly over the classes.
+    #[arg(long, default_value_t = 2000)]
+    pub students: usize,
+    /// Guardians, each linked to every G-th student, each with a live socket.
+    #[arg(long, default_value_t = 100)]
+    pub guardians: usize,
+    /// Messages per second from guardians to present students.
+    #[arg(long, default_value_t = 500)]
+    pub rate: u64,
+    /// Seconds of messaging.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Students' replies per second, each through a doorplate session (card proof).
+    #[arg(long, default_value_t = 2)]
+    pub reply_rate: u64,
+    /// Requests in flight at most.
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
+    /// Extra doorplate sockets that receive the notice fan-out.
+    #[arg(long, default_value_t = 0)]
+    pub fanout_sockets: usize,
+    /// Idle sockets to open at the end to weigh the server's memory per connection.
+    #[arg(long, default_value_t = 0)]
+    pub idle_sockets: usize,
+    /// Skip the timetable rollover.
+    #[arg(long)]
+    pub no_rollover: bool,
+    #[arg(long, default_value = "load-result.json")]
+    pub out: PathBuf,
+    #[arg(long, default_value = "load-latency.svg")]
+    pub chart: PathBuf,
+}

@@ -1,0 +1,90 @@
+//! One run from start to end, phase by phase in the order of docs/BENCHMARK.md: the
+//! school and its sockets, placement, messages and replies, rollover, the notice
+//! fan-out and idle sockets; then the tidy-up and the report.
+
+use crate::client::{Http, rss_kib};
+use crate::context::Run;
+use crate::events::{self, Moves, Waiting};
+use crate::options::Args;
+use crate::progress::progress;
+use crate::report::{self, Figures};
+use crate::server::Server;
+use crate::stats::Stats;
+use crate::{fanout, idle, messaging, schedule, setup, tidy};
+use anyhow::Result;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Plays the whole scenario against `server`; `fds` is the simulator's limit of open
+/// files (it holds one end of every socket).
+pub async fn play(args: &Args, server: &Server, fds: u64) -> Result<()> {
+    let http = Http::new(&server.base);
+    let stats = Arc::new(Stats::new());
+    let run_id = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis()
+            % 0xfffff
+    );
+    eprintln!(
+        "doorplate-load: {} doorplates, {} students, {} guardians, {} msg/s for {} s against {} (open files {fds})",
+        args.doorplates, args.students, args.guardians, args.rate, args.duration, server.base
+    );
+    let rss_start = server.pid.and_then(rss_kib);
+
+    // The school, set up through the API as staff would.
+    let t = Instant::now();
+    progress(&stats, "setting up the school");
+    let admin = http.login(&args.admin, &args.admin_password).await?;
+    let settings = http.get("/api/v1/settings", &admin).await?;
+    let zone = settings["timezone"].as_str().unwrap_or("UTC");
+    let tz = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let school = Arc::new(
+        setup::build(
+            &http,
+            admin.clone(),
+            &run_id,
+            args.doorplates,
+            args.students,
+            args.guardians,
+        )
+        .await?,
+    );
+    let setup_secs = t.elapsed().as_secs_f64();
+    eprintln!("\nschool set up in {setup_secs:.1} s (run {run_id})");
+    let run = Run {
+        args: args.clone(),
+        base: server.base.clone(),
+        http,
+        admin,
+        run_id,
+        school,
+        stats,
+        waiting: Arc::new(Waiting::default()),
+        moves: Arc::new(Moves::default()),
+    };
+
+    let (sockets_connected, socket_connect_secs) = events::listen(&run).await?;
+    let boundaries = schedule::post_slots(&run, &tz).await?;
+    let placement_secs = schedule::placement(&run, &boundaries).await;
+    let sent = messaging::send_and_reply(&run).await?;
+    let rollover_secs = schedule::rollover(&run, &boundaries).await;
+    let (notice, fanout) = fanout::notice(&run).await?;
+    let idle = idle::weigh(&run, server.pid).await;
+    tidy::remove_slots_and_notice(&run, &notice).await;
+    report::write(
+        &run,
+        &Figures {
+            setup_secs,
+            sockets_connected,
+            socket_connect_secs,
+            placement_secs,
+            sent,
+            rollover_secs,
+            fanout,
+            idle,
+            rss_start,
+        },
+    )
+}
