@@ -1,6 +1,8 @@
 //! The embedded store: SQLite in WAL mode with `synchronous=FULL` (crash-safe), one
 //! writer thread with group commit ([`writer`]) and a small pool of read connections.
 
+mod errors;
+mod migrate;
 mod rows;
 mod schedule;
 mod writer;
@@ -14,11 +16,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use writer::Writer;
-
-const MIGRATIONS: &[&str] = &[
-    include_str!("migrations/0001_init.sql"),
-    include_str!("migrations/0002_schedule.sql"),
-];
 
 /// SQLite adapter of [`Store`].
 pub struct SqliteStore {
@@ -100,23 +97,11 @@ fn open(path: &Path, read_only: bool) -> Result<Connection> {
     Ok(conn)
 }
 
-fn migrate(conn: &Connection) -> Result<()> {
-    let version: usize = conn
-        .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
-        .map_err(internal)? as usize;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        let tx = format!("BEGIN; {sql}\nPRAGMA user_version = {};\nCOMMIT;", i + 1);
-        conn.execute_batch(&tx).map_err(internal)?;
-        tracing::info!(version = i + 1, "applied migration");
-    }
-    Ok(())
-}
-
 impl SqliteStore {
     /// Opens (or creates) the database file and applies pending migrations.
     pub fn open(path: &Path) -> Result<SqliteStore> {
         let conn = open(path, false)?;
-        migrate(&conn)?;
+        migrate::migrate(&conn)?;
         // The writer never checkpoints: copying the WAL back into the database (and its
         // sync) would stall every caller of that batch. A thread of its own does it.
         conn.execute_batch("PRAGMA wal_autocheckpoint=0;").map_err(internal)?;
@@ -155,35 +140,11 @@ impl SqliteStore {
     }
 }
 
-/// Maps SQLite's errors to the store's: constraint failures become `Conflict` or
-/// `BadReference` here, in one place, so no handler parses database messages.
 pub(crate) fn internal(e: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(e.to_string())
 }
 
-fn db(e: rusqlite::Error) -> StoreError {
-    use rusqlite::ffi;
-    match &e {
-        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
-        rusqlite::Error::SqliteFailure(err, msg) => match err.extended_code {
-            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
-                let m = msg.as_deref().unwrap_or("");
-                StoreError::Conflict(if m.contains("username") {
-                    "username"
-                } else if m.contains("card_hash") {
-                    "card"
-                } else if m.contains("groups.name") {
-                    "name"
-                } else {
-                    "unique"
-                })
-            }
-            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => StoreError::BadReference("id"),
-            _ => internal(&e),
-        },
-        _ => internal(&e),
-    }
-}
+use errors::db;
 
 #[async_trait]
 impl Store for SqliteStore {
