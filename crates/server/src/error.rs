@@ -155,3 +155,17 @@ where
         Ok(Path(v))
     }
 }
+
+/// A by-id lookup whose 404 names what was missing ("notice not found").
+pub trait OrNotFound<T> {
+    fn or_not_found(self, what: &str) -> ApiResult<T>;
+}
+
+impl<T> OrNotFound<T> for Result<T, StoreError> {
+    fn or_not_found(self, what: &str) -> ApiResult<T> {
+        self.map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found(what),
+            e => e.into(),
+        })
+    }
+}

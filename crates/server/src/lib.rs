@@ -162,7 +162,13 @@ async fn sweep(app: AppState) {
 pub mod demo;
 pub mod schedule;
 
-/// Deletes messages older than the school's retention (and uploads nothing refers to).
+/// Audit entries are kept this many days, or as long as the school keeps messages if
+/// that is longer, so every stored message's trail (sent, read, sessions) is still
+/// there. With message retention off (0 days), the audit is kept too.
+const AUDIT_MIN_DAYS: u32 = 180;
+
+/// Deletes messages older than the school's retention (and uploads nothing refers to),
+/// and audit entries older than `max(AUDIT_MIN_DAYS, retention)`.
 async fn apply_retention(app: &AppState) {
     let days = app.settings().retention_days;
     if days == 0 {
@@ -180,5 +186,14 @@ async fn apply_retention(app: &AppState) {
             tracing::info!(retention_days = days, media_removed = files.len(), "retention applied");
         }
         Err(e) => tracing::error!(error = %e, "retention failed"),
+    }
+    let audit_days = days.max(AUDIT_MIN_DAYS);
+    match app
+        .store
+        .purge_audit_before(now_micros() - audit_days as i64 * 86_400_000_000)
+        .await
+    {
+        Ok(n) => tracing::info!(audit_days, removed = n, "audit retention applied"),
+        Err(e) => tracing::error!(error = %e, "audit retention failed"),
     }
 }

@@ -65,6 +65,7 @@ pub trait Store: Send + Sync + 'static {
     async fn room(&self, id: Id) -> Result<Room>;
     async fn list_rooms(&self) -> Result<Vec<Room>>;
     async fn create_group(&self, name: String, member_ids: Vec<Id>, teacher_id: Option<Id>) -> Result<Group>;
+    async fn group(&self, id: Id) -> Result<Group>;
     async fn list_groups(&self) -> Result<Vec<Group>>;
     /// The groups a user belongs to (as member or class teacher).
     async fn groups_of(&self, user_id: Id) -> Result<Vec<Group>>;
@@ -94,7 +95,11 @@ pub trait Store: Send + Sync + 'static {
     /// The conversation between two users, created if it does not exist yet.
     async fn open_conversation(&self, a: Id, b: Id, now: Micros) -> Result<Conversation>;
     async fn conversation(&self, id: Id) -> Result<Conversation>;
+    /// The user's conversations with their unread counts and last messages, most recent
+    /// activity first.
     async fn conversations_of(&self, user_id: Id) -> Result<Vec<ConversationSummary>>;
+    /// How many messages to `user_id` in the conversation are not read yet.
+    async fn unread_in(&self, conversation_id: Id, user_id: Id) -> Result<u32>;
     /// Stores a message unless the sender already sent one with this `client_id`;
     /// `.1` is true when it was created now.
     async fn insert_message(&self, new: NewMessage) -> Result<(Message, bool)>;
@@ -133,6 +138,9 @@ pub trait Store: Send + Sync + 'static {
     async fn save_settings(&self, settings: Settings) -> Result<()>;
     async fn audit(&self, entry: AuditEntry) -> Result<()>;
     async fn audit_log(&self, filter: AuditFilter) -> Result<Vec<AuditEntry>>;
+    /// Deletes the audit entries written before `cutoff`; returns how many went. The
+    /// caller picks the cutoff (the server keeps audit at least as long as messages).
+    async fn purge_audit_before(&self, cutoff: Micros) -> Result<u64>;
 
     // --- groups (edits) ------------------------------------------------------------------
     async fn update_group(
@@ -146,15 +154,19 @@ pub trait Store: Send + Sync + 'static {
 
     // --- timetable, arrangements, notices -------------------------------------------------
     async fn slots(&self) -> Result<Vec<Slot>>;
+    async fn slot(&self, id: Id) -> Result<Slot>;
     /// Stores a slot (its `id` is ignored) and returns it with its id.
     async fn create_slot(&self, slot: Slot) -> Result<Slot>;
     async fn update_slot(&self, slot: Slot) -> Result<Slot>;
     async fn delete_slot(&self, id: Id) -> Result<()>;
     /// Arrangements that have not ended at `after`.
     async fn arrangements(&self, after: Micros) -> Result<Vec<Arrangement>>;
+    /// One arrangement, ended or not.
+    async fn arrangement(&self, id: Id) -> Result<Arrangement>;
     async fn create_arrangement(&self, a: Arrangement, created_by: Id) -> Result<Arrangement>;
     async fn delete_arrangement(&self, id: Id) -> Result<()>;
     async fn notices(&self) -> Result<Vec<Notice>>;
+    async fn notice(&self, id: Id) -> Result<Notice>;
     async fn create_notice(&self, n: Notice) -> Result<Notice>;
     async fn update_notice(&self, n: Notice) -> Result<Notice>;
     async fn delete_notice(&self, id: Id) -> Result<()>;

@@ -137,13 +137,7 @@ async fn open_conversation(
         .map_err(|_| ApiError::not_found("user"))?;
     check_r8(&app, &auth.user, &peer).await?;
     let conv = app.store.open_conversation(auth.user.id, peer.id, now_micros()).await?;
-    let unread = app
-        .store
-        .conversations_of(auth.user.id)
-        .await?
-        .iter()
-        .find(|c| c.conversation.id == conv.id)
-        .map_or(0, |c| c.unread);
+    let unread = app.store.unread_in(conv.id, auth.user.id).await?;
     Ok(axum::Json(ConversationResponse {
         conversation: ConversationView {
             id: conv.id.to_string(),

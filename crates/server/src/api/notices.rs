@@ -3,7 +3,7 @@
 
 use super::{ApiId, parse_id, required_text};
 use crate::auth::{AdminAuth, Caller, StaffAuth};
-use crate::error::{ApiError, ApiResult, Json, Path};
+use crate::error::{ApiError, ApiResult, Json, OrNotFound, Path};
 use crate::hub::Principal;
 use crate::state::{AppState, now_micros};
 use axum::body::Body;
@@ -213,12 +213,7 @@ async fn create_notice(
 
 async fn find(app: &AppState, id: &str) -> ApiResult<Notice> {
     let id = parse_id(id)?;
-    app.store
-        .notices()
-        .await?
-        .into_iter()
-        .find(|n| n.id == id)
-        .ok_or_else(|| ApiError::not_found("notice"))
+    app.store.notice(id).await.or_not_found("notice")
 }
 
 /// PATCH /api/v1/notices/{id} (admin).

@@ -3,7 +3,7 @@
 use super::{ApiId, parse_id, required_text};
 use crate::auth::{AdminAuth, StaffAuth, UserAuth};
 use crate::crypto::{new_token, pairing_code};
-use crate::error::{ApiError, ApiResult, Json};
+use crate::error::{ApiError, ApiResult, Json, OrNotFound};
 use crate::hub::Principal;
 use crate::state::{AppState, now_micros};
 use crate::throttles::Key;
@@ -430,13 +430,7 @@ async fn class_badges(
     crate::error::Path(id): crate::error::Path<String>,
 ) -> ApiResult<axum::Json<Vec<Badge>>> {
     let id = parse_id(&id)?;
-    let g = app
-        .store
-        .list_groups()
-        .await?
-        .into_iter()
-        .find(|g| g.id == id)
-        .ok_or_else(|| ApiError::not_found("group"))?;
+    let g = app.store.group(id).await.or_not_found("group")?;
     let mut students = app.store.users_by_ids(g.member_ids.clone()).await?;
     students.sort_by(|a, b| a.display_name.cmp(&b.display_name));
     let mut out = Vec::with_capacity(students.len());

@@ -435,6 +435,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn group(&self, id: Id) -> Result<Group> {
+        self.read(move |c| group_by_id(c, id)).await
+    }
+
     async fn list_groups(&self) -> Result<Vec<Group>> {
         self.read(|c| {
             let gids = ids(c, "SELECT id FROM groups WHERE ?1 = ?1 ORDER BY name", 0)?;
@@ -613,31 +617,56 @@ impl Store for SqliteStore {
 
     async fn conversations_of(&self, user_id: Id) -> Result<Vec<ConversationSummary>> {
         self.read(move |c| {
+            // One query for the conversations with their unread counts and last message
+            // ids (each subquery is an index lookup), one for those messages.
             let mut s = c
                 .prepare_cached(
-                    "SELECT id, a_id, b_id, created_at FROM conversations WHERE a_id = ?1
-                     UNION ALL SELECT id, a_id, b_id, created_at FROM conversations WHERE b_id = ?1",
+                    "SELECT v.id, v.a_id, v.b_id, v.created_at,
+                            (SELECT COUNT(*) FROM messages m
+                              WHERE m.recipient_id = ?1 AND m.conversation_id = v.id AND m.status != 'read'),
+                            (SELECT MAX(m.id) FROM messages m WHERE m.conversation_id = v.id)
+                       FROM (SELECT * FROM conversations WHERE a_id = ?1
+                             UNION ALL SELECT * FROM conversations WHERE b_id = ?1) v",
                 )
                 .map_err(db)?;
             let convs = s
-                .query_map([user_id], conversation_row)
+                .query_map([user_id], |r| {
+                    Ok((conversation_row(r)?, r.get::<_, u32>(4)?, r.get::<_, Option<Id>>(5)?))
+                })
                 .map_err(db)?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(db)?;
-            let mut out = Vec::with_capacity(convs.len());
-            for conv in convs {
-                let unread: u32 = c
-                    .prepare_cached(
-                        "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND recipient_id = ?2 AND status != 'read'",
-                    )
-                    .and_then(|mut s| s.query_row([conv.id, user_id], |r| r.get(0)))
-                    .map_err(db)?;
-                let last = messages_where(c, "m.conversation_id = ?1 ORDER BY m.id DESC LIMIT 1", params![conv.id])?.pop();
-                out.push(ConversationSummary { conversation: conv, unread, last });
-            }
+            let last_ids: Vec<Id> = convs.iter().filter_map(|(_, _, last)| *last).collect();
+            let mut lasts: std::collections::HashMap<Id, Message> = messages_where(
+                c,
+                "m.id IN (SELECT value FROM json_each(?1))",
+                [serde_json::to_string(&last_ids).map_err(internal)?],
+            )?
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect();
+            let mut out: Vec<ConversationSummary> = convs
+                .into_iter()
+                .map(|(conversation, unread, last)| ConversationSummary {
+                    conversation,
+                    unread,
+                    last: last.and_then(|id| lasts.remove(&id)),
+                })
+                .collect();
             // Most recent activity first.
             out.sort_by_key(|s| std::cmp::Reverse(s.last.as_ref().map_or(s.conversation.created_at, |m| m.created_at)));
             Ok(out)
+        })
+        .await
+    }
+
+    async fn unread_in(&self, conversation_id: Id, user_id: Id) -> Result<u32> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT COUNT(*) FROM messages WHERE recipient_id = ?2 AND conversation_id = ?1 AND status != 'read'",
+            )
+            .and_then(|mut s| s.query_row([conversation_id, user_id], |r| r.get(0)))
+            .map_err(db)
         })
         .await
     }
@@ -754,45 +783,41 @@ impl Store for SqliteStore {
     }
 
     async fn mark_notified(&self, ids: Vec<Id>, room: String) -> Result<Vec<StatusChange>> {
+        let wanted = serde_json::to_string(&ids).map_err(internal)?;
         self.write(move |c| {
-            let mut out = Vec::new();
-            let mut get = c
-                .prepare_cached("SELECT sender_id, status, notified_rooms FROM messages WHERE id = ?1")
+            // One statement: each row's status and rooms are computed from the row as it
+            // is when it is written, so two writers (or two rooms) marking the same
+            // message never lose each other's room. `sent` rises to `notified`; a read
+            // message stays read but still records the room.
+            let mut s = c
+                .prepare_cached(
+                    "UPDATE messages
+                        SET status = CASE WHEN status = 'sent' THEN 'notified' ELSE status END,
+                            notified_rooms = CASE
+                                WHEN ?2 != '' AND NOT EXISTS (SELECT 1 FROM json_each(notified_rooms) WHERE value = ?2)
+                                THEN json_insert(notified_rooms, '$[#]', ?2) ELSE notified_rooms END
+                      WHERE id IN (SELECT value FROM json_each(?1))
+                        AND (status = 'sent'
+                             OR (?2 != '' AND NOT EXISTS (SELECT 1 FROM json_each(notified_rooms) WHERE value = ?2)))
+                  RETURNING id, sender_id, status, notified_rooms",
+                )
                 .map_err(db)?;
-            let mut set = c
-                .prepare_cached("UPDATE messages SET status = ?2, notified_rooms = ?3 WHERE id = ?1")
+            let mut out = s
+                .query_map(params![wanted, room], |r| {
+                    let status: String = r.get(2)?;
+                    let rooms: String = r.get(3)?;
+                    Ok(StatusChange {
+                        id: r.get(0)?,
+                        sender_id: r.get(1)?,
+                        status: MessageStatus::parse(&status).unwrap_or(MessageStatus::Notified),
+                        notified_rooms: serde_json::from_str(&rooms).unwrap_or_default(),
+                    })
+                })
+                .map_err(db)?
+                .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(db)?;
-            for id in ids {
-                let row: Option<(Id, String, String)> = get
-                    .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .optional()
-                    .map_err(db)?;
-                let Some((sender_id, status, rooms)) = row else {
-                    continue;
-                };
-                let status = MessageStatus::parse(&status).unwrap_or(MessageStatus::Sent);
-                let mut rooms: Vec<String> = serde_json::from_str(&rooms).unwrap_or_default();
-                let new_status = status.advance(MessageStatus::Notified);
-                let new_room = !room.is_empty() && !rooms.contains(&room);
-                if new_status == status && !new_room {
-                    continue;
-                }
-                if new_room {
-                    rooms.push(room.clone());
-                }
-                set.execute(params![
-                    id,
-                    new_status.as_str(),
-                    serde_json::to_string(&rooms).unwrap_or_default()
-                ])
-                .map_err(db)?;
-                out.push(StatusChange {
-                    id,
-                    sender_id,
-                    status: new_status,
-                    notified_rooms: rooms,
-                });
-            }
+            // In the order asked for, as before.
+            out.sort_by_key(|ch| ids.iter().position(|id| *id == ch.id));
             Ok(out)
         })
         .await
@@ -921,17 +946,54 @@ impl Store for SqliteStore {
 
     async fn audit_log(&self, f: AuditFilter) -> Result<Vec<AuditEntry>> {
         self.read(move |c| {
-            let mut s = c
-                .prepare_cached(
-                    "SELECT at, actor_id, action, subject_id, detail FROM audit
-                     WHERE (?1 IS NULL OR action = ?1) AND (?2 IS NULL OR actor_id = ?2) AND (?3 IS NULL OR subject_id = ?3)
-                     ORDER BY id DESC LIMIT ?4",
-                )
-                .map_err(db)?;
-            let rows = s.query_map(params![f.action, f.actor_id, f.subject_id, f.limit], audit_row).map_err(db)?;
+            // Only the filters given go into the query, so each can use its index
+            // (`?1 IS NULL OR action = ?1` would scan the whole log).
+            let mut conds = vec!["1 = 1"];
+            let mut values: Vec<rusqlite::types::Value> = Vec::new();
+            if let Some(a) = f.action {
+                conds.push("action = ?");
+                values.push(a.into());
+            }
+            if let Some(a) = f.actor_id {
+                conds.push("actor_id = ?");
+                values.push(a.into());
+            }
+            if let Some(s) = f.subject_id {
+                conds.push("subject_id = ?");
+                values.push(s.into());
+            }
+            values.push(i64::from(f.limit).into());
+            let sql = format!(
+                "SELECT at, actor_id, action, subject_id, detail FROM audit WHERE {} ORDER BY id DESC LIMIT ?",
+                conds.join(" AND ")
+            );
+            let mut s = c.prepare_cached(&sql).map_err(db)?;
+            let rows = s.query_map(rusqlite::params_from_iter(values), audit_row).map_err(db)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
         })
         .await
+    }
+
+    async fn purge_audit_before(&self, cutoff: Micros) -> Result<u64> {
+        // In chunks, each its own write: a first purge of a year of rollovers must not
+        // hold the writer (and every send behind it) for one long delete.
+        const CHUNK: usize = 5_000;
+        let mut total = 0u64;
+        loop {
+            let n = self
+                .write(move |c| {
+                    c.prepare_cached(
+                        "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < ?1 ORDER BY at LIMIT ?2)",
+                    )
+                    .and_then(|mut s| s.execute(params![cutoff, CHUNK as i64]))
+                    .map_err(db)
+                })
+                .await?;
+            total += n as u64;
+            if n < CHUNK {
+                return Ok(total);
+            }
+        }
     }
 
     async fn update_group(
@@ -969,6 +1031,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn slot(&self, id: Id) -> Result<Slot> {
+        self.read(move |c| schedule::slot_by_id(c, id)).await
+    }
+
     async fn create_slot(&self, slot: Slot) -> Result<Slot> {
         self.write(move |c| schedule::insert_slot(c, &slot)).await
     }
@@ -1001,6 +1067,18 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn arrangement(&self, id: Id) -> Result<Arrangement> {
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {} FROM arrangements WHERE id = ?1",
+                schedule::ARR_COLS
+            ))
+            .and_then(|mut s| s.query_row([id], schedule::arrangement_row))
+            .map_err(db)
+        })
+        .await
+    }
+
     async fn create_arrangement(&self, a: Arrangement, created_by: Id) -> Result<Arrangement> {
         self.write(move |c| schedule::insert_arrangement(c, &a, created_by))
             .await
@@ -1026,6 +1104,10 @@ impl Store for SqliteStore {
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
         })
         .await
+    }
+
+    async fn notice(&self, id: Id) -> Result<Notice> {
+        self.read(move |c| schedule::notice_by_id(c, id)).await
     }
 
     async fn create_notice(&self, n: Notice) -> Result<Notice> {

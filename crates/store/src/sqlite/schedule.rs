@@ -146,6 +146,10 @@ pub(super) fn save_notice(c: &Connection, n: &Notice, insert: bool) -> Result<No
         return Err(StoreError::NotFound);
     }
     let id = if insert { c.last_insert_rowid() } else { n.id };
+    notice_by_id(c, id)
+}
+
+pub(super) fn notice_by_id(c: &Connection, id: Id) -> Result<Notice> {
     c.prepare_cached(&format!("SELECT {NOTICE_COLS} FROM notices WHERE id = ?1"))
         .and_then(|mut s| s.query_row([id], notice_row))
         .map_err(db)
