@@ -5,7 +5,7 @@
 mod conformance;
 
 use doorplate_domain::{MessageKind, MessageStatus, Role};
-use doorplate_store::{NewMessage, NewUser, Store, sqlite::SqliteStore};
+use doorplate_store::{DirectoryStore, MessageStore, NewMessage, NewUser, sqlite::SqliteStore};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -218,4 +218,46 @@ fn check_triggers_refuse_unknown_kinds_statuses_and_sources() {
          INSERT INTO presences (student_id, doorplate_id, source, since) VALUES (2, 1, 'teacher_advance', 0);",
     )
     .unwrap();
+}
+
+/// The queries that scanned before 0004 now use its indexes (the statements are the
+/// store's own, as shapes: retention by age, the audit log by one filter, unread counts
+/// per conversation, the audit's retention).
+#[test]
+fn retention_audit_and_unread_queries_use_their_indexes() {
+    let dir = TempDir::new();
+    let path = dir.0.join("t.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let plan = |sql: &str| -> String {
+        let mut s = raw.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = s.query_map([], |r| r.get::<_, String>(3)).unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+    };
+    for (sql, index) in [
+        ("DELETE FROM messages WHERE created_at < 5", "messages_created"),
+        (
+            "SELECT at FROM audit WHERE 1 = 1 AND action = 'x' ORDER BY id DESC LIMIT 5",
+            "audit_action",
+        ),
+        (
+            "SELECT at FROM audit WHERE 1 = 1 AND subject_id = 3 ORDER BY id DESC LIMIT 5",
+            "audit_subject",
+        ),
+        (
+            "SELECT COUNT(*) FROM messages m WHERE m.recipient_id = 1 AND m.conversation_id = 2 AND m.status != 'read'",
+            "messages_unread_by_conversation",
+        ),
+        (
+            "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < 5 ORDER BY at LIMIT 10)",
+            "audit_at",
+        ),
+        (
+            "SELECT file FROM media WHERE created_at < 5 AND id NOT IN (SELECT image_media_id FROM notices WHERE image_media_id IS NOT NULL)",
+            "media_created",
+        ),
+    ] {
+        let p = plan(sql);
+        assert!(p.contains(index), "{sql}\n  plan: {p}");
+    }
 }
