@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use doorplate_domain::Role;
 use doorplate_server::api::import::parse_csv;
-use doorplate_store::{NewUser, Store, sqlite::SqliteStore};
+use doorplate_store::{DirectoryStore, NewUser, sqlite::SqliteStore};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};

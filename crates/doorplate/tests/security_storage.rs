@@ -146,7 +146,7 @@ async fn an_upload_the_disk_cannot_hold_is_507_with_no_file_and_no_row() {
     child.wait().unwrap();
     // The store holds exactly one upload: the refused ones left no row.
     let store = doorplate_store::sqlite::SqliteStore::open(&dir.0.join("doorplate.db")).unwrap();
-    use doorplate_store::Store;
+    use doorplate_store::MediaStore;
     let rows = store.unattached_media_before(i64::MAX).await.unwrap();
     assert_eq!(rows.iter().map(|m| m.size).collect::<Vec<_>>(), vec![100_000]);
 }

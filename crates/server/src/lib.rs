@@ -253,13 +253,32 @@ async fn sweep(app: AppState) {
 }
 pub mod demo;
 
-/// Deletes messages older than the school's retention (and uploads nothing refers to).
+/// Audit entries are kept this many days, or as long as the school keeps messages if
+/// that is longer, so every stored message's trail (sent, read, sessions) is still
+/// there. With message retention off (0 days), the audit is kept too.
+const AUDIT_MIN_DAYS: u32 = 180;
+
+/// Where retention cuts at `now`: (messages, audit), or `None` when the school keeps
+/// messages forever (retention 0), and so the audit too.
+fn retention_cutoffs(
+    now: doorplate_domain::Micros,
+    retention_days: u32,
+) -> Option<(doorplate_domain::Micros, doorplate_domain::Micros)> {
+    const DAY: i64 = 86_400_000_000;
+    if retention_days == 0 {
+        return None;
+    }
+    let audit_days = retention_days.max(AUDIT_MIN_DAYS);
+    Some((now - i64::from(retention_days) * DAY, now - i64::from(audit_days) * DAY))
+}
+
+/// Deletes messages older than the school's retention (and uploads nothing refers to),
+/// and audit entries older than `max(AUDIT_MIN_DAYS, retention)`.
 async fn apply_retention(app: &AppState) {
     let days = app.settings().retention_days;
-    if days == 0 {
+    let Some((cutoff, audit_cutoff)) = retention_cutoffs(app.now(), days) else {
         return;
-    }
-    let cutoff = app.now() - days as i64 * 86_400_000_000;
+    };
     match app.store.purge_before(cutoff).await {
         Ok(files) => {
             for f in &files {
@@ -271,5 +290,23 @@ async fn apply_retention(app: &AppState) {
             tracing::info!(retention_days = days, media_removed = files.len(), "retention applied");
         }
         Err(e) => tracing::error!(error = %e, "retention failed"),
+    }
+    match app.store.purge_audit_before(audit_cutoff).await {
+        Ok(n) => tracing::info!(removed = n, "audit retention applied"),
+        Err(e) => tracing::error!(error = %e, "audit retention failed"),
+    }
+}
+
+#[cfg(test)]
+mod retention_tests {
+    use super::*;
+
+    #[test]
+    fn audit_is_kept_180_days_or_as_long_as_messages_whichever_is_longer() {
+        let day = 86_400_000_000;
+        let now = 1_000 * day;
+        assert_eq!(retention_cutoffs(now, 30), Some((now - 30 * day, now - 180 * day)));
+        assert_eq!(retention_cutoffs(now, 365), Some((now - 365 * day, now - 365 * day)));
+        assert_eq!(retention_cutoffs(now, 0), None, "messages kept forever: audit too");
     }
 }

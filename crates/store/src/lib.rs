@@ -36,11 +36,9 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// The port. Every call is durable when it returns `Ok`: writes are committed (group
-/// commit batches them, but nobody is answered before their batch is on disk).
+/// People, their credentials and tokens, guardianships, rooms, classes and doorplates.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    // --- people -------------------------------------------------------------------
+pub trait DirectoryStore: Send + Sync {
     async fn create_user(&self, new: NewUser) -> Result<User>;
     async fn user(&self, id: Id) -> Result<User>;
     async fn users_by_ids(&self, ids: Vec<Id>) -> Result<Vec<User>>;
@@ -62,21 +60,30 @@ pub trait Store: Send + Sync + 'static {
     async fn guardians_of(&self, student_id: Id) -> Result<Vec<Id>>;
     async fn children_of(&self, guardian_id: Id) -> Result<Vec<Id>>;
 
-    // --- bearer tokens (keyed hashes) ---------------------------------------------
     async fn create_token(&self, hash: Vec<u8>, user_id: Id, now: Micros, expires_at: Micros) -> Result<()>;
     /// The user a live token belongs to.
     async fn token_user(&self, hash: Vec<u8>, now: Micros) -> Result<Id>;
     async fn delete_token(&self, hash: Vec<u8>) -> Result<()>;
     async fn delete_tokens_of(&self, user_id: Id) -> Result<()>;
 
-    // --- rooms, groups, doorplates --------------------------------------------------
     async fn create_room(&self, name: String, kind: String) -> Result<Room>;
     async fn room(&self, id: Id) -> Result<Room>;
     async fn list_rooms(&self) -> Result<Vec<Room>>;
+
     async fn create_group(&self, name: String, member_ids: Vec<Id>, teacher_id: Option<Id>) -> Result<Group>;
+    async fn group(&self, id: Id) -> Result<Group>;
     async fn list_groups(&self) -> Result<Vec<Group>>;
     /// The groups a user belongs to (as member or class teacher).
     async fn groups_of(&self, user_id: Id) -> Result<Vec<Group>>;
+    async fn update_group(
+        &self,
+        id: Id,
+        name: Option<String>,
+        member_ids: Option<Vec<Id>>,
+        teacher_id: Option<Option<Id>>,
+    ) -> Result<Group>;
+    async fn delete_group(&self, id: Id) -> Result<()>;
+
     async fn create_doorplate(
         &self,
         room_id: Id,
@@ -93,21 +100,30 @@ pub trait Store: Send + Sync + 'static {
     async fn doorplate_by_token(&self, token_hash: Vec<u8>) -> Result<Doorplate>;
     async fn list_doorplates(&self) -> Result<Vec<Doorplate>>;
     async fn touch_doorplate(&self, id: Id, now: Micros) -> Result<()>;
+}
 
-    // --- presence ---------------------------------------------------------------------
+/// Who is present at which doorplate (the live table in the server is built from it).
+#[async_trait]
+pub trait PresenceStore: Send + Sync {
     async fn presences(&self) -> Result<Vec<PresenceRow>>;
     /// Applies one student's presence change atomically: the removals, then the upsert.
     async fn apply_presence(&self, change: PresenceChange) -> Result<()>;
+}
 
-    // --- conversations and messages -----------------------------------------------------
+/// Conversations, messages and their statuses, and message retention.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
     /// The conversation between two users, created if it does not exist yet.
     async fn open_conversation(&self, a: Id, b: Id, now: Micros) -> Result<Conversation>;
     async fn conversation(&self, id: Id) -> Result<Conversation>;
+    /// The user's conversations with their unread counts and last messages, most recent
+    /// activity first.
     async fn conversations_of(&self, user_id: Id) -> Result<Vec<ConversationSummary>>;
+    /// How many messages to `user_id` in the conversation are not read yet.
+    async fn unread_in(&self, conversation_id: Id, user_id: Id) -> Result<u32>;
     /// Stores a message unless the sender already sent one with this `client_id`;
     /// `.1` is true when it was created now.
     async fn insert_message(&self, new: NewMessage) -> Result<(Message, bool)>;
-
     async fn messages(
         &self,
         conversation_id: Id,
@@ -125,12 +141,18 @@ pub trait Store: Send + Sync + 'static {
     async fn unnotified_for(&self, recipient_id: Id) -> Result<Vec<Message>>;
     /// Unread counts for every user with unread messages.
     async fn unread_counts(&self) -> Result<Vec<(Id, u32)>>;
-
     /// For each of these users with unread messages: when the oldest unread one arrived,
     /// and whether any unread one is urgent (a doorplate lists them in that order: R5).
     async fn unread_summary(&self, user_ids: Vec<Id>) -> Result<Vec<(Id, Micros, bool)>>;
 
-    // --- media --------------------------------------------------------------------------
+    /// Deletes the messages sent before `cutoff` (the school's retention) and the uploads
+    /// nothing refers to any more; returns the media files to remove from disk.
+    async fn purge_before(&self, cutoff: Micros) -> Result<Vec<String>>;
+}
+
+/// Uploaded files' records (the bytes live in the data folder).
+#[async_trait]
+pub trait MediaStore: Send + Sync {
     async fn insert_media(&self, owner_id: Id, mime: String, size: u64, file: String, now: Micros) -> Result<Media>;
     /// Like [`Store::insert_media`], unless the owner's unattached uploads (see
     /// [`Store::unattached_media_bytes`]) would then exceed `pending_limit` bytes: then
@@ -156,54 +178,66 @@ pub trait Store: Send + Sync + 'static {
     /// Whether `user_id` may read the media: its owner, or a participant of a conversation
     /// with a message that carries it.
     async fn may_read_media(&self, media_id: Id, user_id: Id) -> Result<bool>;
+}
 
-    // --- settings and audit --------------------------------------------------------------
-    async fn settings(&self) -> Result<Settings>;
-    async fn save_settings(&self, settings: Settings) -> Result<()>;
-    async fn audit(&self, entry: AuditEntry) -> Result<()>;
-    async fn audit_log(&self, filter: AuditFilter) -> Result<Vec<AuditEntry>>;
-
-    // --- groups (edits) ------------------------------------------------------------------
-    async fn update_group(
-        &self,
-        id: Id,
-        name: Option<String>,
-        member_ids: Option<Vec<Id>>,
-        teacher_id: Option<Option<Id>>,
-    ) -> Result<Group>;
-    async fn delete_group(&self, id: Id) -> Result<()>;
-
-    // --- timetable, arrangements, notices -------------------------------------------------
+/// The timetable, arrangements, notices, and the schedule engine's memory.
+#[async_trait]
+pub trait ScheduleStore: Send + Sync {
     async fn slots(&self) -> Result<Vec<Slot>>;
+    async fn slot(&self, id: Id) -> Result<Slot>;
     /// Stores a slot (its `id` is ignored) and returns it with its id.
     async fn create_slot(&self, slot: Slot) -> Result<Slot>;
     async fn update_slot(&self, slot: Slot) -> Result<Slot>;
     async fn delete_slot(&self, id: Id) -> Result<()>;
+
     /// Arrangements that have not ended at `after`.
     async fn arrangements(&self, after: Micros) -> Result<Vec<Arrangement>>;
+    /// One arrangement, ended or not.
+    async fn arrangement(&self, id: Id) -> Result<Arrangement>;
     async fn create_arrangement(&self, a: Arrangement, created_by: Id) -> Result<Arrangement>;
     async fn delete_arrangement(&self, id: Id) -> Result<()>;
+
     async fn notices(&self) -> Result<Vec<Notice>>;
+    async fn notice(&self, id: Id) -> Result<Notice>;
     async fn create_notice(&self, n: Notice) -> Result<Notice>;
     async fn update_notice(&self, n: Notice) -> Result<Notice>;
     async fn delete_notice(&self, id: Id) -> Result<()>;
 
-    // --- the schedule engine's memory ------------------------------------------------------
     /// (student, doorplate, until) pairs the engine must not re-add before `until`.
     async fn suppressions(&self) -> Result<Vec<(Id, Id, Micros)>>;
     async fn suppress(&self, student_id: Id, doorplate_id: Id, until: Micros) -> Result<()>;
     async fn drop_suppressions_before(&self, now: Micros) -> Result<()>;
     async fn kv_get(&self, key: String) -> Result<Option<String>>;
     async fn kv_put(&self, key: String, value: String) -> Result<()>;
+}
 
-    // --- imports -----------------------------------------------------------------------------
+/// The audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn audit(&self, entry: AuditEntry) -> Result<()>;
+    async fn audit_log(&self, filter: AuditFilter) -> Result<Vec<AuditEntry>>;
+    /// Deletes the audit entries written before `cutoff`; returns how many went. The
+    /// caller picks the cutoff (the server keeps audit at least as long as messages).
+    async fn purge_audit_before(&self, cutoff: Micros) -> Result<u64>;
+}
+
+/// The school's settings.
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    async fn settings(&self) -> Result<Settings>;
+    async fn save_settings(&self, settings: Settings) -> Result<()>;
+}
+
+/// The port: every area above, and what spans them. Every call is durable when it
+/// returns `Ok`: writes are committed (group commit batches them, but nobody is answered
+/// before their batch is on disk). Handlers hold an `Arc<dyn Store>`; an area's methods
+/// are callable through it with only `Store` in scope.
+#[async_trait]
+pub trait Store:
+    DirectoryStore + PresenceStore + MessageStore + MediaStore + ScheduleStore + AuditStore + SettingsStore + 'static
+{
     /// Applies the rows all or nothing: with any error, or in a dry run, nothing stays.
     async fn import(&self, ops: Vec<ImportOp>, dry_run: bool) -> Result<ImportReport>;
-
-    /// Deletes the messages sent before `cutoff` (the school's retention) and the uploads
-    /// nothing refers to any more; returns the media files to remove from disk.
-    async fn purge_before(&self, cutoff: Micros) -> Result<Vec<String>>;
-
     /// Whether the store can serve (for /readyz).
     async fn ping(&self) -> Result<()>;
     /// Proves the store can commit (for /readyz): records `now` as the heartbeat through

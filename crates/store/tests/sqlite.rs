@@ -1,9 +1,48 @@
-//! The SQLite adapter on a real file: idempotent sends, group commit under concurrency,
-//! and retention.
+//! The SQLite adapter on a real file: the conformance suite every adapter passes, then
+//! what is SQLite's own (group commit under concurrency, the migration runner, the
+//! check triggers).
+
+mod conformance;
 
 use doorplate_domain::{MessageKind, MessageStatus, Role};
-use doorplate_store::{NewMessage, NewUser, Store, sqlite::SqliteStore};
+use doorplate_store::{DirectoryStore, MessageStore, NewMessage, NewUser, sqlite::SqliteStore};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A folder of its own under the system's temporary folder, removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "doorplate-store-conformance-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh SQLite store on a new file, for the conformance suite.
+async fn fresh_sqlite() -> conformance::Fixture {
+    let dir = TempDir::new();
+    let store = SqliteStore::open(&dir.0.join("t.db")).unwrap();
+    conformance::Fixture {
+        store: Arc::new(store),
+        guard: Box::new(dir),
+    }
+}
+
+conformance::conformance_suite!(fresh_sqlite);
 
 fn temp_db() -> (std::path::PathBuf, SqliteStore) {
     let dir = std::env::temp_dir().join(format!(
@@ -81,4 +120,144 @@ async fn concurrent_sends_are_each_stored_once_and_retention_purges_the_old() {
     assert!(left.iter().all(|m| m.created_at >= 1_025));
     drop(store);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn an_edited_migration_stops_the_start_with_its_name() {
+    let dir = TempDir::new();
+    let path = dir.0.join("t.db");
+    drop(SqliteStore::open(&path).unwrap());
+    // Reopening an untouched database is fine.
+    drop(SqliteStore::open(&path).unwrap());
+    // What the runner sees when 0002's text changed after it was applied: a digest
+    // that differs from the recorded one.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute("UPDATE schema_migrations SET digest = 'beef' WHERE version = 2", [])
+        .unwrap();
+    drop(raw);
+    let err = SqliteStore::open(&path).err().expect("refused").to_string();
+    assert!(err.contains("0002_schedule.sql was edited"), "{err}");
+}
+
+#[test]
+fn a_database_from_before_checksums_is_adopted_and_upgraded() {
+    let dir = TempDir::new();
+    let path = dir.0.join("t.db");
+    // The old runner: 0001 and 0002 with only user_version to say so.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    for (i, sql) in [
+        include_str!("../src/sqlite/migrations/0001_init.sql"),
+        include_str!("../src/sqlite/migrations/0002_schedule.sql"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        raw.execute_batch(&format!("BEGIN; {sql}\nPRAGMA user_version = {};\nCOMMIT;", i + 1))
+            .unwrap();
+    }
+    drop(raw);
+    drop(SqliteStore::open(&path).unwrap());
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let versions: Vec<i64> = raw
+        .prepare("SELECT version FROM schema_migrations ORDER BY version")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(versions, [1, 2, 3, 4]);
+    let index: i64 = raw
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'messages_created'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(index, 1, "0004 ran");
+}
+
+/// The check triggers refuse values no enum of ours writes (the typed store cannot
+/// produce them, so this goes around it).
+#[test]
+fn check_triggers_refuse_unknown_kinds_statuses_and_sources() {
+    let dir = TempDir::new();
+    let path = dir.0.join("t.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch(
+        "INSERT INTO users (id, role, display_name, created_at) VALUES (1, 'guardian', 'G', 0), (2, 'student', 'S', 0);
+         INSERT INTO conversations (id, a_id, b_id, created_at) VALUES (1, 1, 2, 0);
+         INSERT INTO rooms (id, name, kind) VALUES (1, 'A101', 'classroom');
+         INSERT INTO doorplates (id, room_id, name, created_at) VALUES (1, 1, 'D', 0);
+         INSERT INTO messages (id, conversation_id, sender_id, recipient_id, client_id, kind, created_at)
+              VALUES (1, 1, 1, 2, 'ok', 'text', 0);",
+    )
+    .unwrap();
+    let refused = |sql: &str| {
+        let e = raw.execute_batch(sql).expect_err(sql).to_string();
+        assert!(e.contains("check failed"), "{sql}: {e}");
+    };
+    refused(
+        "INSERT INTO messages (conversation_id, sender_id, recipient_id, client_id, kind, created_at)
+              VALUES (1, 1, 2, 'x', 'gif', 0)",
+    );
+    refused(
+        "INSERT INTO messages (conversation_id, sender_id, recipient_id, client_id, kind, status, created_at)
+              VALUES (1, 1, 2, 'y', 'text', 'lost', 0)",
+    );
+    refused("UPDATE messages SET status = 'deleted' WHERE id = 1");
+    refused("INSERT INTO presences (student_id, doorplate_id, source, since) VALUES (2, 1, 'magic', 0)");
+    refused(
+        "INSERT INTO timetable_slots (room_id, weekday, start_secs, end_secs, kind, title) VALUES (1, 1, 0, 1, 'party', 't')",
+    );
+    refused("INSERT INTO arrangements (room_id, kind, title, starts_at, ends_at) VALUES (1, 'party', 't', 0, 1)");
+    refused("INSERT INTO notices (kind, title, created_at) VALUES ('poster', 't', 0)");
+    // Good values still pass.
+    raw.execute_batch(
+        "UPDATE messages SET status = 'read' WHERE id = 1;
+         INSERT INTO presences (student_id, doorplate_id, source, since) VALUES (2, 1, 'teacher_advance', 0);",
+    )
+    .unwrap();
+}
+
+/// The queries that scanned before 0004 now use its indexes (the statements are the
+/// store's own, as shapes: retention by age, the audit log by one filter, unread counts
+/// per conversation, the audit's retention).
+#[test]
+fn retention_audit_and_unread_queries_use_their_indexes() {
+    let dir = TempDir::new();
+    let path = dir.0.join("t.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let plan = |sql: &str| -> String {
+        let mut s = raw.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = s.query_map([], |r| r.get::<_, String>(3)).unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+    };
+    for (sql, index) in [
+        ("DELETE FROM messages WHERE created_at < 5", "messages_created"),
+        (
+            "SELECT at FROM audit WHERE 1 = 1 AND action = 'x' ORDER BY id DESC LIMIT 5",
+            "audit_action",
+        ),
+        (
+            "SELECT at FROM audit WHERE 1 = 1 AND subject_id = 3 ORDER BY id DESC LIMIT 5",
+            "audit_subject",
+        ),
+        (
+            "SELECT COUNT(*) FROM messages m WHERE m.recipient_id = 1 AND m.conversation_id = 2 AND m.status != 'read'",
+            "messages_unread_by_conversation",
+        ),
+        (
+            "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < 5 ORDER BY at LIMIT 10)",
+            "audit_at",
+        ),
+        (
+            "SELECT file FROM media WHERE created_at < 5 AND id NOT IN (SELECT image_media_id FROM notices WHERE image_media_id IS NOT NULL)",
+            "media_created",
+        ),
+    ] {
+        let p = plan(sql);
+        assert!(p.contains(index), "{sql}\n  plan: {p}");
+    }
 }

@@ -4,7 +4,10 @@
 //! and the heartbeat writes.
 
 use doorplate_domain::{MessageKind, MessageStatus, Role};
-use doorplate_store::{NewMessage, NewUser, Notice, Store, StoreError, sqlite::SqliteStore};
+use doorplate_store::{
+    DirectoryStore, MediaStore, MessageStore, NewMessage, NewUser, Notice, ScheduleStore, Store, StoreError,
+    sqlite::SqliteStore,
+};
 use std::path::PathBuf;
 use std::sync::Arc;
 

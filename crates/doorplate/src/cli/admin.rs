@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 use doorplate_domain::Role;
-use doorplate_store::{NewUser, Store, sqlite::SqliteStore};
+use doorplate_store::{DirectoryStore, NewUser, sqlite::SqliteStore};
 use std::io::Read;
 use std::path::PathBuf;
 

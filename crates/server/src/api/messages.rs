@@ -134,13 +134,7 @@ async fn open_conversation(
     let peer = app.store.user(req.peer_id.0).await.or_not_found("user")?;
     check_r8(&app, &auth.user, &peer).await?;
     let conv = app.store.open_conversation(auth.user.id, peer.id, app.now()).await?;
-    let unread = app
-        .store
-        .conversations_of(auth.user.id)
-        .await?
-        .iter()
-        .find(|c| c.conversation.id == conv.id)
-        .map_or(0, |c| c.unread);
+    let unread = app.store.unread_in(conv.id, auth.user.id).await?;
     Ok(axum::Json(ConversationResponse {
         conversation: ConversationView {
             id: conv.id.to_string(),

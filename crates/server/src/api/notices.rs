@@ -213,12 +213,7 @@ async fn create_notice(
 
 async fn find(app: &AppState, id: &str) -> ApiResult<Notice> {
     let id = parse_id(id)?;
-    app.store
-        .notices()
-        .await?
-        .into_iter()
-        .find(|n| n.id == id)
-        .ok_or_else(|| ApiError::not_found("notice"))
+    app.store.notice(id).await.or_not_found("notice")
 }
 
 /// PATCH /api/v1/notices/{id} (admin).

@@ -423,13 +423,7 @@ async fn class_badges(
     crate::error::Path(id): crate::error::Path<String>,
 ) -> ApiResult<axum::Json<Vec<Badge>>> {
     let id = parse_id(&id)?;
-    let g = app
-        .store
-        .list_groups()
-        .await?
-        .into_iter()
-        .find(|g| g.id == id)
-        .ok_or_else(|| ApiError::not_found("group"))?;
+    let g = app.store.group(id).await.or_not_found("group")?;
     let mut students = app.store.users_by_ids(g.member_ids.clone()).await?;
     students.sort_by(|a, b| a.display_name.cmp(&b.display_name));
     let mut out = Vec::with_capacity(students.len());

@@ -213,13 +213,11 @@ async fn check_refs(app: &AppState, slot: &Slot) -> ApiResult<()> {
         .room(slot.room_id)
         .await
         .or_unprocessable("unknown_room", "room_id refers to no room")?;
-    if let Some(g) = slot.group_id
-        && !app.store.list_groups().await?.iter().any(|x| x.id == g)
-    {
-        return Err(ApiError::Unprocessable(
-            "unknown_group",
-            "group_id refers to no class".into(),
-        ));
+    if let Some(g) = slot.group_id {
+        app.store
+            .group(g)
+            .await
+            .or_unprocessable("unknown_group", "group_id refers to no class")?;
     }
     if let Some(t) = slot.teacher_id {
         let u = app
@@ -315,12 +313,7 @@ async fn update_slot(
     Json(p): Json<SlotPatch>,
 ) -> ApiResult<axum::Json<SlotResponse>> {
     let id = parse_id(&id)?;
-    let all = app.store.slots().await?;
-    let old = all
-        .iter()
-        .find(|s| s.id == id)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found("slot"))?;
+    let old = app.store.slot(id).await.or_not_found("slot")?;
     let (start, end, title) = check_slot_fields(
         p.weekday.unwrap_or(old.weekday),
         p.start.as_deref().unwrap_or(&hhmm(old.start)),
@@ -373,13 +366,7 @@ async fn delete_slot(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id)?;
-    let old = app
-        .store
-        .slots()
-        .await?
-        .into_iter()
-        .find(|s| s.id == id)
-        .ok_or_else(|| ApiError::not_found("slot"))?;
+    let old = app.store.slot(id).await.or_not_found("slot")?;
     app.store.delete_slot(id).await?;
     app.audit(Some(admin.id), "timetable.deleted", Some(id), json!({}))
         .await;
@@ -540,12 +527,7 @@ async fn create_arrangement(
 
 async fn find_arrangement(app: &AppState, id: &str) -> ApiResult<Arrangement> {
     let id = parse_id(id)?;
-    app.store
-        .arrangements(i64::MIN)
-        .await?
-        .into_iter()
-        .find(|a| a.id == id)
-        .ok_or_else(|| ApiError::not_found("arrangement"))
+    app.store.arrangement(id).await.or_not_found("arrangement")
 }
 
 /// GET /api/v1/arrangements/{id}

@@ -1,10 +1,11 @@
-//! Timetable slots, arrangements and notices in SQLite, and the import of CSV rows.
+//! Timetable slots, arrangements and notices in SQLite, the schedule engine's memory,
+//! and the import of CSV rows.
 
-use super::db;
 use super::rows::group_by_id;
+use super::{SqliteStore, db};
 use crate::*;
 use doorplate_domain::timetable::{Arrangement, PeriodKind, Slot};
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 pub(super) const SLOT_COLS: &str =
     "id, room_id, weekday, start_secs, end_secs, kind, title, group_id, teacher_id, valid_from, valid_until";
@@ -146,6 +147,10 @@ pub(super) fn save_notice(c: &Connection, n: &Notice, insert: bool) -> Result<No
         return Err(StoreError::NotFound);
     }
     let id = if insert { c.last_insert_rowid() } else { n.id };
+    notice_by_id(c, id)
+}
+
+pub(super) fn notice_by_id(c: &Connection, id: Id) -> Result<Notice> {
     c.prepare_cached(&format!("SELECT {NOTICE_COLS} FROM notices WHERE id = ?1"))
         .and_then(|mut s| s.query_row([id], notice_row))
         .map_err(db)
@@ -362,4 +367,160 @@ pub(super) fn import(c: &Connection, ops: &[ImportOp], dry_run: bool, now: Micro
     };
     c.execute_batch(end).map_err(db)?;
     Ok(report)
+}
+
+#[async_trait]
+impl ScheduleStore for SqliteStore {
+    async fn slots(&self) -> Result<Vec<Slot>> {
+        self.read(|c| {
+            let mut s = c
+                .prepare_cached(&format!("SELECT {} FROM timetable_slots ORDER BY id", SLOT_COLS))
+                .map_err(db)?;
+            let rows = s.query_map([], slot_row).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn slot(&self, id: Id) -> Result<Slot> {
+        self.read(move |c| slot_by_id(c, id)).await
+    }
+
+    async fn create_slot(&self, slot: Slot) -> Result<Slot> {
+        self.write(move |c| insert_slot(c, &slot)).await
+    }
+
+    async fn update_slot(&self, slot: Slot) -> Result<Slot> {
+        self.write(move |c| update_slot(c, &slot)).await
+    }
+
+    async fn delete_slot(&self, id: Id) -> Result<()> {
+        self.write(move |c| {
+            let n = c
+                .execute("DELETE FROM timetable_slots WHERE id = ?1", [id])
+                .map_err(db)?;
+            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn arrangements(&self, after: Micros) -> Result<Vec<Arrangement>> {
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached(&format!(
+                    "SELECT {} FROM arrangements WHERE ends_at > ?1 ORDER BY starts_at, id",
+                    ARR_COLS
+                ))
+                .map_err(db)?;
+            let rows = s.query_map([after], arrangement_row).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn arrangement(&self, id: Id) -> Result<Arrangement> {
+        self.read(move |c| {
+            c.prepare_cached(&format!("SELECT {} FROM arrangements WHERE id = ?1", ARR_COLS))
+                .and_then(|mut s| s.query_row([id], arrangement_row))
+                .map_err(db)
+        })
+        .await
+    }
+
+    async fn create_arrangement(&self, a: Arrangement, created_by: Id) -> Result<Arrangement> {
+        self.write(move |c| insert_arrangement(c, &a, created_by)).await
+    }
+
+    async fn delete_arrangement(&self, id: Id) -> Result<()> {
+        self.write(move |c| {
+            let n = c.execute("DELETE FROM arrangements WHERE id = ?1", [id]).map_err(db)?;
+            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn notices(&self) -> Result<Vec<Notice>> {
+        self.read(|c| {
+            let mut s = c
+                .prepare_cached(&format!("SELECT {} FROM notices ORDER BY id DESC", NOTICE_COLS))
+                .map_err(db)?;
+            let rows = s.query_map([], notice_row).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn notice(&self, id: Id) -> Result<Notice> {
+        self.read(move |c| notice_by_id(c, id)).await
+    }
+
+    async fn create_notice(&self, n: Notice) -> Result<Notice> {
+        self.write(move |c| save_notice(c, &n, true)).await
+    }
+
+    async fn update_notice(&self, n: Notice) -> Result<Notice> {
+        self.write(move |c| save_notice(c, &n, false)).await
+    }
+
+    async fn delete_notice(&self, id: Id) -> Result<()> {
+        self.write(move |c| {
+            let n = c.execute("DELETE FROM notices WHERE id = ?1", [id]).map_err(db)?;
+            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn suppressions(&self) -> Result<Vec<(Id, Id, Micros)>> {
+        self.read(|c| {
+            let mut s = c
+                .prepare_cached("SELECT student_id, doorplate_id, until FROM suppressions")
+                .map_err(db)?;
+            let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn suppress(&self, student_id: Id, doorplate_id: Id, until: Micros) -> Result<()> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO suppressions (student_id, doorplate_id, until) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (student_id, doorplate_id) DO UPDATE SET until = ?3",
+            )
+            .and_then(|mut s| s.execute([student_id, doorplate_id, until]))
+            .map(drop)
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn drop_suppressions_before(&self, now: Micros) -> Result<()> {
+        self.write(move |c| {
+            c.execute("DELETE FROM suppressions WHERE until <= ?1", [now])
+                .map(drop)
+                .map_err(db)
+        })
+        .await
+    }
+
+    async fn kv_get(&self, key: String) -> Result<Option<String>> {
+        self.read(move |c| {
+            c.query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .map_err(db)
+        })
+        .await
+    }
+
+    async fn kv_put(&self, key: String, value: String) -> Result<()> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+                [key, value],
+            )
+            .map(drop)
+            .map_err(db)
+        })
+        .await
+    }
 }
