@@ -494,10 +494,19 @@ test('logging out, and a token the server no longer knows, both lead back to the
   assert.equal(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('doorplate.app.v1.') && !k.includes('.pref.')).length), 0,
     'nothing of the user is left on the phone');
 
-  // A token ended elsewhere: the next call answers 401 and the app asks to log in again.
+  // A token ended elsewhere while the app was closed: the next call answers 401 and the
+  // app asks to log in again.
   await logIn(page, s.mumUser);
-  const bearer = await page.evaluate(() => JSON.parse(localStorage.getItem('doorplate.app.session')).token);
+  let bearer = await page.evaluate(() => JSON.parse(localStorage.getItem('doorplate.app.session')).token);
+  await page.goto('about:blank');
   await client(server.url, bearer).post('/api/v1/auth/logout', undefined, { expect: 204 });
-  await page.reload();
+  await page.goto('/app/');
+  await page.locator(tid('login-error')).filter({ hasText: 'log in again' }).waitFor();
+
+  // … and while it is open: its live socket closes with the token, and it says so at once.
+  await logIn(page, s.mumUser);
+  await live(page);
+  bearer = await page.evaluate(() => JSON.parse(localStorage.getItem('doorplate.app.session')).token);
+  await client(server.url, bearer).post('/api/v1/auth/logout', undefined, { expect: 204 });
   await page.locator(tid('login-error')).filter({ hasText: 'log in again' }).waitFor();
 });

@@ -3,7 +3,12 @@
 use serde::{Deserialize, Serialize};
 
 /// Everything a school sets once (PATCH /api/v1/settings). Defaults suit a new school.
+///
+/// This is the one definition of a setting: the store keeps it as JSON, the API shows
+/// it and patches it field by field, the OpenAPI document describes it from here. A new
+/// setting is a field here, its default, and its check in [`Settings::validate`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Settings {
     /// IANA zone the timetable and end of day are read in.

@@ -397,6 +397,13 @@ async fn bad_input_answers_4xx_with_the_error_json_and_changes_nothing() {
         (
             "PATCH",
             "/api/v1/settings".into(),
+            Some(a),
+            Some(json!({"session_idle_seconds": 30, "retention_days": "many"})),
+            400,
+        ),
+        (
+            "PATCH",
+            "/api/v1/settings".into(),
             Some(g),
             Some(json!({"session_idle_seconds": 30})),
             403,

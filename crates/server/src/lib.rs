@@ -147,7 +147,7 @@ pub async fn run_on_clock(
     let router = router(app.clone(), &config.http)?;
     app.reload_admins().await;
     let sweeper = tokio::spawn(sweep(app.clone()));
-    let engine = tokio::spawn(school::engine::run(app.engine.clone()));
+    let engine = tokio::spawn(school::engine::run(app.engine.clone(), app.shutdown.clone()));
     let addr = listener.local_addr().ok();
     tracing::info!(addr = ?addr, data = %config.data_dir.display(), "doorplate serving");
     let limits = serve::ConnLimits {
@@ -160,10 +160,27 @@ pub async fn run_on_clock(
         let _ = stop_tx.send(true);
     })
     .await;
-    sweeper.abort();
-    engine.abort();
+    // The engine and the sweeper finish the pass they are in (a rollover half applied
+    // would be redone at the next start, but there is no need to cut it short) and stop.
+    let (stop_sweeper, stop_engine) = (sweeper.abort_handle(), engine.abort_handle());
+    let drained = tokio::time::timeout(DRAIN, async {
+        let _ = sweeper.await;
+        let _ = engine.await;
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            seconds = DRAIN.as_secs(),
+            "background work did not stop in time; cutting it short"
+        );
+        stop_sweeper.abort();
+        stop_engine.abort();
+    }
     Ok(())
 }
+
+/// How long shutdown waits for the engine and the sweeper to finish their pass.
+const DRAIN: Duration = Duration::from_secs(10);
 
 /// The whole HTTP surface, with the layers that guard it.
 pub fn router(app: AppState, http: &HttpConfig) -> Result<axum::Router, StartError> {
@@ -214,6 +231,7 @@ async fn log_request(req: Request, next: Next) -> Response {
 /// forget old throttle entries. Once a minute: remove uploads no message took within an
 /// hour. Once an hour (and at start): apply message retention.
 async fn sweep(app: AppState) {
+    let mut stop = app.shutdown.clone();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seconds: u64 = 0;
@@ -248,6 +266,7 @@ async fn sweep(app: AppState) {
         tokio::select! {
             _ = tick.tick() => {}
             _ = &mut moved => {}
+            _ = stop.wait_for(|s| *s) => return,
         }
     }
 }

@@ -16,110 +16,24 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit_log))
 }
 
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct SettingsView {
-    pub timezone: String,
-    pub max_doorplates_per_student: u32,
-    pub session_idle_seconds: u32,
-    pub end_of_day: String,
-    pub show_room_to_guardians: bool,
-    pub retention_days: u32,
-    /// zh-CN | en | auto
-    pub language: String,
-    pub max_image_bytes: u64,
-    pub max_voice_bytes: u64,
-    pub max_video_bytes: u64,
-    pub term_start: Option<String>,
-    pub term_end: Option<String>,
-    pub holidays: Vec<String>,
-}
-
-impl From<Settings> for SettingsView {
-    fn from(s: Settings) -> Self {
-        SettingsView {
-            timezone: s.timezone,
-            max_doorplates_per_student: s.max_doorplates_per_student,
-            session_idle_seconds: s.session_idle_seconds,
-            end_of_day: s.end_of_day,
-            show_room_to_guardians: s.show_room_to_guardians,
-            retention_days: s.retention_days,
-            language: s.language,
-            max_image_bytes: s.max_image_bytes,
-            max_voice_bytes: s.max_voice_bytes,
-            max_video_bytes: s.max_video_bytes,
-            term_start: s.term_start,
-            term_end: s.term_end,
-            holidays: s.holidays,
-        }
-    }
-}
-
 /// GET /api/v1/settings — the school's settings (any signed-in caller, doorplates too).
-#[utoipa::path(get, path = "/settings", tag = "settings", responses((status = 200, body = SettingsView), (status = 401)))]
-async fn get_settings(State(app): State<AppState>, _caller: Caller) -> axum::Json<SettingsView> {
-    axum::Json(app.settings().into())
+#[utoipa::path(get, path = "/settings", tag = "settings", responses((status = 200, body = Settings), (status = 401)))]
+async fn get_settings(State(app): State<AppState>, _caller: Caller) -> axum::Json<Settings> {
+    axum::Json(app.settings())
 }
 
-/// Any subset of the settings.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SettingsPatch {
-    pub timezone: Option<String>,
-    pub max_doorplates_per_student: Option<u32>,
-    pub session_idle_seconds: Option<u32>,
-    pub end_of_day: Option<String>,
-    pub show_room_to_guardians: Option<bool>,
-    pub retention_days: Option<u32>,
-    pub language: Option<String>,
-    pub max_image_bytes: Option<u64>,
-    pub max_voice_bytes: Option<u64>,
-    pub max_video_bytes: Option<u64>,
-    /// "YYYY-MM-DD"; an empty string clears it.
-    pub term_start: Option<String>,
-    pub term_end: Option<String>,
-    pub holidays: Option<Vec<String>>,
-}
-
-/// PATCH /api/v1/settings — change settings (admin). All or nothing: one bad field
-/// changes none.
-#[utoipa::path(patch, path = "/settings", tag = "settings", request_body = SettingsPatch,
-    responses((status = 200, body = SettingsView), (status = 400), (status = 403)))]
+/// PATCH /api/v1/settings — change any subset of the settings (admin), e.g.
+/// `{"session_idle_seconds": 90}`. All or nothing: one bad field changes none. An empty
+/// `term_start` or `term_end` clears it.
+#[utoipa::path(patch, path = "/settings", tag = "settings",
+    request_body(content = Settings, description = "any subset of the settings"),
+    responses((status = 200, body = Settings), (status = 400), (status = 403)))]
 async fn update_settings(
     State(app): State<AppState>,
     AdminAuth(admin): AdminAuth,
-    Json(p): Json<SettingsPatch>,
-) -> ApiResult<axum::Json<SettingsView>> {
-    let mut s = app.settings();
-    macro_rules! set {
-        ($($f:ident),*) => { $( if let Some(v) = p.$f { s.$f = v; } )* };
-    }
-    set!(
-        timezone,
-        max_doorplates_per_student,
-        session_idle_seconds,
-        end_of_day,
-        show_room_to_guardians,
-        retention_days,
-        language,
-        max_image_bytes,
-        max_voice_bytes,
-        max_video_bytes,
-        holidays
-    );
-    if let Some(d) = p.term_start {
-        s.term_start = Some(d).filter(|d| !d.is_empty());
-    }
-    if let Some(d) = p.term_end {
-        s.term_end = Some(d).filter(|d| !d.is_empty());
-    }
-    s.validate()
-        .map_err(|(field, why)| ApiError::bad("bad_setting", format!("{field} {why}")))?;
-    if jiff::tz::TimeZone::get(&s.timezone).is_err() {
-        return Err(ApiError::bad(
-            "bad_setting",
-            format!("timezone {:?} is not a known IANA zone", s.timezone),
-        ));
-    }
+    Json(patch): Json<serde_json::Map<String, serde_json::Value>>,
+) -> ApiResult<axum::Json<Settings>> {
+    let s = patched(app.settings(), patch)?;
     app.store.save_settings(s.clone()).await?;
     *app.settings.write().expect("settings poisoned") = s.clone();
     app.engine.reload().await;
@@ -127,10 +41,34 @@ async fn update_settings(
         Some(admin.id),
         "settings.updated",
         None,
-        serde_json::to_value(SettingsView::from(s.clone())).unwrap_or_default(),
+        serde_json::to_value(&s).unwrap_or_default(),
     )
     .await;
-    Ok(axum::Json(s.into()))
+    Ok(axum::Json(s))
+}
+
+/// The settings with the patch's fields laid over them, checked.
+fn patched(current: Settings, patch: serde_json::Map<String, serde_json::Value>) -> ApiResult<Settings> {
+    let bad = |msg: String| ApiError::bad("bad_setting", msg);
+    let serde_json::Value::Object(mut fields) =
+        serde_json::to_value(&current).map_err(|e| ApiError::Internal(e.to_string()))?
+    else {
+        return Err(ApiError::Internal("settings are not a JSON object".into()));
+    };
+    for (name, value) in patch {
+        match fields.get_mut(&name) {
+            Some(slot) => *slot = value,
+            None => return Err(bad(format!("{name} is not a setting"))),
+        }
+    }
+    let mut s: Settings = serde_json::from_value(serde_json::Value::Object(fields)).map_err(|e| bad(e.to_string()))?;
+    s.term_start = s.term_start.filter(|d| !d.is_empty());
+    s.term_end = s.term_end.filter(|d| !d.is_empty());
+    s.validate().map_err(|(field, why)| bad(format!("{field} {why}")))?;
+    if jiff::tz::TimeZone::get(&s.timezone).is_err() {
+        return Err(bad(format!("timezone {:?} is not a known IANA zone", s.timezone)));
+    }
+    Ok(s)
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -9,7 +9,7 @@ use crate::views::UserView;
 use axum::extract::State;
 use axum::http::StatusCode;
 use doorplate_domain::account::{self, Invalid};
-use doorplate_domain::{Id, Role};
+use doorplate_domain::{Id, Party, Role, may_converse};
 use doorplate_store::{NewUser, StoreError, User, UserPatch};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -382,20 +382,25 @@ pub struct Contact {
     pub role: String,
 }
 
-/// The people a user may start a conversation with (R8): a student's guardians and class
-/// teachers; a guardian's children and their class teachers; staff: their classes'
-/// students and those students' guardians.
+/// The people a user usually talks with, as suggestions for a new conversation: a
+/// student's guardians and class teachers; a guardian's children and their class
+/// teachers; staff: their classes' students and those students' guardians. Whether a
+/// pair may talk at all is R8's alone (`domain::may_converse`): every suggestion passes
+/// through it, so this list can never offer a pair that sending would refuse.
 pub async fn contacts_of(app: &AppState, user: &User) -> ApiResult<Vec<User>> {
-    let mut ids: Vec<Id> = Vec::new();
+    // (id, whether a guardianship links the two)
+    let mut found: Vec<(Id, bool)> = Vec::new();
     match user.role {
         Role::Student => {
-            ids.extend(app.store.guardians_of(user.id).await?);
-            ids.extend(app.store.groups_of(user.id).await?.iter().filter_map(|g| g.teacher_id));
+            found.extend(app.store.guardians_of(user.id).await?.into_iter().map(|g| (g, true)));
+            let groups = app.store.groups_of(user.id).await?;
+            found.extend(groups.iter().filter_map(|g| g.teacher_id).map(|t| (t, false)));
         }
         Role::Guardian => {
             for child in app.store.children_of(user.id).await? {
-                ids.push(child);
-                ids.extend(app.store.groups_of(child).await?.iter().filter_map(|g| g.teacher_id));
+                found.push((child, true));
+                let groups = app.store.groups_of(child).await?;
+                found.extend(groups.iter().filter_map(|g| g.teacher_id).map(|t| (t, false)));
             }
         }
         Role::Teacher | Role::Admin => {
@@ -407,17 +412,31 @@ pub async fn contacts_of(app: &AppState, user: &User) -> ApiResult<Vec<User>> {
                 .filter(|g| g.teacher_id == Some(user.id))
             {
                 for s in &g.member_ids {
-                    ids.push(*s);
-                    ids.extend(app.store.guardians_of(*s).await?);
+                    found.push((*s, false));
+                    found.extend(app.store.guardians_of(*s).await?.into_iter().map(|g| (g, false)));
                 }
             }
         }
     }
-    ids.sort_unstable();
-    ids.dedup();
-    ids.retain(|i| *i != user.id);
-    let mut users = app.store.users_by_ids(ids).await?;
-    users.retain(|u| !u.disabled);
+    // A link found once counts (the linked entry sorts first, dedup keeps it).
+    found.sort_unstable_by_key(|(id, linked)| (*id, !*linked));
+    found.dedup_by_key(|(id, _)| *id);
+    let linked: std::collections::HashSet<Id> = found.iter().filter(|(_, l)| *l).map(|(id, _)| *id).collect();
+    let me = Party {
+        role: user.role,
+        disabled: user.disabled,
+    };
+    let mut users = app
+        .store
+        .users_by_ids(found.into_iter().map(|(id, _)| id).collect())
+        .await?;
+    users.retain(|u| {
+        let them = Party {
+            role: u.role,
+            disabled: u.disabled,
+        };
+        may_converse(me, them, linked.contains(&u.id), u.id == user.id).is_ok()
+    });
     Ok(users)
 }
 

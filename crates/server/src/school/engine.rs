@@ -242,8 +242,9 @@ impl Engine {
 }
 
 /// The engine's loop: a pass at start (what should be true after a restart), then at
-/// every boundary, after every edit and after a clock jump — checked every second.
-pub async fn run(app: Arc<Engine>) {
+/// every boundary, after every edit and after a clock jump — checked every second —
+/// until the server shuts down.
+pub async fn run(app: Arc<Engine>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     match app.core.store.suppressions().await {
         Ok(list) => {
             let now = app.core.now();
@@ -281,6 +282,8 @@ pub async fn run(app: Arc<Engine>) {
             _ = tokio::time::sleep(until_next) => {}
             _ = app.core.schedule.wake.notified() => {}
             _ = &mut moved => {}
+            // Between passes: a pass in progress finishes first.
+            _ = shutdown.wait_for(|s| *s) => return,
         }
         // An end of day falls between boundaries: make sure it is checked each minute.
         if now / 60_000_000 != app.core.now() / 60_000_000 {

@@ -72,13 +72,16 @@ impl Writer {
                 let _ = tx.send(answer);
             })
         });
-        // The receiver goes only when the thread ends, and it ends early only by a panic
-        // in some job: then no write can ever succeed, and /readyz must say so.
+        // The receiver goes only when the thread ends (a panic outside a job, say): then
+        // no write can ever succeed, and /readyz must say so.
         self.tx.send(job).map_err(|_| StoreError::WriterStopped)?;
         rx.await.map_err(|_| StoreError::WriterStopped)?
     }
 }
 
+/// Runs one job in its own savepoint. A job that panics (a bug) is caught here: its
+/// savepoint is rolled back, its caller gets an internal error, and the one writer
+/// thread lives on for every other write instead of dying with it.
 fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
     // Cached statements: a savepoint per job is on the hot path of every write.
     let run = |sql: &str| {
@@ -87,7 +90,15 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
             .map_err(super::internal)
     };
     run("SAVEPOINT job")?;
-    let out = f(conn);
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn))).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(panic = %why, "a write job panicked; its changes are rolled back");
+        Err(StoreError::Internal(format!("a write job panicked: {why}")))
+    });
     if out.is_err() {
         run("ROLLBACK TO job")?;
     }
