@@ -8,7 +8,6 @@
 //! header on a request to us, and the header wins over the cookie (`auth::bearer`). So is
 //! an event socket opened with a `?ticket=`, which only a bearer holder can get.
 
-use crate::auth::COOKIE;
 use crate::error::ApiError;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, header};
@@ -61,16 +60,7 @@ pub fn check(origins: &Origins, method: &Method, uri: &axum::http::Uri, headers:
 
 /// True when the session cookie, not a header, would authenticate this request.
 fn by_cookie(headers: &HeaderMap) -> bool {
-    if headers.contains_key(header::AUTHORIZATION) {
-        return false;
-    }
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .any(|(k, _)| k == COOKIE)
+    !headers.contains_key(header::AUTHORIZATION) && crate::auth::session_cookie(headers).is_some()
 }
 
 fn has_ticket(uri: &axum::http::Uri) -> bool {

@@ -377,17 +377,7 @@ impl MediaStore for SqliteStore {
             if pending.saturating_add(size) > pending_limit {
                 return Ok(None);
             }
-            c.prepare_cached("INSERT INTO media (owner_id, mime, size, file, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
-                .and_then(|mut s| s.execute(params![owner_id, mime, size as i64, file, now]))
-                .map_err(db)?;
-            Ok(Some(Media {
-                id: c.last_insert_rowid(),
-                owner_id,
-                mime,
-                size,
-                file,
-                created_at: now,
-            }))
+            insert_media_row(c, owner_id, mime, size, file, now).map(Some)
         })
         .await
     }
@@ -427,22 +417,8 @@ impl MediaStore for SqliteStore {
     }
 
     async fn insert_media(&self, owner_id: Id, mime: String, size: u64, file: String, now: Micros) -> Result<Media> {
-        self.write(move |c| {
-            c.execute(
-                "INSERT INTO media (owner_id, mime, size, file, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![owner_id, mime, size as i64, file, now],
-            )
-            .map_err(db)?;
-            Ok(Media {
-                id: c.last_insert_rowid(),
-                owner_id,
-                mime,
-                size,
-                file,
-                created_at: now,
-            })
-        })
-        .await
+        self.write(move |c| insert_media_row(c, owner_id, mime, size, file, now))
+            .await
     }
 
     async fn media(&self, id: Id) -> Result<Media> {
@@ -481,4 +457,19 @@ fn unattached_bytes(c: &Connection, owner_id: Id) -> Result<u64> {
     .and_then(|mut s| s.query_row([owner_id], |r| r.get::<_, i64>(0)))
     .map(|n| n.max(0) as u64)
     .map_err(db)
+}
+
+/// The one insert of an upload's row.
+fn insert_media_row(c: &Connection, owner_id: Id, mime: String, size: u64, file: String, now: Micros) -> Result<Media> {
+    c.prepare_cached("INSERT INTO media (owner_id, mime, size, file, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .and_then(|mut s| s.execute(params![owner_id, mime, size as i64, file, now]))
+        .map_err(db)?;
+    Ok(Media {
+        id: c.last_insert_rowid(),
+        owner_id,
+        mime,
+        size,
+        file,
+        created_at: now,
+    })
 }
