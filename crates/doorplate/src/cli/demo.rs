@@ -19,7 +19,14 @@ pub async fn run(data: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
             doorplate_server::school::now_micros()
         ))
     });
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Private from the start (0700), as the server wants its data folder.
+    let mut folder = std::fs::DirBuilder::new();
+    folder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
+    folder
+        .create(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
     let config = doorplate_server::Config::new(dir.clone());
     {
         let (_tx, rx) = tokio::sync::watch::channel(false);
