@@ -494,10 +494,19 @@ test('logging out, and a token the server no longer knows, both lead back to the
   assert.equal(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('doorplate.app.v1.') && !k.includes('.pref.')).length), 0,
     'nothing of the user is left on the phone');
 
-  // A token ended elsewhere: the next call answers 401 and the app asks to log in again.
+  // A token ended elsewhere: the open page's event socket closes with it (4001), and the
+  // app asks to log in again at once, forgetting the session.
   await logIn(page, s.mumUser);
-  const bearer = await page.evaluate(() => JSON.parse(localStorage.getItem('doorplate.app.session')).token);
+  await live(page);
+  const saved = await page.evaluate(() => localStorage.getItem('doorplate.app.session'));
+  const bearer = JSON.parse(saved).token;
   await client(server.url, bearer).post('/api/v1/auth/logout', undefined, { expect: 204 });
+  await page.locator(tid('login-error')).filter({ hasText: 'log in again' }).waitFor();
+  assert.equal(await page.evaluate(() => localStorage.getItem('doorplate.app.session')), null);
+
+  // A phone that kept the ended token (it was closed meanwhile): its first call answers
+  // 401, and the app asks to log in again.
+  await page.evaluate((session) => localStorage.setItem('doorplate.app.session', session), saved);
   await page.reload();
   await page.locator(tid('login-error')).filter({ hasText: 'log in again' }).waitFor();
 });
