@@ -5,10 +5,12 @@
 // conversations (state.js) and queues sends (send.js).
 
 // A new name whenever the shell's file list changes, so the old copy is dropped whole.
-const CACHE = 'doorplate-app-v2';
+const CACHE = 'doorplate-app-v3';
 const SHELL = [
   '/app/',
   '/app/app.css',
+  '/app/thread.css',
+  '/app/sheets.css',
   '/app/app.js',
   '/app/state.js',
   '/app/send.js',

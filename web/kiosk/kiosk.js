@@ -14,13 +14,13 @@ import './strings.js';
 import { icon } from '/common/icons.js';
 import { configureUi, toast, clearToasts } from '/common/ui.js';
 import { listenForReader, credentialFromScan } from './reader.js';
-import { openProofSheet } from './proof.js';
-import { createKeyboard } from './keyboard.js';
+import { openProofSheet, credentialKind, refusesCredential, proofErrorText } from './proof.js';
 import { createBand, createNotices } from './signage.js';
 import { createPresentList } from './present.js';
 import { chime, unlockAudio } from './chime.js';
 import { openSession } from './session.js';
 import { openTeacher } from './teacher.js';
+import { openPairing } from './pairing.js';
 
 const TOKEN_KEY = 'doorplate.device_token';
 const LANG_REVERT_MS = 3 * 60_000;
@@ -388,8 +388,7 @@ function closeSheet() {
 function onScan(text) {
   if (!deviceToken) {
     // Not paired yet: a scanned pairing code fills the field.
-    const input = document.querySelector('[data-testid="pair-code"]');
-    if (input) { input.value = text; pairNow(); }
+    pairView?.fill(text);
     return;
   }
   const credential = credentialFromScan(text);
@@ -398,12 +397,6 @@ function onScan(text) {
   // A swipe with no sheet open means "My messages".
   openProof('messages');
   submit('messages', credential);
-}
-
-function credentialKind(credential) {
-  if (credential.card !== undefined) return 'card';
-  if (credential.qr !== undefined) return 'qr';
-  return 'password';
 }
 
 async function submit(action, credential) {
@@ -451,21 +444,13 @@ async function submit(action, credential) {
   }
 }
 
-/** 401 codes that refuse the credential (not the device), and the text each one gets. */
-const CREDENTIAL_CODES = {
-  invalid_credential: null,
-  unknown_card: 'card',
-  unknown_badge: 'qr',
-  wrong_password: 'password',
-};
-
 async function handleProofError(err, action, kind) {
   if (!(err instanceof ApiError)) {
     console.error(err);
     showProofError(t('error.generic'));
     return;
   }
-  if (err.status === 401 && !(err.code in CREDENTIAL_CODES)) {
+  if (err.status === 401 && !refusesCredential(err)) {
     // Either the credential or this device was refused: the device token tells which.
     try {
       await api('GET', '/api/v1/doorplate/state', { token: deviceToken });
@@ -481,17 +466,6 @@ async function handleProofError(err, action, kind) {
   }
   showProofError(proofErrorText(err, action, kind));
   if (kind === 'password' && err.status === 401) sheet?.clearPassword();
-}
-
-function proofErrorText(err, action, kind) {
-  if (err.status === 0) return t('error.network');
-  if (err.status === 401) return t(`proof.error.${CREDENTIAL_CODES[err.code] || kind}`);
-  if (action === 'checkout' && (err.status === 404 || err.status === 409 || err.status === 422)) return t('proof.error.not_here');
-  if (action === 'checkin' && err.status === 409) return t('proof.error.already_here');
-  if (err.code === 'not_a_student') return t('proof.error.not_a_student');
-  if (err.status === 403) return t(action === 'messages' ? 'proof.error.no_session' : 'proof.error.forbidden');
-  if (err.status === 404) return t(`proof.error.${kind}`);
-  return t('error.generic');
 }
 
 function showProofError(text) {
@@ -541,55 +515,15 @@ let pairView = null;
 function showPairing(message) {
   roomView.hidden = true;
   if (pairView) pairView.remove();
-  const input = h('input', {
-    class: 'pair-input', type: 'text', inputmode: 'none', autocomplete: 'off', autocapitalize: 'characters',
-    spellcheck: 'false', 'data-testid': 'pair-code', 'aria-label': t('pair.code'), maxlength: 64,
-  });
-  const error = h('p', { class: 'pair-error', 'data-testid': 'pair-error', role: 'alert', hidden: !message, text: message || '' });
-  const keyboard = createKeyboard({ target: () => input, onEnter: pairNow, caps: true, enterLabel: 'pair.submit' });
-  const pairButton = h('button', { type: 'button', class: 'btn btn-primary pair-btn', 'data-testid': 'pair-submit', onclick: pairNow },
-    icon('check'), h('span', { 'data-i18n': 'pair.submit', text: t('pair.submit') }));
-  pairView = h('section', { class: 'pairing', 'data-testid': 'pairing' },
-    h('div', { class: 'pair-card' },
-      h('div', { class: 'brand' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, icon('home')),
-        h('span', { class: 'brand-name', 'data-i18n': 'brand', text: t('brand') })),
-      h('h1', { 'data-i18n': 'pair.title', text: t('pair.title') }),
-      h('p', { class: 'pair-help', 'data-i18n': 'pair.help', text: t('pair.help') }),
-      h('div', { class: 'pair-row' }, input, pairButton),
-      error,
-      keyboard.el),
-    h('button', { type: 'button', class: 'lang-btn pair-lang', 'data-testid': 'lang-switch', onclick: toggleLang },
-      icon('globe'), h('span', { 'data-i18n': 'lang.switch', text: t('lang.switch') })));
-  app.prepend(pairView);
-  input.focus({ preventScroll: true });
+  pairView = openPairing(app, { message, onPaired, onToggleLang: toggleLang });
 }
 
-let pairing = false;
-async function pairNow() {
-  const input = pairView?.querySelector('[data-testid="pair-code"]');
-  const error = pairView?.querySelector('[data-testid="pair-error"]');
-  const code = input?.value.trim();
-  if (!code || pairing) return;
-  pairing = true;
-  error.hidden = true;
-  pairView.classList.add('busy');
-  try {
-    const res = await api('POST', '/api/v1/devices/pair', { body: { pairing_code: code } });
-    deviceToken = res.device_token;
-    localStorage.setItem(TOKEN_KEY, deviceToken);
-    info.doorplate = res.doorplate || null;
-    pairView.remove();
-    pairView = null;
-    startRoom();
-  } catch (err) {
-    error.hidden = false;
-    if (err instanceof ApiError && err.status === 429) error.textContent = t('error.throttled', { n: err.retryAfter ?? 30 });
-    else if (err instanceof ApiError && err.status === 0) error.textContent = t('error.network');
-    else error.textContent = t('pair.invalid');
-  } finally {
-    pairing = false;
-    pairView?.classList.remove('busy');
-  }
+function onPaired(res) {
+  deviceToken = res.device_token;
+  localStorage.setItem(TOKEN_KEY, deviceToken);
+  info.doorplate = res.doorplate || null;
+  pairView = null;
+  startRoom();
 }
 
 /** The device token was refused: forget everything and ask for a pairing code again. */

@@ -1,6 +1,7 @@
 // The proof sheet: "Tap your card, show your badge, or sign in". It collects a credential
 // three ways — the card reader (handled globally by the kiosk), the camera reading a QR
-// badge, and username + password on the on-screen keyboard — and shows what went wrong.
+// badge, and username + password on the on-screen keyboard — and shows what went wrong
+// (the text for each refusal is at the end of this file).
 
 import { h } from '/common/dom.js';
 import { t } from '/common/i18n.js';
@@ -184,4 +185,38 @@ export function openProofSheet(parent, { action, onCredential, onClose, forName 
       setActive(password);
     },
   };
+}
+
+// ---- what a refused proof says ------------------------------------------------------
+
+/** 401 codes that refuse the credential (not the device), and the text each one gets. */
+const CREDENTIAL_CODES = {
+  invalid_credential: null,
+  unknown_card: 'card',
+  unknown_badge: 'qr',
+  wrong_password: 'password',
+};
+
+/** How a credential was given (`card`, `qr` or `password`): each gets its own error text. */
+export function credentialKind(credential) {
+  if (credential.card !== undefined) return 'card';
+  if (credential.qr !== undefined) return 'qr';
+  return 'password';
+}
+
+/** Whether a 401 refused the credential itself; any other 401 may mean the device's token. */
+export function refusesCredential(err) {
+  return err.code in CREDENTIAL_CODES;
+}
+
+/** The text the sheet shows for an API error answering a proof for `action`. */
+export function proofErrorText(err, action, kind) {
+  if (err.status === 0) return t('error.network');
+  if (err.status === 401) return t(`proof.error.${CREDENTIAL_CODES[err.code] || kind}`);
+  if (action === 'checkout' && (err.status === 404 || err.status === 409 || err.status === 422)) return t('proof.error.not_here');
+  if (action === 'checkin' && err.status === 409) return t('proof.error.already_here');
+  if (err.code === 'not_a_student') return t('proof.error.not_a_student');
+  if (err.status === 403) return t(action === 'messages' ? 'proof.error.no_session' : 'proof.error.forbidden');
+  if (err.status === 404) return t(`proof.error.${kind}`);
+  return t('error.generic');
 }
