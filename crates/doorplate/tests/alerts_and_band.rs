@@ -1,5 +1,7 @@
-//! Issue 17 item 3: an urgent message from a guardian is kept for each class teacher of
-//! the child until that teacher acknowledges it, whether or not they were looking.
+//! Issue 17 items 3 and 4: an urgent message from a guardian is kept for each class
+//! teacher of the child until that teacher acknowledges it, whether or not they were
+//! looking; the doorplate's state says the school's time, which the kiosk times the
+//! band's boundaries by.
 
 mod common;
 
@@ -121,4 +123,40 @@ async fn the_alert_endpoints_are_in_the_openapi_document() {
     assert_eq!(status, StatusCode::OK);
     assert!(doc["paths"]["/api/v1/alerts"]["get"].is_object(), "{}", doc["paths"]);
     assert!(doc["paths"]["/api/v1/alerts/{id}/ack"]["post"].is_object());
+}
+
+#[tokio::test]
+async fn the_doorplate_state_says_the_schools_time_and_turns_next_at_the_boundary() {
+    let server = TestServer::start_at(monday_morning()).await;
+    let s = School::new(&server).await;
+    let at = |secs: i64| {
+        monday_morning()
+            .checked_add(jiff::SignedDuration::from_secs(secs))
+            .unwrap()
+            .to_string()
+    };
+    let arrange = |kind: &str, title: &str, from: i64, to: i64| {
+        json!({"room_id": s.room["id"], "kind": kind, "title": title, "starts_at": at(from), "ends_at": at(to),
+               "user_ids": [s.ann["id"]]})
+    };
+    s.api
+        .ok(
+            "/api/v1/arrangements",
+            &s.admin,
+            arrange("exam", "Maths exam", -600, 60),
+        )
+        .await;
+    s.api
+        .ok("/api/v1/arrangements", &s.admin, arrange("lesson", "Biology", 60, 2460))
+        .await;
+    let state = s.api.get("/api/v1/doorplate/state", &s.device).await.1;
+    assert_eq!(state["now"], json!(at(0)), "the school's clock, not the caller's");
+    assert_eq!(state["current"]["title"], "Maths exam");
+    assert_eq!(state["next"]["title"], "Biology");
+
+    server.advance(61.0);
+    let state = s.api.get("/api/v1/doorplate/state", &s.device).await.1;
+    assert_eq!(state["now"], json!(at(61)));
+    assert_eq!(state["current"]["title"], "Biology");
+    assert!(state["next"].is_null(), "the ended exam is not next: {}", state["next"]);
 }
