@@ -387,7 +387,7 @@ test('an urgent message asks first, shows in red, and alerts the class teacher',
     const alert = tp.locator(tid('urgent-alert'));
     await alert.filter({ hasText: 'Mei Chen' }).filter({ hasText: 'Amy Chen' }).waitFor();
     await shot(tp, 'app-teacher-urgent-en');
-    await alert.getByRole('button', { name: 'Open' }).click();
+    await alert.locator(tid('alert-open')).click();
     await tp.locator(tid('thread-name')).filter({ hasText: 'Mei Chen' }).waitFor();
   } finally {
     await teacherBrowser.close();

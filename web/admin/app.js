@@ -11,6 +11,7 @@ import { icon } from '/common/icons.js';
 import { session, setToken, call, errorText, invalidate, isAdmin } from './lib.js';
 import { configureUi } from '/common/ui.js';
 import { avatar, formError, toast } from './ui.js';
+import { createAlerts } from './alerts.js';
 
 const LANG_KEY = 'doorplate.console.lang';
 const urlLang = new URLSearchParams(location.search).get('lang');
@@ -156,6 +157,8 @@ session.onExpired = () => {
 
 let navEl = null;
 let viewRoot = null;
+/** The signed-in teacher's urgent alerts, over every view until acknowledged. */
+const alerts = createAlerts();
 
 function renderShell() {
   document.body.classList.remove('at-login');
@@ -176,7 +179,8 @@ function renderShell() {
         h('div', { class: 'foot-actions' },
           h('button', { type: 'button', class: 'foot-btn', 'data-testid': 'lang-switch', onclick: toggleLang, title: t('lang.switch.label') }, icon('globe'), h('span', { text: t('lang.switch') })),
           h('button', { type: 'button', class: 'foot-btn', 'data-testid': 'logout', onclick: signOut }, icon('logout'), h('span', { text: t('login.signout') }))))),
-    viewRoot));
+    h('div', { class: 'main-col' }, alerts.el, viewRoot)));
+  alerts.draw();
   mountView();
 }
 
@@ -212,6 +216,8 @@ function startEvents() {
   events = openEvents({
     token: session.token,
     onEvent: (frame) => {
+      if (frame.type === 'message.urgent' || frame.type === 'resync') alerts.load();
+      if (frame.type === 'alert.acknowledged') alerts.remove(frame.data?.alert_id);
       for (const l of listeners) if (l.type === '*' || l.type === frame.type || (frame.type === 'resync')) l.cb(frame);
     },
     onAuthError: () => {},
@@ -240,6 +246,7 @@ async function start() {
   applyLang();
   if (getLang() === before) renderShell(); // otherwise the language listener rendered it
   startEvents();
+  alerts.load();
 }
 
 /** Settings changed (language, zone): re-apply. */

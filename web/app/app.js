@@ -20,6 +20,7 @@ import { forgetMedia } from './media.js';
 import { createLogin } from './login.js';
 import { createHome } from './home.js';
 import { createThread } from './thread.js';
+import { createAlerts } from './alerts.js';
 import { beep } from './ui.js';
 import { icon } from '/common/icons.js';
 import { configureUi, confirmDialog, toast } from '/common/ui.js';
@@ -67,7 +68,16 @@ const login = createLogin({
 });
 
 const connBanner = h('div', { class: 'conn-banner', role: 'status', 'data-testid': 'offline', hidden: true });
-const alerts = h('div', { class: 'alerts', 'data-testid': 'alerts', 'aria-live': 'assertive' });
+// Staff keep their urgent alerts until they acknowledge them; the count is the app badge.
+const urgentAlerts = createAlerts({
+  onOpen: (fromId) => startConversation(fromId),
+  onError: (err) => handleError(err),
+  onCount: (n) => {
+    document.body.dataset.alerts = String(n);
+    if ('setAppBadge' in navigator) (n ? navigator.setAppBadge(n) : navigator.clearAppBadge()).catch(() => {});
+  },
+});
+const isStaff = () => ['teacher', 'admin'].includes(me()?.role);
 
 const home = createHome({
   onOpen: (id) => navigate(id),
@@ -87,7 +97,7 @@ const threadPane = h('div', { class: 'pane pane-thread' }, placeholder);
 const main = h('div', { class: 'main', 'data-testid': 'main' },
   h('div', { class: 'pane pane-list' }, home.el),
   threadPane);
-const shell = h('div', { class: 'shell' }, connBanner, alerts, main);
+const shell = h('div', { class: 'shell' }, connBanner, urgentAlerts.el, main);
 
 let events = null;
 let childTimer = null;
@@ -125,6 +135,12 @@ let pushedFromList = false;
 
 function navigate(convId) {
   pushedFromList = document.body.dataset.view !== 'thread' && !wide.matches;
+  // A `#/to/…` link is replaced by the conversation it named, so "back" does not reopen it.
+  if (location.hash.startsWith('#/to/')) {
+    pushedFromList = false;
+    history.replaceState(null, '', `${location.pathname}${location.search}#/c/${convId}`);
+    return route();
+  }
   if (location.hash !== `#/c/${convId}`) location.hash = `#/c/${convId}`;
   else route();
 }
@@ -134,8 +150,22 @@ function back() {
   else location.hash = '';
 }
 
+let opening = null;
+
 function route() {
   if (!state.session) return;
+  // `#/to/<user id>`: the conversation with that person (the console's alerts link here).
+  const to = location.hash.match(/^#\/to\/(.+)$/);
+  if (to) {
+    const peer = decodeURIComponent(to[1]);
+    if (opening !== peer) {
+      opening = peer;
+      startConversation(peer)
+        .catch(() => { location.hash = ''; toast(t('contacts.not_allowed'), { kind: 'error' }); })
+        .finally(() => { opening = null; });
+    }
+    return;
+  }
   const m = location.hash.match(/^#\/c\/(.+)$/);
   const id = m ? decodeURIComponent(m[1]) : null;
   if (id && state.convs.some((c) => c.id === id)) {
@@ -229,9 +259,14 @@ async function refreshConvs() {
   }
 }
 
+function refreshAlerts() {
+  if (isStaff()) urgentAlerts.load();
+}
+
 function refreshAll() {
   refreshSettings();
   refreshChildren();
+  refreshAlerts();
   return refreshConvs();
 }
 
@@ -270,7 +305,11 @@ function onEvent({ type, data }) {
     return;
   }
   if (type === 'presence.changed') return refreshChildren();
-  if (type === 'message.urgent') return showUrgent(data);
+  if (type === 'message.urgent') {
+    beep();
+    return urgentAlerts.add(data);
+  }
+  if (type === 'alert.acknowledged') return urgentAlerts.remove(data.alert_id);
   if (type === 'resync') refreshAll();
 }
 
@@ -294,22 +333,6 @@ function onMessage(m) {
   }
   if (m.conversation_id === state.openId) threadView.render();
   home.drawConvs();
-}
-
-function showUrgent(data) {
-  beep();
-  const close = () => box.remove();
-  const box = h('div', { class: 'alert-urgent', role: 'alert', 'data-testid': 'urgent-alert' },
-    icon('urgent'),
-    h('p', {}, t('alert.urgent', { from: data.from_name || '', student: data.student_name || '' })),
-    data.from_id ? h('button', {
-      type: 'button', class: 'alert-btn', onclick: async () => {
-        close();
-        try { await startConversation(data.from_id); } catch { toast(t('contacts.not_allowed'), { kind: 'error' }); }
-      },
-    }, t('alert.open')) : null,
-    h('button', { type: 'button', class: 'alert-close', 'aria-label': t('alert.dismiss'), onclick: close }, icon('close')));
-  alerts.append(box);
 }
 
 // ---- app-wide state changes -------------------------------------------------------------
@@ -342,6 +365,7 @@ onLangChange(() => {
   else {
     home.draw();
     threadView.translate();
+    urgentAlerts.draw();
     if (!connBanner.hidden) connBanner.replaceChildren(icon('wifiOff'), h('span', {}, t('conn.offline')));
   }
   document.title = t('app.name');
@@ -358,7 +382,7 @@ function stopMain() {
   events = null;
   clearInterval(childTimer);
   forgetMedia();
-  alerts.replaceChildren();
+  urgentAlerts.clear();
   document.body.dataset.live = '';
   location.hash = '';
 }

@@ -108,8 +108,11 @@ addStrings({
     'urgent.confirm': 'Mark as urgent',
 
     'alert.urgent': 'Urgent message from {from} to {student}',
-    'alert.open': 'Open',
+    'alert.open': 'Open the conversation',
     'alert.dismiss': 'Dismiss',
+    'alert.ack': 'Acknowledge',
+    'alerts.title': 'Urgent alerts',
+    'alerts.count': '{n} urgent alerts waiting',
 
     'error.session': 'You were logged out. Please log in again.',
     'error.send': 'Could not send. Tap “Retry”.',
@@ -220,8 +223,11 @@ addStrings({
     'urgent.confirm': '设为紧急',
 
     'alert.urgent': '{from} 给 {student} 发来紧急消息',
-    'alert.open': '查看',
+    'alert.open': '打开对话',
     'alert.dismiss': '关闭',
+    'alert.ack': '知道了',
+    'alerts.title': '紧急提醒',
+    'alerts.count': '{n} 条紧急提醒待处理',
 
     'error.session': '你已退出登录，请重新登录。',
     'error.send': '发送失败，请点“重试”。',

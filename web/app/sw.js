@@ -22,6 +22,7 @@ const SHELL = [
   '/app/thread.js',
   '/app/bubble.js',
   '/app/composer.js',
+  '/app/alerts.js',
   '/app/manifest.webmanifest',
   '/app/icons/icon.svg',
   '/app/icons/icon-192.png',

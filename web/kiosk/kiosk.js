@@ -60,6 +60,16 @@ let retryDelay = 1000;
 let refreshing = null;
 let refreshAgain = false;
 
+/** How far the school's clock is ahead of this screen's (ms), from the last state. */
+let clockOffset = 0;
+/** Now on the school's clock: what the periods and their boundaries are measured by. */
+const schoolNow = () => Date.now() + clockOffset;
+// At most this long between looks at the periods, whatever the boundaries say: a
+// missed boundary (a timer that fired early, a clock that jumped) is fixed within it.
+const BOUNDARY_CHECK_MS = 60_000;
+// A boundary that has passed but the answer does not show yet: ask again this soon.
+const STALE_RETRY_MS = 1000;
+
 const quiet = () => info.current?.kind === 'exam';
 const zone = () => settings.timezone || undefined;
 
@@ -139,7 +149,7 @@ onLangChange(() => {
 // ---- rendering ----------------------------------------------------------------------
 
 function renderAll() {
-  bandView.update(info, zone());
+  bandView.update(info, zone(), schoolNow());
   renderPresent();
 }
 
@@ -191,6 +201,8 @@ function refreshState() {
         refreshAgain = false;
         const askedAt = Date.now();
         const state = await api('GET', '/api/v1/doorplate/state', { token: deviceToken });
+        const serverNow = Date.parse(state?.now);
+        if (Number.isFinite(serverNow)) clockOffset = serverNow - (askedAt + Date.now()) / 2;
         applyState(state, askedAt);
       } while (refreshAgain);
       retryDelay = 1000;
@@ -253,14 +265,24 @@ function applyState(state, askedAt) {
   scheduleBoundary();
 }
 
-/** Refreshes when the current period ends or the next starts, so the band turns by itself. */
+/**
+ * Refreshes when the current period ends or the next starts, so the band turns by itself.
+ * Times are the school's (this screen's clock may be off by seconds or minutes: timing
+ * by it once refreshed just before the boundary and then waited for a boundary already
+ * "past", keeping the ended period on screen). An answer that still shows a boundary
+ * as ahead when it has passed is asked again shortly; and the band is looked at every
+ * minute in any case.
+ */
 function scheduleBoundary() {
   clearTimeout(boundaryTimer);
+  const now = schoolNow();
   const times = [info.current?.ends_at, info.next?.starts_at]
-    .map((x) => Date.parse(x)).filter((x) => Number.isFinite(x) && x > Date.now());
-  if (!times.length) return;
-  const wait = Math.min(...times) - Date.now() + 1500;
-  boundaryTimer = setTimeout(refreshState, Math.min(wait, 2 ** 31 - 1));
+    .map((x) => Date.parse(x)).filter((x) => Number.isFinite(x));
+  const stale = times.some((x) => x <= now);
+  const ahead = times.filter((x) => x > now);
+  let wait = ahead.length ? Math.min(...ahead) - now + 1500 : BOUNDARY_CHECK_MS;
+  if (stale) wait = STALE_RETRY_MS;
+  boundaryTimer = setTimeout(refreshState, Math.max(0, Math.min(wait, BOUNDARY_CHECK_MS)));
 }
 
 /** R6: a student who leaves is dropped at once, and their personal session with them. */
@@ -565,7 +587,7 @@ function boot() {
     unlockAudio();
     armLangRevert();
   }, true);
-  setInterval(() => bandView.tick(zone()), 1000);
+  setInterval(() => bandView.tick(zone(), schoolNow()), 1000);
   clearInterval(refreshTimer);
   refreshTimer = setInterval(() => { if (deviceToken) refreshState(); }, REFRESH_EVERY_MS);
   if (deviceToken) startRoom();

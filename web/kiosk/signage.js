@@ -15,7 +15,26 @@ function teacherName(teacher) {
   return teacher.display_name || teacher.name || '';
 }
 
-/** Builds the band inside `band` and returns `update(info, zone)` and `tick(zone)`. */
+/** The calendar day of an instant in the zone, as a comparable key. */
+function dayKey(value, zone) {
+  return formatDate(value, zone, { year: 'numeric', month: '2-digit', day: '2-digit' });
+}
+
+/**
+ * The day of a period that does not start today: "Tomorrow", else the weekday and date
+ * ("Mon 7 Dec"); empty for today. Without it next week's slot reads like one today.
+ */
+export function dayOfPeriod(startsAt, zone, now) {
+  const day = dayKey(startsAt, zone);
+  if (!day || day === dayKey(now, zone)) return '';
+  if (day === dayKey(now + 86_400_000, zone)) return t('day.tomorrow');
+  return formatDate(startsAt, zone, { weekday: 'short', month: 'short', day: 'numeric' });
+}
+
+/**
+ * Builds the band inside `band` and returns `update(info, zone, now)` and
+ * `tick(zone, now)`; `now` is the school's clock (ms).
+ */
 export function createBand(band) {
   const roomName = h('div', { class: 'room-name', 'data-testid': 'room-name' });
   const roomSub = h('div', { class: 'room-sub', 'data-testid': 'room-sub' });
@@ -30,16 +49,16 @@ export function createBand(band) {
     h('div', { class: 'band-periods' }, current, next),
     h('div', { class: 'band-clock' }, clock, date));
 
-  function update(info, zone) {
+  function update(info, zone, now = Date.now()) {
     const room = info.room || {};
     roomName.textContent = room.name || info.doorplate?.name || '';
     const sub = [room.kind ? t(`room.kind.${room.kind}`) : '', info.doorplate?.name && info.doorplate.name !== room.name ? info.doorplate.name : '']
       .filter(Boolean).join(' · ');
     roomSub.textContent = sub;
     renderCurrent(info.current, zone);
-    renderNext(info.next, zone);
+    renderNext(info.next, zone, now);
     band.classList.toggle('exam', info.current?.kind === 'exam');
-    tick(zone);
+    tick(zone, now);
   }
 
   function renderCurrent(p, zone) {
@@ -61,19 +80,21 @@ export function createBand(band) {
       p.kind === 'exam' ? h('div', { class: 'exam-note', 'data-testid': 'exam-note', text: t('exam.quiet') }) : null);
   }
 
-  function renderNext(p, zone) {
+  function renderNext(p, zone, now) {
     next.hidden = !p;
     if (!p) return;
     const teacher = teacherName(p.teacher);
-    setChildren(next, 
+    const day = dayOfPeriod(p.starts_at, zone, now);
+    setChildren(next,
       h('span', { class: 'next-label', text: t('period.next') }),
+      day ? h('span', { class: 'next-day', 'data-testid': 'next-day', text: day }) : null,
       h('span', { class: 'next-time tabular', text: `${formatTime(p.starts_at, zone)}–${formatTime(p.ends_at, zone)}` }),
       h('span', { class: 'next-title', 'data-testid': 'next-title', text: p.title || t(`kind.${p.kind}`) }),
       teacher ? h('span', { class: 'next-teacher', text: teacher }) : null);
   }
 
-  function tick(zone) {
-    const now = new Date();
+  function tick(zone, at = Date.now()) {
+    const now = new Date(at);
     clock.textContent = formatTime(now, zone);
     date.textContent = formatDate(now, zone, { weekday: 'long', month: 'long', day: 'numeric' });
   }

@@ -112,6 +112,7 @@ addStrings({
     'message.read': 'Read',
     'message.media_failed': 'Could not load this.',
     'day.today': 'Today',
+    'day.tomorrow': 'Tomorrow',
     'day.yesterday': 'Yesterday',
 
     'capture.voice.title': 'Voice message',
@@ -262,6 +263,7 @@ addStrings({
     'message.read': '已读',
     'message.media_failed': '无法加载。',
     'day.today': '今天',
+    'day.tomorrow': '明天',
     'day.yesterday': '昨天',
 
     'capture.voice.title': '语音消息',

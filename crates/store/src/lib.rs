@@ -148,6 +148,15 @@ pub trait MessageStore: Send + Sync {
     /// Deletes the messages sent before `cutoff` (the school's retention) and the uploads
     /// nothing refers to any more; returns the media files to remove from disk.
     async fn purge_before(&self, cutoff: Micros) -> Result<Vec<String>>;
+
+    /// Stores these alerts in one write (one for a teacher and message is kept once:
+    /// storing it again returns the stored one) and returns them as stored.
+    async fn insert_alerts(&self, alerts: Vec<NewAlert>) -> Result<Vec<Alert>>;
+    /// The teacher's alerts not acknowledged yet, newest first.
+    async fn open_alerts(&self, teacher_id: Id) -> Result<Vec<Alert>>;
+    /// Acknowledges the teacher's alert (again is fine: the first time is kept).
+    /// `NotFound` when there is no such alert of this teacher's.
+    async fn acknowledge_alert(&self, id: Id, teacher_id: Id, now: Micros) -> Result<Alert>;
 }
 
 /// Uploaded files' records (the bytes live in the data folder).

@@ -232,3 +232,28 @@ pub struct StatusChange {
     pub status: MessageStatus,
     pub notified_rooms: Vec<String>,
 }
+
+/// An urgent message from a guardian, kept for one of the child's class teachers until
+/// they acknowledge it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Alert {
+    pub id: Id,
+    pub teacher_id: Id,
+    /// The urgent message (guardian to student) the alert is about.
+    pub message_id: Id,
+    pub student_id: Id,
+    /// The guardian who sent it.
+    pub from_id: Id,
+    pub at: Micros,
+    pub acknowledged_at: Option<Micros>,
+}
+
+/// An alert to store: one per class teacher of the message's student.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewAlert {
+    pub teacher_id: Id,
+    pub message_id: Id,
+    pub student_id: Id,
+    pub from_id: Id,
+    pub at: Micros,
+}

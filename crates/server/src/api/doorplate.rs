@@ -208,6 +208,9 @@ pub struct DoorplateState {
     pub exam: bool,
     /// The user whose personal session this doorplate hosts now, if any.
     pub session_user_id: Option<String>,
+    /// The school's clock when this answer was made: the kiosk times its next look at
+    /// the periods by it, not by its own clock, which may be off.
+    pub now: String,
 }
 
 /// GET /api/v1/doorplate/state — what the doorplate shows: room, periods, who is here.
@@ -271,6 +274,7 @@ async fn doorplate_state(
         notices: crate::api::notices::notices_for_room(&app, room.id, now).await?,
         exam: app.schedule.in_exam(d.id),
         session_user_id: app.sessions.holder(d.id).map(|u| u.to_string()),
+        now: rfc3339(now),
     }))
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP API under `/api/v1`: one router per feature, merged here, and the OpenAPI
 //! document generated from the handlers' annotations.
 
+pub mod alerts;
 pub mod auth;
 pub mod doorplate;
 pub mod events;
@@ -57,7 +58,8 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(settings::router())
         .merge(timetable::router())
         .merge(notices::router())
-        .merge(import::router());
+        .merge(import::router())
+        .merge(alerts::router());
     let (router, mut doc) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
     openapi::complete(&mut doc);

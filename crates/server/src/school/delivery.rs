@@ -8,7 +8,7 @@ use crate::hub::Principal;
 use crate::views::message_json;
 use doorplate_domain::routing::{Placement, Recipient, route};
 use doorplate_domain::{Id, MessageStatus, Role};
-use doorplate_store::{Message, NewMessage, StatusChange, User};
+use doorplate_store::{Message, NewAlert, NewMessage, StatusChange, User};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -88,7 +88,7 @@ impl Delivery {
                 .publish(Principal::User(sender.id), "message.status", &data);
         }
         if msg.urgent && sender.role == Role::Guardian && student {
-            self.alert_class_teachers(&msg, sender, recipient);
+            self.alert_class_teachers(&msg, sender, recipient).await;
         }
         Ok((msg, true))
     }
@@ -162,14 +162,40 @@ impl Delivery {
         }
     }
 
-    /// An urgent message from a guardian also alerts the child's class teachers.
-    fn alert_class_teachers(&self, msg: &Message, sender: &User, student: &User) {
-        let data = json!({"message_id": msg.id.to_string(), "student_id": student.id.to_string(),
-                          "student_name": student.display_name, "from_id": sender.id.to_string(),
-                          "from_name": sender.display_name})
-        .to_string();
-        for t in self.core.schedule.teachers_of(student.id) {
-            self.core.hub.publish_raw(Principal::User(t), "message.urgent", &data);
+    /// An urgent message from a guardian also alerts the child's class teachers: each
+    /// gets an alert that is kept until they acknowledge it (stored first, so a teacher
+    /// with no client open finds it later), then the live `message.urgent`.
+    async fn alert_class_teachers(&self, msg: &Message, sender: &User, student: &User) {
+        let teachers = self.core.schedule.teachers_of(student.id);
+        if teachers.is_empty() {
+            return;
+        }
+        let new = teachers
+            .iter()
+            .map(|&teacher_id| NewAlert {
+                teacher_id,
+                message_id: msg.id,
+                student_id: student.id,
+                from_id: sender.id,
+                at: msg.created_at,
+            })
+            .collect();
+        let stored = match self.core.store.insert_alerts(new).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                // The live banner still goes out: a teacher looking now is told.
+                tracing::error!(error = %e, "could not store the urgent alerts");
+                Vec::new()
+            }
+        };
+        for t in teachers {
+            let mut data = json!({"message_id": msg.id.to_string(), "student_id": student.id.to_string(),
+                                  "student_name": student.display_name, "from_id": sender.id.to_string(),
+                                  "from_name": sender.display_name});
+            if let Some(a) = stored.iter().find(|a| a.teacher_id == t) {
+                data["alert_id"] = json!(a.id.to_string());
+            }
+            self.core.hub.publish(Principal::User(t), "message.urgent", &data);
         }
     }
 }

@@ -27,6 +27,7 @@ pub(crate) fn conflict_field(constraint: &str) -> Option<&'static str> {
         "presences.student_id, presences.doorplate_id" => "presence",
         "suppressions.student_id, suppressions.doorplate_id" => "suppression",
         "kv.key" => "key",
+        "alerts.teacher_id, alerts.message_id" => "alert",
         _ => return None,
     })
 }

@@ -359,6 +359,60 @@ impl MessageStore for SqliteStore {
         })
         .await
     }
+
+    async fn insert_alerts(&self, alerts: Vec<NewAlert>) -> Result<Vec<Alert>> {
+        self.write(move |c| {
+            let mut ins = c
+                .prepare_cached(
+                    "INSERT INTO alerts (teacher_id, message_id, student_id, from_id, at) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (teacher_id, message_id) DO NOTHING",
+                )
+                .map_err(db)?;
+            let mut get = c
+                .prepare_cached(&format!(
+                    "SELECT {ALERT_COLUMNS} FROM alerts WHERE teacher_id = ?1 AND message_id = ?2"
+                ))
+                .map_err(db)?;
+            let mut out = Vec::with_capacity(alerts.len());
+            for a in &alerts {
+                ins.execute(params![a.teacher_id, a.message_id, a.student_id, a.from_id, a.at])
+                    .map_err(db)?;
+                out.push(get.query_row([a.teacher_id, a.message_id], alert_row).map_err(db)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn open_alerts(&self, teacher_id: Id) -> Result<Vec<Alert>> {
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached(&format!(
+                    "SELECT {ALERT_COLUMNS} FROM alerts WHERE teacher_id = ?1 AND acknowledged_at IS NULL ORDER BY id DESC"
+                ))
+                .map_err(db)?;
+            let rows = s.query_map([teacher_id], alert_row).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn acknowledge_alert(&self, id: Id, teacher_id: Id, now: Micros) -> Result<Alert> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "UPDATE alerts SET acknowledged_at = ?3 WHERE id = ?1 AND teacher_id = ?2 AND acknowledged_at IS NULL",
+            )
+            .and_then(|mut s| s.execute(params![id, teacher_id, now]))
+            .map_err(db)?;
+            c.prepare_cached(&format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1 AND teacher_id = ?2"
+            ))
+            .and_then(|mut s| s.query_row([id, teacher_id], alert_row).optional())
+            .map_err(db)?
+            .ok_or(StoreError::NotFound)
+        })
+        .await
+    }
 }
 
 #[async_trait]

@@ -39,6 +39,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_schedule.sql"),
     migration!(3, "0003_storage.sql"),
     migration!(4, "0004_indexes_checks.sql"),
+    migration!(5, "0005_alerts.sql"),
 ];
 
 /// The digest recorded for a migration's text (hex).

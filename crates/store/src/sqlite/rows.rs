@@ -177,3 +177,18 @@ pub(super) fn ids2(c: &Connection, sql: &str, p: impl Params) -> Result<Vec<Id>>
     let rows = s.query_map(p, |r| r.get(0)).map_err(db)?;
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
 }
+
+/// The columns [`alert_row`] reads, in its order.
+pub(super) const ALERT_COLUMNS: &str = "id, teacher_id, message_id, student_id, from_id, at, acknowledged_at";
+
+pub(super) fn alert_row(r: &Row) -> rusqlite::Result<Alert> {
+    Ok(Alert {
+        id: r.get(0)?,
+        teacher_id: r.get(1)?,
+        message_id: r.get(2)?,
+        student_id: r.get(3)?,
+        from_id: r.get(4)?,
+        at: r.get(5)?,
+        acknowledged_at: r.get(6)?,
+    })
+}

@@ -391,3 +391,77 @@ pub async fn purge_before_removes_old_messages_and_orphaned_media(s: &dyn Store)
     }
     assert_eq!(s.unread_counts().await.unwrap(), vec![(b, 1)]);
 }
+
+pub async fn alerts_are_kept_until_their_teacher_acknowledges_them(s: &dyn Store) {
+    use doorplate_store::NewAlert;
+    let g = user(s, Role::Guardian, "G").await;
+    let kid = user(s, Role::Student, "K").await;
+    let t1 = user(s, Role::Teacher, "T1").await;
+    let t2 = user(s, Role::Teacher, "T2").await;
+    let conv = s.open_conversation(g, kid, 0).await.unwrap().id;
+    let m1 = send(s, text(conv, g, kid, "u1", 10)).await;
+    let m2 = send(s, text(conv, g, kid, "u2", 20)).await;
+    let alert = |teacher_id, message_id, at| NewAlert {
+        teacher_id,
+        message_id,
+        student_id: kid,
+        from_id: g,
+        at,
+    };
+    let stored = s
+        .insert_alerts(vec![alert(t1, m1, 10), alert(t2, m1, 10)])
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 2);
+    assert!(stored[0].id != stored[1].id);
+    assert_eq!(
+        (
+            stored[0].teacher_id,
+            stored[0].message_id,
+            stored[0].student_id,
+            stored[0].from_id,
+            stored[0].at
+        ),
+        (t1, m1, kid, g, 10)
+    );
+    assert_eq!(stored[0].acknowledged_at, None);
+    // The same teacher and message again: kept once, the stored one returned.
+    let again = s.insert_alerts(vec![alert(t1, m1, 99)]).await.unwrap();
+    assert_eq!(again, vec![stored[0]]);
+    let newer = s.insert_alerts(vec![alert(t1, m2, 20)]).await.unwrap()[0];
+
+    // Newest first, only the teacher's own.
+    assert_eq!(s.open_alerts(t1).await.unwrap(), vec![newer, stored[0]]);
+    assert_eq!(s.open_alerts(t2).await.unwrap(), vec![stored[1]]);
+    assert!(s.open_alerts(g).await.unwrap().is_empty());
+
+    // Another teacher's alert, or an unknown one, is not found and stays open.
+    assert!(matches!(
+        s.acknowledge_alert(stored[0].id, t2, 30).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.acknowledge_alert(999_999, t1, 30).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(s.open_alerts(t1).await.unwrap().len(), 2);
+
+    let acked = s.acknowledge_alert(stored[0].id, t1, 30).await.unwrap();
+    assert_eq!(acked.acknowledged_at, Some(30));
+    // Again: fine, and the first time is kept.
+    assert_eq!(
+        s.acknowledge_alert(stored[0].id, t1, 40).await.unwrap().acknowledged_at,
+        Some(30)
+    );
+    assert_eq!(s.open_alerts(t1).await.unwrap(), vec![newer]);
+    assert_eq!(
+        s.open_alerts(t2).await.unwrap(),
+        vec![stored[1]],
+        "t2's copy is its own"
+    );
+
+    // Retention takes the alerts with their messages.
+    s.purge_before(15).await.unwrap();
+    assert!(s.open_alerts(t2).await.unwrap().is_empty());
+    assert_eq!(s.open_alerts(t1).await.unwrap(), vec![newer]);
+}

@@ -46,6 +46,7 @@ macro_rules! each_case {
             messages::conversations_of_counts_unread_and_shows_the_last_message,
             messages::media_is_readable_by_its_owner_and_the_conversation,
             messages::purge_before_removes_old_messages_and_orphaned_media,
+            messages::alerts_are_kept_until_their_teacher_acknowledges_them,
             records::settings_round_trip,
             records::audit_is_filtered_newest_first_and_purged_by_age,
             records::kv_and_suppressions_round_trip,
