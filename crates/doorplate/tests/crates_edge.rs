@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 async fn import(api: &Api, admin: &str, kind: &str, csv: &str, dry_run: bool) -> (StatusCode, Value) {
     let res = api
@@ -104,4 +104,48 @@ async fn an_open_quote_is_refused_with_its_line() {
         None,
         "nothing was imported"
     );
+}
+
+// ---- 2. passwords in an import ---------------------------------------------------------
+
+/// `n` guardians with passwords, usernames starting with `prefix`.
+fn guardians_csv(prefix: &str, n: usize) -> String {
+    let mut csv = String::from("role,display_name,username,password\n");
+    for i in 0..n {
+        csv.push_str(&format!("guardian,Parent {i},{prefix}{i},horse-battery-{i}\n"));
+    }
+    csv
+}
+
+/// An import's passwords are hashed side by side, but within argon2's cap of two at a
+/// time, which they share with logins: an import alone uses both slots, and an import
+/// beside a burst of logins never has a third hash running. (The peak is counted per
+/// process: nextest runs each test in a process of its own.)
+#[tokio::test]
+async fn import_passwords_hash_two_at_a_time_and_share_the_cap_with_logins() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let admin = api.login("admin", ADMIN_PASSWORD).await;
+    let (st, v) = import(&api, &admin, "users", &guardians_csv("pw-a", 12), false).await;
+    assert_eq!((st, v["created"].as_u64()), (StatusCode::OK, Some(12)), "{v}");
+    assert_eq!(
+        doorplate_server::crypto::argon2_peak(),
+        2,
+        "the import hashed on both slots at once"
+    );
+
+    let logins = futures_util::future::join_all((0..6).map(|i| {
+        let api = api.clone();
+        async move { api.login(&format!("pw-a{i}"), &format!("horse-battery-{i}")).await }
+    }));
+    let csv = guardians_csv("pw-b", 12);
+    let ((st, v), tokens) = tokio::join!(import(&api, &admin, "users", &csv, false), logins);
+    assert_eq!((st, v["created"].as_u64()), (StatusCode::OK, Some(12)), "{v}");
+    assert_eq!(tokens.len(), 6, "the imported passwords sign in");
+    assert_eq!(
+        doorplate_server::crypto::argon2_peak(),
+        2,
+        "never more than two argon2 runs at once"
+    );
+    api.login("pw-b11", "horse-battery-11").await;
 }

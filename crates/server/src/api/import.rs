@@ -4,7 +4,7 @@
 use crate::api::required_text;
 use crate::api::timetable::{check_slot_fields, parse_kind};
 use crate::auth::AdminAuth;
-use crate::crypto::hash_password;
+use crate::crypto::hash_password_async;
 use crate::error::{ApiError, ApiResult, Path, Query};
 use crate::school::AppState;
 use axum::body::Bytes;
@@ -15,6 +15,7 @@ use doorplate_domain::Role;
 use doorplate_domain::account;
 use doorplate_domain::timetable::Slot;
 use doorplate_store::ImportOp;
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::HashMap;
@@ -249,6 +250,38 @@ fn to_op(kind: &str, get: &dyn Fn(&str) -> String) -> Result<ImportOp, String> {
     })
 }
 
+/// Rows whose secrets are being hashed at once: twice argon2's slots, so the next row
+/// is waiting for a slot as soon as one frees.
+const HASHES_IN_FLIGHT: usize = 4;
+
+/// A row with its password hashed (argon2, under the server's cap; blank in a dry run)
+/// and its card number hashed with the server's key.
+async fn hash_secrets(op: ImportOp, dry_run: bool, secrets: &crate::crypto::Secrets) -> ImportOp {
+    match op {
+        ImportOp::User {
+            role,
+            display_name,
+            username,
+            password_hash,
+            card_hash,
+        } => {
+            let password_hash = match password_hash {
+                Some(_) if dry_run => Some(String::new()),
+                Some(p) => Some(hash_password_async(p).await),
+                None => None,
+            };
+            ImportOp::User {
+                role,
+                display_name,
+                username,
+                password_hash,
+                card_hash: card_hash.map(|c| secrets.hash("card", &String::from_utf8_lossy(&c))),
+            }
+        }
+        other => other,
+    }
+}
+
 /// POST /api/v1/import/{kind}?dry_run=true|false — `text/csv` with a header row (admin).
 /// Nothing is written if any line is wrong, or in a dry run.
 #[utoipa::path(post, path = "/import/{kind}", tag = "import", params(("kind" = String, Path, description = "users | guardianships | groups | rooms | timetable"), ImportQuery),
@@ -352,34 +385,15 @@ async fn import(
             .collect();
         resets.iter().filter_map(|u| existing.get(u).copied()).collect()
     };
-    // Secrets are hashed only for a real run (argon2 is slow by design).
-    let secrets = app.secrets.clone();
-    let ops = tokio::task::spawn_blocking(move || {
-        ops.into_iter()
-            .map(|op| match op {
-                ImportOp::User {
-                    role,
-                    display_name,
-                    username,
-                    password_hash,
-                    card_hash,
-                } => ImportOp::User {
-                    role,
-                    display_name,
-                    username,
-                    password_hash: if dry_run {
-                        password_hash.map(|_| String::new())
-                    } else {
-                        password_hash.map(|p| hash_password(&p))
-                    },
-                    card_hash: card_hash.map(|c| secrets.hash("card", &String::from_utf8_lossy(&c))),
-                },
-                other => other,
-            })
-            .collect::<Vec<_>>()
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    // Secrets are hashed only for a real run (argon2 is slow by design), a few rows at a
+    // time: each hash waits for one of argon2's two slots, so a school's worth of
+    // passwords keeps both cores' slots busy without queueing thousands of tasks or
+    // starving logins that wait for the same slots.
+    let ops: Vec<ImportOp> = futures_util::stream::iter(ops)
+        .map(|op| hash_secrets(op, dry_run, &app.secrets))
+        .buffered(HASHES_IN_FLIGHT)
+        .collect()
+        .await;
     let report = app.store.import(ops, dry_run).await?;
     if !dry_run {
         app.directory.forget_people();
