@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 async fn import(api: &Api, admin: &str, kind: &str, csv: &str, dry_run: bool) -> (StatusCode, Value) {
     let res = api
@@ -148,4 +148,172 @@ async fn import_passwords_hash_two_at_a_time_and_share_the_cap_with_logins() {
         "never more than two argon2 runs at once"
     );
     api.login("pw-b11", "horse-battery-11").await;
+}
+
+// ---- 3. media downloads by ServeFile -----------------------------------------------------
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\x0f\x04\0\x09\xfb\x03\xfd\xe3U\xf2\x9c\0\0\0\0IEND\xaeB`\x82";
+
+/// Uploads [`PNG`] as `token`'s; returns its download path.
+async fn upload_png(api: &Api, token: &str) -> String {
+    let res = api
+        .http
+        .post(format!("{}/api/v1/media", api.base))
+        .bearer_auth(token)
+        .header("content-type", "image/png")
+        .body(PNG.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let v: Value = res.json().await.unwrap();
+    format!("/api/v1/media/{}", v["media_id"].as_str().unwrap())
+}
+
+/// A GET with these extra headers: status, headers, body.
+async fn fetch(
+    api: &Api,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+    let mut req = api.http.get(format!("{}{path}", api.base));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = req.send().await.unwrap();
+    let (st, h) = (res.status(), res.headers().clone());
+    (st, h, res.bytes().await.unwrap().to_vec())
+}
+
+fn header<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).map(|v| v.to_str().unwrap())
+}
+
+/// A suffix range is the file's tail; a range past the end and a request for two ranges
+/// are 416 with `bytes */size` and the error body; the pieces keep the sniffed type, the
+/// private cache header and `nosniff`.
+#[tokio::test]
+async fn media_ranges_suffix_and_unsatisfiable() {
+    let server = TestServer::start().await;
+    let s = School::new(&server).await;
+    let path = upload_png(&s.api, &s.gwen_token).await;
+    let n = PNG.len();
+
+    let (st, h, body) = fetch(&s.api, &path, Some(&s.gwen_token), &[("range", "bytes=-5")]).await;
+    assert_eq!(st, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(body, &PNG[n - 5..]);
+    let tail = format!("bytes {}-{}/{n}", n - 5, n - 1);
+    assert_eq!(header(&h, "content-range"), Some(tail.as_str()));
+    assert_eq!(header(&h, "content-length"), Some("5"));
+    assert_eq!(header(&h, "content-type"), Some("image/png"));
+    assert_eq!(header(&h, "cache-control"), Some("private, max-age=86400"));
+    assert_eq!(header(&h, "x-content-type-options"), Some("nosniff"));
+    assert_eq!(header(&h, "accept-ranges"), Some("bytes"));
+
+    let (st, h, body) = fetch(&s.api, &path, Some(&s.gwen_token), &[("range", "bytes=-9999")]).await;
+    assert_eq!(
+        (st, body.as_slice()),
+        (StatusCode::PARTIAL_CONTENT, PNG),
+        "a suffix longer than the file is all of it"
+    );
+    assert_eq!(
+        header(&h, "content-range"),
+        Some(format!("bytes 0-{}/{n}", n - 1).as_str())
+    );
+
+    for range in ["bytes=9999-", "bytes=0-1,4-5", "bytes=-0", "pages=1-2"] {
+        let (st, h, body) = fetch(&s.api, &path, Some(&s.gwen_token), &[("range", range)]).await;
+        assert_eq!(st, StatusCode::RANGE_NOT_SATISFIABLE, "{range}");
+        assert_eq!(
+            header(&h, "content-range"),
+            Some(format!("bytes */{n}").as_str()),
+            "{range}"
+        );
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(error_code(&v), "bad_range", "{range}");
+    }
+}
+
+/// A client that has the file revalidates with its ETag or date and gets 304 (keeping the
+/// cache header); an `If-Range` that names another version gets the whole file, one that
+/// names this one gets the piece.
+#[tokio::test]
+async fn media_revalidates_with_304_and_honours_if_range() {
+    let server = TestServer::start().await;
+    let s = School::new(&server).await;
+    let path = upload_png(&s.api, &s.gwen_token).await;
+    let (st, h, body) = fetch(&s.api, &path, Some(&s.gwen_token), &[]).await;
+    assert_eq!((st, body.as_slice()), (StatusCode::OK, PNG));
+    let etag = header(&h, "etag").expect("an ETag").to_string();
+    let date = header(&h, "last-modified").expect("a Last-Modified").to_string();
+
+    for cond in [("if-none-match", etag.as_str()), ("if-modified-since", date.as_str())] {
+        let (st, h, body) = fetch(&s.api, &path, Some(&s.gwen_token), &[cond]).await;
+        assert_eq!(st, StatusCode::NOT_MODIFIED, "{cond:?}");
+        assert!(body.is_empty());
+        assert_eq!(header(&h, "cache-control"), Some("private, max-age=86400"));
+        assert_eq!(header(&h, "etag"), Some(etag.as_str()));
+    }
+    let (st, _, body) = fetch(&s.api, &path, Some(&s.gwen_token), &[("if-none-match", "\"other\"")]).await;
+    assert_eq!((st, body.as_slice()), (StatusCode::OK, PNG));
+
+    let piece = [("range", "bytes=0-3"), ("if-range", etag.as_str())];
+    let (st, _, body) = fetch(&s.api, &path, Some(&s.gwen_token), &piece).await;
+    assert_eq!((st, body.as_slice()), (StatusCode::PARTIAL_CONTENT, &PNG[..4]));
+    let piece = [("range", "bytes=0-3"), ("if-range", date.as_str())];
+    let (st, _, body) = fetch(&s.api, &path, Some(&s.gwen_token), &piece).await;
+    assert_eq!((st, body.as_slice()), (StatusCode::PARTIAL_CONTENT, &PNG[..4]));
+    for stale in ["\"an-older-version\"", "Mon, 01 Jan 2001 00:00:00 GMT", "W/\"weak\""] {
+        let (st, h, body) = fetch(
+            &s.api,
+            &path,
+            Some(&s.gwen_token),
+            &[("range", "bytes=0-3"), ("if-range", stale)],
+        )
+        .await;
+        assert_eq!((st, body.as_slice()), (StatusCode::OK, PNG), "{stale}");
+        assert_eq!(header(&h, "content-range"), None);
+    }
+    // A range past the end with a stale If-Range is no range at all: the whole file.
+    let (st, _, body) = fetch(
+        &s.api,
+        &path,
+        Some(&s.gwen_token),
+        &[("range", "bytes=9999-"), ("if-range", "\"old\"")],
+    )
+    .await;
+    assert_eq!((st, body.as_slice()), (StatusCode::OK, PNG));
+
+    // Someone who may not read it learns nothing from its validators either.
+    let (st, _, _) = fetch(&s.api, &path, Some(&s.hal_token), &[("if-none-match", etag.as_str())]).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}
+
+/// A notice's picture, fetched all day by every kiosk, is revalidated with a 304 too.
+#[tokio::test]
+async fn notice_images_revalidate_with_304() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let admin = api.login("admin", ADMIN_PASSWORD).await;
+    let media = upload_png(&api, &admin).await;
+    let media_id = media.rsplit('/').next().unwrap();
+    let notice = api
+        .ok(
+            "/api/v1/notices",
+            &admin,
+            json!({"kind": "notice", "title": "Fair", "image_media_id": media_id}),
+        )
+        .await;
+    let url = notice["notice"]["image_url"].as_str().unwrap();
+    let (st, h, body) = fetch(&api, url, Some(&admin), &[]).await;
+    assert_eq!((st, body.as_slice()), (StatusCode::OK, PNG));
+    assert_eq!(header(&h, "content-type"), Some("image/png"));
+    assert_eq!(header(&h, "cache-control"), Some("private, max-age=3600"));
+    let etag = header(&h, "etag").expect("an ETag").to_string();
+    let (st, _, body) = fetch(&api, url, Some(&admin), &[("if-none-match", etag.as_str())]).await;
+    assert_eq!((st, body.len()), (StatusCode::NOT_MODIFIED, 0));
 }
