@@ -317,3 +317,146 @@ async fn notice_images_revalidate_with_304() {
     let (st, _, body) = fetch(&api, url, Some(&admin), &[("if-none-match", etag.as_str())]).await;
     assert_eq!((st, body.len()), (StatusCode::NOT_MODIFIED, 0));
 }
+
+// ---- 4. compression and the faces' caching -----------------------------------------------
+
+/// Un-gzips a body.
+fn gunzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body).read_to_end(&mut out).unwrap();
+    out
+}
+
+/// The faces' files and the API's JSON come gzip- or brotli-compressed to a client that
+/// asks (and plain to one that does not), with `Vary: Accept-Encoding`; the security
+/// headers stay.
+#[tokio::test]
+async fn faces_and_json_are_compressed_when_asked() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let admin = api.login("admin", ADMIN_PASSWORD).await;
+    for (path, token) in [
+        ("/app/app.js", None),
+        ("/app", None),
+        ("/kiosk/kiosk.css", None),
+        ("/api/v1/openapi.json", None),
+        ("/api/v1/users", Some(admin.as_str())),
+    ] {
+        let (st, h, plain) = fetch(&api, path, token, &[]).await;
+        assert_eq!(st, StatusCode::OK, "{path}");
+        assert_eq!(
+            header(&h, "content-encoding"),
+            None,
+            "{path}: not asked, not compressed"
+        );
+        if path == "/api/v1/users" && plain.len() < 1024 {
+            continue; // too small to compress: checked below with a longer list
+        }
+        let (st, h, gz) = fetch(&api, path, token, &[("accept-encoding", "gzip")]).await;
+        assert_eq!(st, StatusCode::OK, "{path}");
+        assert_eq!(header(&h, "content-encoding"), Some("gzip"), "{path}");
+        assert!(
+            header(&h, "vary").is_some_and(|v| v.contains("accept-encoding")),
+            "{path}"
+        );
+        assert!(gz.len() < plain.len() / 2, "{path}: {} of {}", gz.len(), plain.len());
+        assert_eq!(gunzip(&gz), plain, "{path}: the same bytes once unpacked");
+        let (_, h, br) = fetch(&api, path, token, &[("accept-encoding", "br;q=1, gzip;q=0.5")]).await;
+        assert_eq!(header(&h, "content-encoding"), Some("br"), "{path}");
+        assert!(br.len() < plain.len() / 2, "{path}");
+        if !path.starts_with("/api/") {
+            assert!(header(&h, "content-security-policy").is_some(), "{path}");
+            assert_eq!(header(&h, "x-content-type-options"), Some("nosniff"));
+        }
+    }
+    // A list of users long enough to be worth it.
+    let mut csv = String::from("role,display_name,username\n");
+    for i in 0..40 {
+        csv.push_str(&format!("student,Pupil number {i},gz-pupil-{i}\n"));
+    }
+    let (st, _) = import(&api, &admin, "users", &csv, false).await;
+    assert_eq!(st, StatusCode::OK);
+    let (_, _, plain) = fetch(&api, "/api/v1/users", Some(&admin), &[]).await;
+    let (_, h, gz) = fetch(&api, "/api/v1/users", Some(&admin), &[("accept-encoding", "gzip")]).await;
+    assert_eq!(header(&h, "content-type"), Some("application/json"));
+    assert_eq!(header(&h, "content-encoding"), Some("gzip"));
+    assert_eq!(gunzip(&gz), plain);
+}
+
+/// Media are never compressed, whatever the client accepts: a picture and a voice
+/// message of 8 KiB (of zeros, which would shrink to almost nothing) come as stored,
+/// whole or in a range; and an event socket still opens and delivers.
+#[tokio::test]
+async fn media_and_event_sockets_are_never_compressed() {
+    let server = TestServer::start().await;
+    let s = School::new(&server).await;
+    let mut png = PNG.to_vec();
+    png.resize(8192, 0);
+    let mut wav = b"RIFF\0\x20\0\0WAVEfmt ".to_vec();
+    wav.resize(8192, 0);
+    for (ty, bytes) in [("image/png", &png), ("audio/wav", &wav)] {
+        let res = s
+            .api
+            .http
+            .post(format!("{}/api/v1/media", s.api.base))
+            .bearer_auth(&s.gwen_token)
+            .header("content-type", ty)
+            .body(bytes.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED, "{ty}");
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(v["mime"], ty);
+        let path = format!("/api/v1/media/{}", v["media_id"].as_str().unwrap());
+        let accept = ("accept-encoding", "gzip, br, deflate, zstd");
+        let (st, h, body) = fetch(&s.api, &path, Some(&s.gwen_token), &[accept]).await;
+        assert_eq!((st, header(&h, "content-encoding")), (StatusCode::OK, None), "{ty}");
+        assert_eq!(header(&h, "content-length"), Some("8192"), "{ty}");
+        assert_eq!(header(&h, "accept-ranges"), Some("bytes"), "{ty}");
+        assert_eq!(&body, bytes, "{ty}");
+        let (st, h, body) = fetch(&s.api, &path, Some(&s.gwen_token), &[accept, ("range", "bytes=0-4095")]).await;
+        assert_eq!(
+            (st, header(&h, "content-encoding")),
+            (StatusCode::PARTIAL_CONTENT, None),
+            "{ty}"
+        );
+        assert_eq!(&body, &bytes[..4096], "{ty}");
+    }
+
+    let (mut ev, h) = Events::open_with_headers(&s.api.base, &s.gwen_token, &[("accept-encoding", "gzip, br")]).await;
+    assert_eq!(h.get("content-encoding"), None);
+    let conv = s.conversation(&s.teacher_token, &s.gwen).await;
+    let (st, v) = s.send_text(&s.teacher_token, &conv, "gz-1", "hello").await;
+    assert!(st.is_success(), "{st} {v}");
+    assert_eq!(ev.expect("message.new").await["message"]["text"], "hello");
+}
+
+/// The faces' files carry their content hash as ETag with `no-cache`: the next load
+/// revalidates and gets an empty 304 (still with the CSP), until the file changes.
+#[tokio::test]
+async fn faces_revalidate_with_their_etag() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let (st, h, page) = fetch(&api, "/kiosk", None, &[]).await;
+    assert_eq!(st, StatusCode::OK);
+    let etag = header(&h, "etag").expect("an ETag").to_string();
+    assert!(etag.starts_with('"') && etag.len() == 34, "a strong ETag: {etag}");
+    assert_eq!(header(&h, "cache-control"), Some("no-cache"));
+    for asked in [etag.clone(), format!("W/{etag}"), format!("\"nope\", {etag}")] {
+        let (st, h, body) = fetch(&api, "/kiosk/", None, &[("if-none-match", &asked)]).await;
+        assert_eq!(st, StatusCode::NOT_MODIFIED, "{asked}");
+        assert!(body.is_empty());
+        assert_eq!(header(&h, "etag"), Some(etag.as_str()));
+        assert!(header(&h, "content-security-policy").is_some());
+    }
+    let (st, _, body) = fetch(&api, "/kiosk", None, &[("if-none-match", "\"an-old-build\"")]).await;
+    assert_eq!((st, body), (StatusCode::OK, page));
+    // Another file has another tag, and a gzip answer keeps it.
+    let (_, h, _) = fetch(&api, "/common/api.js", None, &[("accept-encoding", "gzip")]).await;
+    let other = header(&h, "etag").expect("an ETag");
+    assert_ne!(other, etag);
+    let (st, _, _) = fetch(&api, "/common/api.js", None, &[("if-none-match", other)]).await;
+    assert_eq!(st, StatusCode::NOT_MODIFIED);
+}
