@@ -460,3 +460,74 @@ async fn faces_revalidate_with_their_etag() {
     let (st, _, _) = fetch(&api, "/common/api.js", None, &[("if-none-match", other)]).await;
     assert_eq!(st, StatusCode::NOT_MODIFIED);
 }
+
+// ---- 5. media sniffing by infer ------------------------------------------------------------
+
+/// Uploads `bytes` declared as `ty`: status and body.
+async fn upload(api: &Api, token: &str, ty: &str, bytes: &[u8]) -> (StatusCode, Value) {
+    let res = api
+        .http
+        .post(format!("{}/api/v1/media", api.base))
+        .bearer_auth(token)
+        .header("content-type", ty)
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.json().await.unwrap())
+}
+
+/// Safari records voice as MP4 with a video brand: declared as audio it is a voice
+/// message (it was refused as "video/mp4, not audio"). An MP3 whose frames carry a CRC
+/// is a voice message too. An iPhone's HEIC photo is refused as a kind we do not show,
+/// never stored as MP4 video, even when sent as a plain download.
+#[tokio::test]
+async fn safari_voice_mp3_with_crc_and_heic_photos() {
+    let server = TestServer::start().await;
+    let s = School::new(&server).await;
+    let conv = s.conversation(&s.gwen_token, &s.ann).await;
+    let pad = |head: &[u8]| {
+        let mut b = head.to_vec();
+        b.resize(4096, 0);
+        b
+    };
+    let safari = pad(b"\0\0\0\x1cftypiso5\0\0\x02\0iso5iso6mp41\0\0\0\x08free");
+    let mp3 = pad(&[0xFF, 0xFA, 0x90, 0x64]);
+    for (i, (ty, bytes, stored)) in [("audio/mp4", &safari, "audio/mp4"), ("audio/mpeg", &mp3, "audio/mpeg")]
+        .into_iter()
+        .enumerate()
+    {
+        let (st, v) = upload(&s.api, &s.gwen_token, ty, bytes).await;
+        assert_eq!(
+            (st, v["mime"].as_str()),
+            (StatusCode::CREATED, Some(stored)),
+            "{ty}: {v}"
+        );
+        let (st, m) = s
+            .api
+            .post(
+                &format!("/api/v1/conversations/{conv}/messages"),
+                &s.gwen_token,
+                json!({"client_id": format!("voice-{i}"), "kind": "voice", "media_id": v["media_id"]}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{ty}: {m}");
+    }
+    // A real video is still a video when it says so.
+    let (st, v) = upload(&s.api, &s.gwen_token, "video/mp4", &safari).await;
+    assert_eq!(
+        (st, v["mime"].as_str()),
+        (StatusCode::CREATED, Some("video/mp4")),
+        "{v}"
+    );
+
+    let heic = pad(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic");
+    for ty in ["image/heic", "application/octet-stream"] {
+        let (st, v) = upload(&s.api, &s.gwen_token, ty, &heic).await;
+        assert_eq!(
+            (st, error_code(&v).as_str()),
+            (StatusCode::BAD_REQUEST, "unsupported_media"),
+            "{ty}: {v}"
+        );
+    }
+}

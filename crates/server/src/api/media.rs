@@ -181,21 +181,24 @@ fn sniff_or_refuse(head: &[u8], declared_family: &str) -> ApiResult<&'static str
         )
     })?;
     let family = m.split('/').next().unwrap_or("");
-    let compatible = declared_family == "application"
-        || declared_family == family
-        // Browsers record voice as WebM, whose bytes look like video.
-        || (declared_family == "audio" && m == "video/webm");
-    if !compatible {
+    // WebM and MP4 hold voice or video, and their bytes look like video: browsers record
+    // voice in them (Chrome and Firefox as WebM, Safari as MP4), so the declared family
+    // says which it is.
+    let voice = match (declared_family, m) {
+        ("audio", "video/webm") => Some("audio/webm"),
+        ("audio", "video/mp4") => Some("audio/mp4"),
+        _ => None,
+    };
+    if let Some(voice) = voice {
+        return Ok(voice);
+    }
+    if !(declared_family == "application" || declared_family == family) {
         return Err(ApiError::bad(
             "media_type_mismatch",
             format!("the file is {m}, not {declared_family}"),
         ));
     }
-    Ok(if declared_family == "audio" && m == "video/webm" {
-        "audio/webm"
-    } else {
-        m
-    })
+    Ok(m)
 }
 
 /// GET /api/v1/media/{id} — the file, for participants only. tower-http's `ServeFile`
