@@ -1,6 +1,6 @@
 //! A small demo school a newcomer can use at once (`doorplate demo`).
 
-use crate::crypto::{hash_password, new_token};
+use crate::crypto::{hash_password_async, new_token};
 use crate::school::HostedSchool;
 use doorplate_domain::timetable::{PeriodKind, Slot};
 use doorplate_domain::{Id, Role};
@@ -26,9 +26,7 @@ async fn user(
     username: &str,
     card: Option<&str>,
 ) -> Result<User, StoreError> {
-    let hash = tokio::task::spawn_blocking(|| hash_password(DEMO_PASSWORD))
-        .await
-        .map_err(|e| StoreError::Internal(e.to_string()))?;
+    let hash = hash_password_async(DEMO_PASSWORD.into()).await;
     app.store
         .create_user(NewUser {
             role: Some(role),

@@ -1,6 +1,6 @@
 //! Middleware around the whole router: a read timeout on request bodies, headers every
-//! response carries, and the error JSON on the API's own error answers (405 and the
-//! extractors' plain-text rejections).
+//! response carries, the error JSON on the API's own error answers (405 and the
+//! extractors' plain-text rejections), and compression of text answers.
 
 use crate::error::error_response;
 use axum::body::{Body, Bytes, HttpBody};
@@ -15,6 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep};
+use tower_http::CompressionLevel;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{And, Predicate, SizeAbove};
 
 /// What the middleware here need from [`crate::HttpConfig`].
 #[derive(Clone, Debug)]
@@ -101,6 +104,54 @@ impl HttpBody for IdleTimeoutBody {
     }
 }
 
+/// Compresses (gzip or br, as the client asks) the answers that are text: the faces'
+/// HTML, JavaScript, CSS and SVG, the API's JSON and CSV. Never media (pictures, voice
+/// and video are compressed already, and are served in ranges), never an event socket's
+/// upgrade (it has no type), and nothing under 1 KiB, where the headers cost more than
+/// is saved.
+pub fn compression() -> CompressionLayer<And<SizeAbove, TextOnly>> {
+    CompressionLayer::new()
+        .gzip(true)
+        .br(true)
+        // Compressed per request, so the level is a CPU trade. Measured on the faces'
+        // 56 files (548 KB, release build): brotli's default 11 took 1.2 s for 27%,
+        // level 5 81 ms for 29%; gzip 5 is between gzip 4 (12 ms, 32%) and 6.
+        .quality(CompressionLevel::Precise(COMPRESSION_LEVEL))
+        .compress_when(SizeAbove::new(1024).and(TextOnly))
+}
+
+/// gzip and brotli level for answers made on the fly (see [`compression`]).
+const COMPRESSION_LEVEL: i32 = 5;
+
+/// The [`Predicate`] of [`compression`]: a list of the text types we send, so anything
+/// else (media above all) is never compressed.
+#[derive(Clone, Copy, Debug)]
+pub struct TextOnly;
+
+impl Predicate for TextOnly {
+    fn should_compress<B: HttpBody>(&self, res: &axum::http::Response<B>) -> bool {
+        let ty = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        matches!(
+            ty.as_str(),
+            "text/html"
+                | "text/javascript"
+                | "text/css"
+                | "text/csv"
+                | "text/plain"
+                | "application/json"
+                | "application/manifest+json"
+                | "image/svg+xml"
+        )
+    }
+}
+
 /// Headers on every response: `nosniff` (a notice image or a download is never run as
 /// something else), and `Secure` on our cookies when the server is reached over HTTPS.
 pub async fn common_headers(State(edge): State<Arc<Edge>>, req: Request, next: Next) -> Response {
@@ -164,6 +215,7 @@ fn code_for(status: StatusCode) -> &'static str {
         StatusCode::NOT_FOUND => "not_found",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::PRECONDITION_FAILED => "precondition_failed",
         StatusCode::PAYLOAD_TOO_LARGE => "too_large",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         StatusCode::RANGE_NOT_SATISFIABLE => "bad_range",

@@ -212,6 +212,8 @@ pub fn router(app: AppState, http: &HttpConfig) -> Result<axum::Router, StartErr
         .layer(middleware::from_fn(layers::api_error_shape))
         .layer(middleware::from_fn_with_state(origins, origin::guard))
         .layer(middleware::from_fn_with_state(edge, layers::common_headers))
+        // Outside the error shaping, which reads bodies and must see them plain.
+        .layer(layers::compression())
         .layer(middleware::from_fn(log_request))
         .with_state(app);
     Ok(router)

@@ -1,10 +1,13 @@
 //! The three web faces (kiosk, family app, console) and their shared modules, served as
 //! plain files. Release builds embed them; debug builds read `web/` from disk, so a page
-//! can be edited and reloaded without rebuilding.
+//! can be edited and reloaded without rebuilding. Each file carries its content hash as
+//! a strong ETag and `no-cache`: a browser revalidates on every load and gets a 304 until
+//! the file changes, so an update still reaches every kiosk at its next reload.
+//! (Compression is the edge's: [`crate::layers::compression`].)
 
 use axum::Router;
 use axum::extract::{Path, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -16,25 +19,28 @@ struct Assets;
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     let mut r = Router::new()
         .route("/", get(|| async { Redirect::temporary("/app") }))
-        .route("/favicon.ico", get(|| async { asset("app/icons/icon.svg") }));
+        .route(
+            "/favicon.ico",
+            get(|h: HeaderMap| async move { asset("app/icons/icon.svg", &h) }),
+        );
     for face in ["kiosk", "app", "admin"] {
         r = r
             .route(
                 &format!("/{face}"),
-                get(move || async move { asset(&format!("{face}/index.html")) }),
+                get(move |h: HeaderMap| async move { asset(&format!("{face}/index.html"), &h) }),
             )
             .route(
                 &format!("/{face}/"),
-                get(move || async move { asset(&format!("{face}/index.html")) }),
+                get(move |h: HeaderMap| async move { asset(&format!("{face}/index.html"), &h) }),
             )
             .route(
                 &format!("/{face}/{{*path}}"),
-                get(move |Path(p): Path<String>| async move { asset(&format!("{face}/{p}")) }),
+                get(move |Path(p): Path<String>, h: HeaderMap| async move { asset(&format!("{face}/{p}"), &h) }),
             );
     }
     r.route(
         "/common/{*path}",
-        get(|Path(p): Path<String>| async move { asset(&format!("common/{p}")) }),
+        get(|Path(p): Path<String>, h: HeaderMap| async move { asset(&format!("common/{p}"), &h) }),
     )
     .layer(middleware::from_fn(face_headers))
 }
@@ -73,23 +79,54 @@ async fn face_headers(req: Request, next: Next) -> Response {
     res
 }
 
-fn asset(path: &str) -> Response {
+/// One embedded file, or 304 when the browser's copy (`If-None-Match`) is this one.
+fn asset(path: &str, req: &HeaderMap) -> Response {
     if path.contains("..") {
         return StatusCode::NOT_FOUND.into_response();
     }
-    match Assets::get(path) {
-        Some(file) => {
-            let mime = mime_of(path);
-            let mut res = file.data.into_owned().into_response();
-            let h = res.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-            // Pages revalidate so an update reaches every kiosk at its next reload.
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-            res
-        }
-        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    let Some(file) = Assets::get(path) else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let etag = etag_of(&file.metadata.sha256_hash());
+    let mut res = if has_copy(req.get(header::IF_NONE_MATCH), &etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut res = file.data.into_owned().into_response();
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(mime_of(path)));
+        res
+    };
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
     }
+    // Revalidate every time (the URLs carry no version): an update reaches every kiosk
+    // at its next reload, and an unchanged file costs a 304.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    res
+}
+
+/// A strong ETag from a file's SHA-256 (its first 128 bits, in hex).
+fn etag_of(sha256: &[u8; 32]) -> String {
+    let mut tag = String::with_capacity(34);
+    tag.push('"');
+    for b in &sha256[..16] {
+        tag.push_str(&format!("{b:02x}"));
+    }
+    tag.push('"');
+    tag
+}
+
+/// Whether an `If-None-Match` names this ETag (or `*`). The comparison is weak, as RFC
+/// 9110 §13.1.2 says for this header: a `W/` in the client's list still matches.
+fn has_copy(if_none_match: Option<&HeaderValue>, etag: &str) -> bool {
+    let Some(list) = if_none_match.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    list.split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.trim_start_matches("W/") == etag)
 }
 
 fn mime_of(path: &str) -> &'static str {
@@ -104,5 +141,22 @@ fn mime_of(path: &str) -> &'static str {
         "ico" => "image/x-icon",
         "wav" => "audio/wav",
         _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_lists() {
+        let tag = etag_of(&[0xab; 32]);
+        assert_eq!(tag, format!("\"{}\"", "ab".repeat(16)));
+        let has = |v: &str| has_copy(Some(&HeaderValue::from_str(v).unwrap()), &tag);
+        assert!(has(&tag));
+        assert!(has(&format!("\"x\", W/{tag}")));
+        assert!(has("*"));
+        assert!(!has("\"x\""));
+        assert!(!has_copy(None, &tag));
     }
 }

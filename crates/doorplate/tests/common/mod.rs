@@ -439,6 +439,23 @@ impl Events {
         Events { ws, last_seq: 0 }
     }
 
+    /// Opens with extra request headers; also gives the handshake's response headers.
+    pub async fn open_with_headers(
+        base: &str,
+        token: &str,
+        headers: &[(&'static str, &str)],
+    ) -> (Events, tokio_tungstenite::tungstenite::http::HeaderMap) {
+        let url = format!("{}/api/v1/events", base.replacen("http", "ws", 1));
+        let mut req = url.into_client_request().unwrap();
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        for (k, v) in headers {
+            req.headers_mut().insert(*k, v.parse().unwrap());
+        }
+        let (ws, res) = tokio_tungstenite::connect_async(req).await.expect("event socket opens");
+        (Events { ws, last_seq: 0 }, res.headers().clone())
+    }
+
     /// The next event frame within `ms`, or `None`. `Err` if the socket closed.
     pub async fn next_within(&mut self, ms: u64) -> Result<Option<Value>, String> {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);

@@ -4,7 +4,7 @@
 use crate::api::required_text;
 use crate::api::timetable::{check_slot_fields, parse_kind};
 use crate::auth::AdminAuth;
-use crate::crypto::hash_password;
+use crate::crypto::hash_password_async;
 use crate::error::{ApiError, ApiResult, Path, Query};
 use crate::school::AppState;
 use axum::body::Bytes;
@@ -15,6 +15,7 @@ use doorplate_domain::Role;
 use doorplate_domain::account;
 use doorplate_domain::timetable::Slot;
 use doorplate_store::ImportOp;
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::HashMap;
@@ -31,73 +32,84 @@ const MAX_ROWS: usize = 50_000;
 /// CSV records, each with the line it starts on.
 pub type Records = Vec<(usize, Vec<String>)>;
 
-/// Splits CSV text into records (RFC 4180: quotes, doubled quotes, commas and line
-/// breaks inside quotes), each with the line number it starts on.
+/// What follows the text while it is read: a record of one NUL on a line of its own. The
+/// `csv` crate ends a quoted field that is still open at the end of its input without an
+/// error; with this after the text, an open quote swallows it, so the last record read
+/// is not this one and the file is refused instead of importing a truncated cell.
+const END_MARK: &[u8] = b"\n\0";
+
+/// Splits CSV text into records with the `csv` crate (RFC 4180: quotes, doubled quotes,
+/// commas and line breaks inside quotes, a UTF-8 BOM), each with the line number it
+/// starts on. Records with nothing but blanks are left out; a quoted field left open at
+/// the end of the text is an error naming the line where its record starts.
 pub fn parse_csv(text: &str) -> Result<Records, (usize, String)> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    use std::io::Read;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes().chain(END_MARK));
     let mut out = Vec::new();
-    let (mut field, mut record) = (String::new(), Vec::new());
-    let (mut line, mut start_line) = (1, 1);
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            (true, '"') => quoted = false,
-            (true, '\n') => {
-                line += 1;
-                field.push('\n');
-            }
-            (true, c) => field.push(c),
-            (false, '"') if field.is_empty() => quoted = true,
-            (false, ',') => record.push(std::mem::take(&mut field)),
-            (false, '\r') => {}
-            (false, '\n') => {
-                record.push(std::mem::take(&mut field));
-                if record.iter().any(|f| !f.trim().is_empty()) {
-                    out.push((start_line, std::mem::take(&mut record)));
-                }
-                record.clear();
-                line += 1;
-                start_line = line;
-            }
-            (false, c) => field.push(c),
+    let mut last_line = 1;
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(last_line, |p| record_start(text, p).0);
+            (line, e.to_string())
+        })?;
+        let Some(position) = record.position() else {
+            continue;
+        };
+        let (line, byte) = record_start(text, position);
+        if byte >= text.len() {
+            // The end mark, read as a record of its own: every quote was closed.
+            return Ok(out);
+        }
+        last_line = line;
+        if record.iter().any(|f| !f.trim().is_empty()) {
+            out.push((line, record.iter().map(str::to_string).collect()));
         }
     }
-    if quoted {
-        return Err((start_line, "a quoted field is not closed".into()));
-    }
-    record.push(field);
-    if record.iter().any(|f| !f.trim().is_empty()) {
-        out.push((start_line, record));
-    }
-    Ok(out)
+    Err((last_line, "a quoted field is not closed".into()))
+}
+
+/// The line and byte a record starts on. `csv` gives the position where it began looking
+/// for the record, which is before the blank lines it skips and before the `\n` of a
+/// `\r\n` that ended the record above; the record proper starts after those.
+fn record_start(text: &str, position: &csv::Position) -> (usize, usize) {
+    let from = (position.byte() as usize).min(text.len());
+    let breaks = &text.as_bytes()[from..];
+    let skipped = breaks.iter().take_while(|b| matches!(b, b'\r' | b'\n')).count();
+    let lines = breaks[..skipped].iter().filter(|b| **b == b'\n').count();
+    (position.line() as usize + lines, from + skipped)
 }
 
 /// What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection"): a cell
 /// such as `=HYPERLINK(…)` in a display name would run when the file is opened.
 const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
-/// One CSV field, quoted when it must be. A field that starts like a formula gets a
-/// leading `'`, which spreadsheets show as text; the import takes it off again
+/// A cell as the export writes it: one that starts like a formula gets a leading `'`,
+/// which spreadsheets show as text; the import takes it off again
 /// ([`unescape_formula`]), so an export still imports as it was.
-fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(FORMULA_STARTS) {
-        format!("'{s}")
+fn neutralise_formula(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(FORMULA_STARTS) {
+        format!("'{s}").into()
     } else {
-        s.to_string()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
+        s.into()
     }
 }
 
-/// Undoes the `'` that [`csv_field`] put before a formula-like field.
+/// Writes a header and rows as CSV with the `csv` crate (fields quoted only where they
+/// must be, `\n` after each record), every cell passed through [`neutralise_formula`].
+fn write_csv(header: &[&str], rows: &[Vec<String>]) -> Result<String, csv::Error> {
+    let mut w = csv::WriterBuilder::new().flexible(true).from_writer(Vec::new());
+    w.write_record(header)?;
+    for row in rows {
+        w.write_record(row.iter().map(|c| neutralise_formula(c).into_owned()))?;
+    }
+    let bytes = w.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
+    Ok(String::from_utf8(bytes).expect("the CSV of UTF-8 strings is UTF-8"))
+}
+
+/// Undoes the `'` that [`neutralise_formula`] put before a formula-like field.
 fn unescape_formula(s: &str) -> &str {
     match s.strip_prefix('\'') {
         Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
@@ -238,6 +250,38 @@ fn to_op(kind: &str, get: &dyn Fn(&str) -> String) -> Result<ImportOp, String> {
     })
 }
 
+/// Rows whose secrets are being hashed at once: twice argon2's slots, so the next row
+/// is waiting for a slot as soon as one frees.
+const HASHES_IN_FLIGHT: usize = 4;
+
+/// A row with its password hashed (argon2, under the server's cap; blank in a dry run)
+/// and its card number hashed with the server's key.
+async fn hash_secrets(op: ImportOp, dry_run: bool, secrets: &crate::crypto::Secrets) -> ImportOp {
+    match op {
+        ImportOp::User {
+            role,
+            display_name,
+            username,
+            password_hash,
+            card_hash,
+        } => {
+            let password_hash = match password_hash {
+                Some(_) if dry_run => Some(String::new()),
+                Some(p) => Some(hash_password_async(p).await),
+                None => None,
+            };
+            ImportOp::User {
+                role,
+                display_name,
+                username,
+                password_hash,
+                card_hash: card_hash.map(|c| secrets.hash("card", &String::from_utf8_lossy(&c))),
+            }
+        }
+        other => other,
+    }
+}
+
 /// POST /api/v1/import/{kind}?dry_run=true|false — `text/csv` with a header row (admin).
 /// Nothing is written if any line is wrong, or in a dry run.
 #[utoipa::path(post, path = "/import/{kind}", tag = "import", params(("kind" = String, Path, description = "users | guardianships | groups | rooms | timetable"), ImportQuery),
@@ -341,34 +385,15 @@ async fn import(
             .collect();
         resets.iter().filter_map(|u| existing.get(u).copied()).collect()
     };
-    // Secrets are hashed only for a real run (argon2 is slow by design).
-    let secrets = app.secrets.clone();
-    let ops = tokio::task::spawn_blocking(move || {
-        ops.into_iter()
-            .map(|op| match op {
-                ImportOp::User {
-                    role,
-                    display_name,
-                    username,
-                    password_hash,
-                    card_hash,
-                } => ImportOp::User {
-                    role,
-                    display_name,
-                    username,
-                    password_hash: if dry_run {
-                        password_hash.map(|_| String::new())
-                    } else {
-                        password_hash.map(|p| hash_password(&p))
-                    },
-                    card_hash: card_hash.map(|c| secrets.hash("card", &String::from_utf8_lossy(&c))),
-                },
-                other => other,
-            })
-            .collect::<Vec<_>>()
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    // Secrets are hashed only for a real run (argon2 is slow by design), a few rows at a
+    // time: each hash waits for one of argon2's two slots, so a school's worth of
+    // passwords keeps both cores' slots busy without queueing thousands of tasks or
+    // starving logins that wait for the same slots.
+    let ops: Vec<ImportOp> = futures_util::stream::iter(ops)
+        .map(|op| hash_secrets(op, dry_run, &app.secrets))
+        .buffered(HASHES_IN_FLIGHT)
+        .collect()
+        .await;
     let report = app.store.import(ops, dry_run).await?;
     if !dry_run {
         app.directory.forget_people();
@@ -470,11 +495,7 @@ async fn export(State(app): State<AppState>, AdminAuth(_): AdminAuth, Path(kind)
             }
         }
     }
-    let mut out = cols.join(",") + "\n";
-    for r in rows {
-        out.push_str(&r.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
-        out.push('\n');
-    }
+    let out = write_csv(cols, &rows).map_err(|e| ApiError::Internal(format!("writing the export: {e}")))?;
     let mut res = out.into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -488,11 +509,17 @@ async fn export(State(app): State<AppState>, AdminAuth(_): AdminAuth, Path(kind)
 
 #[cfg(test)]
 mod tests {
-    use super::{csv_field, parse_csv, unescape_formula};
+    use super::{parse_csv, unescape_formula, write_csv};
+
+    /// One cell as the export writes it (without the record's `\n`).
+    fn cell(s: &str) -> String {
+        let out = write_csv(&["h"], &[vec![s.to_string()]]).unwrap();
+        out.strip_prefix("h\n").unwrap().strip_suffix('\n').unwrap().to_string()
+    }
 
     #[test]
     fn formula_cells_are_neutralised_and_come_back_on_import() {
-        for (cell, out) in [
+        for (c, out) in [
             ("=HYPERLINK(\"http://x\")", "\"'=HYPERLINK(\"\"http://x\"\")\""),
             ("+1", "'+1"),
             ("-2+3", "'-2+3"),
@@ -502,9 +529,9 @@ mod tests {
             ("Ann", "Ann"),
             ("a=b", "a=b"),
         ] {
-            assert_eq!(csv_field(cell), out, "{cell:?}");
+            assert_eq!(cell(c), out, "{c:?}");
             let back = &parse_csv(out).unwrap()[0].1[0];
-            assert_eq!(unescape_formula(back), cell, "{cell:?} round-trips");
+            assert_eq!(unescape_formula(back), c, "{c:?} round-trips");
         }
         assert_eq!(unescape_formula("'quoted"), "'quoted", "a plain leading ' stays");
     }
@@ -517,5 +544,37 @@ mod tests {
         assert_eq!(rows[2], (4, vec!["two\nlines".into(), "z".into()]));
         assert_eq!(rows[3], (6, vec!["last".into(), "row".into()]));
         assert!(parse_csv("a,\"open").is_err());
+    }
+
+    #[test]
+    fn lines_count_from_where_a_record_starts() {
+        // Windows line ends, blank lines, a BOM and a blank row of commas.
+        let rows = parse_csv("\u{feff}a,b\r\nc,d\r\n\r\n\r\n,,\r\ne,\"f\r\ng\"\r\nh,i\r\n\r\n").unwrap();
+        let lines: Vec<usize> = rows.iter().map(|r| r.0).collect();
+        assert_eq!(lines, [1, 2, 6, 8]);
+        assert_eq!(rows[0].1, ["a", "b"], "the BOM is not part of the first header");
+        assert_eq!(rows[2].1, ["e", "f\r\ng"]);
+        assert_eq!(
+            parse_csv("a,b\n\nc,\"open\nmore"),
+            Err((3, "a quoted field is not closed".into()))
+        );
+        assert_eq!(parse_csv("").unwrap(), Vec::new());
+        assert_eq!(parse_csv("\n\n").unwrap(), Vec::new());
+    }
+
+    #[test]
+    fn the_export_quotes_only_what_needs_it() {
+        let out = write_csv(
+            &["role", "display_name", "username"],
+            &[
+                vec!["guardian".into(), "+SUM(1,2)".into(), "f2".into()],
+                vec!["a".into(), "".into(), "say \"hi\"".into()],
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "role,display_name,username\nguardian,\"'+SUM(1,2)\",f2\na,,\"say \"\"hi\"\"\"\n"
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! before its row is written, and a failed write is an error, never a 201
 //! ([`crate::storage`]); the per-user rate and quota are in [`crate::uploads`].
 //! Downloads are for the uploader and the participants of a conversation that carries
-//! the file, with single `Range` requests.
+//! the file, served by tower-http's `ServeFile` (one `Range`, conditional requests).
 
 use super::parse_id;
 use crate::auth::UserAuth;
@@ -14,13 +14,13 @@ use crate::error::{ApiError, ApiResult, Path};
 use crate::school::AppState;
 use crate::storage::MediaFile;
 use axum::body::{Body, BodyDataStream};
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tower_http::services::ServeFile;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -181,155 +181,172 @@ fn sniff_or_refuse(head: &[u8], declared_family: &str) -> ApiResult<&'static str
         )
     })?;
     let family = m.split('/').next().unwrap_or("");
-    let compatible = declared_family == "application"
-        || declared_family == family
-        // Browsers record voice as WebM, whose bytes look like video.
-        || (declared_family == "audio" && m == "video/webm");
-    if !compatible {
+    // WebM and MP4 hold voice or video, and their bytes look like video: browsers record
+    // voice in them (Chrome and Firefox as WebM, Safari as MP4), so the declared family
+    // says which it is.
+    let voice = match (declared_family, m) {
+        ("audio", "video/webm") => Some("audio/webm"),
+        ("audio", "video/mp4") => Some("audio/mp4"),
+        _ => None,
+    };
+    if let Some(voice) = voice {
+        return Ok(voice);
+    }
+    if !(declared_family == "application" || declared_family == family) {
         return Err(ApiError::bad(
             "media_type_mismatch",
             format!("the file is {m}, not {declared_family}"),
         ));
     }
-    Ok(if declared_family == "audio" && m == "video/webm" {
-        "audio/webm"
-    } else {
-        m
-    })
+    Ok(m)
 }
 
-/// GET /api/v1/media/{id} — the file, for participants only, with `Range` support.
+/// GET /api/v1/media/{id} — the file, for participants only. tower-http's `ServeFile`
+/// answers `Range` (one range; 416 otherwise), `If-None-Match`, `If-Modified-Since`,
+/// `If-Match` and `If-Unmodified-Since` from the file's ETag and date; `If-Range` is
+/// checked here, as `ServeFile` does not. The type is the one sniffed at upload.
 #[utoipa::path(get, path = "/media/{id}", tag = "messages", params(("id" = String, Path)),
-    responses((status = 200), (status = 206),
+    responses((status = 200), (status = 206), (status = 304),
         (status = 404, description = "no such upload for the caller, or its file is missing or damaged"),
-        (status = 416), (status = 503, description = "the file could not be read (`storage_unavailable`)")))]
+        (status = 412), (status = 416, description = "the range is not satisfiable (`bad_range`)"),
+        (status = 503, description = "the file could not be read (`storage_unavailable`)")))]
 async fn download(
     State(app): State<AppState>,
     auth: UserAuth,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    req: Request,
 ) -> ApiResult<Response> {
     let id = parse_id(&id)?;
     if !app.store.may_read_media(id, auth.user.id).await? {
         return Err(ApiError::not_found("media"));
     }
     let media = app.store.media(id).await?;
-    let total = media.size;
-    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-        Some(r) => match parse_range(r, total) {
-            Some(r) => Some(r),
-            None => {
-                let mut res = ApiError::bad("bad_range", "the requested range is not satisfiable").into_response();
-                *res.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
-                res.headers_mut().insert(
-                    header::CONTENT_RANGE,
-                    HeaderValue::from_str(&format!("bytes */{total}")).unwrap(),
-                );
-                return Ok(res);
-            }
-        },
-        None => None,
-    };
-    let (start, end) = range.unwrap_or((0, total.saturating_sub(1)));
-    let len = if total == 0 { 0 } else { end - start + 1 };
-    let mut file = open_whole(&app.media_dir.join(&media.file), total).await?;
-    file.seek(std::io::SeekFrom::Start(start))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let stream = futures_util::stream::unfold((file, len), |(mut f, left)| async move {
-        if left == 0 {
-            return None;
+    send_media(&app, &media, req, "private, max-age=86400").await
+}
+
+/// Answers a request for a stored upload: our checks of the file, then `ServeFile`, then
+/// the type sniffed at upload, `nosniff`, and `cache` as its `Cache-Control`. The caller
+/// has checked that the requester may read it.
+pub(crate) async fn send_media(
+    app: &AppState,
+    media: &doorplate_store::Media,
+    req: Request,
+    cache: &'static str,
+) -> ApiResult<Response> {
+    let path = app.media_dir.join(&media.file);
+    let on_disk = check_whole(&path, media.size).await?;
+    let (mut parts, _) = req.into_parts();
+    whole_for_long_suffix(&mut parts.headers, on_disk);
+    let mut res = serve(&path, &parts.headers, &parts.method).await?;
+    if parts.headers.contains_key(header::RANGE) && !if_range_holds(&parts.headers, &res) {
+        // The client's copy is not this file: the whole file, not a piece of it.
+        let mut headers = parts.headers.clone();
+        headers.remove(header::RANGE);
+        res = serve(&path, &headers, &parts.method).await?;
+    }
+    let status = res.status();
+    if status == StatusCode::RANGE_NOT_SATISFIABLE {
+        let mut refused = ApiError::bad("bad_range", "the requested range is not satisfiable").into_response();
+        *refused.status_mut() = status;
+        if let Some(range) = res.headers().get(header::CONTENT_RANGE) {
+            refused.headers_mut().insert(header::CONTENT_RANGE, range.clone());
         }
-        let mut buf = vec![0u8; left.min(64 * 1024) as usize];
-        match f.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok::<_, std::io::Error>(buf), (f, left - n as u64)))
-            }
-            Err(e) => Some((Err(e), (f, 0))),
-        }
-    });
-    let mut res = Response::new(Body::from_stream(stream));
+        return Ok(refused);
+    }
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_str(&media.mime).unwrap_or(HeaderValue::from_static("application/octet-stream")),
-    );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, max-age=86400"),
-    );
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    if range.is_some() {
-        *res.status_mut() = StatusCode::PARTIAL_CONTENT;
-        res.headers_mut().insert(
-            header::CONTENT_RANGE,
-            HeaderValue::from_str(&format!("bytes {start}-{end}/{total}")).unwrap(),
+    if matches!(status, StatusCode::OK | StatusCode::PARTIAL_CONTENT) {
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(&media.mime).unwrap_or(HeaderValue::from_static("application/octet-stream")),
         );
     }
+    if status.is_success() || status == StatusCode::NOT_MODIFIED {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    }
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     Ok(res)
 }
 
-/// Opens a stored file, refusing one shorter than its row says (a file damaged before
-/// uploads were synced, or by hand): sending it would promise a `Content-Length` the body
-/// never reaches, and the client would see a dropped connection.
-async fn open_whole(path: &std::path::Path, size: u64) -> ApiResult<tokio::fs::File> {
-    let file = match tokio::fs::File::open(path).await {
-        Ok(f) => f,
+/// The stored file answered by `ServeFile` for a request with these headers.
+async fn serve(path: &std::path::Path, headers: &HeaderMap, method: &Method) -> ApiResult<Response> {
+    let mut req = axum::http::Request::new(Body::empty());
+    *req.method_mut() = method.clone();
+    *req.headers_mut() = headers.clone();
+    match ServeFile::new(path).try_call(req).await {
+        Ok(res) => Ok(res.map(Body::new)),
+        // Removed between the check and the open (the sweeper, or by hand).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(ApiError::NotFound("the file of this upload is missing".into()))
+        }
+        Err(e) => Err(crate::storage::io_error("reading an upload", e)),
+    }
+}
+
+/// Turns `bytes=-N` with N past the file's length into `bytes=0-`. RFC 9110 §14.1.2
+/// reads such a suffix as the whole file, but http-range-header (under `ServeFile`)
+/// answers it 416 — a player that asks for "the last 64 KiB" of a short voice message
+/// would get nothing.
+fn whole_for_long_suffix(headers: &mut HeaderMap, len: u64) {
+    let long = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("bytes=-"))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > len);
+    if long {
+        headers.insert(header::RANGE, HeaderValue::from_static("bytes=0-"));
+    }
+}
+
+/// Whether a range may be served (RFC 9110 §13.1.5): with no `If-Range`, or one that
+/// names this file exactly: its strong ETag, or its `Last-Modified` date.
+fn if_range_holds(req: &HeaderMap, res: &Response) -> bool {
+    let Some(wanted) = req.get(header::IF_RANGE) else {
+        return true;
+    };
+    let is = |name| res.headers().get(name).is_some_and(|v| v == wanted);
+    if wanted.as_bytes().starts_with(b"W/") {
+        return false;
+    }
+    is(header::ETAG) || is(header::LAST_MODIFIED)
+}
+
+/// Refuses a stored file that is missing or shorter than its row says (a file damaged
+/// before uploads were synced, or by hand): sending it would promise a `Content-Length`
+/// the body never reaches, and the client would see a dropped connection.
+/// Answers the file's length on disk.
+async fn check_whole(path: &std::path::Path, size: u64) -> ApiResult<u64> {
+    let on_disk = match tokio::fs::metadata(path).await {
+        Ok(m) => m.len(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             tracing::error!(file = %path.display(), "a stored upload's file is missing");
             return Err(ApiError::NotFound("the file of this upload is missing".into()));
         }
         Err(e) => return Err(crate::storage::io_error("opening an upload", e)),
     };
-    let on_disk = file
-        .metadata()
-        .await
-        .map_err(|e| crate::storage::io_error("opening an upload", e))?
-        .len();
     if on_disk < size {
         tracing::error!(file = %path.display(), on_disk, size, "a stored upload's file is shorter than its row");
         return Err(ApiError::NotFound("the file of this upload is damaged".into()));
     }
-    Ok(file)
-}
-
-/// One `bytes=` range (`a-b`, `a-`, `-n`) within a file of `total` bytes.
-fn parse_range(v: &str, total: u64) -> Option<(u64, u64)> {
-    let spec = v.trim().strip_prefix("bytes=")?;
-    if spec.contains(',') || total == 0 {
-        return None;
-    }
-    let (a, b) = spec.split_once('-')?;
-    let (start, end) = match (a.trim(), b.trim()) {
-        ("", n) => {
-            let n: u64 = n.parse().ok()?;
-            if n == 0 {
-                return None;
-            }
-            (total.saturating_sub(n), total - 1)
-        }
-        (a, "") => (a.parse().ok()?, total - 1),
-        (a, b) => (a.parse().ok()?, b.parse::<u64>().ok()?.min(total - 1)),
-    };
-    (start <= end && start < total).then_some((start, end))
+    Ok(on_disk)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_range;
+    use super::*;
 
     #[test]
-    fn ranges() {
-        assert_eq!(parse_range("bytes=0-9", 100), Some((0, 9)));
-        assert_eq!(parse_range("bytes=90-", 100), Some((90, 99)));
-        assert_eq!(parse_range("bytes=-10", 100), Some((90, 99)));
-        assert_eq!(parse_range("bytes=50-500", 100), Some((50, 99)));
-        assert_eq!(parse_range("bytes=100-", 100), None);
-        assert_eq!(parse_range("bytes=5-1", 100), None);
-        assert_eq!(parse_range("items=0-1", 100), None);
+    fn a_suffix_past_the_end_asks_for_the_whole_file() {
+        let range = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::RANGE, HeaderValue::from_str(v).unwrap());
+            whole_for_long_suffix(&mut h, 100);
+            h[header::RANGE].to_str().unwrap().to_string()
+        };
+        assert_eq!(range("bytes=-101"), "bytes=0-");
+        assert_eq!(range("bytes=-100"), "bytes=-100", "the whole file already");
+        assert_eq!(range("bytes=-5"), "bytes=-5");
+        assert_eq!(range("bytes=5-"), "bytes=5-");
+        assert_eq!(range("bytes=-200,0-1"), "bytes=-200,0-1", "two ranges stay refused");
     }
 }

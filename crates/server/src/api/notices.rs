@@ -6,9 +6,8 @@ use crate::auth::{AdminAuth, Caller, StaffAuth};
 use crate::error::{ApiError, ApiResult, Json, NotFoundAs, Path};
 use crate::hub::Principal;
 use crate::school::AppState;
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use doorplate_domain::{Id, Micros};
 use doorplate_store::Notice;
@@ -258,23 +257,19 @@ async fn delete_notice(
 }
 
 /// GET /api/v1/notices/{id}/image — a notice's picture, for anyone signed in and for
-/// doorplates (it is public within the school).
-#[utoipa::path(get, path = "/notices/{id}/image", tag = "signage", params(("id" = String, Path)), responses((status = 200), (status = 404)))]
-async fn notice_image(State(app): State<AppState>, _caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+/// doorplates (it is public within the school); with an ETag, so a kiosk that shows it
+/// all day revalidates with a 304.
+#[utoipa::path(get, path = "/notices/{id}/image", tag = "signage", params(("id" = String, Path)), responses((status = 200), (status = 304), (status = 404)))]
+async fn notice_image(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> ApiResult<Response> {
     let n = find(&app, &id).await?;
     let media = app
         .store
         .media(n.image_media_id.ok_or_else(|| ApiError::not_found("image"))?)
         .await?;
-    let bytes = tokio::fs::read(app.media_dir.join(&media.file))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let mut res = Response::new(Body::from(bytes));
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_str(&media.mime).unwrap_or(HeaderValue::from_static("application/octet-stream")),
-    );
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
-    Ok(res)
+    super::media::send_media(&app, &media, req, "private, max-age=3600").await
 }
