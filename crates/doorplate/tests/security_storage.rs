@@ -346,13 +346,9 @@ async fn uploads_no_message_took_within_an_hour_are_removed() {
     assert_eq!(media_files(&dir.0).len(), 2);
 
     let now = doorplate_server::school::now_micros();
-    assert_eq!(
-        doorplate_server::uploads::sweep_unattached(&app, now).await,
-        0,
-        "too young"
-    );
+    assert_eq!(app.sweep_unattached(now).await, 0, "too young");
     let later = now + doorplate_server::uploads::UNATTACHED_TTL + 1_000_000;
-    assert_eq!(doorplate_server::uploads::sweep_unattached(&app, later).await, 1);
+    assert_eq!(app.sweep_unattached(later).await, 1);
     assert_eq!(media_files(&dir.0).len(), 1, "the orphan's file is gone");
     let (st, _) = download(api, &s.gwen_token, orphan["media_id"].as_str().unwrap()).await;
     assert_eq!(st, StatusCode::NOT_FOUND);

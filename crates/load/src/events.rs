@@ -2,11 +2,9 @@
 //! waiting for them (their latencies), and the presence and signage events that time
 //! the placement, the rollover and the notice fan-out.
 
-use crate::client::{Socket, events, next_frame};
-use crate::context::Run;
+use crate::client::{Socket, next_frame};
 use crate::progress::progress;
 use crate::stats::Stats;
-use anyhow::Result;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,31 +30,6 @@ pub struct Moves {
     pub last: Mutex<Option<Instant>>,
     pub signage: AtomicU64,
     pub last_signage: Mutex<Option<Instant>>,
-}
-
-/// Opens a socket for every doorplate and every guardian and reads each on a task of
-/// its own; returns how many opened and the seconds that took.
-pub async fn listen(run: &Run) -> Result<(usize, f64)> {
-    let t = Instant::now();
-    let mut sockets = Vec::new();
-    for p in &run.school.plates {
-        sockets.push((events(&run.base, &p.token).await?, true));
-    }
-    for g in &run.school.guardians {
-        sockets.push((events(&run.base, &g.token).await?, false));
-    }
-    let connect_secs = t.elapsed().as_secs_f64();
-    let socket_count = sockets.len();
-    for (ws, plate) in sockets {
-        tokio::spawn(read_events(
-            ws,
-            plate,
-            run.stats.clone(),
-            run.waiting.clone(),
-            run.moves.clone(),
-        ));
-    }
-    Ok((socket_count, connect_secs))
 }
 
 /// Reads a doorplate's (`plate`) or a guardian's socket until it closes, recording

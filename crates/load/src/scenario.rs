@@ -65,7 +65,7 @@ pub async fn play(args: &Args, server: &Server, fds: u64) -> Result<()> {
         moves: Arc::new(Moves::default()),
     };
 
-    let (sockets_connected, socket_connect_secs) = events::listen(&run).await?;
+    let (sockets_connected, socket_connect_secs) = listen(&run).await?;
     let boundaries = schedule::post_slots(&run, &tz).await?;
     let placement_secs = schedule::placement(&run, &boundaries).await;
     let sent = messaging::send_and_reply(&run).await?;
@@ -87,4 +87,29 @@ pub async fn play(args: &Args, server: &Server, fds: u64) -> Result<()> {
             rss_start,
         },
     )
+}
+
+/// Opens a socket for every doorplate and every guardian and reads each on a task of
+/// its own; returns how many opened and the seconds that took.
+pub async fn listen(run: &Run) -> Result<(usize, f64)> {
+    let t = Instant::now();
+    let mut sockets = Vec::new();
+    for p in &run.school.plates {
+        sockets.push((crate::client::events(&run.base, &p.token).await?, true));
+    }
+    for g in &run.school.guardians {
+        sockets.push((crate::client::events(&run.base, &g.token).await?, false));
+    }
+    let connect_secs = t.elapsed().as_secs_f64();
+    let socket_count = sockets.len();
+    for (ws, plate) in sockets {
+        tokio::spawn(events::read_events(
+            ws,
+            plate,
+            run.stats.clone(),
+            run.waiting.clone(),
+            run.moves.clone(),
+        ));
+    }
+    Ok((socket_count, connect_secs))
 }

@@ -246,7 +246,7 @@ async fn sweep(app: AppState) {
         }
         let now = app.now();
         if seconds.is_multiple_of(60) {
-            uploads::sweep_unattached(&app, now).await;
+            app.sweep_unattached(now).await;
         }
         seconds += 1;
         for ended in app.sessions.expire(now) {

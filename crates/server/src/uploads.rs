@@ -7,7 +7,6 @@
 //! stores the row. Uploads nothing took within [`UNATTACHED_TTL`] are removed.
 
 use crate::error::{ApiError, ApiResult};
-use crate::school::HostedSchool;
 use doorplate_domain::uploads::{UploadPolicy, UploadRate};
 use doorplate_domain::{Id, Micros};
 use std::collections::HashMap;
@@ -113,35 +112,4 @@ pub fn quota_exceeded(limit: u64) -> ApiError {
             limit >> 20
         ),
     )
-}
-
-/// Removes the uploads made before `now - UNATTACHED_TTL` that no message or notice
-/// carries, rows first, then their files; returns how many went. `now` is a parameter
-/// so a test can run the sweep an hour ahead without waiting.
-pub async fn sweep_unattached(app: &HostedSchool, now: Micros) -> usize {
-    app.uploads.prune(now);
-    let stale = match app.store.unattached_media_before(now - UNATTACHED_TTL).await {
-        Ok(list) if list.is_empty() => return 0,
-        Ok(list) => list,
-        Err(e) => {
-            tracing::error!(error = %e, "listing unattached uploads failed");
-            return 0;
-        }
-    };
-    let ids = stale.iter().map(|m| m.id).collect();
-    match app.store.delete_unattached_media(ids).await {
-        Ok(files) => {
-            for f in &files {
-                if let Err(e) = tokio::fs::remove_file(app.media_dir.join(f)).await {
-                    tracing::warn!(file = %f, error = %e, "removing an unattached upload failed");
-                }
-            }
-            tracing::info!(removed = files.len(), "unattached uploads removed");
-            files.len()
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "removing unattached uploads failed");
-            0
-        }
-    }
 }

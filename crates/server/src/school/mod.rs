@@ -118,4 +118,39 @@ impl HostedSchool {
         }
         Ok(())
     }
+
+    /// Removes the uploads made before `now - UNATTACHED_TTL` that no message or notice
+    /// carries, rows first, then their files; returns how many went. `now` is a parameter
+    /// so a test can run the sweep an hour ahead without waiting.
+    pub async fn sweep_unattached(&self, now: Micros) -> usize {
+        self.uploads.prune(now);
+        let stale = match self
+            .store
+            .unattached_media_before(now - crate::uploads::UNATTACHED_TTL)
+            .await
+        {
+            Ok(list) if list.is_empty() => return 0,
+            Ok(list) => list,
+            Err(e) => {
+                tracing::error!(error = %e, "listing unattached uploads failed");
+                return 0;
+            }
+        };
+        let ids = stale.iter().map(|m| m.id).collect();
+        match self.store.delete_unattached_media(ids).await {
+            Ok(files) => {
+                for f in &files {
+                    if let Err(e) = tokio::fs::remove_file(self.media_dir.join(f)).await {
+                        tracing::warn!(file = %f, error = %e, "removing an unattached upload failed");
+                    }
+                }
+                tracing::info!(removed = files.len(), "unattached uploads removed");
+                files.len()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "removing unattached uploads failed");
+                0
+            }
+        }
+    }
 }
