@@ -250,3 +250,107 @@ async fn a_tap_at_one_door_is_presence_at_both_and_checking_out_at_the_other_lea
     assert!(!present(&s, &doors[0].1, &s.ann).await && !present(&s, &doors[1].1, &s.ann).await);
     assert!(present(&s, &s.device, &s.ann).await);
 }
+
+/// Fails if the room's name appears anywhere in `v`.
+fn no_room(what: &str, v: &Value) {
+    assert!(!v.to_string().contains("Room 301"), "{what} names the room: {v}");
+}
+
+#[tokio::test]
+async fn a_room_hidden_from_guardians_reaches_them_on_no_path() {
+    let server = TestServer::start_at(monday_morning()).await;
+    let s = School::new(&server).await;
+    let (st, v) = s
+        .api
+        .call(
+            "PATCH",
+            "/api/v1/settings",
+            Some(&s.admin),
+            Some(json!({"show_room_to_guardians": false})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let mut gwen = Events::open(&server.base, &s.gwen_token, None).await;
+    let conv = s.conversation(&s.gwen_token, &s.ann).await;
+
+    // A message while Ann is nowhere: it waits (sent).
+    let (st, first) = s.send_text(&s.gwen_token, &conv, "g-1", "Lunch money?").await;
+    assert_eq!(st, StatusCode::CREATED);
+    assert_eq!(first["message"]["status"], "sent");
+    let seq_before = {
+        gwen.expect("message.new").await;
+        gwen.last_seq
+    };
+
+    // The teacher places Ann in Room 301: the guardian's card moves, without the room;
+    // the waiting message is shown there: its status says so, without the room.
+    place(&s, &s.doorplate, &s.ann).await;
+    let mut frames = Vec::new();
+    let mut saw = (false, false);
+    while !(saw.0 && saw.1) {
+        let f = gwen.next_within(5000).await.unwrap().expect("a frame within 5 s");
+        saw.0 |= f["type"] == "presence.changed";
+        saw.1 |= f["type"] == "message.status" && f["data"]["status"] == "notified";
+        frames.push(f);
+    }
+
+    // A message while she is there: notified at once.
+    let (st, second) = s.send_text(&s.gwen_token, &conv, "g-2", "Bus at 5").await;
+    assert_eq!(st, StatusCode::CREATED);
+    assert_eq!(second["message"]["status"], "notified");
+    no_room("the POST answer", &second);
+    let mut live = (false, false);
+    while !(live.0 && live.1) {
+        let f = gwen.next_within(5000).await.unwrap().expect("a frame within 5 s");
+        live.0 |= f["type"] == "message.new";
+        live.1 |= f["type"] == "message.status" && f["data"]["message_id"] == second["message"]["id"];
+        frames.push(f);
+    }
+    for f in &frames {
+        no_room(&format!("the live {} frame", f["type"]), f);
+    }
+
+    // Replayed frames (a reconnect with `after`) are the same frames: no room either.
+    gwen.close().await;
+    let mut again = Events::open(&server.base, &s.gwen_token, Some(seq_before)).await;
+    let replayed = again.drain(300).await;
+    assert!(
+        replayed
+            .iter()
+            .any(|f| f["type"] == "message.new" && f["data"]["message"]["id"] == second["message"]["id"]),
+        "{replayed:?}"
+    );
+    for f in &replayed {
+        no_room(&format!("the replayed {} frame", f["type"]), f);
+    }
+
+    // REST: the conversation list, the messages, the child card.
+    let (_, list) = s.api.get("/api/v1/conversations", &s.gwen_token).await;
+    no_room("the conversation list", &list);
+    let (_, msgs) = s
+        .api
+        .get(&format!("/api/v1/conversations/{conv}/messages"), &s.gwen_token)
+        .await;
+    assert_eq!(msgs.as_array().unwrap().len(), 2);
+    assert!(msgs.as_array().unwrap().iter().all(|m| m["status"] == "notified"));
+    no_room("the message list", &msgs);
+    let (_, children) = s.api.get("/api/v1/children", &s.gwen_token).await;
+    no_room("the child card", &children);
+
+    // The setting is about guardians: the class teacher still sees where it was shown.
+    let tconv = s.conversation(&s.teacher_token, &s.ann).await;
+    let (_, t) = s.send_text(&s.teacher_token, &tconv, "t-1", "See me after class").await;
+    assert_eq!(t["message"]["notified_rooms"], json!(["Room 301"]), "{t}");
+
+    // With the setting on, the guardian sees the room again (the same one rule).
+    s.api
+        .call(
+            "PATCH",
+            "/api/v1/settings",
+            Some(&s.admin),
+            Some(json!({"show_room_to_guardians": true})),
+        )
+        .await;
+    let (_, third) = s.send_text(&s.gwen_token, &conv, "g-3", "Love you").await;
+    assert_eq!(third["message"]["notified_rooms"], json!(["Room 301"]), "{third}");
+}

@@ -12,7 +12,7 @@ use super::delivery::Delivery;
 use super::schedule::Displaced;
 use crate::hub::Principal;
 use doorplate_domain::presence::{Held, plan_arrival};
-use doorplate_domain::{Id, Micros, PresenceSource};
+use doorplate_domain::{Id, Micros, PresenceSource, Role};
 use doorplate_store::{AuditEntry, PresenceChange, PresenceRow};
 use serde_json::json;
 use std::collections::HashMap;
@@ -384,7 +384,7 @@ impl Arrivals {
             return;
         }
         let mut data = json!({"user_id": student.to_string(), "present": present, "why": why, "at": at});
-        if present && self.core.settings().show_room_to_guardians {
+        if present && crate::views::sees_rooms(Role::Guardian, &self.core.settings()) {
             data["room"] = json!(self.core.directory.room_name_of(first).await);
         }
         let data = data.to_string();
