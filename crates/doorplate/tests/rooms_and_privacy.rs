@@ -57,7 +57,8 @@ fn clock_at(server: &TestServer, secs: i64) -> (u8, String) {
     )
 }
 
-async fn place(s: &School, doorplate: &Value, who: &Value) {
+/// A teacher places `who` at the doorplate now; returns the presence made.
+async fn place(s: &School, doorplate: &Value, who: &Value) -> Value {
     let (st, v) = s
         .api
         .post(
@@ -67,6 +68,7 @@ async fn place(s: &School, doorplate: &Value, who: &Value) {
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
+    v[0].clone()
 }
 
 #[tokio::test]
@@ -81,7 +83,7 @@ async fn an_exam_in_a_room_with_two_doors_ends_only_the_oldest_room_and_the_plac
     let mut lab_events = Events::open(&server.base, &lab_device, None).await;
 
     // The teacher places Ann in Room 301, and a second later in the Science Lab.
-    place(&s, &s.doorplate, &s.ann).await;
+    let in_301 = place(&s, &s.doorplate, &s.ann).await;
     server.advance(1.0);
     place(&s, &lab, &s.ann).await;
     assert!(present(&s, &s.device, &s.ann).await && present(&s, &lab_device, &s.ann).await);
@@ -141,10 +143,10 @@ async fn an_exam_in_a_room_with_two_doors_ends_only_the_oldest_room_and_the_plac
         next_about(&mut back, "presence.left", &s.ann).await["reason"],
         "period_ended"
     );
-    assert_eq!(
-        next_about(&mut r301, "presence.joined", &s.ann).await["source"],
-        "teacher_now"
-    );
+    let back = next_about(&mut r301, "presence.joined", &s.ann).await;
+    assert_eq!(back["source"], "teacher_now");
+    // As it was: it keeps its start, so it is still the older of her two rooms.
+    assert_eq!(back["since"], in_301["since"], "{back} {in_301}");
     for (device, want) in [
         (&doors[0].1, false),
         (&doors[1].1, false),
@@ -353,4 +355,64 @@ async fn a_room_hidden_from_guardians_reaches_them_on_no_path() {
         .await;
     let (_, third) = s.send_text(&s.gwen_token, &conv, "g-3", "Love you").await;
     assert_eq!(third["message"]["notified_rooms"], json!(["Room 301"]), "{third}");
+}
+
+#[tokio::test]
+async fn a_lesson_pushed_out_by_an_exam_comes_back_when_the_exam_ends_if_it_still_runs() {
+    let server = TestServer::start_at(monday_morning()).await;
+    let s = School::new(&server).await;
+    let (_, doors) = room_with_two_doors(&s).await;
+    let (lab, lab_device) = s.another_doorplate("Science Lab").await;
+    let class = s.api.get("/api/v1/groups", &s.admin).await.1[0]["id"].clone();
+    let mut r301 = Events::open(&server.base, &s.device, None).await;
+    let mut front = Events::open(&server.base, &doors[0].1, None).await;
+    // The class has a lesson in 301 for ten seconds, from a second from now.
+    let (weekday, start) = clock_at(&server, 1);
+    let (_, end) = clock_at(&server, 11);
+    let (st, v) = s
+        .api
+        .post(
+            "/api/v1/timetable",
+            &s.admin,
+            json!({"room_id": s.room["id"], "weekday": weekday, "start": start, "end": end,
+                   "kind": "lesson", "title": "Maths", "group_id": class}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    server.advance(1.0);
+    next_about(&mut r301, "presence.joined", &s.ann).await;
+    // A second later the teacher also places Ann in the lab (the lesson is her older room).
+    server.advance(1.0);
+    place(&s, &lab, &s.ann).await;
+    // An exam for the class in 405 (two doors), from 08:00:04 for three seconds.
+    let (_, exam_start) = clock_at(&server, 2);
+    let (_, exam_end) = clock_at(&server, 5);
+    let (st, v) = s
+        .api
+        .post(
+            "/api/v1/timetable",
+            &s.admin,
+            json!({"room_id": doors[0].0["room_id"], "weekday": weekday, "start": exam_start, "end": exam_end,
+                   "kind": "exam", "title": "Exam", "group_id": class}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    server.advance(2.0);
+    next_about(&mut front, "presence.joined", &s.ann).await;
+    // The lesson (oldest) gave way; the lab stays; she is not flapped back into 301.
+    assert_eq!(
+        next_about(&mut r301, "presence.left", &s.ann).await["reason"],
+        "replaced"
+    );
+    server.advance(1.0);
+    assert!(!present(&s, &s.device, &s.ann).await);
+    assert!(present(&s, &lab_device, &s.ann).await);
+    // The exam ends while the lesson still runs: she is back in 301 by the timetable.
+    server.advance(2.0);
+    next_about(&mut front, "presence.left", &s.ann).await;
+    assert_eq!(
+        next_about(&mut r301, "presence.joined", &s.ann).await["source"],
+        "timetable"
+    );
+    assert!(present(&s, &lab_device, &s.ann).await);
 }

@@ -55,6 +55,15 @@ impl LeaveReason {
     }
 }
 
+/// How a student comes into a room: the source and end of the presence, its start if
+/// it is not now (a presence that comes back), and who did it.
+struct Entry {
+    source: PresenceSource,
+    until: Option<Micros>,
+    since: Option<Micros>,
+    actor: Option<Id>,
+}
+
 /// Arrivals and departures of students.
 pub struct Arrivals {
     core: Arc<Core>,
@@ -98,6 +107,29 @@ impl Arrivals {
         until: Option<Micros>,
         actor: Option<Id>,
     ) -> Result<PresenceRow, crate::error::ApiError> {
+        let entry = Entry {
+            source,
+            until,
+            since: None,
+            actor,
+        };
+        self.enter(student, leaving, doorplate, entry).await
+    }
+
+    /// [`Arrivals::move_student`], with the start of a presence that comes back.
+    async fn enter(
+        &self,
+        student: Id,
+        leaving: &[Id],
+        doorplate: Id,
+        entry: Entry,
+    ) -> Result<PresenceRow, crate::error::ApiError> {
+        let Entry {
+            source,
+            until,
+            since,
+            actor,
+        } = entry;
         let max = self.core.settings().max_doorplates_per_student as usize;
         let user = self.core.directory.user(student).await?;
         let _guard = self.core.student_lock(student).lock().await;
@@ -137,7 +169,7 @@ impl Arrivals {
                 student_id: student,
                 doorplate_id: doorplate,
                 source,
-                since: now,
+                since: since.unwrap_or(now),
                 until,
             },
         };
@@ -279,9 +311,14 @@ impl Arrivals {
         if back_already {
             return Ok(());
         }
-        self.arrive(student, first.doorplate_id, first.source, first.until, None)
-            .await
-            .map(|_| ())
+        // It comes back as it was: its source, end and start (its age counts for R2).
+        let entry = Entry {
+            source: first.source,
+            until: first.until,
+            since: Some(first.since),
+            actor: None,
+        };
+        self.enter(student, &[], first.doorplate_id, entry).await.map(|_| ())
     }
 
     /// Ends a presence (R6): the student leaves the doorplate's room, so every doorplate

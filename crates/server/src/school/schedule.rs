@@ -221,3 +221,64 @@ impl Schedule {
         Some(until)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use doorplate_domain::PresenceSource;
+
+    fn row(student: Id, doorplate: Id) -> PresenceRow {
+        PresenceRow {
+            student_id: student,
+            doorplate_id: doorplate,
+            source: PresenceSource::TeacherNow,
+            since: 10,
+            until: None,
+        }
+    }
+
+    #[test]
+    fn a_displaced_presence_is_due_once_the_student_left_the_displacing_room() {
+        let s = Schedule::default();
+        // Student 1's room 3 and student 2's room 6 were pushed out by an exam in room 4.
+        s.displace(1, vec![row(1, 31)], 3, 4);
+        s.displace(2, vec![row(2, 61)], 6, 4);
+        // Both still sit the exam: nothing is due.
+        assert!(s.take_displaced_due(|_, room| room == 4).is_empty());
+        // Student 1 left room 4 (the window ended, or a dismissal): only theirs is due, once.
+        let due = s.take_displaced_due(|student, room| student == 2 && room == 4);
+        assert_eq!(due.len(), 1);
+        assert_eq!((due[0].0, due[0].1.room, due[0].1.rows[0].doorplate_id), (1, 3, 31));
+        assert!(
+            s.take_displaced_due(|student, room| student == 2 && room == 4)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_displaced_presence_ended_otherwise_is_forgotten() {
+        let s = Schedule::default();
+        s.displace(1, vec![row(1, 31)], 3, 4);
+        s.displace(1, vec![row(1, 51)], 5, 4);
+        // Dismissed from room 3 (or back in it): it does not come back; room 5's does.
+        s.forget_displaced(1, 3);
+        let due = s.take_displaced_due(|_, _| false);
+        assert_eq!(due.iter().map(|(_, d)| d.room).collect::<Vec<_>>(), vec![5]);
+        // End of day forgets everything.
+        s.displace(1, vec![row(1, 31)], 3, 4);
+        s.forget_all_displaced();
+        assert!(s.take_displaced_due(|_, _| false).is_empty());
+    }
+
+    #[test]
+    fn a_suppression_caused_by_a_window_ends_with_that_window() {
+        let s = Schedule::default();
+        s.desired.write().unwrap().insert((1, 31), 500);
+        // Ended by a person: suppressed for the whole window the schedule wants it.
+        assert_eq!(s.suppress(1, 31, None), Some(500));
+        // Pushed out by an exam ending at 300: only until then.
+        assert_eq!(s.suppress(1, 31, Some(300)), Some(300));
+        // Not wanted by the schedule: nothing to suppress.
+        assert_eq!(s.suppress(1, 99, Some(300)), None);
+    }
+}
