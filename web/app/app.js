@@ -246,6 +246,16 @@ async function refreshChildren() {
   }
 }
 
+let childrenDue = null;
+/** A child reads four messages at once: four `read` statuses, one refresh of the children. */
+function refreshChildrenSoon() {
+  if (!isGuardian() || childrenDue) return;
+  childrenDue = setTimeout(() => {
+    childrenDue = null;
+    refreshChildren();
+  }, 100);
+}
+
 async function refreshConvs() {
   try {
     const convs = await api('GET', '/api/v1/conversations', { token: token() });
@@ -300,8 +310,9 @@ function onEvent({ type, data }) {
       if (convId === state.openId) threadView.render();
       home.drawConvs();
     }
-    // A message shown at a doorplate means the child just arrived somewhere.
-    if (data.status === 'notified') refreshChildren();
+    // A message shown at a doorplate means the child just arrived somewhere; one read
+    // means the child's "not read yet" count (card and thread header) went down.
+    if (data.status === 'notified' || data.status === 'read') refreshChildrenSoon();
     return;
   }
   if (type === 'presence.changed') return refreshChildren();
@@ -327,10 +338,9 @@ function onMessage(m) {
     if (!mine && !reading) conv.unread = (conv.unread || 0) + 1;
     saveConvs();
   }
-  if (!mine) {
-    beep();
-    if (isGuardian() && conv?.peer.role === 'student') refreshChildren();
-  }
+  if (!mine) beep();
+  // A message between a guardian and their child moves the child's "not read yet".
+  if (isGuardian() && conv?.peer.role === 'student') refreshChildrenSoon();
   if (m.conversation_id === state.openId) threadView.render();
   home.drawConvs();
 }

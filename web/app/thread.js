@@ -79,7 +79,7 @@ export function createThread({ onBack, onSend, onError, isVisible }) {
       setChildren(childCard,
         h('span', { class: 'where-dot', 'aria-hidden': 'true' }),
         h('span', { class: 'child-strip-where', 'data-testid': 'thread-child-where' }, w),
-        child.unread_by_child > 0 ? h('span', { class: 'child-strip-unread' }, t('child.unread', { n: child.unread_by_child })) : null);
+        child.unread_by_child > 0 ? h('span', { class: 'child-strip-unread', 'data-testid': 'thread-child-unread' }, t('child.unread', { n: child.unread_by_child })) : null);
     }
   }
 

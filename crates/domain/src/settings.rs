@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 pub struct Settings {
     /// IANA zone the timetable and end of day are read in.
     pub timezone: String,
-    /// R2: how many doorplates a student may be present at at once (1–5).
+    /// R2: in how many rooms a student may be present at once (1–5); a room's
+    /// doorplates (a front and a back door) count as one. The name is the API's.
     pub max_doorplates_per_student: u32,
     /// R4: a personal session ends after this many idle seconds (10–600).
     pub session_idle_seconds: u32,

@@ -2,7 +2,7 @@
 //! strings and instants as RFC 3339. These types also describe the OpenAPI schemas.
 
 use crate::time::rfc3339;
-use doorplate_domain::Micros;
+use doorplate_domain::{Micros, Role, Settings};
 use doorplate_store::{Doorplate, Group, Message, Room, User};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -85,10 +85,21 @@ pub fn message_view(m: &Message, show_rooms: bool) -> MessageView {
     }
 }
 
-/// A message as the live events carry it (rooms shown; the recipient's own clients and
-/// the sender are the only ones who receive it).
-pub fn message_json(m: &Message) -> serde_json::Value {
-    serde_json::to_value(message_view(m, true)).unwrap_or_default()
+/// Whether a viewer of this role sees room names: in which room a message was shown
+/// (`notified_rooms`, `message.status`'s `room`) and where a child is (`presence.changed`,
+/// the child card). Staff and students always do; guardians only where the school allows
+/// it (`show_room_to_guardians`). The one place that setting is read: every REST view,
+/// every live event that can carry a room — built per recipient before it is published,
+/// so the hub's replays of a frame hold no more than the live frame did — and the child
+/// card.
+pub fn sees_rooms(role: Role, settings: &Settings) -> bool {
+    role != Role::Guardian || settings.show_room_to_guardians
+}
+
+/// A message as the live events carry it to one recipient (the sender or the other
+/// party), with rooms only if that recipient sees them ([`sees_rooms`]).
+pub fn message_json(m: &Message, show_rooms: bool) -> serde_json::Value {
+    serde_json::to_value(message_view(m, show_rooms)).unwrap_or_default()
 }
 
 #[derive(Serialize, ToSchema, Clone, Debug)]

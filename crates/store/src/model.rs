@@ -75,7 +75,8 @@ pub struct PresenceRow {
 pub struct PresenceChange {
     pub student_id: Id,
     pub remove: Vec<Id>,
-    pub upsert: Option<PresenceRow>,
+    /// Rows added or replaced: every doorplate of the room the student is in.
+    pub upsert: Vec<PresenceRow>,
     /// Audit entries written in the same step.
     pub audit: Vec<AuditEntry>,
 }

@@ -76,8 +76,9 @@ async fn own_conversation(app: &AppState, user: &User, id: &str) -> ApiResult<Co
     Ok(conv)
 }
 
-fn show_rooms(app: &AppState) -> bool {
-    app.settings().show_room_to_guardians
+/// Whether `viewer` sees room names (one rule: `views::sees_rooms`).
+fn show_rooms(app: &AppState, viewer: &User) -> bool {
+    crate::views::sees_rooms(viewer.role, &app.settings())
 }
 
 /// GET /api/v1/conversations — the caller's conversations, most recent first.
@@ -91,7 +92,7 @@ async fn list_conversations(
         .store
         .users_by_ids(list.iter().map(|c| c.conversation.peer_of(auth.user.id)).collect())
         .await?;
-    let show = show_rooms(&app);
+    let show = show_rooms(&app, &auth.user);
     Ok(axum::Json(
         list.iter()
             .filter_map(|c| {
@@ -277,7 +278,7 @@ async fn send_message(
     Ok((
         status,
         axum::Json(MessageResponse {
-            message: message_view(&msg, show_rooms(&app)),
+            message: message_view(&msg, show_rooms(&app, &auth.user)),
         }),
     ))
 }
@@ -319,7 +320,7 @@ async fn list_messages(
         .store
         .messages(conv.id, num(&q.before)?, num(&q.after)?, limit)
         .await?;
-    let show = show_rooms(&app);
+    let show = show_rooms(&app, &auth.user);
     if auth.session.is_some() {
         app.audit(
             Some(auth.user.id),

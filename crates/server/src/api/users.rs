@@ -483,7 +483,7 @@ async fn list_children(State(app): State<AppState>, auth: UserAuth) -> ApiResult
     if auth.user.role != Role::Guardian {
         return Err(ApiError::forbidden("only guardians have children here"));
     }
-    let show_room = app.settings().show_room_to_guardians;
+    let show_room = crate::views::sees_rooms(auth.user.role, &app.settings());
     let kids = app
         .store
         .users_by_ids(app.store.children_of(auth.user.id).await?)

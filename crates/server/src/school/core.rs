@@ -173,9 +173,11 @@ impl Core {
     }
 
     /// Called when a person ends a presence: if the schedule wants it, it stays ended
-    /// until the window the schedule wanted it for is over (no flapping back).
-    pub async fn suppress_if_scheduled(&self, student: Id, doorplate: Id) {
-        if let Some(until) = self.schedule.suppress(student, doorplate)
+    /// until the window the schedule wanted it for is over (no flapping back) — or, for
+    /// one that a scheduled window pushed out, until `cap`, that window's end, when it
+    /// comes back.
+    pub async fn suppress_if_scheduled(&self, student: Id, doorplate: Id, cap: Option<Micros>) {
+        if let Some(until) = self.schedule.suppress(student, doorplate, cap)
             && let Err(e) = self.store.suppress(student, doorplate, until).await
         {
             tracing::error!(error = %e, "could not record a suppressed presence");

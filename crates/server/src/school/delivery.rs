@@ -5,7 +5,7 @@
 use super::core::Core;
 use crate::error::ApiResult;
 use crate::hub::Principal;
-use crate::views::message_json;
+use crate::views::{message_json, sees_rooms};
 use doorplate_domain::routing::{Placement, Recipient, route};
 use doorplate_domain::{Id, MessageStatus, Role};
 use doorplate_store::{Message, NewAlert, NewMessage, StatusChange, User};
@@ -63,14 +63,13 @@ impl Delivery {
             self.hint(*plate, recipient.id, &recipient.display_name, unread, msg.urgent);
         }
         drop(guard);
-        let body = json!({"message": message_json(&msg)}).to_string();
-        self.core
-            .hub
-            .publish_raw(Principal::User(recipient.id), "message.new", &body);
-        self.core
-            .hub
-            .publish_raw(Principal::User(sender.id), "message.new", &body);
-        let show_room = self.core.settings().show_room_to_guardians;
+        // Each party's frame is built for them: the hub replays it as it is.
+        let settings = self.core.settings();
+        for who in [recipient, sender] {
+            let body = json!({"message": message_json(&msg, sees_rooms(who.role, &settings))}).to_string();
+            self.core.hub.publish_raw(Principal::User(who.id), "message.new", &body);
+        }
+        let show_room = sees_rooms(sender.role, &settings);
         if online {
             self.core.hub.publish(
                 Principal::User(sender.id),
@@ -123,9 +122,16 @@ impl Delivery {
     async fn mark_notified(&self, ids: Vec<Id>, room: String) -> Vec<StatusChange> {
         match self.core.store.mark_notified(ids, room.clone()).await {
             Ok(changed) => {
+                let settings = self.core.settings();
                 for m in &changed {
                     let mut data = json!({"message_id": m.id.to_string(), "status": m.status.as_str()});
-                    if !room.is_empty() && self.core.settings().show_room_to_guardians {
+                    // The sender is looked up (cached) to know whether they see rooms; if
+                    // that fails, the room is left out rather than shown.
+                    let sees = match self.core.directory.user(m.sender_id).await {
+                        Ok(u) => sees_rooms(u.role, &settings),
+                        Err(_) => false,
+                    };
+                    if !room.is_empty() && sees {
                         data["room"] = json!(room);
                     }
                     self.core

@@ -135,9 +135,13 @@ impl Engine {
         for (s, d) in plan.leave {
             leaving.entry(s).or_default().push(d);
         }
+        // One arrival per student and room: it makes them present at all its doorplates.
         let mut moves = Vec::with_capacity(plan.arrive.len());
+        let mut rooms_arriving = HashSet::new();
         for d in plan.arrive {
-            moves.push((d, leaving.remove(&d.student_id).unwrap_or_default()));
+            if rooms_arriving.insert((d.student_id, self.core.schedule.room_of(d.doorplate_id))) {
+                moves.push((d, leaving.remove(&d.student_id).unwrap_or_default()));
+            }
         }
         // Many students at once: run them side by side so group commit batches their
         // writes, each student still in order under its own lock.
@@ -166,9 +170,28 @@ impl Engine {
                 }
             })
             .await;
+        self.restore_displaced().await;
         self.release_held_hints(exams_ended).await;
         self.end_of_day_if_due(&calendar, eod, now).await;
         next
+    }
+
+    /// Presences people made that a scheduled window pushed out come back once the
+    /// student is no longer in the room of that window (R2): "what should be true now"
+    /// includes them.
+    async fn restore_displaced(&self) {
+        let due = self.core.schedule.take_displaced_due(|student, room| {
+            self.core
+                .presence
+                .of_student(student)
+                .iter()
+                .any(|p| self.core.schedule.room_of(p.doorplate_id) == room)
+        });
+        for (student, d) in due {
+            if let Err(e) = self.arrivals.restore(student, d).await {
+                tracing::warn!(error = %e, student, "could not bring back a displaced presence");
+            }
+        }
     }
 
     /// Records the rooms in an exam now; returns those whose exam just ended.
@@ -217,6 +240,7 @@ impl Engine {
             .filter(|p| matches!(p.source, PresenceSource::Active | PresenceSource::TeacherNow))
             .collect();
         tracing::info!(count = remaining.len(), %today, "end of day");
+        self.core.schedule.forget_all_displaced();
         futures_util::stream::iter(remaining)
             .for_each_concurrent(512, |p| async move {
                 if let Err(e) = self

@@ -27,7 +27,7 @@ impl PresenceStore for SqliteStore {
             for d in &change.remove {
                 del.execute([change.student_id, *d]).map_err(db)?;
             }
-            if let Some(p) = change.upsert {
+            for p in &change.upsert {
                 c.prepare_cached(
                     "INSERT INTO presences (student_id, doorplate_id, source, since, until) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (student_id, doorplate_id) DO UPDATE SET source = ?3, since = ?4, until = ?5",

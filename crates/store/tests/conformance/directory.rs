@@ -383,7 +383,7 @@ pub async fn presence_changes_apply_removals_upserts_and_audit_together(s: &dyn 
     s.apply_presence(PresenceChange {
         student_id: kid,
         remove: vec![],
-        upsert: Some(row(d1, PresenceSource::Active, 10)),
+        upsert: vec![row(d1, PresenceSource::Active, 10)],
         audit: vec![entry("presence.arrived")],
     })
     .await
@@ -393,7 +393,7 @@ pub async fn presence_changes_apply_removals_upserts_and_audit_together(s: &dyn 
     // The same doorplate again replaces the row.
     s.apply_presence(PresenceChange {
         student_id: kid,
-        upsert: Some(row(d1, PresenceSource::Timetable, 20)),
+        upsert: vec![row(d1, PresenceSource::Timetable, 20)],
         ..Default::default()
     })
     .await
@@ -407,7 +407,7 @@ pub async fn presence_changes_apply_removals_upserts_and_audit_together(s: &dyn 
     s.apply_presence(PresenceChange {
         student_id: kid,
         remove: vec![d1],
-        upsert: Some(row(d2, PresenceSource::TeacherNow, 30)),
+        upsert: vec![row(d2, PresenceSource::TeacherNow, 30)],
         audit: vec![entry("presence.moved")],
     })
     .await
