@@ -4,6 +4,7 @@
 
 import { api, ApiError } from '/common/api.js';
 import { t, has, getLang } from '/common/i18n.js';
+import { serverErrorText, englishMessageAllowed } from '/common/errors.js';
 
 const TOKEN_KEY = 'doorplate.console.token';
 
@@ -47,7 +48,10 @@ export function errorText(err) {
   if (err.status === 429) return t('error.throttled', { n: err.retryAfter ?? 30 });
   if (err.code && has(`err.${err.code}`)) return t(`err.${err.code}`);
   if (err.status === 404 && err.code === 'not_found' && /no such endpoint/i.test(err.message)) return t('err.not_available');
-  if (err.message && !/^HTTP \d+$/.test(err.message)) {
+  const worded = serverErrorText(err);
+  if (worded) return worded;
+  // The server's own message is English: only an English reader sees it.
+  if (englishMessageAllowed() && err.message && !/^HTTP \d+$/.test(err.message)) {
     const m = err.message.trim();
     return m.charAt(0).toUpperCase() + m.slice(1) + (/[.!?。！？]$/.test(m) ? '' : '.');
   }

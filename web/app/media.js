@@ -83,7 +83,7 @@ export function upload(blob, mime, onProgress = () => {}) {
         resolve(data);
       } else {
         const err = data?.error || {};
-        reject(new ApiError(xhr.status, err.code || `http_${xhr.status}`, err.message || xhr.statusText));
+        reject(new ApiError(xhr.status, err.code || `http_${xhr.status}`, err.message || xhr.statusText, null, err.params));
       }
     };
     xhr.onerror = () => reject(new ApiError(0, 'network', 'upload failed'));

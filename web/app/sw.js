@@ -5,7 +5,7 @@
 // conversations (state.js) and queues sends (send.js).
 
 // A new name whenever the shell's file list changes, so the old copy is dropped whole.
-const CACHE = 'doorplate-app-v3';
+const CACHE = 'doorplate-app-v4';
 const SHELL = [
   '/app/',
   '/app/app.css',
@@ -34,6 +34,7 @@ const SHELL = [
   '/common/dom.js',
   '/common/ui.js',
   '/common/icons.js',
+  '/common/errors.js',
 ];
 
 self.addEventListener('install', (event) => {

@@ -4,9 +4,11 @@
 
 /** An API call that did not succeed. `status` 0 means the server could not be reached. */
 export class ApiError extends Error {
-  constructor(status, code, message, retryAfter = null) {
+  constructor(status, code, message, retryAfter = null, params = {}) {
     super(message || code || `HTTP ${status}`);
     this.name = 'ApiError';
+    /** What the face needs to word the error itself: `{field, max}` and the like. */
+    this.params = params || {};
     /** HTTP status, or 0 for a network failure, or -1 when the call was aborted. */
     this.status = status;
     /** The server's snake_case code, e.g. `invalid_credential`. */
@@ -63,14 +65,16 @@ export async function api(method, path, opts = {}) {
   if (!response.ok) {
     let code = `http_${response.status}`;
     let message = response.statusText;
+    let params = {};
     try {
       const data = await response.json();
       if (data && data.error) {
         code = data.error.code || code;
         message = data.error.message || message;
+        params = data.error.params || {};
       }
     } catch { /* not JSON: keep the status text */ }
-    throw new ApiError(response.status, code, message, parseRetryAfter(response.headers.get('Retry-After')));
+    throw new ApiError(response.status, code, message, parseRetryAfter(response.headers.get('Retry-After')), params);
   }
 
   if (responseType === 'blob') return response.blob();

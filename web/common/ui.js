@@ -9,6 +9,7 @@
 import { h, initials } from './dom.js';
 import { icon } from './icons.js';
 import { t } from './i18n.js';
+import { serverErrorText, englishMessageAllowed } from './errors.js';
 
 const config = {
   toasts: {
@@ -27,7 +28,8 @@ const config = {
     focusConfirm: false,
   },
   /** Turns a thrown error into a sentence for the person at the screen. */
-  errorText: (err) => (err && err.message) || t('error.generic'),
+  // The server's English message only for an English reader (`errors.js`).
+  errorText: (err) => serverErrorText(err) || (englishMessageAllowed() && err && err.message) || t('error.generic'),
 };
 
 /** Sets this face's options, once at start: `{toasts, dialogs, errorText}` (see `config`). */

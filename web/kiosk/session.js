@@ -11,6 +11,7 @@ import { icon } from '/common/icons.js';
 import { avatar } from '/common/ui.js';
 import { openFrame } from './shell.js';
 import { openCapture } from './capture.js';
+import { serverErrorText } from '/common/errors.js';
 
 const QUICK_REPLIES = ['quick.ok', 'quick.thanks', 'quick.see_you'];
 
@@ -489,7 +490,7 @@ export function openSession(parent, { session, idleSeconds, timeZone, onEnd, isQ
     if (err.status === 413) return t('error.too_large');
     if (err.status === 429) return t('error.throttled', { n: err.retryAfter ?? 10 });
     if (err.status === 403) return t('error.forbidden');
-    return t('error.generic');
+    return serverErrorText(err) || t('error.generic');
   }
 
   // ---- start --------------------------------------------------------------------------

@@ -16,12 +16,19 @@ pub const MAX_CARD: usize = 64;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Invalid {
     pub code: &'static str,
+    /// The field that broke the rule, so a face can name it in the reader's language.
+    pub field: &'static str,
+    /// The limit it broke, where there is one (a length).
+    pub max: Option<usize>,
+    /// The rule in English, for logs and programs.
     pub message: String,
 }
 
-fn invalid(code: &'static str, message: impl Into<String>) -> Invalid {
+fn invalid(code: &'static str, field: &'static str, message: impl Into<String>) -> Invalid {
     Invalid {
         code,
+        field,
+        max: None,
         message: message.into(),
     }
 }
@@ -53,7 +60,7 @@ pub fn check_new_account(
     if let Some(p) = password {
         check_password(p)?;
         if username.is_none() {
-            return Err(invalid("missing_field", "a password needs a username"));
+            return Err(invalid("missing_field", "username", "a password needs a username"));
         }
     }
     let card = card_uid.map(|c| check_card(role, c)).transpose()?.flatten();
@@ -68,7 +75,7 @@ pub fn check_new_account(
 
 /// `admin | teacher | student | guardian`.
 pub fn parse_role(s: &str) -> Result<Role, Invalid> {
-    Role::parse(s.trim()).ok_or_else(|| invalid("bad_role", "role is admin, teacher, student or guardian"))
+    Role::parse(s.trim()).ok_or_else(|| invalid("bad_role", "role", "role is admin, teacher, student or guardian"))
 }
 
 /// Characters that reorder or hide text: a name shown on a doorplate or in a list must
@@ -81,17 +88,26 @@ fn is_bidi_control(c: char) -> bool {
 pub fn check_display_name(v: &str) -> Result<String, Invalid> {
     let t = v.trim();
     if t.is_empty() {
-        return Err(invalid("missing_field", "display_name must not be empty"));
+        return Err(invalid(
+            "missing_field",
+            "display_name",
+            "display_name must not be empty",
+        ));
     }
     if t.chars().count() > MAX_DISPLAY_NAME {
-        return Err(invalid(
-            "too_long",
-            format!("display_name must be at most {MAX_DISPLAY_NAME} characters"),
-        ));
+        return Err(Invalid {
+            max: Some(MAX_DISPLAY_NAME),
+            ..invalid(
+                "too_long",
+                "display_name",
+                format!("display_name must be at most {MAX_DISPLAY_NAME} characters"),
+            )
+        });
     }
     if t.chars().any(|c| c.is_control() || is_bidi_control(c)) {
         return Err(invalid(
             "bad_display_name",
+            "display_name",
             "display_name must not contain control or text-direction characters",
         ));
     }
@@ -102,7 +118,11 @@ pub fn check_display_name(v: &str) -> Result<String, Invalid> {
 pub fn check_username(u: &str) -> Result<String, Invalid> {
     let u = u.trim();
     if u.is_empty() || u.len() > MAX_USERNAME || !u.chars().all(|c| c.is_alphanumeric() || "._-@".contains(c)) {
-        return Err(invalid("bad_username", "a username is 1–64 letters, digits or . _ - @"));
+        return Err(invalid(
+            "bad_username",
+            "username",
+            "a username is 1–64 letters, digits or . _ - @",
+        ));
     }
     Ok(u.to_string())
 }
@@ -110,7 +130,11 @@ pub fn check_username(u: &str) -> Result<String, Invalid> {
 /// A password: 6 to 256 characters.
 pub fn check_password(p: &str) -> Result<(), Invalid> {
     if p.chars().count() < 6 || p.len() > 256 {
-        return Err(invalid("weak_password", "a password has 6 to 256 characters"));
+        return Err(invalid(
+            "weak_password",
+            "password",
+            "a password has 6 to 256 characters",
+        ));
     }
     Ok(())
 }
@@ -136,13 +160,21 @@ pub fn check_card(role: Role, uid: &str) -> Result<Option<String>, Invalid> {
         return Ok(None);
     }
     if !may_carry_card(role) {
-        return Err(invalid("bad_card", "only students and teachers carry cards"));
-    }
-    if card.chars().count() > MAX_CARD || !card.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(invalid(
             "bad_card",
-            format!("a card UID is 1–{MAX_CARD} letters or digits"),
+            "card_uid",
+            "only students and teachers carry cards",
         ));
+    }
+    if card.chars().count() > MAX_CARD || !card.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(Invalid {
+            max: Some(MAX_CARD),
+            ..invalid(
+                "bad_card",
+                "card_uid",
+                format!("a card UID is 1–{MAX_CARD} letters or digits"),
+            )
+        });
     }
     Ok(Some(card))
 }

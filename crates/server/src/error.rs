@@ -42,6 +42,11 @@ pub enum ApiError {
     /// Our fault: logged with its cause, shown to the caller only as "internal error".
     #[error("internal: {0}")]
     Internal(String),
+    /// Any of the above with the parameters a face needs to say it in the reader's
+    /// language (`{"error": {code, message, params}}`): which field, what limit. The
+    /// `message` stays English for logs and programs; the faces word the code.
+    #[error("{0}")]
+    WithParams(Box<ApiError>, serde_json::Map<String, serde_json::Value>),
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -56,6 +61,14 @@ impl ApiError {
     pub fn not_found(what: &str) -> Self {
         ApiError::NotFound(format!("{what} not found"))
     }
+    /// This error with parameters for the faces (see [`ApiError::WithParams`]).
+    pub fn with_params(self, params: serde_json::Value) -> Self {
+        match params {
+            serde_json::Value::Object(map) if !map.is_empty() => ApiError::WithParams(Box::new(self), map),
+            _ => self,
+        }
+    }
+
     pub fn unauthenticated() -> Self {
         ApiError::Unauthorized("unauthenticated", "sign in first".into())
     }
@@ -103,7 +116,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::NotFound("not found".into()),
-            StoreError::Conflict(field) => ApiError::Conflict("conflict", format!("{field} is already taken")),
+            StoreError::Conflict(field) => {
+                ApiError::Conflict("conflict", format!("{field} is already taken")).with_params(json!({"field": field}))
+            }
             StoreError::BadReference(field) => {
                 ApiError::Unprocessable("unknown_reference", format!("{field} refers to nothing"))
             }
@@ -140,24 +155,41 @@ impl From<axum::extract::rejection::PathRejection> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code) = match &self {
-            ApiError::BadRequest(c, _) => (StatusCode::BAD_REQUEST, *c),
-            ApiError::Unauthorized(c, _) => (StatusCode::UNAUTHORIZED, *c),
-            ApiError::Forbidden(c, _) => (StatusCode::FORBIDDEN, *c),
+impl ApiError {
+    /// The status and the snake_case code this error answers with.
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(c, _) => (StatusCode::BAD_REQUEST, c),
+            ApiError::Unauthorized(c, _) => (StatusCode::UNAUTHORIZED, c),
+            ApiError::Forbidden(c, _) => (StatusCode::FORBIDDEN, c),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::Conflict(c, _) => (StatusCode::CONFLICT, *c),
+            ApiError::Conflict(c, _) => (StatusCode::CONFLICT, c),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-            ApiError::Unprocessable(c, _) => (StatusCode::UNPROCESSABLE_ENTITY, *c),
+            ApiError::Unprocessable(c, _) => (StatusCode::UNPROCESSABLE_ENTITY, c),
             ApiError::Throttled(_) => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
-            ApiError::RateLimited(c, _, _) => (StatusCode::TOO_MANY_REQUESTS, *c),
-            ApiError::Quota(c, _) => (StatusCode::PAYLOAD_TOO_LARGE, *c),
+            ApiError::RateLimited(c, _, _) => (StatusCode::TOO_MANY_REQUESTS, c),
+            ApiError::Quota(c, _) => (StatusCode::PAYLOAD_TOO_LARGE, c),
             ApiError::InsufficientStorage(_) => (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage"),
             ApiError::StorageUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        };
+            ApiError::WithParams(inner, _) => inner.status_and_code(),
+        }
+    }
+
+    /// Seconds to wait, for a throttled answer's `Retry-After`.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::Throttled(secs) | ApiError::RateLimited(_, _, secs) => Some(*secs),
+            ApiError::WithParams(inner, _) => inner.retry_after(),
+            _ => None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
         let message = match &self {
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
@@ -165,8 +197,12 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut res = error_response(status, code, &message);
-        if let ApiError::Throttled(secs) | ApiError::RateLimited(_, _, secs) = self {
+        let mut body = json!({"error": {"code": code, "message": message}});
+        if let ApiError::WithParams(_, params) = &self {
+            body["error"]["params"] = serde_json::Value::Object(params.clone());
+        }
+        let mut res = (status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after() {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }

@@ -118,6 +118,8 @@ export function mount(root) {
       else if (k === 'source') out.push(sourceChip(v));
       else if (k === 'reason') out.push(chip(has(`audit.reason.${v}`) ? t(`audit.reason.${v}`) : String(v), 'neutral'));
       else if (k === 'role') out.push(chip(t(`role.${v}`), 'neutral'));
+      // Any other reference reads as a phrase ("conversation 3"), never as a raw key.
+      else if (k.endsWith('_id') && has(`audit.ref.${k.slice(0, -3)}`)) out.push(chip(t(`audit.ref.${k.slice(0, -3)}`, { id: v }), 'neutral'));
       else if (k === 'kind' && has(`import.kind.${v}`)) out.push(chip(t(`import.kind.${v}`), 'neutral'));
       else if (typeof v === 'boolean') { if (v) out.push(chip(has(`audit.key.${k}`) ? t(`audit.key.${k}`) : k, 'neutral')); }
       else if (typeof v !== 'object') out.push(h('span', { class: 'kv' }, h('span', { class: 'dim', text: `${has(`audit.key.${k}`) ? t(`audit.key.${k}`) : k} ` }), String(v)));

@@ -193,10 +193,10 @@ async fn send_message(
         .filter(|t| !t.is_empty())
         .map(str::to_string);
     if text.as_ref().is_some_and(|t| t.chars().count() > MAX_TEXT_CHARS) {
-        return Err(ApiError::bad(
-            "too_long",
-            format!("a message has at most {MAX_TEXT_CHARS} characters"),
-        ));
+        return Err(
+            ApiError::bad("too_long", format!("a message has at most {MAX_TEXT_CHARS} characters"))
+                .with_params(serde_json::json!({"field": "text", "max": MAX_TEXT_CHARS})),
+        );
     }
     let media = match (kind, req.media_id) {
         (MessageKind::Text, Some(_)) => {

@@ -124,13 +124,14 @@ pub fn query_id(field: &str, v: Option<&str>) -> Result<Option<Id>, ApiError> {
 pub fn required_text(field: &'static str, v: &str, max: usize) -> Result<String, ApiError> {
     let t = v.trim();
     if t.is_empty() {
-        return Err(ApiError::bad("missing_field", format!("{field} must not be empty")));
+        return Err(ApiError::bad("missing_field", format!("{field} must not be empty"))
+            .with_params(serde_json::json!({"field": field})));
     }
     if t.chars().count() > max {
-        return Err(ApiError::bad(
-            "too_long",
-            format!("{field} must be at most {max} characters"),
-        ));
+        return Err(
+            ApiError::bad("too_long", format!("{field} must be at most {max} characters"))
+                .with_params(serde_json::json!({"field": field, "max": max})),
+        );
     }
     Ok(t.to_string())
 }

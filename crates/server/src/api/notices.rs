@@ -113,7 +113,8 @@ async fn fill(app: &AppState, mut n: Notice, r: NoticeRequest, uploader: Id) -> 
     }
     if let Some(b) = r.body {
         if b.chars().count() > 2000 {
-            return Err(ApiError::bad("too_long", "body has at most 2000 characters"));
+            return Err(ApiError::bad("too_long", "body has at most 2000 characters")
+                .with_params(serde_json::json!({"field": "body", "max": 2000})));
         }
         n.body = b.trim().to_string();
     }
@@ -190,7 +191,9 @@ async fn create_notice(
     Json(r): Json<NoticeRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<NoticeResponse>)> {
     if r.title.is_none() {
-        return Err(ApiError::bad("missing_field", "a notice needs a title"));
+        return Err(
+            ApiError::bad("missing_field", "a notice needs a title").with_params(serde_json::json!({"field": "title"}))
+        );
     }
     let blank = Notice {
         id: 0,

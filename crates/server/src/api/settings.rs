@@ -49,7 +49,8 @@ async fn update_settings(
 
 /// The settings with the patch's fields laid over them, checked.
 fn patched(current: Settings, patch: serde_json::Map<String, serde_json::Value>) -> ApiResult<Settings> {
-    let bad = |msg: String| ApiError::bad("bad_setting", msg);
+    let bad =
+        |field: &str, msg: String| ApiError::bad("bad_setting", msg).with_params(serde_json::json!({"field": field}));
     let serde_json::Value::Object(mut fields) =
         serde_json::to_value(&current).map_err(|e| ApiError::Internal(e.to_string()))?
     else {
@@ -58,15 +59,20 @@ fn patched(current: Settings, patch: serde_json::Map<String, serde_json::Value>)
     for (name, value) in patch {
         match fields.get_mut(&name) {
             Some(slot) => *slot = value,
-            None => return Err(bad(format!("{name} is not a setting"))),
+            None => return Err(bad(&name, format!("{name} is not a setting"))),
         }
     }
-    let mut s: Settings = serde_json::from_value(serde_json::Value::Object(fields)).map_err(|e| bad(e.to_string()))?;
+    let mut s: Settings =
+        serde_json::from_value(serde_json::Value::Object(fields)).map_err(|e| bad("", e.to_string()))?;
     s.term_start = s.term_start.filter(|d| !d.is_empty());
     s.term_end = s.term_end.filter(|d| !d.is_empty());
-    s.validate().map_err(|(field, why)| bad(format!("{field} {why}")))?;
+    s.validate()
+        .map_err(|(field, why)| bad(field, format!("{field} {why}")))?;
     if jiff::tz::TimeZone::get(&s.timezone).is_err() {
-        return Err(bad(format!("timezone {:?} is not a known IANA zone", s.timezone)));
+        return Err(bad(
+            "timezone",
+            format!("timezone {:?} is not a known IANA zone", s.timezone),
+        ));
     }
     Ok(s)
 }

@@ -277,7 +277,10 @@ async fn create_slot(
         title,
         group_id: Some(
             r.group_id
-                .ok_or_else(|| ApiError::bad("missing_field", "choose the class this slot is for"))?
+                .ok_or_else(|| {
+                    ApiError::bad("missing_field", "choose the class this slot is for")
+                        .with_params(serde_json::json!({"field": "group_id"}))
+                })?
                 .0,
         ),
         teacher_id: r.teacher_id.map(|t| t.0),

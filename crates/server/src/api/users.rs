@@ -49,7 +49,11 @@ pub use doorplate_domain::account::normalize_card;
 /// A field that broke a rule of `doorplate_domain::account`: 400 with the rule's code.
 impl From<Invalid> for ApiError {
     fn from(e: Invalid) -> Self {
-        ApiError::BadRequest(e.code, e.message)
+        let params = match e.max {
+            Some(max) => serde_json::json!({"field": e.field, "max": max}),
+            None => serde_json::json!({"field": e.field}),
+        };
+        ApiError::BadRequest(e.code, e.message).with_params(params)
     }
 }
 
