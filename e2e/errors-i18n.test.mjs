@@ -90,6 +90,8 @@ test('the audit log reads references as phrases, not raw keys', { skip }, async 
   const { conversation, message } = await sendMessage(zhao.api, mum.id, 'Please sign the form.');
   const parent = await login(server.url, mum.username, mum.password);
   await parent.api.post(`/api/v1/conversations/${conversation.id}/read`, { up_to: message.id }, { expect: 204 });
+  // A settings change lists every setting: each reads as the settings page names it.
+  await school.api.patch('/api/v1/settings', { session_idle_seconds: 90 });
   const page = await browser.newPage();
   await page.goto('/admin?lang=zh-CN#/audit');
   await signInIfAsked(page);
@@ -97,6 +99,8 @@ test('the audit log reads references as phrases, not raw keys', { skip }, async 
   const text = await page.locator(tid('audit-table')).innerText();
   assert.match(text, new RegExp(`对话 ${conversation.id}`), 'the conversation reads as a phrase');
   assert.doesNotMatch(text, /\b[a-z]+_id\b/, 'no raw id keys');
+  assert.doesNotMatch(text, /\b[a-z]+_[a-z_]+\b/, 'no raw snake_case keys');
+  assert.match(text, /会话空闲时间 90/);
   await shot(page, 'errors-audit-zh');
   await page.close();
 });

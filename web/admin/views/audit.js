@@ -20,6 +20,29 @@ const TONE = { presence: 'accent', sessions: 'blue', messages: 'violet', directo
 const groupOf = (action) => ACTIONS.find(([, list]) => list.includes(action))?.[0] || 'school';
 /** Detail keys never shown (one-time secrets). */
 const HIDDEN = new Set(['code', 'token', 'password']);
+/** A setting's field, as the settings page labels it (a `settings.updated` entry lists them). */
+const SETTING_LABELS = {
+  timezone: 'settings.timezone',
+  language: 'settings.language',
+  end_of_day: 'settings.end_of_day',
+  term_start: 'settings.term_start',
+  term_end: 'settings.term_end',
+  holidays: 'settings.holidays',
+  max_doorplates_per_student: 'settings.max_doorplates',
+  session_idle_seconds: 'settings.idle',
+  retention_days: 'settings.retention',
+  max_image_bytes: 'settings.max_image',
+  max_voice_bytes: 'settings.max_voice',
+  max_video_bytes: 'settings.max_video',
+  show_room_to_guardians: 'settings.show_room',
+};
+
+/** The reader's word for a detail's key: an audit key, a setting, or the key itself. */
+function keyLabel(k) {
+  if (has(`audit.key.${k}`)) return t(`audit.key.${k}`);
+  if (SETTING_LABELS[k] && has(SETTING_LABELS[k])) return t(SETTING_LABELS[k]);
+  return k.replace(/_/g, ' ');
+}
 
 export function mount(root) {
   const state = { action: '', person: null, limit: 200, rows: [], seq: 0 };
@@ -121,8 +144,8 @@ export function mount(root) {
       // Any other reference reads as a phrase ("conversation 3"), never as a raw key.
       else if (k.endsWith('_id') && has(`audit.ref.${k.slice(0, -3)}`)) out.push(chip(t(`audit.ref.${k.slice(0, -3)}`, { id: v }), 'neutral'));
       else if (k === 'kind' && has(`import.kind.${v}`)) out.push(chip(t(`import.kind.${v}`), 'neutral'));
-      else if (typeof v === 'boolean') { if (v) out.push(chip(has(`audit.key.${k}`) ? t(`audit.key.${k}`) : k, 'neutral')); }
-      else if (typeof v !== 'object') out.push(h('span', { class: 'kv' }, h('span', { class: 'dim', text: `${has(`audit.key.${k}`) ? t(`audit.key.${k}`) : k} ` }), String(v)));
+      else if (typeof v === 'boolean') { if (v) out.push(chip(keyLabel(k), 'neutral')); }
+      else if (typeof v !== 'object') out.push(h('span', { class: 'kv' }, h('span', { class: 'dim', text: `${keyLabel(k)} ` }), String(v)));
     }
     return out.length ? h('div', { class: 'chips' }, out) : h('span', { class: 'dim', text: '' });
   }
