@@ -103,7 +103,7 @@ fn default_description(status: &str) -> &'static str {
     }
 }
 
-/// `{"error": {"code", "message"}}`, the body of every error answer.
+/// `{"error": {"code", "message", "params"?}}`, the body of every error answer.
 fn error_schema() -> Schema {
     let detail = ObjectBuilder::new()
         .property(
@@ -116,7 +116,14 @@ fn error_schema() -> Schema {
             "message",
             ObjectBuilder::new()
                 .schema_type(Type::String)
-                .description(Some("Human text")),
+                .description(Some("English text, for logs and programs; faces word the code")),
+        )
+        .property(
+            "params",
+            ObjectBuilder::new().schema_type(Type::Object).description(Some(
+                "What a face needs to word the code in its reader's language, where the code has \
+                 parameters: `field` (the request field at fault), `max` (a limit)",
+            )),
         )
         .required("code")
         .required("message");
