@@ -334,3 +334,72 @@ async fn one_address_guessing_pairing_codes_does_not_shut_out_a_correct_fresh_co
 fn count_status(list: &[StatusCode], status: StatusCode) -> usize {
     list.iter().filter(|s| **s == status).count()
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
+    // 127.0.0.1 is the proxy; clients reach us only through it.
+    let server = TestServer::start_http(doorplate_server::HttpConfig {
+        trusted_proxies: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+        ..Default::default()
+    })
+    .await;
+    let s = School::new(&server).await;
+    let url = format!("{}/api/v1/auth/login", s.api.base);
+    let via_proxy = |forwarded: &'static str, username: String| {
+        let (http, url) = (client_from(1), url.clone());
+        async move {
+            let res = http
+                .post(url)
+                .header("x-forwarded-for", forwarded)
+                .json(&json!({"username": username, "password": "Spring2026!"}))
+                .send()
+                .await
+                .unwrap();
+            res.status()
+        }
+    };
+    // One forwarded client sprays until its budget is spent …
+    for i in 0..20 {
+        assert_eq!(
+            via_proxy("203.0.113.7", format!("u{i}")).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        via_proxy("203.0.113.7", "u20".into()).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // … another client behind the same proxy still signs in.
+    let (http, url2) = (client_from(1), url.clone());
+    let res = http
+        .post(url2)
+        .header("x-forwarded-for", "198.51.100.9")
+        .json(&json!({"username": "teach", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // A client that is not the proxy cannot pick its address with the header.
+    let forger = client_from(66);
+    for i in 0..20 {
+        forger
+            .post(url.clone())
+            .header("x-forwarded-for", format!("192.0.2.{i}"))
+            .json(&json!({"username": format!("f{i}"), "password": "x"}))
+            .send()
+            .await
+            .unwrap();
+    }
+    let res = forger
+        .post(url)
+        .header("x-forwarded-for", "192.0.2.200")
+        .json(&json!({"username": "f20", "password": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "its own address's budget is spent"
+    );
+}

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod client;
 pub mod crypto;
 pub mod error;
 pub mod hub;
@@ -77,8 +78,10 @@ pub struct HttpConfig {
     /// A request body that sends nothing for this long is ended (408).
     pub body_timeout: Duration,
     /// Open connections one client address may hold (event sockets included); 0 turns
-    /// the limit off, as behind a reverse proxy where every client has its address.
+    /// the limit off. Connections from a trusted proxy are not capped.
     pub max_connections_per_ip: usize,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`client.rs`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for HttpConfig {
@@ -88,6 +91,7 @@ impl Default for HttpConfig {
             header_timeout: Duration::from_secs(15),
             body_timeout: Duration::from_secs(30),
             max_connections_per_ip: 256,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -153,6 +157,7 @@ pub async fn run_on_clock(
     let limits = serve::ConnLimits {
         header_timeout: config.http.header_timeout,
         per_address: config.http.max_connections_per_ip,
+        trusted_proxies: config.http.trusted_proxies.clone().into(),
     };
     serve::serve(listener, router, limits, async move {
         shutdown.await;

@@ -22,13 +22,15 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Limits on each connection, from [`crate::HttpConfig`].
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ConnLimits {
     /// How long a client may take to send a request head (and how long an idle
     /// keep-alive connection stays open).
     pub header_timeout: Duration,
     /// Connections one address may hold at once; 0 means no limit.
     pub per_address: usize,
+    /// Reverse proxies: not capped, and their `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<[IpAddr]>,
 }
 
 /// Open connections per client address.
@@ -152,7 +154,13 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
-        let Some(slot) = counts.admit(peer.ip(), limits.per_address) else {
+        // A trusted proxy carries many clients on its connections: it is not capped.
+        let cap = if limits.trusted_proxies.contains(&peer.ip()) {
+            0
+        } else {
+            limits.per_address
+        };
+        let Some(slot) = counts.admit(peer.ip(), cap) else {
             tracing::debug!(%peer, "refused: too many connections from this address");
             // Best effort, never waits: the socket's buffer takes these few bytes.
             let _ = tcp.try_write(&REFUSED);
@@ -162,8 +170,11 @@ pub async fn serve(
         // status); waiting for the first one's ACK cost 40 ms at the tail.
         let _ = tcp.set_nodelay(true);
         let router = router.clone();
+        let trusted = limits.trusted_proxies.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            let client = crate::client::client_of(peer.ip(), req.headers(), &trusted);
             req.extensions_mut().insert(ConnectInfo(peer));
+            req.extensions_mut().insert(crate::client::ClientAddr(client));
             let mut router = router.clone();
             tower_service::Service::call(&mut router, req)
         });

@@ -39,6 +39,11 @@ pub struct Args {
     /// the limit off, as behind a reverse proxy [default: 256].
     #[arg(long, env = "DOORPLATE_MAX_CONNECTIONS_PER_IP")]
     max_connections_per_ip: Option<usize>,
+    /// Addresses of reverse proxies in front of the server (comma-separated): their
+    /// connections are not capped, and their X-Forwarded-For names the client for
+    /// throttles and the audit.
+    #[arg(long, env = "DOORPLATE_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxy: Vec<std::net::IpAddr>,
 }
 
 pub const DEFAULT_CONFIG: &str = r#"# Doorplate configuration. Flags and DOORPLATE_* variables override these lines.
@@ -59,19 +64,23 @@ listen = "127.0.0.1:8080"
 # header_timeout = "15"
 # body_timeout = "30"
 
-# Open connections one client address may hold; "0" turns the limit off (behind a
-# reverse proxy every client has the proxy's address).
+# Open connections one client address may hold; "0" turns the limit off.
 # max_connections_per_ip = "256"
+
+# Reverse proxies in front of the server (comma-separated addresses): their
+# X-Forwarded-For names the client for throttles, and their connections are not capped.
+# trusted_proxies = "127.0.0.1"
 "#;
 
 /// The settings a configuration file may hold.
-const KNOWN: [&str; 6] = [
+const KNOWN: [&str; 7] = [
     "data",
     "listen",
     "public_url",
     "header_timeout",
     "body_timeout",
     "max_connections_per_ip",
+    "trusted_proxies",
 ];
 
 /// Reads `key = "value"` lines (a subset of TOML: strings, comments).
@@ -141,6 +150,22 @@ pub async fn run(data: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
     if let Some(n) = number(args.max_connections_per_ip.map(|n| n as u64), "max_connections_per_ip")? {
         http.max_connections_per_ip = n as usize;
     }
+    http.trusted_proxies = if args.trusted_proxy.is_empty() {
+        from_file("trusted_proxies")
+            .map(|v| {
+                v.split(',')
+                    .map(|a| {
+                        a.trim()
+                            .parse()
+                            .with_context(|| format!("trusted_proxies: {a:?} is not an address"))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()
+            })
+            .transpose()?
+            .unwrap_or_default()
+    } else {
+        args.trusted_proxy
+    };
     if let Some(n) = super::raise_fd_limit() {
         tracing::info!(open_files = n, "open file limit");
     }

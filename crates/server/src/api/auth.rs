@@ -1,19 +1,19 @@
 //! Signing in and out.
 
 use crate::auth::{COOKIE, Caller, UserAuth};
+use crate::client::ClientAddr;
 use crate::crypto::{new_token, pretend_to_verify, verify_password_async};
 use crate::error::{ApiError, ApiResult, Json};
 use crate::school::AppState;
 use crate::throttles::Key;
 use crate::views::UserView;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use doorplate_domain::Role;
 use doorplate_store::StoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::net::SocketAddr;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -63,14 +63,14 @@ pub struct MeResponse {
     responses((status = 200, body = LoginResponse), (status = 401), (status = 403), (status = 429)))]
 async fn login(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Response> {
     let username = req.username.trim().to_string();
     let now = app.now();
     let attempt = app
         .throttles
-        .reserve(vec![Key::Client(peer.ip()), Key::Account(username.to_lowercase())], now)?;
+        .reserve(vec![Key::Client(client), Key::Account(username.to_lowercase())], now)?;
     let user = match app.store.user_by_username(username).await {
         Ok(u) => Some(u),
         Err(StoreError::NotFound) => None,

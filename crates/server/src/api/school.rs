@@ -2,19 +2,19 @@
 
 use super::{ApiId, parse_id, required_text};
 use crate::auth::{AdminAuth, StaffAuth, UserAuth};
+use crate::client::ClientAddr;
 use crate::crypto::{new_token, pairing_code};
 use crate::error::{ApiError, ApiResult, Json, NotFoundAs};
 use crate::hub::Principal;
 use crate::school::AppState;
 use crate::throttles::Key;
 use crate::views::{DoorplateView, GroupView, RoomView, doorplate_view, group_view};
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use doorplate_domain::Role;
 use doorplate_store::StoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::net::SocketAddr;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -264,11 +264,11 @@ pub struct PairResponse {
     responses((status = 200, body = PairResponse), (status = 401), (status = 429)), security(()))]
 async fn pair(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     Json(req): Json<PairRequest>,
 ) -> ApiResult<axum::Json<PairResponse>> {
     let now = app.now();
-    let (attempt, client_refused) = match app.throttles.reserve(vec![Key::PairingClient(peer.ip())], now) {
+    let (attempt, client_refused) = match app.throttles.reserve(vec![Key::PairingClient(client)], now) {
         Ok(a) => (a, None),
         Err(refusal) => (app.throttles.reserve(vec![Key::PairingLocked], now)?, Some(refusal)),
     };
