@@ -9,6 +9,7 @@ pub mod media;
 pub mod message;
 pub mod permissions;
 pub mod presence;
+pub mod quiet;
 pub mod queue;
 pub mod role;
 pub mod routing;
