@@ -7,7 +7,7 @@
 //! and the early morning of that day); `from` = `to` is quiet all day. Pure: the instant
 //! and the zone are passed in.
 
-use crate::Micros;
+use crate::{Micros, Role};
 use crate::settings::parse_hhmm;
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
@@ -124,6 +124,17 @@ impl QuietHours {
 }
 
 const DAY: u32 = 86_400;
+
+/// Whether a message to someone inside their quiet hours waits silently: it does,
+/// except an urgent one from a guardian, which alerts anyway (a child may need help).
+pub fn holds(recipient_quiet: bool, urgent: bool, sender: Role) -> bool {
+    recipient_quiet && !(urgent && sender == Role::Guardian)
+}
+
+/// Whether a person of this role may set quiet hours: staff (teachers and admins).
+pub fn may_have_quiet_hours(role: Role) -> bool {
+    matches!(role, Role::Teacher | Role::Admin)
+}
 
 /// The first instant the wall clock shows `time` on `day` or later. A time a DST change
 /// skips (02:30 on a spring-forward night) is over when the clock jumps past it, at the
@@ -260,6 +271,15 @@ mod tests {
         q.days[6] = span("22:00", "02:30");
         let u = q.quiet_until(at(&z, 2026, 3, 28, 12, 0), &z).unwrap();
         assert_eq!(u.at, at(&z, 2026, 3, 29, 3, 0));
+    }
+
+    #[test]
+    fn urgent_from_a_guardian_still_alerts() {
+        assert!(holds(true, false, Role::Guardian));
+        assert!(holds(true, true, Role::Teacher), "urgent only counts from a guardian");
+        assert!(!holds(true, true, Role::Guardian));
+        assert!(!holds(false, false, Role::Guardian));
+        assert!(may_have_quiet_hours(Role::Teacher) && !may_have_quiet_hours(Role::Guardian));
     }
 
     #[test]
