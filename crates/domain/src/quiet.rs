@@ -7,8 +7,8 @@
 //! and the early morning of that day); `from` = `to` is quiet all day. Pure: the instant
 //! and the zone are passed in.
 
-use crate::{Micros, Role};
 use crate::settings::parse_hhmm;
+use crate::{Micros, Role};
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
@@ -81,14 +81,12 @@ impl QuietHours {
     /// across midnight into the next day's quiet). `None` when `now` is not quiet. A week
     /// that is quiet throughout ends "in a week": the answer is capped at seven days.
     pub fn quiet_until(&self, now: Micros, zone: &TimeZone) -> Option<QuietUntil> {
-        let local = jiff::Timestamp::from_microsecond(now).ok()?.to_zoned_datetime(zone.clone());
+        let local = jiff::Timestamp::from_microsecond(now)
+            .ok()?
+            .to_zoned_datetime(zone.clone());
         let today = local.date();
         let secs = local.time().hour() as u32 * 3600 + local.time().minute() as u32 * 60 + local.time().second() as u32;
-        let inside = |day: Date, s: u32| {
-            self.parts(weekday0(day))
-                .into_iter()
-                .find(|&(a, b)| a <= s && s < b)
-        };
+        let inside = |day: Date, s: u32| self.parts(weekday0(day)).into_iter().find(|&(a, b)| a <= s && s < b);
         let (_, mut end) = inside(today, secs)?;
         let mut day = today;
         let mut days_ahead = 0u8;
@@ -202,7 +200,10 @@ mod tests {
         let q = evenings_and_weekends();
         // 2026-11-30 is a Monday.
         assert!(!q.is_quiet(at(&z, 2026, 11, 30, 12, 0), &z));
-        assert!(!q.is_quiet(at(&z, 2026, 11, 30, 7, 0), &z), "07:00 is the end: not quiet");
+        assert!(
+            !q.is_quiet(at(&z, 2026, 11, 30, 7, 0), &z),
+            "07:00 is the end: not quiet"
+        );
         assert!(!q.is_quiet(at(&z, 2026, 11, 30, 17, 59), &z));
         let u = q.quiet_until(at(&z, 2026, 11, 30, 18, 0), &z).unwrap();
         assert_eq!((u.time.as_str(), u.weekday, u.days_ahead), ("07:00", 2, 1));
@@ -291,6 +292,9 @@ mod tests {
         assert_eq!(json["days"].as_array().unwrap().len(), 7);
         q.days[2] = span("25:00", "07:00");
         assert!(q.validate().is_err());
-        assert!(serde_json::from_str::<QuietHours>(r#"{"days":[null]}"#).is_err(), "seven days");
+        assert!(
+            serde_json::from_str::<QuietHours>(r#"{"days":[null]}"#).is_err(),
+            "seven days"
+        );
     }
 }

@@ -9,8 +9,8 @@ pub mod sqlite;
 pub use model::*;
 
 use async_trait::async_trait;
-use doorplate_domain::timetable::{Arrangement, Slot};
 use doorplate_domain::quiet::QuietHours;
+use doorplate_domain::timetable::{Arrangement, Slot};
 use doorplate_domain::{Id, Micros, Role, Settings};
 
 /// What can go wrong in a store call. `NotFound` and `Conflict` are the caller's

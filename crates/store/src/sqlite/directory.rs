@@ -247,9 +247,7 @@ impl DirectoryStore for SqliteStore {
     }
 
     async fn set_quiet_hours(&self, user_id: Id, hours: Option<QuietHours>) -> Result<()> {
-        let json = hours
-            .map(|h| serde_json::to_string(&h).map_err(internal))
-            .transpose()?;
+        let json = hours.map(|h| serde_json::to_string(&h).map_err(internal)).transpose()?;
         self.write(move |c| {
             match json {
                 Some(j) => c.execute(
