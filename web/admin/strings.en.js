@@ -450,6 +450,8 @@ addStrings({
     'settings.seconds': 'seconds',
     'settings.days': 'days',
     'settings.show_room': 'Guardians see in which room a message was shown',
+    'settings.arrival_notices': 'Guardians may choose to be told when their child checks in',
+    'settings.arrival_notices_hint': 'Each guardian turns it on per child in the family app (off until they do). Where rooms are hidden from guardians, the notice says “at school”.',
     'settings.messages': 'Messages and media',
     'settings.messages_sub': 'How long messages are kept and how large pictures, voice and video may be.',
     'settings.retention': 'Keep messages for',
