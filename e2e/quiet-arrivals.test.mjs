@@ -154,6 +154,7 @@ test('a teacher sets quiet hours; messages in them come without a beep and the g
   const from = hhmm(new Date(now.getTime() - 3_600_000));
   const to = hhmm(new Date(now.getTime() + 2 * 3_600_000));
   const weekday = ((now.getUTCDay() + 6) % 7) + 1;
+  s.quietDay = { weekday, span: { from, to } };
   await teacher.locator(tid('menu')).click();
   await teacher.locator(tid('quiet-hours')).click();
   await teacher.locator(tid('quiet-form')).locator(tid('quiet-day')).first().waitFor();
@@ -198,6 +199,40 @@ test('a teacher sets quiet hours; messages in them come without a beep and the g
   await teacher.locator(tid('quiet-hours')).click();
   await teacher.locator(tid('quiet-now')).filter({ hasText: `你现在处于免打扰时段，直到 ${mine.now.until_time}` }).waitFor();
   await shot(teacher, 'app-quiet-hours-zh');
+});
+
+test('an admin sees and sets a teacher\'s quiet hours in the person panel', { skip }, async () => {
+  const browser = await launch({ baseURL: server.url, viewport: DESKTOP });
+  browsers.push(browser);
+  const page = await browser.newPage(DESKTOP);
+  await page.goto('/admin?lang=en');
+  await page.locator(tid('login-username')).fill(server.admin.username);
+  await page.locator(tid('login-password')).fill(server.admin.password);
+  await page.locator(tid('login-submit')).click();
+  await page.locator('.shell').waitFor();
+  const openLi = async () => {
+    await page.locator(tid('nav-people')).click();
+    await page.locator(`${tid('people-table')} ${tid('row')}`).filter({ hasText: 'Li Hua' }).click();
+    await page.locator(tid('person-quiet')).locator(tid('quiet-day')).first().waitFor();
+  };
+  await openLi();
+  const sat = page.locator(`${tid('person-quiet')} ${tid('quiet-day')}[data-day="6"]`);
+  await sat.locator(tid('quiet-day-on')).check();
+  await sat.locator(tid('quiet-day-all')).check();
+  await page.locator(tid('person-quiet-save')).click();
+  await page.locator(tid('toast')).filter({ hasText: 'Quiet hours of Li Hua saved.' }).waitFor();
+  const saved = await s.li.api.get('/api/v1/me/quiet-hours');
+  assert.deepEqual(saved.quiet_hours.days[5], { from: '00:00', to: '00:00' }, 'Saturday all day');
+  if (s.quietDay.weekday !== 6) assert.deepEqual(saved.quiet_hours.days[s.quietDay.weekday - 1], s.quietDay.span, 'the teacher\'s own day is kept');
+  await page.locator(tid('person-quiet')).scrollIntoViewIfNeeded();
+  await shot(page, 'admin-person-quiet-en');
+  await page.goto('/admin?lang=zh-CN');
+  await page.locator('.shell').waitFor();
+  await openLi();
+  await page.locator(tid('person-quiet')).getByText('免打扰时段').or(page.getByText('免打扰时段')).first().waitFor();
+  assert.equal(await sat.locator(tid('quiet-day-all')).isChecked(), true);
+  await page.locator(tid('person-quiet')).scrollIntoViewIfNeeded();
+  await shot(page, 'admin-person-quiet-zh');
 });
 
 async function openSettings(p) {
