@@ -18,7 +18,7 @@ import {
 import { send, restoreOutbox, retryAll } from './send.js';
 import { forgetMedia } from './media.js';
 import { createLogin } from './login.js';
-import { createHome } from './home.js';
+import { createHome, arrivalLine } from './home.js';
 import { createThread } from './thread.js';
 import { createAlerts } from './alerts.js';
 import { beep } from './ui.js';
@@ -302,7 +302,11 @@ function connectEvents() {
 }
 
 function onEvent({ type, data }) {
-  if (type === 'message.new' && data.message) return onMessage(data.message);
+  if (type === 'message.new' && data.message) {
+    if (data.recipient_quiet) setPeerQuiet(data.message.conversation_id, data.recipient_quiet);
+    return onMessage(data.message, { quiet: data.quiet === true });
+  }
+  if (type === 'child.arrived') return onArrival(data);
   if (type === 'message.status') {
     const convId = applyStatus(data);
     if (convId) {
@@ -324,7 +328,26 @@ function onEvent({ type, data }) {
   if (type === 'resync') refreshAll();
 }
 
-function onMessage(m) {
+/** A child checked in: a toast now, and the line on the child's card. */
+function onArrival(a) {
+  state.arrivals[a.student_id] = a;
+  toast(arrivalLine(a), { kind: 'info', ms: 8000 });
+  refreshChildren();
+  home.drawChildren();
+}
+
+/** The peer's quiet hours as the server last said (null: not quiet). */
+function setPeerQuiet(convId, quiet) {
+  const conv = state.convs.find((c) => c.id === convId);
+  if (!conv || JSON.stringify(conv.peer.quiet || null) === JSON.stringify(quiet)) return;
+  if (quiet) conv.peer.quiet = quiet;
+  else delete conv.peer.quiet;
+  saveConvs();
+  if (convId === state.openId) threadView.drawHeader();
+}
+
+/** A new message; `quiet`: it came inside the reader's quiet hours, so no sound. */
+function onMessage(m, { quiet = false } = {}) {
   const mine = m.sender_id === me()?.id;
   upsertMessages(m.conversation_id, [m]);
   saveThread(m.conversation_id);
@@ -338,7 +361,7 @@ function onMessage(m) {
     if (!mine && !reading) conv.unread = (conv.unread || 0) + 1;
     saveConvs();
   }
-  if (!mine) beep();
+  if (!mine && !quiet) beep();
   // A message between a guardian and their child moves the child's "not read yet".
   if (isGuardian() && conv?.peer.role === 'student') refreshChildrenSoon();
   if (m.conversation_id === state.openId) threadView.render();
@@ -347,6 +370,7 @@ function onMessage(m) {
 
 // ---- app-wide state changes -------------------------------------------------------------
 
+on('quiet', ({ conversation_id, quiet }) => setPeerQuiet(conversation_id, quiet));
 on('outbox', (convId) => {
   if (convId === state.openId) threadView.render();
 });
@@ -393,6 +417,7 @@ function stopMain() {
   clearInterval(childTimer);
   forgetMedia();
   urgentAlerts.clear();
+  state.arrivals = {};
   document.body.dataset.live = '';
   location.hash = '';
 }

@@ -8,6 +8,13 @@ import { state, me, token, isGuardian, sortedConvs, readPref, writePref } from '
 import { personAvatar, listTime, clock, openSheet } from './ui.js';
 import { icon } from '/common/icons.js';
 import { toast } from '/common/ui.js';
+import { hasQuietHours, openQuietHours } from './quiet.js';
+
+/** "Checked in at Dormitory 3 at 21:03", or "at school" where rooms are hidden. */
+export function arrivalLine(a) {
+  return a.room ? t('arrival.room', { name: a.student_name, room: a.room, time: a.time })
+    : t('arrival.school', { name: a.student_name, time: a.time });
+}
 
 /** "Present at Room 301 since 10:02", "At school" or "Not checked in". */
 export function whereLine(child) {
@@ -69,8 +76,33 @@ export function createHome({ onOpen, onStart, onLogout, onLanguage }) {
       h('div', { class: 'child-text' },
         h('h2', { class: 'child-name' }, child.display_name),
         h('p', { class: 'child-where', 'data-testid': 'child-where' }, h('span', { class: 'where-dot', 'aria-hidden': 'true' }), whereLine(child)),
-        h('p', { class: 'child-unread' }, child.unread_by_child > 0 ? t('child.unread', { n: child.unread_by_child }) : t('child.all_read'))),
-      h('button', { type: 'button', class: 'btn btn-primary child-write', 'data-testid': 'child-write', onclick: () => onStart(child.id) }, icon('pen'), t('child.write'))));
+        h('p', { class: 'child-unread' }, child.unread_by_child > 0 ? t('child.unread', { n: child.unread_by_child }) : t('child.all_read')),
+        state.arrivals[child.id] ? h('p', { class: 'child-arrival', 'data-testid': 'child-arrival' }, icon('bell'), arrivalLine(state.arrivals[child.id])) : null),
+      h('button', { type: 'button', class: 'btn btn-primary child-write', 'data-testid': 'child-write', onclick: () => onStart(child.id) }, icon('pen'), t('child.write')),
+      child.arrival_notices_available ? arrivalSwitch(child) : null));
+  }
+
+  /** The guardian's choice to be told when this child checks in (off until chosen). */
+  function arrivalSwitch(child) {
+    const input = h('input', {
+      type: 'checkbox', role: 'switch', class: 'switch-input', checked: !!child.arrival_notices, 'data-testid': 'arrival-switch',
+    });
+    input.onchange = async () => {
+      const on = input.checked;
+      input.disabled = true;
+      try {
+        await api('PUT', `/api/v1/children/${encodeURIComponent(child.id)}/arrival-notices`, { token: token(), body: { on } });
+        child.arrival_notices = on;
+        toast(t(on ? 'arrival.on' : 'arrival.off', { name: child.display_name }), { kind: 'success' });
+      } catch {
+        input.checked = !on;
+        toast(t('error.generic'), { kind: 'error' });
+      } finally {
+        input.disabled = false;
+      }
+    };
+    return h('label', { class: 'child-switch' }, input, h('span', { class: 'switch-track', 'aria-hidden': 'true' }),
+      h('span', { class: 'switch-label' }, t('arrival.switch', { name: child.display_name })));
   }
 
   function drawConvs() {
@@ -149,6 +181,9 @@ export function createHome({ onOpen, onStart, onLogout, onLanguage }) {
           h('p', { class: 'menu-role' }, `${t(`role.${user.role}`)} · ${user.username || ''}`))),
       h('p', { class: 'menu-label' }, t('menu.language')),
       h('div', { class: 'segmented' }, langBtn('zh-CN', '中文'), langBtn('en', 'English'), langBtn('auto', t('menu.lang.auto'))),
+      hasQuietHours(user) ? h('button', {
+        type: 'button', class: 'btn btn-outline menu-quiet', 'data-testid': 'quiet-hours', onclick: () => { sheet.close(); openQuietHours(); },
+      }, icon('moon'), t('quiet.title')) : null,
       h('button', { type: 'button', class: 'btn btn-outline menu-logout', 'data-testid': 'logout', onclick: () => { sheet.close(); onLogout(); } }, icon('logout'), t('menu.logout')));
     const sheet = openSheet({ title: t('menu.open'), content, testid: 'menu-sheet' });
   }

@@ -137,7 +137,7 @@ async function pump(entry, { manual = false } = {}) {
     if (entry.text) body.text = entry.text;
     if (entry.media_id) body.media_id = entry.media_id;
     if (entry.urgent) body.urgent = true;
-    const { message } = await api('POST', `/api/v1/conversations/${encodeURIComponent(entry.conversation_id)}/messages`, { token: token(), body });
+    const { message, recipient_quiet } = await api('POST', `/api/v1/conversations/${encodeURIComponent(entry.conversation_id)}/messages`, { token: token(), body });
     retryDelay = MIN_RETRY_MS;
     entry.busy = false;
     if (entry.cancelled) return;
@@ -145,6 +145,8 @@ async function pump(entry, { manual = false } = {}) {
     saveThread(entry.conversation_id);
     remove(entry);
     emit('sent', message);
+    // Whether the recipient's quiet hours hold it (the thread says until when).
+    emit('quiet', { conversation_id: entry.conversation_id, quiet: recipient_quiet || null });
   } catch (err) {
     entry.busy = false;
     entry.abort = null;

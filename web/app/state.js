@@ -15,7 +15,9 @@ export const state = {
   settings: { language: 'auto', timezone: undefined },
   /** Guardians only: `[{id, display_name, where: {state, room, since}, unread_by_child}]`. */
   children: [],
-  /** `[{id, peer: {id, display_name, role}, unread, last}]`, as listed. */
+  /** Guardians only: child id → the last `child.arrived` notice (this session). */
+  arrivals: {},
+  /** `[{id, peer: {id, display_name, role, quiet?}, unread, last}]`, as listed. */
   convs: [],
   /** conversation id → `{items: message[], hasMore: boolean, loaded: boolean}` */
   threads: new Map(),

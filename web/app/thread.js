@@ -12,6 +12,7 @@ import { createComposer } from './composer.js';
 import { personAvatar, dayKey, dayLabel } from './ui.js';
 import { icon } from '/common/icons.js';
 import { whereLine } from './home.js';
+import { quietLine } from './quiet.js';
 
 const PAGE = 50;
 const NEAR_TOP_PX = 240;
@@ -39,6 +40,7 @@ export function createThread({ onBack, onSend, onError, isVisible }) {
   const headSub = h('p', { class: 'head-sub' });
   const header = h('header', { class: 'bar thread-bar' }, backBtn, headAvatar, h('div', { class: 'head-text' }, headName, headSub));
   const childCard = h('div', { class: 'child-strip', 'data-testid': 'thread-child', hidden: true });
+  const quietStrip = h('div', { class: 'quiet-strip', 'data-testid': 'thread-quiet', role: 'status', hidden: true });
   const topNote = h('li', { class: 'thread-top', 'aria-live': 'polite' });
   const list = h('ol', { class: 'msgs', 'data-testid': 'messages', 'aria-live': 'polite' });
   const empty = h('div', { class: 'thread-empty', 'data-testid': 'thread-empty', hidden: true });
@@ -47,7 +49,7 @@ export function createThread({ onBack, onSend, onError, isVisible }) {
     onSend: (m) => { stuck = true; onSend({ ...m, conversation_id: convId }); },
     canUrgent: () => isGuardian() && conv()?.peer.role === 'student',
   });
-  const el = h('section', { class: 'thread', 'data-testid': 'thread', 'aria-labelledby': 'thread-name' }, header, childCard, scroller, composer.el);
+  const el = h('section', { class: 'thread', 'data-testid': 'thread', 'aria-labelledby': 'thread-name' }, header, childCard, quietStrip, scroller, composer.el);
   headName.id = 'thread-name';
 
   const conv = () => state.convs.find((c) => c.id === convId);
@@ -73,6 +75,10 @@ export function createThread({ onBack, onSend, onError, isVisible }) {
     const child = isGuardian() && c.peer.role === 'student' ? state.children.find((k) => k.id === c.peer.id) : null;
     headSub.textContent = t(`role.${c.peer.role}`);
     childCard.hidden = !child;
+    // The peer's quiet hours: a message now waits, silently, until they end.
+    const quiet = quietLine(c.peer);
+    quietStrip.hidden = !quiet;
+    if (quiet) setChildren(quietStrip, icon('moon'), h('span', {}, quiet));
     if (child) {
       const w = whereLine(child);
       childCard.dataset.state = child.where?.state || 'unknown';

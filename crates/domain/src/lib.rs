@@ -10,6 +10,7 @@ pub mod message;
 pub mod permissions;
 pub mod presence;
 pub mod queue;
+pub mod quiet;
 pub mod role;
 pub mod routing;
 pub mod session;

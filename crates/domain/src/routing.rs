@@ -22,8 +22,9 @@ pub struct Placement {
 pub enum Recipient {
     /// A student, present at these doorplates (none: the message waits for the next).
     Student { at: Vec<Placement> },
-    /// Staff or a guardian, with or without a live client now.
-    Person { online: bool },
+    /// Staff or a guardian, with or without a live client now. `held`: the message waits
+    /// silently (a teacher's quiet hours, see [`crate::quiet::holds`]).
+    Person { online: bool, held: bool },
 }
 
 /// What routing decided.
@@ -40,7 +41,8 @@ pub struct Route {
 
 /// R3: a message to a student is hinted at every doorplate where they are present,
 /// except in a room that sits an exam; it is `notified` as soon as one doorplate shows
-/// it. A message to anyone else is `notified` when one of their clients is live.
+/// it. A message to anyone else is `notified` when one of their clients is live, unless
+/// their quiet hours hold it: then it stays `sent` (listed, but nobody was alerted).
 pub fn route(recipient: Recipient) -> Route {
     match recipient {
         Recipient::Student { at } => {
@@ -62,8 +64,8 @@ pub fn route(recipient: Recipient) -> Route {
             };
             Route { status, hint, rooms }
         }
-        Recipient::Person { online } => Route {
-            status: if online {
+        Recipient::Person { online, held } => Route {
+            status: if online && !held {
                 MessageStatus::Notified
             } else {
                 MessageStatus::Sent
@@ -127,9 +129,29 @@ mod tests {
     #[test]
     fn staff_and_guardians_are_notified_when_online() {
         assert_eq!(
-            route(Recipient::Person { online: true }).status,
+            route(Recipient::Person {
+                online: true,
+                held: false
+            })
+            .status,
             MessageStatus::Notified
         );
-        assert_eq!(route(Recipient::Person { online: false }).status, MessageStatus::Sent);
+        assert_eq!(
+            route(Recipient::Person {
+                online: false,
+                held: false
+            })
+            .status,
+            MessageStatus::Sent
+        );
+        // Quiet hours: listed, not notified, even with the app open.
+        assert_eq!(
+            route(Recipient::Person {
+                online: true,
+                held: true
+            })
+            .status,
+            MessageStatus::Sent
+        );
     }
 }

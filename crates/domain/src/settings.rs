@@ -22,6 +22,9 @@ pub struct Settings {
     pub end_of_day: String,
     /// Whether guardians see in which room their child is present.
     pub show_room_to_guardians: bool,
+    /// Whether guardians may choose to be told when their child checks in ("checked
+    /// in at Dormitory 3 at 21:03"; each guardian opts in per child). Off: nobody is.
+    pub arrival_notices: bool,
     /// Messages older than this many days are deleted (0 keeps them forever).
     pub retention_days: u32,
     /// "zh-CN", "en" or "auto" (the browser decides).
@@ -45,6 +48,7 @@ impl Default for Settings {
             session_idle_seconds: 60,
             end_of_day: "22:30".into(),
             show_room_to_guardians: true,
+            arrival_notices: true,
             retention_days: 365,
             language: "auto".into(),
             max_image_bytes: 10 << 20,

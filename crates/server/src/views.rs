@@ -92,6 +92,31 @@ pub fn message_view(m: &Message, show_rooms: bool) -> MessageView {
 /// every live event that can carry a room — built per recipient before it is published,
 /// so the hub's replays of a frame hold no more than the live frame did — and the child
 /// card.
+/// A staff member's quiet hours as their correspondents see them: until when a message
+/// to them waits without alerting.
+#[derive(Serialize, ToSchema, Clone, Debug, PartialEq, Eq)]
+pub struct QuietNow {
+    /// The end of this quiet stretch (RFC 3339).
+    pub until: String,
+    /// The end on the school's wall clock, "HH:MM".
+    pub until_time: String,
+    /// ISO weekday of the end: 1 = Monday … 7 = Sunday.
+    pub until_weekday: u8,
+    /// How many days after today (in the school's zone) it ends: 0 today, 1 tomorrow.
+    pub days_ahead: u8,
+}
+
+impl From<doorplate_domain::quiet::QuietUntil> for QuietNow {
+    fn from(q: doorplate_domain::quiet::QuietUntil) -> Self {
+        QuietNow {
+            until: rfc3339(q.at),
+            until_time: q.time,
+            until_weekday: q.weekday,
+            days_ahead: q.days_ahead,
+        }
+    }
+}
+
 pub fn sees_rooms(role: Role, settings: &Settings) -> bool {
     role != Role::Guardian || settings.show_room_to_guardians
 }

@@ -9,6 +9,7 @@ pub mod sqlite;
 pub use model::*;
 
 use async_trait::async_trait;
+use doorplate_domain::quiet::QuietHours;
 use doorplate_domain::timetable::{Arrangement, Slot};
 use doorplate_domain::{Id, Micros, Role, Settings};
 
@@ -59,6 +60,18 @@ pub trait DirectoryStore: Send + Sync {
     async fn is_guardian_of(&self, guardian_id: Id, student_id: Id) -> Result<bool>;
     async fn guardians_of(&self, student_id: Id) -> Result<Vec<Id>>;
     async fn children_of(&self, guardian_id: Id) -> Result<Vec<Id>>;
+    /// Whether the guardian is told when this child checks in (off unless chosen).
+    /// `NotFound` when there is no such guardianship.
+    async fn set_arrival_notices(&self, guardian_id: Id, student_id: Id, on: bool) -> Result<()>;
+    /// The guardian's children they chose arrival notices for.
+    async fn arrival_notice_children(&self, guardian_id: Id) -> Result<Vec<Id>>;
+    /// The guardians of this child who chose arrival notices.
+    async fn arrival_notice_guardians(&self, student_id: Id) -> Result<Vec<Id>>;
+
+    /// A person's quiet hours (`None`: they have none).
+    async fn quiet_hours(&self, user_id: Id) -> Result<Option<QuietHours>>;
+    /// Sets (or with `None` clears) a person's quiet hours.
+    async fn set_quiet_hours(&self, user_id: Id, hours: Option<QuietHours>) -> Result<()>;
 
     async fn create_token(&self, hash: Vec<u8>, user_id: Id, now: Micros, expires_at: Micros) -> Result<()>;
     /// The user a live token belongs to.

@@ -108,6 +108,7 @@ export function mount(root, { params }) {
       [t('people.col.status'), u.disabled ? t('people.disabled') : t('people.active')],
     ])));
     if (u.role === 'student' || u.role === 'guardian') sections.push(linksSection(u));
+    if (isAdmin() && (u.role === 'teacher' || u.role === 'admin')) sections.push(quietSection(u));
     if (isAdmin()) sections.push(actionsSection(u));
     setChildren(body, sections);
   }
@@ -197,6 +198,50 @@ export function mount(root, { params }) {
       } else setChildren(box, errorBox(err));
     });
     return sec;
+  }
+
+  /** A staff member's quiet hours (they set them in the app; an admin may too). */
+  function quietSection(u) {
+    const box = h('div', { class: 'form-stack', 'data-testid': 'person-quiet' }, loading());
+    const path = `/api/v1/users/${u.id}/quiet-hours`;
+    const draw = (res) => {
+      const rows = (res.quiet_hours?.days || [null, null, null, null, null, null, null]).map((d, i) => quietRow(i, d));
+      const errors = formError();
+      const save = button(t('common.save'), { kind: 'primary', testid: 'person-quiet-save' });
+      save.addEventListener('click', () => busy(save, async () => {
+        const next = await call('PUT', path, { body: { quiet_hours: { days: rows.map((r) => r.value()) } } });
+        toast(t('people.quiet_saved', { name: u.display_name }), { kind: 'success' });
+        draw(next);
+      }, errors));
+      setChildren(box,
+        h('p', { class: 'field-hint', 'data-testid': 'person-quiet-now', text: res.now ? t('people.quiet_now', { time: res.now.until_time }) : t('people.quiet_not_now') }),
+        h('div', { class: 'quiet-rows' }, rows.map((r) => r.el)),
+        errors.el, h('div', {}, save));
+    };
+    call('GET', path).then(draw).catch((err) => setChildren(box, errorBox(err)));
+    return section(t('people.quiet'), box);
+  }
+
+  /** One weekday of quiet hours: on, all day, from–to. */
+  function quietRow(i, span) {
+    const allDay = !!span && span.from === span.to;
+    const on = checkbox(t(`people.weekday.${i + 1}`), !!span, { 'data-testid': 'quiet-day-on' });
+    const all = checkbox(t('people.quiet_all_day'), allDay, { 'data-testid': 'quiet-day-all' });
+    const from = input({ type: 'time', value: span && !allDay ? span.from : '18:00', 'aria-label': t('people.quiet_from'), 'data-testid': 'quiet-from' });
+    const to = input({ type: 'time', value: span && !allDay ? span.to : '07:00', 'aria-label': t('people.quiet_to'), 'data-testid': 'quiet-to' });
+    const times = h('span', { class: 'quiet-times' }, from, '–', to);
+    const el = h('div', { class: 'quiet-row', 'data-testid': 'quiet-day', dataset: { day: String(i + 1) } }, on.el, all.el, times);
+    const sync = () => {
+      all.box.disabled = !on.box.checked;
+      times.hidden = !on.box.checked || all.box.checked;
+    };
+    on.box.addEventListener('change', sync);
+    all.box.addEventListener('change', sync);
+    sync();
+    return {
+      el,
+      value: () => (!on.box.checked ? null : all.box.checked ? { from: '00:00', to: '00:00' } : { from: from.value || '18:00', to: to.value || '07:00' }),
+    };
   }
 
   function actionsSection(u) {

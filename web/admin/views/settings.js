@@ -39,6 +39,7 @@ export function mount(root) {
       max_video_bytes: input({ type: 'number', min: 1, step: 1, value: Math.round(s.max_video_bytes / MB), 'data-testid': 'set-video-mb' }),
     };
     const showRoom = checkbox(t('settings.show_room'), s.show_room_to_guardians, { 'data-testid': 'set-show-room' });
+    const arrivals = checkbox(t('settings.arrival_notices'), s.arrival_notices, { 'data-testid': 'set-arrival-notices' });
     let holidays = [...(s.holidays || [])].sort();
     const holidayList = h('div', { class: 'chips', 'data-testid': 'set-holidays' });
     const renderHolidays = () => setChildren(holidayList, holidays.length
@@ -62,6 +63,7 @@ export function mount(root) {
       num('max_doorplates_per_student'); num('session_idle_seconds'); num('retention_days');
       num('max_image_bytes', MB); num('max_voice_bytes', MB); num('max_video_bytes', MB);
       if (showRoom.box.checked !== s.show_room_to_guardians) patch.show_room_to_guardians = showRoom.box.checked;
+      if (arrivals.box.checked !== s.arrival_notices) patch.arrival_notices = arrivals.box.checked;
       if (JSON.stringify(holidays) !== JSON.stringify([...(s.holidays || [])].sort())) patch.holidays = holidays;
       if (!Object.keys(patch).length) { toast(t('common.no_changes')); return; }
       const res = await call('PATCH', '/api/v1/settings', { body: patch });
@@ -84,7 +86,8 @@ export function mount(root) {
       card(t('settings.presence'), t('settings.presence_sub'), h('div', { class: 'form-grid' },
         field(t('settings.max_doorplates'), f.max_doorplates_per_student, { hint: t('settings.max_doorplates_hint') }),
         field(t('settings.idle'), h('div', { class: 'with-unit' }, f.session_idle_seconds, h('span', { class: 'unit', text: t('settings.seconds') })), { hint: t('settings.idle_hint') }),
-        h('div', { class: 'field-wide' }, showRoom.el))),
+        h('div', { class: 'field-wide' }, showRoom.el),
+        h('div', { class: 'field-wide form-stack' }, arrivals.el, h('span', { class: 'field-hint', text: t('settings.arrival_notices_hint') })))),
       card(t('settings.messages'), t('settings.messages_sub'), h('div', { class: 'form-grid' },
         field(t('settings.retention'), h('div', { class: 'with-unit' }, f.retention_days, h('span', { class: 'unit', text: t('settings.days') }))),
         field(t('settings.max_image'), mb('max_image_bytes')),

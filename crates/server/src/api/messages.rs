@@ -4,10 +4,11 @@ use super::{ApiId, parse_id};
 use crate::auth::UserAuth;
 use crate::error::{ApiError, ApiResult, Json, NotFoundAs, Path, Query};
 use crate::school::AppState;
-use crate::views::{MessageView, message_view};
+use crate::views::{MessageView, QuietNow, message_view};
 use axum::extract::State;
 use axum::http::StatusCode;
 use doorplate_domain::message::MAX_TEXT_CHARS;
+use doorplate_domain::quiet::holds;
 use doorplate_domain::{Denied, MessageKind, MessageStatus, Party, Role, may_converse};
 use doorplate_store::{Conversation, NewMessage, User};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,10 @@ pub struct Peer {
     pub id: String,
     pub display_name: String,
     pub role: String,
+    /// The peer (staff) is inside their quiet hours now: messages wait without alerting
+    /// until then (urgent ones from guardians still alert). Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quiet: Option<QuietNow>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -93,6 +98,12 @@ async fn list_conversations(
         .users_by_ids(list.iter().map(|c| c.conversation.peer_of(auth.user.id)).collect())
         .await?;
     let show = show_rooms(&app, &auth.user);
+    let mut quiet = Vec::new();
+    for p in &peers {
+        if let Some(q) = app.quiet_now(p).await {
+            quiet.push((p.id, QuietNow::from(q)));
+        }
+    }
     Ok(axum::Json(
         list.iter()
             .filter_map(|c| {
@@ -103,6 +114,7 @@ async fn list_conversations(
                         id: peer.id.to_string(),
                         display_name: peer.display_name.clone(),
                         role: peer.role.as_str().into(),
+                        quiet: quiet.iter().find(|(id, _)| *id == peer.id).map(|(_, q)| q.clone()),
                     },
                     unread: c.unread,
                     last: c.last.as_ref().map(|m| message_view(m, show)),
@@ -136,6 +148,7 @@ async fn open_conversation(
     check_r8(&app, &auth.user, &peer).await?;
     let conv = app.store.open_conversation(auth.user.id, peer.id, app.now()).await?;
     let unread = app.store.unread_in(conv.id, auth.user.id).await?;
+    let quiet = app.quiet_now(&peer).await.map(QuietNow::from);
     Ok(axum::Json(ConversationResponse {
         conversation: ConversationView {
             id: conv.id.to_string(),
@@ -143,6 +156,7 @@ async fn open_conversation(
                 id: peer.id.to_string(),
                 display_name: peer.display_name,
                 role: peer.role.as_str().into(),
+                quiet,
             },
             unread,
             last: None,
@@ -166,6 +180,10 @@ pub struct SendMessage {
 #[derive(Serialize, ToSchema)]
 pub struct MessageResponse {
     pub message: MessageView,
+    /// Set when the recipient's quiet hours hold the message: it waits, silently, until
+    /// then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient_quiet: Option<QuietNow>,
 }
 
 /// POST /api/v1/conversations/{id}/messages — send. 201 when stored now, 200 when this
@@ -275,10 +293,15 @@ async fn send_message(
         ));
     }
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let recipient_quiet = match app.quiet_now(&peer).await {
+        Some(q) if holds(true, urgent, me.role) => Some(QuietNow::from(q)),
+        _ => None,
+    };
     Ok((
         status,
         axum::Json(MessageResponse {
             message: message_view(&msg, show_rooms(&app, &auth.user)),
+            recipient_quiet,
         }),
     ))
 }

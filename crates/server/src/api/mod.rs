@@ -10,6 +10,7 @@ pub mod media;
 pub mod messages;
 pub mod notices;
 pub mod openapi;
+pub mod preferences;
 pub mod presence;
 pub mod school;
 pub mod settings;
@@ -59,7 +60,8 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(timetable::router())
         .merge(notices::router())
         .merge(import::router())
-        .merge(alerts::router());
+        .merge(alerts::router())
+        .merge(preferences::router());
     let (router, mut doc) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
     openapi::complete(&mut doc);

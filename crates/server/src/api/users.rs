@@ -478,6 +478,11 @@ pub struct Child {
     pub whereabouts: ChildWhere,
     /// Messages from the guardian the child has not read yet.
     pub unread_by_child: u32,
+    /// Whether this guardian is told when the child checks in (their choice, off by
+    /// default; false while the school has the feature off).
+    pub arrival_notices: bool,
+    /// Whether the school offers arrival notices at all (the switch is shown only then).
+    pub arrival_notices_available: bool,
 }
 
 /// GET /api/v1/children — a guardian's children and where each can be reached now
@@ -487,7 +492,9 @@ async fn list_children(State(app): State<AppState>, auth: UserAuth) -> ApiResult
     if auth.user.role != Role::Guardian {
         return Err(ApiError::forbidden("only guardians have children here"));
     }
-    let show_room = crate::views::sees_rooms(auth.user.role, &app.settings());
+    let settings = app.settings();
+    let show_room = crate::views::sees_rooms(auth.user.role, &settings);
+    let noticed = app.store.arrival_notice_children(auth.user.id).await?;
     let kids = app
         .store
         .users_by_ids(app.store.children_of(auth.user.id).await?)
@@ -531,6 +538,8 @@ async fn list_children(State(app): State<AppState>, auth: UserAuth) -> ApiResult
             display_name: kid.display_name,
             whereabouts,
             unread_by_child,
+            arrival_notices: settings.arrival_notices && noticed.contains(&kid.id),
+            arrival_notices_available: settings.arrival_notices,
         });
     }
     Ok(axum::Json(out))

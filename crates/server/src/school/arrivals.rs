@@ -13,7 +13,7 @@ use super::schedule::Displaced;
 use crate::hub::Principal;
 use doorplate_domain::presence::{Held, plan_arrival};
 use doorplate_domain::{Id, Micros, PresenceSource, Role};
-use doorplate_store::{AuditEntry, PresenceChange, PresenceRow};
+use doorplate_store::{AuditEntry, PresenceChange, PresenceRow, User};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -246,6 +246,11 @@ impl Arrivals {
         if !joined.is_empty() {
             self.announce_presence(student, &joined, true, shared.source.as_str())
                 .await;
+            // A check-in is the student's own proof at the door; the timetable moving a
+            // class or a teacher's placement is not one.
+            if source == PresenceSource::Active {
+                self.notify_arrival(&user, doorplate, now).await;
+            }
         }
         // Messages that waited while the student was nowhere present are hinted here.
         if unread > 0 {
@@ -387,6 +392,38 @@ impl Arrivals {
             "presence.left",
             &json!({"user_id": student.to_string(), "reason": reason.as_str()}),
         );
+    }
+
+    /// `child.arrived` to each guardian who chose arrival notices for this child, if the
+    /// school offers them: when, on the school's wall clock, and the room only where the
+    /// school shows rooms to guardians (`views::sees_rooms`) — otherwise "at school".
+    async fn notify_arrival(&self, student: &User, doorplate: Id, at: Micros) {
+        let settings = self.core.settings();
+        if !settings.arrival_notices {
+            return;
+        }
+        let guardians = match self.core.store.arrival_notice_guardians(student.id).await {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read who wants arrival notices");
+                return;
+            }
+        };
+        if guardians.is_empty() {
+            return;
+        }
+        let local = jiff::Timestamp::from_microsecond(at)
+            .map(|t| t.to_zoned_datetime(self.core.zone()).strftime("%H:%M").to_string())
+            .unwrap_or_default();
+        let mut data = json!({"student_id": student.id.to_string(), "student_name": student.display_name,
+                              "at": crate::time::rfc3339(at), "time": local});
+        if crate::views::sees_rooms(Role::Guardian, &settings) {
+            data["room"] = json!(self.core.directory.room_name_of(doorplate).await);
+        }
+        let data = data.to_string();
+        for g in guardians {
+            self.core.hub.publish_raw(Principal::User(g), "child.arrived", &data);
+        }
     }
 
     /// `presence.changed` to the student's class teachers (one per doorplate, with the

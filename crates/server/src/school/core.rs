@@ -10,8 +10,9 @@ use super::schedule::Schedule;
 use crate::hub::{Hub, Principal};
 use crate::sessions::{Ended, Sessions};
 use crate::sharded::Sharded;
+use doorplate_domain::quiet::{QuietUntil, may_have_quiet_hours};
 use doorplate_domain::{Id, Micros, Settings};
-use doorplate_store::{AuditEntry, Store};
+use doorplate_store::{AuditEntry, Store, User};
 use serde_json::json;
 use std::sync::{Arc, RwLock};
 
@@ -110,6 +111,29 @@ impl Core {
 
     pub fn settings(&self) -> Settings {
         self.settings.read().expect("settings poisoned").clone()
+    }
+
+    /// The school's zone (UTC if the setting names one the zone database lacks).
+    pub fn zone(&self) -> jiff::tz::TimeZone {
+        let name = self.settings.read().expect("settings poisoned").timezone.clone();
+        jiff::tz::TimeZone::get(&name).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+
+    /// Whether a person is inside their quiet hours now, and until when (staff only;
+    /// `None` for everyone else). A store failure is logged and counts as not quiet:
+    /// a message that alerts is better than one that waits unseen.
+    pub async fn quiet_now(&self, user: &User) -> Option<QuietUntil> {
+        if !may_have_quiet_hours(user.role) {
+            return None;
+        }
+        match self.store.quiet_hours(user.id).await {
+            Ok(Some(q)) => q.quiet_until(self.now(), &self.zone()),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read quiet hours");
+                None
+            }
+        }
     }
 
     /// The lock that serialises everything about one student's presence and hints.

@@ -5,7 +5,8 @@
 use super::core::Core;
 use crate::error::ApiResult;
 use crate::hub::Principal;
-use crate::views::{message_json, sees_rooms};
+use crate::views::{QuietNow, message_json, sees_rooms};
+use doorplate_domain::quiet::holds;
 use doorplate_domain::routing::{Placement, Recipient, route};
 use doorplate_domain::{Id, MessageStatus, Role};
 use doorplate_store::{Message, NewAlert, NewMessage, StatusChange, User};
@@ -34,6 +35,7 @@ impl Delivery {
         } else {
             None
         };
+        let mut quiet = None;
         let to = if student {
             let mut at = Vec::new();
             for p in self.core.presence.of_student(recipient.id) {
@@ -45,10 +47,15 @@ impl Delivery {
             }
             Recipient::Student { at }
         } else {
+            quiet = self.core.quiet_now(recipient).await;
             Recipient::Person {
                 online: self.core.hub.is_online(Principal::User(recipient.id)),
+                held: holds(quiet.is_some(), new.urgent, sender.role),
             }
         };
+        // A message held by quiet hours: the recipient's app lists it without a sound,
+        // and the sender is told until when it waits.
+        let held = matches!(to, Recipient::Person { held: true, .. });
         let route = route(to);
         let online = !student && route.status == MessageStatus::Notified;
         let plates = route.hint;
@@ -66,8 +73,16 @@ impl Delivery {
         // Each party's frame is built for them: the hub replays it as it is.
         let settings = self.core.settings();
         for who in [recipient, sender] {
-            let body = json!({"message": message_json(&msg, sees_rooms(who.role, &settings))}).to_string();
-            self.core.hub.publish_raw(Principal::User(who.id), "message.new", &body);
+            let mut body = json!({"message": message_json(&msg, sees_rooms(who.role, &settings))});
+            if held && who.id == recipient.id {
+                body["quiet"] = json!(true);
+            }
+            if let Some(q) = quiet.clone().filter(|_| held && who.id == sender.id) {
+                body["recipient_quiet"] = json!(QuietNow::from(q));
+            }
+            self.core
+                .hub
+                .publish_raw(Principal::User(who.id), "message.new", &body.to_string());
         }
         let show_room = sees_rooms(sender.role, &settings);
         if online {

@@ -2,9 +2,9 @@
 //! classes and doorplates.
 
 use super::rows::*;
-use super::{SqliteStore, db, schedule};
+use super::{SqliteStore, db, internal, schedule};
 use crate::*;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 #[async_trait]
 impl DirectoryStore for SqliteStore {
@@ -195,6 +195,70 @@ impl DirectoryStore for SqliteStore {
                 "SELECT guardian_id FROM guardianships WHERE student_id = ?1",
                 student_id,
             )
+        })
+        .await
+    }
+
+    async fn set_arrival_notices(&self, guardian_id: Id, student_id: Id, on: bool) -> Result<()> {
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE guardianships SET arrival_notices = ?3 WHERE guardian_id = ?1 AND student_id = ?2",
+                    params![guardian_id, student_id, on],
+                )
+                .map_err(db)?;
+            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn arrival_notice_children(&self, guardian_id: Id) -> Result<Vec<Id>> {
+        self.read(move |c| {
+            ids(
+                c,
+                "SELECT student_id FROM guardianships WHERE guardian_id = ?1 AND arrival_notices = 1 ORDER BY student_id",
+                guardian_id,
+            )
+        })
+        .await
+    }
+
+    async fn arrival_notice_guardians(&self, student_id: Id) -> Result<Vec<Id>> {
+        self.read(move |c| {
+            ids(
+                c,
+                "SELECT guardian_id FROM guardianships WHERE student_id = ?1 AND arrival_notices = 1 ORDER BY guardian_id",
+                student_id,
+            )
+        })
+        .await
+    }
+
+    async fn quiet_hours(&self, user_id: Id) -> Result<Option<QuietHours>> {
+        self.read(move |c| {
+            let json: Option<String> = c
+                .prepare_cached("SELECT days FROM quiet_hours WHERE user_id = ?1")
+                .and_then(|mut s| s.query_row([user_id], |r| r.get(0)))
+                .optional()
+                .map_err(db)?;
+            json.map(|j| serde_json::from_str(&j).map_err(internal)).transpose()
+        })
+        .await
+    }
+
+    async fn set_quiet_hours(&self, user_id: Id, hours: Option<QuietHours>) -> Result<()> {
+        let json = hours.map(|h| serde_json::to_string(&h).map_err(internal)).transpose()?;
+        self.write(move |c| {
+            match json {
+                Some(j) => c.execute(
+                    "INSERT INTO quiet_hours (user_id, days) VALUES (?1, ?2)
+                     ON CONFLICT (user_id) DO UPDATE SET days = excluded.days",
+                    params![user_id, j],
+                ),
+                None => c.execute("DELETE FROM quiet_hours WHERE user_id = ?1", [user_id]),
+            }
+            .map_err(db)?;
+            Ok(())
         })
         .await
     }

@@ -1,6 +1,7 @@
 //! People, tokens, guardianships, rooms, groups, doorplates and presence.
 
 use super::user;
+use doorplate_domain::quiet::{QuietHours, QuietSpan};
 use doorplate_domain::{PresenceSource, Role};
 use doorplate_store::{AuditEntry, AuditFilter, NewUser, PresenceChange, PresenceRow, Store, StoreError, UserPatch};
 use serde_json::json;
@@ -208,6 +209,58 @@ pub async fn guardianships_are_added_once_and_removed(s: &dyn Store) {
     assert!(!s.is_guardian_of(g, kid).await.unwrap());
     assert!(matches!(s.remove_guardianship(g, kid).await, Err(StoreError::NotFound)));
     assert_eq!(s.guardians_of(kid).await.unwrap(), vec![h]);
+}
+
+pub async fn arrival_notices_are_off_until_chosen_and_end_with_the_guardianship(s: &dyn Store) {
+    let g = user(s, Role::Guardian, "G").await;
+    let h = user(s, Role::Guardian, "H").await;
+    let kid = user(s, Role::Student, "Kid").await;
+    let other = user(s, Role::Student, "Other").await;
+    s.add_guardianship(g, kid).await.unwrap();
+    s.add_guardianship(h, kid).await.unwrap();
+    s.add_guardianship(g, other).await.unwrap();
+    assert!(s.arrival_notice_children(g).await.unwrap().is_empty(), "off by default");
+    assert!(s.arrival_notice_guardians(kid).await.unwrap().is_empty());
+    s.set_arrival_notices(g, kid, true).await.unwrap();
+    s.set_arrival_notices(g, kid, true).await.unwrap(); // again is fine
+    assert_eq!(s.arrival_notice_children(g).await.unwrap(), vec![kid]);
+    assert_eq!(s.arrival_notice_guardians(kid).await.unwrap(), vec![g]);
+    assert!(s.arrival_notice_guardians(other).await.unwrap().is_empty());
+    assert!(
+        matches!(s.set_arrival_notices(h, other, true).await, Err(StoreError::NotFound)),
+        "only for one's own child"
+    );
+    s.set_arrival_notices(g, kid, false).await.unwrap();
+    assert!(s.arrival_notice_guardians(kid).await.unwrap().is_empty());
+    s.set_arrival_notices(g, kid, true).await.unwrap();
+    s.remove_guardianship(g, kid).await.unwrap();
+    s.add_guardianship(g, kid).await.unwrap();
+    assert!(
+        s.arrival_notice_guardians(kid).await.unwrap().is_empty(),
+        "a new guardianship starts off"
+    );
+}
+
+pub async fn quiet_hours_are_kept_replaced_and_cleared(s: &dyn Store) {
+    let t = user(s, Role::Teacher, "T").await;
+    let u = user(s, Role::Teacher, "U").await;
+    assert_eq!(s.quiet_hours(t).await.unwrap(), None);
+    let mut q = QuietHours::default();
+    q.days[0] = Some(QuietSpan {
+        from: "18:00".into(),
+        to: "07:00".into(),
+    });
+    s.set_quiet_hours(t, Some(q.clone())).await.unwrap();
+    assert_eq!(s.quiet_hours(t).await.unwrap(), Some(q.clone()));
+    assert_eq!(s.quiet_hours(u).await.unwrap(), None, "one person's only");
+    q.days[5] = Some(QuietSpan {
+        from: "00:00".into(),
+        to: "00:00".into(),
+    });
+    s.set_quiet_hours(t, Some(q.clone())).await.unwrap();
+    assert_eq!(s.quiet_hours(t).await.unwrap(), Some(q));
+    s.set_quiet_hours(t, None).await.unwrap();
+    assert_eq!(s.quiet_hours(t).await.unwrap(), None);
 }
 
 pub async fn rooms_and_groups_are_kept_and_edited(s: &dyn Store) {

@@ -33,6 +33,8 @@ macro_rules! each_case {
             directory::the_last_active_admin_can_be_neither_disabled_nor_deleted,
             directory::tokens_work_until_they_expire_or_are_deleted,
             directory::guardianships_are_added_once_and_removed,
+            directory::arrival_notices_are_off_until_chosen_and_end_with_the_guardianship,
+            directory::quiet_hours_are_kept_replaced_and_cleared,
             directory::rooms_and_groups_are_kept_and_edited,
             directory::a_pairing_code_pairs_once_and_not_after_it_expires,
             directory::presence_changes_apply_removals_upserts_and_audit_together,
