@@ -3,7 +3,7 @@
 // and drops `issue=1` from its address so a reload never issues again by accident.
 
 import { h, setChildren } from '/common/dom.js';
-import { t, setLang } from '/common/i18n.js';
+import { t, setLang, compareNames } from '/common/i18n.js';
 import './strings.js';
 import { icon } from '/common/icons.js';
 import { session, call, errorText } from './lib.js';
@@ -76,7 +76,7 @@ async function issue(btn, errors) {
 }
 
 function renderSheets() {
-  const sorted = [...badges].sort((a, b) => a.display_name.localeCompare(b.display_name, document.documentElement.lang));
+  const sorted = [...badges].sort((a, b) => compareNames(a.display_name, b.display_name));
   const pages = [];
   for (let i = 0; i < sorted.length; i += perPage) pages.push(sorted.slice(i, i + perPage));
   const per = h('div', { class: 'segmented' }, [8, 10].map((n) => h('button', {

@@ -43,7 +43,8 @@ export function mount(root, { params }) {
     try {
       const rows = await call('GET', `/api/v1/users?${q}`);
       if (seq !== state.seq) return;
-      state.rows = rows;
+      // The server orders by code point; the reader expects pinyin order for Chinese names.
+      state.rows = [...rows].sort(byName);
       render();
     } catch (err) {
       if (seq === state.seq) setChildren(tableBox, errorBox(err, load));
