@@ -179,3 +179,42 @@ test('People lists Chinese names in pinyin order, not by code point', { skip }, 
     await shot(page, `presence-place-people-${suffix}`);
   }
 });
+
+test('the week grid: a 15-minute slot shows its whole title; a conflict names the slot it overlaps', { skip }, async () => {
+  const api = school.api;
+  await api.post('/api/v1/timetable', { room_id: s.room.id, weekday: 1, start: '08:00', end: '08:45', kind: 'lesson', title: 'Maths', group_id: s.klass.id, teacher_id: s.teacher.id });
+  await api.post('/api/v1/timetable', { room_id: s.lab.id, weekday: 1, start: '12:00', end: '12:15', kind: 'activity', title: 'Reading club', group_id: s.klass.id });
+  const physics = (await api.post('/api/v1/timetable', { room_id: s.lab.id, weekday: 1, start: '09:00', end: '09:45', kind: 'lesson', title: 'Physics', group_id: s.klass.id })).slot;
+  assert.deepEqual(physics.conflicts, []);
+  await page.goto('/admin?lang=en');
+  await page.evaluate(() => localStorage.removeItem('doorplate.console.token'));
+  for (const [lang, suffix, monday] of [['en', 'en', 'Monday'], ['zh-CN', 'zh', '星期一']]) {
+    await page.goto(`/admin?lang=${lang}#/timetable`);
+    if (suffix === 'en') await signIn(page, server.admin.username, server.admin.password);
+    await page.locator('.view-inner[data-view="timetable"]').waitFor();
+    await page.locator(tid('tt-target')).selectOption(s.lab.id);
+    const reading = page.locator(tid('tt-slot')).filter({ hasText: 'Reading club' });
+    await reading.waitFor();
+    // The title is whole: it does not overflow its line.
+    const cut = await reading.locator('.tt-slot-title').evaluate((el) => el.scrollWidth > el.clientWidth);
+    assert.equal(cut, false, `the 15-minute slot's title is not cut (${lang})`);
+
+    if (suffix === 'en') {
+      // Move Physics onto Maths's time through the form: the notice names Maths, its
+      // day, times and room (which is not in this grid).
+      await page.locator(`${tid('tt-slot')}[data-slot-id="${physics.id}"]`).click();
+      await page.locator(tid('slot-edit')).click();
+      const form = page.locator(tid('slot-form'));
+      await form.locator(tid('slot-start')).fill('08:30');
+      await form.locator(tid('slot-end')).fill('09:15');
+      await form.locator(tid('slot-submit')).click();
+      await page.locator('.toast').filter({ hasText: 'Saved — but it overlaps Maths · Monday 08:00–08:45 · Room 204' }).waitFor();
+      await shot(page, 'presence-place-conflict-toast-en');
+    }
+    await page.locator(`${tid('tt-slot')}[data-slot-id="${physics.id}"][data-conflict="true"]`).click();
+    const listed = page.locator(`${tid('slot-conflicts')} ${tid('slot-conflict')}`);
+    await listed.first().waitFor();
+    assert.match(await listed.first().innerText(), new RegExp(`^Maths · ${monday} 08:00–08:45 · Room 204 · Class 7-1 · Wang Li$`));
+    await shot(page, `presence-place-timetable-${suffix}`);
+  }
+});

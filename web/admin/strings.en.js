@@ -256,6 +256,7 @@ addStrings({
     'tt.end_after_start': 'The end must be after the start.',
     'tt.need_class': 'Choose the class this slot is for.',
     'tt.saved': 'The timetable is saved.',
+    'tt.saved_conflict_named': { zero: 'Saved — but it overlaps {slot}. It is marked in red.', one: 'Saved — but it overlaps {slot} and 1 more slot. They are marked in red.', other: 'Saved — but it overlaps {slot} and {n} more slots. They are marked in red.' },
     'tt.saved_conflict': 'Saved — but it overlaps another slot. It is marked in red.',
     'tt.delete_title': 'Delete this slot?',
     'tt.delete_text': '{what} will be removed from the timetable.',

@@ -251,6 +251,7 @@ addStrings({
     'tt.end_after_start': '结束时间必须晚于开始时间。',
     'tt.need_class': '请选择这个课时对应的班级。',
     'tt.saved': '课表已保存。',
+    'tt.saved_conflict_named': { zero: '已保存，但与“{slot}”重叠，已用红色标出。', other: '已保存，但与“{slot}”及另外 {n} 个课时重叠，已用红色标出。' },
     'tt.saved_conflict': '已保存，但与其他课时重叠，已用红色标出。',
     'tt.delete_title': '删除这个课时？',
     'tt.delete_text': '将从课表中移除“{what}”。',

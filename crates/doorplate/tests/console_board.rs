@@ -1,0 +1,83 @@
+//! What the console shows staff about the timetable: a slot that overlaps another says
+//! which one (title, room, weekday, times), even when that slot is in another room's
+//! timetable, so the console's notice can name it (issue 17, item 10).
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn slot(s: &School, body: Value) -> Value {
+    let (st, v) = s.api.post("/api/v1/timetable", &s.admin, body).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    v["slot"].clone()
+}
+
+#[tokio::test]
+async fn an_overlapping_slot_names_the_slot_it_conflicts_with() {
+    let server = TestServer::start().await;
+    let s = School::new(&server).await;
+    let class = s.api.get("/api/v1/groups", &s.admin).await.1[0]["id"].clone();
+    let lab = s
+        .api
+        .ok("/api/v1/rooms", &s.admin, json!({"name": "Science Lab", "kind": "lab"}))
+        .await["room"]
+        .clone();
+
+    let maths = slot(
+        &s,
+        json!({"room_id": s.room["id"], "weekday": 1, "start": "08:00", "end": "08:45",
+               "kind": "lesson", "title": "Maths", "group_id": class}),
+    )
+    .await;
+    assert_eq!(maths["conflicts_with"], json!([]), "nothing to overlap yet");
+
+    // The same class in another room at overlapping times: saved, and the answer names
+    // the slot it overlaps with its room's name, day and times.
+    let physics = slot(
+        &s,
+        json!({"room_id": lab["id"], "weekday": 1, "start": "08:30", "end": "09:15",
+               "kind": "lesson", "title": "Physics", "group_id": class}),
+    )
+    .await;
+    assert_eq!(physics["conflicts"], json!([maths["id"]]));
+    let named = &physics["conflicts_with"][0];
+    assert_eq!(named["id"], maths["id"]);
+    assert_eq!(named["title"], "Maths");
+    assert_eq!(named["kind"], "lesson");
+    assert_eq!(named["room_id"], s.room["id"]);
+    assert_eq!(named["room_name"], s.room["name"]);
+    assert_eq!(named["weekday"], 1);
+    assert_eq!(named["start"], "08:00");
+    assert_eq!(named["end"], "08:45");
+    assert_eq!(named["group_id"], class);
+
+    // The lab's own timetable names Maths, which it does not list itself.
+    let (st, lab_slots) = s
+        .api
+        .get(
+            &format!("/api/v1/timetable?room_id={}", lab["id"].as_str().unwrap()),
+            &s.admin,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(lab_slots.as_array().unwrap().len(), 1);
+    assert_eq!(lab_slots[0]["conflicts_with"][0]["title"], "Maths");
+    assert_eq!(lab_slots[0]["conflicts_with"][0]["room_name"], s.room["name"]);
+
+    // Moving Physics clear of Maths clears the conflict on both.
+    let (st, moved) = s
+        .api
+        .call(
+            "PATCH",
+            &format!("/api/v1/timetable/{}", physics["id"].as_str().unwrap()),
+            Some(&s.admin),
+            Some(json!({"start": "09:00", "end": "09:45"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{moved}");
+    assert_eq!(moved["slot"]["conflicts_with"], json!([]));
+    let all = s.api.get("/api/v1/timetable", &s.admin).await.1;
+    assert!(all.as_array().unwrap().iter().all(|x| x["conflicts_with"] == json!([])));
+}
