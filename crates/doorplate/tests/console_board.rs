@@ -81,3 +81,42 @@ async fn an_overlapping_slot_names_the_slot_it_conflicts_with() {
     let all = s.api.get("/api/v1/timetable", &s.admin).await.1;
     assert!(all.as_array().unwrap().iter().all(|x| x["conflicts_with"] == json!([])));
 }
+
+/// One student's new badge comes with its QR image, so the console prints it alone (a
+/// lost badge does not mean reprinting, and voiding, the whole class's); the old badge
+/// stops working and the new one opens a session at a doorplate.
+#[tokio::test]
+async fn one_students_new_badge_is_printable_and_replaces_the_old_one() {
+    let server = TestServer::start().await;
+    let s = School::new(&server).await;
+    let path = format!("/api/v1/users/{}/badge", s.ann["id"].as_str().unwrap());
+    let (st, v) = s.api.post(&path, &s.admin, json!({})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let svg = v["qr_svg"].as_str().unwrap();
+    assert!(svg.contains("<svg"), "an inline SVG: {svg:.60}");
+    let token = v["qr_token"].as_str().unwrap();
+    assert!(token.starts_with("dpq_"));
+
+    // The old badge (School::new issued ann_qr) is refused at the door, the new one opens.
+    let (st, _) = s
+        .api
+        .post(
+            "/api/v1/doorplate/checkin",
+            &s.device,
+            json!({"credential": {"qr": s.ann_qr}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "the old badge is void");
+    let (st, _) = s
+        .api
+        .post(
+            "/api/v1/doorplate/checkin",
+            &s.device,
+            json!({"credential": {"qr": token}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "the new badge checks in");
+    // A teacher may not issue one.
+    let (st, v) = s.api.post(&path, &s.teacher_token, json!({})).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+}

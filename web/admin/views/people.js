@@ -3,7 +3,7 @@
 // issue a QR badge and link guardians with students.
 
 import { h, setChildren } from '/common/dom.js';
-import { t } from '/common/i18n.js';
+import { t, getLang } from '/common/i18n.js';
 import { ApiError } from '/common/api.js';
 import { call, isAdmin, invalidate, directory, byName, errorText } from '../lib.js';
 import {
@@ -212,6 +212,14 @@ export function mount(root, { params }) {
           badgeDialog(u, token);
           load();
         } catch (err) { toast(errorText(err), { kind: 'error' }); }
+      } }));
+      // One student's printable badge: a lost badge is replaced without reprinting (and
+      // voiding) the whole class's.
+      actions.push(button(t('people.print_badge'), { iconName: 'printer', testid: 'person-badge-print', onclick: async () => {
+        const ok = await confirmDialog({ title: t('people.print_badge_title', { name: u.display_name }), text: t('people.new_badge_text', { name: u.display_name }), confirm: t('people.print_badge_go') });
+        if (!ok) return;
+        // The sheet issues the badge itself, so what prints is exactly what was issued.
+        window.open(`/admin/badges.html?user=${encodeURIComponent(u.id)}&issue=1&lang=${getLang()}`, '_blank');
       } }));
     }
     actions.push(button(t('people.delete'), { kind: 'danger-outline', iconName: 'trash', testid: 'person-delete', onclick: async () => {
