@@ -183,7 +183,7 @@ test('People lists Chinese names in pinyin order, not by code point', { skip }, 
 test('the week grid: a 15-minute slot shows its whole title; a conflict names the slot it overlaps', { skip }, async () => {
   const api = school.api;
   await api.post('/api/v1/timetable', { room_id: s.room.id, weekday: 1, start: '08:00', end: '08:45', kind: 'lesson', title: 'Maths', group_id: s.klass.id, teacher_id: s.teacher.id });
-  await api.post('/api/v1/timetable', { room_id: s.lab.id, weekday: 1, start: '12:00', end: '12:15', kind: 'activity', title: 'Reading club', group_id: s.klass.id });
+  await api.post('/api/v1/timetable', { room_id: s.lab.id, weekday: 1, start: '12:00', end: '12:15', kind: 'activity', title: 'Morning reading', group_id: s.klass.id });
   const physics = (await api.post('/api/v1/timetable', { room_id: s.lab.id, weekday: 1, start: '09:00', end: '09:45', kind: 'lesson', title: 'Physics', group_id: s.klass.id })).slot;
   assert.deepEqual(physics.conflicts, []);
   // Sign the teacher out (on another address, so the next goto loads the console anew).
@@ -194,11 +194,14 @@ test('the week grid: a 15-minute slot shows its whole title; a conflict names th
     if (suffix === 'en') await signIn(page, server.admin.username, server.admin.password);
     await page.locator('.view-inner[data-view="timetable"]').waitFor();
     await page.locator(tid('tt-target')).selectOption(s.lab.id);
-    const reading = page.locator(tid('tt-slot')).filter({ hasText: 'Reading club' });
+    const reading = page.locator(tid('tt-slot')).filter({ hasText: 'Morning reading' });
     await reading.waitFor();
-    // The title is whole: it does not overflow its line.
+    // In the week as it opens (five days, no panel), the 15-minute slot's title is whole:
+    // it does not overflow its one line (the time gives way). In a narrower grid it is
+    // cut with an ellipsis, and the tooltip and the panel carry it whole.
     const cut = await reading.locator('.tt-slot-title').evaluate((el) => el.scrollWidth > el.clientWidth);
     assert.equal(cut, false, `the 15-minute slot's title is not cut (${lang})`);
+    await shot(page, `presence-place-week-${suffix}`);
 
     if (suffix === 'en') {
       // Move Physics onto Maths's time through the form: the notice names Maths, its
@@ -255,4 +258,18 @@ test('one student\'s badge is printed from the person panel, after a warning', {
   // The classmates' badges were not touched: only Lucy's was issued (twice, once per language).
   const audit = await school.api.get('/api/v1/audit?limit=200').catch(() => null);
   if (Array.isArray(audit)) assert.equal(audit.filter((e) => e.action === 'group.badges').length, 0);
+});
+
+test('a teacher with no class is told why there is no one to place', { skip }, async () => {
+  await school.teacher('Zhou Kong', { username: 'zhou.kong', password: 'teach-me-3' });
+  await page.goto('/admin?lang=en&from=admin');
+  await page.evaluate(() => localStorage.removeItem('doorplate.console.token'));
+  await page.goto('/admin?lang=en#/presence');
+  await signIn(page, 'zhou.kong', 'teach-me-3');
+  await openPresence(page);
+  await page.locator(`${tid('presence-card')}[data-doorplate-id="${s.plate.id}"]`).click();
+  await page.locator(tid('place-hint')).filter({ hasText: 'You teach no class' }).waitFor();
+  // Nor may they dismiss: no one here is a student of theirs.
+  await page.locator(tid('presence-here-item')).first().waitFor();
+  assert.equal(await page.locator(tid('presence-dismiss')).count(), 0);
 });

@@ -345,6 +345,7 @@ addStrings({
     'presence.place_title': 'Place here',
     'presence.place_hint_teacher': 'Students of your classes. They appear on this doorplate at once.',
     'presence.place_hint_admin': 'Any student. They appear on this doorplate at once.',
+    'presence.place_none': 'You teach no class, so there is no one to place. An administrator can place any student.',
     'presence.place_search': 'Search a student…',
     'presence.place_until': 'Until',
     'presence.place_until_at': 'Until what time today',

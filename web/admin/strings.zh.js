@@ -337,6 +337,7 @@ addStrings({
     'presence.place_title': '安排到此',
     'presence.place_hint_teacher': '可安排你所带班级的学生，立即显示在此门牌上。',
     'presence.place_hint_admin': '可安排任何学生，立即显示在此门牌上。',
+    'presence.place_none': '你目前没有所带班级，因此没有可安排的学生。管理员可以安排任何学生。',
     'presence.place_search': '搜索学生…',
     'presence.place_until': '截至',
     'presence.place_until_at': '今天截至几点',

@@ -199,8 +199,11 @@ export function mount(root, { onEvent }) {
       renderPicked();
       soon();
     } });
+    const hint = h('p', { class: 'field-hint', 'data-testid': 'place-hint', text: isAdmin() ? t('presence.place_hint_admin') : t('presence.place_hint_teacher') });
+    // A teacher who teaches no class has no one to offer: say so instead of an empty search.
+    candidates().then((list) => { if (!list.length) hint.textContent = t('presence.place_none'); }).catch(() => {});
     return section(t('presence.place_title'), h('div', { class: 'form-stack', 'data-testid': 'place-form' },
-      h('p', { class: 'field-hint', text: isAdmin() ? t('presence.place_hint_admin') : t('presence.place_hint_teacher') }),
+      hint,
       picker, chips,
       h('div', { class: 'place-until' },
         h('label', { class: 'check' }, untilOn, h('span', { text: t('presence.place_until') })), untilAt),
