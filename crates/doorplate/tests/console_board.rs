@@ -1,6 +1,7 @@
-//! What the console shows staff about the timetable: a slot that overlaps another says
-//! which one (title, room, weekday, times), even when that slot is in another room's
-//! timetable, so the console's notice can name it (issue 17, item 10).
+//! What the console relies on for issue 17 (items 10 and 11): a slot that overlaps another
+//! says which one (title, room, weekday, times), even when that slot is in another room's
+//! timetable; one student's new badge comes with its QR image to print; and who may place
+//! and dismiss students through the API the console's presence board uses.
 
 mod common;
 
@@ -119,4 +120,42 @@ async fn one_students_new_badge_is_printable_and_replaces_the_old_one() {
     // A teacher may not issue one.
     let (st, v) = s.api.post(&path, &s.teacher_token, json!({})).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+}
+
+/// The decision behind the console's placement (issue 17, item 11): PRODUCT.md lets
+/// "teacher / staff" place and dismiss students, and duty or dormitory staff teach no
+/// class, so the API lets any teacher place a student of another class (the console
+/// offers a teacher only their own classes); a guardian or a student may not.
+#[tokio::test]
+async fn any_teacher_may_place_and_dismiss_a_student_of_another_class_but_no_guardian() {
+    let server = TestServer::start().await;
+    let s = School::new(&server).await;
+    let other = s
+        .api
+        .ok(
+            "/api/v1/users",
+            &s.admin,
+            json!({"role": "student", "display_name": "Olivia", "username": "olivia", "password": PASSWORD}),
+        )
+        .await["user"]
+        .clone();
+    let body = json!({"doorplate_id": s.doorplate["id"], "user_ids": [other["id"]]});
+    let (st, v) = s.api.post("/api/v1/presence", &s.teacher_token, body.clone()).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v[0]["source"], "teacher_now");
+    let (st, v) = s.api.post("/api/v1/presence", &s.gwen_token, body.clone()).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    let (st, v) = s
+        .api
+        .call("DELETE", "/api/v1/presence", Some(&s.teacher_token), Some(body))
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
+    let (_, left) = s
+        .api
+        .get(
+            &format!("/api/v1/presence?user_id={}", other["id"].as_str().unwrap()),
+            &s.admin,
+        )
+        .await;
+    assert_eq!(left, json!([]));
 }
