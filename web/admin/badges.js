@@ -1,15 +1,20 @@
-// The printable QR badge sheet of one class: A4 pages of 8 or 10 cards (name, class,
-// QR). Issuing replaces the class's current badges, so the page asks first, issues once,
-// and drops `issue=1` from its address so a reload never issues again by accident.
+// The printable QR badge sheet of one class (`?group=`), or of one student (`?user=`,
+// from the person panel, so a lost badge is reprinted without voiding the class's):
+// A4 pages of 8 or 10 cards (name, class, QR). Issuing replaces the current badges, so
+// the page asks first, issues once, and drops `issue=1` from its address so a reload
+// never issues again by accident.
 
 import { h, setChildren } from '/common/dom.js';
-import { t, setLang } from '/common/i18n.js';
+import { t, setLang, compareNames } from '/common/i18n.js';
 import './strings.js';
 import { icon } from '/common/icons.js';
 import { session, call, errorText } from './lib.js';
 
 const query = new URLSearchParams(location.search);
 const groupId = query.get('group');
+const userId = query.get('user');
+/** The one student of a `?user=` sheet. */
+let student = null;
 const root = document.getElementById('app');
 let perPage = Number(localStorage.getItem('doorplate.badges.per_page')) === 10 ? 10 : 8;
 let group = null;
@@ -39,10 +44,10 @@ function qrImage(markup) {
 
 function toolbar(...extra) {
   return h('header', { class: 'sheet-bar' },
-    h('a', { class: 'btn btn-quiet', href: `/admin#/classes?id=${encodeURIComponent(groupId || '')}` }, icon('back'), h('span', { text: t('badges.back') })),
+    h('a', { class: 'btn btn-quiet', href: student ? `/admin#/people?id=${encodeURIComponent(student.id)}` : `/admin#/classes?id=${encodeURIComponent(groupId || '')}` }, icon('back'), h('span', { text: t('badges.back') })),
     h('div', { class: 'sheet-bar-title' },
-      h('h1', { text: group ? t('badges.heading', { name: group.name }) : t('badges.title') }),
-      h('p', { text: badges ? t('badges.count', { n: badges.length }) : group ? t('classes.students_n', { n: group.member_ids.length }) : '' })),
+      h('h1', { text: student ? t('badges.heading', { name: student.display_name }) : group ? t('badges.heading', { name: group.name }) : t('badges.title') }),
+      h('p', { text: badges ? t('badges.count', { n: badges.length }) : group && !student ? t('classes.students_n', { n: group.member_ids.length }) : '' })),
     extra);
 }
 
@@ -56,14 +61,17 @@ function renderConfirm() {
   const errors = h('p', { class: 'form-error', hidden: true });
   go.addEventListener('click', () => issue(go, errors));
   setChildren(root, toolbar(), h('div', { class: 'sheet-message card card-pad', 'data-testid': 'badges-confirm' },
-    h('div', { class: 'note' }, icon('alert'), h('span', { text: t('classes.badges_text', { n: group.member_ids.length }) })),
+    h('div', { class: 'note' }, icon('alert'), h('span', { text: student ? t('people.new_badge_text', { name: student.display_name }) : t('classes.badges_text', { n: group.member_ids.length }) })),
     errors, h('div', {}, go)));
 }
 
 async function issue(btn, errors) {
   if (btn) { btn.disabled = true; btn.classList.add('busy'); }
   try {
-    badges = await call('POST', `/api/v1/groups/${encodeURIComponent(groupId)}/badges`);
+    if (student) {
+      const { qr_token: token, qr_svg: svg } = await call('POST', `/api/v1/users/${encodeURIComponent(student.id)}/badge`);
+      badges = [{ user_id: student.id, display_name: student.display_name, group: group?.name || '', qr_token: token, qr_svg: svg }];
+    } else badges = await call('POST', `/api/v1/groups/${encodeURIComponent(groupId)}/badges`);
     const u = new URL(location.href);
     u.searchParams.delete('issue');
     history.replaceState(null, '', u);
@@ -76,7 +84,7 @@ async function issue(btn, errors) {
 }
 
 function renderSheets() {
-  const sorted = [...badges].sort((a, b) => a.display_name.localeCompare(b.display_name, document.documentElement.lang));
+  const sorted = [...badges].sort((a, b) => compareNames(a.display_name, b.display_name));
   const pages = [];
   for (let i = 0; i < sorted.length; i += perPage) pages.push(sorted.slice(i, i + perPage));
   const per = h('div', { class: 'segmented' }, [8, 10].map((n) => h('button', {
@@ -108,8 +116,14 @@ async function start() {
     session.settings = await call('GET', '/api/v1/settings').catch(() => session.settings);
     lang();
     const groups = await call('GET', '/api/v1/groups');
-    group = groups.find((g) => g.id === groupId);
-    if (!group) { renderMessage(t('badges.no_class')); return; }
+    if (userId) {
+      student = (await call('GET', `/api/v1/users/${encodeURIComponent(userId)}`)).user;
+      // The class printed on the card: the first class the student belongs to.
+      group = groups.find((g) => g.member_ids.includes(userId)) || null;
+    } else {
+      group = groups.find((g) => g.id === groupId);
+      if (!group) { renderMessage(t('badges.no_class')); return; }
+    }
     if (query.get('issue') === '1') {
       renderMessage(t('badges.issuing'));
       await issue(null, null);

@@ -3,7 +3,7 @@
 // the directory, time arithmetic in the school's zone, and a CSV parser for imports.
 
 import { api, ApiError } from '/common/api.js';
-import { t, has, getLang } from '/common/i18n.js';
+import { t, has, getLang, compareNames } from '/common/i18n.js';
 import { serverErrorText, englishMessageAllowed } from '/common/errors.js';
 
 const TOKEN_KEY = 'doorplate.console.token';
@@ -100,9 +100,9 @@ export const directory = {
   },
 };
 
-/** Sorts by display name in the reader's language (pinyin order for Chinese). */
+/** Sorts by display name (or name): pinyin order for Chinese names, in either language. */
 export function byName(a, b) {
-  return String(a.display_name ?? a.name ?? '').localeCompare(String(b.display_name ?? b.name ?? ''), getLang());
+  return compareNames(a.display_name ?? a.name, b.display_name ?? b.name);
 }
 
 // ---- time in the school's zone ------------------------------------------------------

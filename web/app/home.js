@@ -3,7 +3,7 @@
 
 import { api, ApiError } from '/common/api.js';
 import { h } from '/common/dom.js';
-import { t, getLang } from '/common/i18n.js';
+import { t, compareNames } from '/common/i18n.js';
 import { state, me, token, isGuardian, sortedConvs, readPref, writePref } from './state.js';
 import { personAvatar, listTime, clock, openSheet } from './ui.js';
 import { icon } from '/common/icons.js';
@@ -146,7 +146,7 @@ export function createHome({ onOpen, onStart, onLogout, onLanguage }) {
     try {
       const contacts = await api('GET', '/api/v1/contacts', { token: token() });
       const order = (c) => (c.role === 'student' ? 0 : c.role === 'guardian' ? 1 : 2);
-      contacts.sort((a, b) => order(a) - order(b) || a.display_name.localeCompare(b.display_name, getLang()));
+      contacts.sort((a, b) => order(a) - order(b) || compareNames(a.display_name, b.display_name));
       if (!contacts.length) {
         listBox.replaceChildren(h('li', { class: 'muted' }, t('contacts.empty')));
         return;

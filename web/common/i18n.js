@@ -169,3 +169,15 @@ export function formatDate(value, timeZone, options) {
 export function formatTime(value, timeZone) {
   return formatDate(value, timeZone, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
 }
+
+// Names are compared in Chinese pinyin order whatever the reader's language: a school's
+// lists mix 张小明 and Lucy Chen, and code-point order (or the root collation's
+// radical-stroke order) puts 张 before 李 before 阿. The zh-CN collation orders Latin
+// names as English does and Han names by pinyin; digits compare as numbers ("Class 9"
+// before "Class 10").
+const nameCollator = new Intl.Collator(['zh-CN-u-co-pinyin', 'zh-CN'], { numeric: true, sensitivity: 'base' });
+
+/** Compares two names for sorting: pinyin for Chinese, alphabetical for Latin. */
+export function compareNames(a, b) {
+  return nameCollator.compare(String(a ?? ''), String(b ?? '')) || (String(a ?? '') < String(b ?? '') ? -1 : String(a ?? '') > String(b ?? '') ? 1 : 0);
+}

@@ -1,5 +1,5 @@
-// A single student's fresh QR badge. The server returns only the secret; the class badge
-// sheet (badges.html) prints badges with the server's QR images.
+// A single student's fresh QR badge, shown as its secret ("Print badge" in the person
+// panel opens badges.html?user= instead, which prints it with the server's QR image).
 
 import { h } from '/common/dom.js';
 import { t } from '/common/i18n.js';

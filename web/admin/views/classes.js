@@ -154,7 +154,7 @@ export function mount(root, { params, navigate }) {
     });
     if (!ok) return;
     // The sheet issues the badges itself, so what prints is exactly what was issued.
-    window.open(`/admin/badges.html?group=${encodeURIComponent(g.id)}&issue=1`, '_blank');
+    window.open(`/admin/badges.html?group=${encodeURIComponent(g.id)}&issue=1&lang=${getLang()}`, '_blank');
   }
 
   function openCreate() {

@@ -3,7 +3,7 @@
 // issue a QR badge and link guardians with students.
 
 import { h, setChildren } from '/common/dom.js';
-import { t } from '/common/i18n.js';
+import { t, getLang } from '/common/i18n.js';
 import { ApiError } from '/common/api.js';
 import { call, isAdmin, invalidate, directory, byName, errorText } from '../lib.js';
 import {
@@ -43,7 +43,8 @@ export function mount(root, { params }) {
     try {
       const rows = await call('GET', `/api/v1/users?${q}`);
       if (seq !== state.seq) return;
-      state.rows = rows;
+      // The server orders by code point; the reader expects pinyin order for Chinese names.
+      state.rows = [...rows].sort(byName);
       render();
     } catch (err) {
       if (seq === state.seq) setChildren(tableBox, errorBox(err, load));
@@ -256,6 +257,14 @@ export function mount(root, { params }) {
           badgeDialog(u, token);
           load();
         } catch (err) { toast(errorText(err), { kind: 'error' }); }
+      } }));
+      // One student's printable badge: a lost badge is replaced without reprinting (and
+      // voiding) the whole class's.
+      actions.push(button(t('people.print_badge'), { iconName: 'printer', testid: 'person-badge-print', onclick: async () => {
+        const ok = await confirmDialog({ title: t('people.print_badge_title', { name: u.display_name }), text: t('people.new_badge_text', { name: u.display_name }), confirm: t('people.print_badge_go') });
+        if (!ok) return;
+        // The sheet issues the badge itself, so what prints is exactly what was issued.
+        window.open(`/admin/badges.html?user=${encodeURIComponent(u.id)}&issue=1&lang=${getLang()}`, '_blank');
       } }));
     }
     actions.push(button(t('people.delete'), { kind: 'danger-outline', iconName: 'trash', testid: 'person-delete', onclick: async () => {

@@ -186,6 +186,11 @@ export function mount(root, { params, navigate }) {
     conflict ? h('span', { class: 'tt-slot-flag', 'aria-label': t('tt.conflict') }, icon('alert')) : null);
   }
 
+  /** "Maths · Monday 08:00–08:45 · Room 301 · Class 7-1 · Ms Teach": an overlapping slot. */
+  function conflictText(o) {
+    return [o.title || t(`kind.${o.kind}`), describe(o), o.room_name || roomName(o.room_id), groupName(o.group_id), userName(o.teacher_id)].filter(Boolean).join(' · ');
+  }
+
   function describe(s) {
     const names = weekdayNames('long');
     return `${names[Number(s.weekday) - 1]} ${s.start.slice(0, 5)}–${s.end.slice(0, 5)}`;
@@ -194,13 +199,15 @@ export function mount(root, { params, navigate }) {
   function openDetail(s) {
     state.selected = s.id;
     for (const b of gridBox.querySelectorAll('.tt-slot')) b.classList.toggle('selected', b.dataset.slotId === s.id);
-    const others = (s.conflicts || []).map((id) => state.slots.find((x) => x.id === id) || { id });
+    // The server describes each overlapping slot (room name included), so one in another
+    // room's or class's timetable is named too.
+    const others = s.conflicts_with || (s.conflicts || []).map((id) => state.slots.find((x) => x.id === id) || { id });
     split.open(h('div', { 'data-testid': 'slot-detail' },
       panelHead(s.title || t(`kind.${s.kind}`), { subtitle: describe(s), onClose: () => split.close() }),
       h('div', { class: 'panel-body' },
         others.length ? h('div', { class: 'note note-conflict', 'data-testid': 'slot-conflicts' }, icon('alert'),
           h('div', {}, h('strong', { text: t('tt.conflict_with') }),
-            h('ul', {}, others.map((o) => h('li', { text: o.weekday ? `${o.title || t(`kind.${o.kind}`)} · ${describe(o)} · ${[roomName(o.room_id), groupName(o.group_id), userName(o.teacher_id)].filter(Boolean).join(' · ')}` : t('tt.conflict_elsewhere') }))))) : null,
+            h('ul', {}, others.map((o) => h('li', { 'data-testid': 'slot-conflict', text: o.weekday ? conflictText(o) : t('tt.conflict_elsewhere') }))))) : null,
         section(t('tt.details'), facts([
           [t('tt.f.kind'), chip(t(`kind.${s.kind}`), { lesson: 'accent', exam: 'amber', meeting: 'blue', dorm: 'violet', activity: 'green' }[s.kind] || 'neutral')],
           [t('tt.f.room'), roomName(s.room_id) || '—'],
@@ -281,7 +288,9 @@ export function mount(root, { params, navigate }) {
             ? await call('PATCH', `/api/v1/timetable/${s.id}`, { body })
             : await call('POST', '/api/v1/timetable', { body });
           const slot = res.slot || res;
-          toast(slot.conflicts?.length ? t('tt.saved_conflict') : t('tt.saved'), { kind: slot.conflicts?.length ? 'error' : 'success' });
+          const clash = slot.conflicts_with?.[0];
+          toast(clash ? t('tt.saved_conflict_named', { slot: conflictText(clash), n: slot.conflicts_with.length - 1 }) : slot.conflicts?.length ? t('tt.saved_conflict') : t('tt.saved'),
+            { kind: slot.conflicts?.length ? 'error' : 'success' });
           state.selected = slot.id;
           await loadSlots();
         } },

@@ -414,6 +414,18 @@ pub struct Badge {
     pub qr_svg: String,
 }
 
+/// A badge's QR code as an inline SVG, the same for a class's sheet and one student's.
+pub(crate) fn qr_svg(token: &str) -> ApiResult<String> {
+    qrcode::QrCode::with_error_correction_level(token.as_bytes(), qrcode::EcLevel::M)
+        .map(|c| {
+            c.render::<qrcode::render::svg::Color>()
+                .min_dimensions(160, 160)
+                .quiet_zone(true)
+                .build()
+        })
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
 /// POST /api/v1/groups/{id}/badges — fresh QR badges for every student of a class, to
 /// print (admin). The previous badges stop working.
 #[utoipa::path(post, path = "/groups/{id}/badges", tag = "school", params(("id" = String, Path)), responses((status = 200, body = Vec<Badge>), (status = 404)))]
@@ -431,14 +443,7 @@ async fn class_badges(
         let token = new_token("dpq_");
         app.store.set_badge(s.id, app.secrets.hash("qr", &token)).await?;
         app.directory.forget_user(s.id);
-        let svg = qrcode::QrCode::with_error_correction_level(token.as_bytes(), qrcode::EcLevel::M)
-            .map(|c| {
-                c.render::<qrcode::render::svg::Color>()
-                    .min_dimensions(160, 160)
-                    .quiet_zone(true)
-                    .build()
-            })
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let svg = qr_svg(&token)?;
         out.push(Badge {
             user_id: s.id.to_string(),
             display_name: s.display_name,

@@ -15,6 +15,7 @@ use doorplate_domain::timetable::{Arrangement, PeriodKind, Slot};
 use doorplate_domain::{Id, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::collections::HashMap;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -51,6 +52,26 @@ pub struct SlotView {
     pub valid_until: Option<String>,
     /// Other slots at overlapping times in the same room, class or with the same teacher.
     pub conflicts: Vec<String>,
+    /// The same slots as `conflicts`, described so a notice can name them without
+    /// loading another room's or class's timetable.
+    pub conflicts_with: Vec<SlotConflict>,
+}
+
+/// A slot that overlaps another: what a person needs to find it.
+#[derive(Serialize, ToSchema)]
+pub struct SlotConflict {
+    pub id: String,
+    pub title: String,
+    /// lesson | exam | meeting | dorm | activity
+    pub kind: String,
+    pub room_id: String,
+    pub room_name: String,
+    /// 1 = Monday … 7 = Sunday
+    pub weekday: u8,
+    pub start: String,
+    pub end: String,
+    pub group_id: Option<String>,
+    pub teacher_id: Option<String>,
 }
 
 fn overlaps(a: &Slot, b: &Slot) -> bool {
@@ -72,19 +93,28 @@ fn overlaps(a: &Slot, b: &Slot) -> bool {
     a.id != b.id && a.weekday == b.weekday && dates && a0 < b1 && b0 < a1
 }
 
-fn conflicts(slot: &Slot, all: &[Slot]) -> Vec<String> {
-    all.iter()
-        .filter(|o| overlaps(slot, o))
-        .filter(|o| {
-            o.room_id == slot.room_id
-                || (slot.group_id.is_some() && o.group_id == slot.group_id)
-                || (slot.teacher_id.is_some() && o.teacher_id == slot.teacher_id)
-        })
-        .map(|o| o.id.to_string())
-        .collect()
+fn conflicting<'a>(slot: &'a Slot, all: &'a [Slot]) -> impl Iterator<Item = &'a Slot> {
+    all.iter().filter(|o| overlaps(slot, o)).filter(|o| {
+        o.room_id == slot.room_id
+            || (slot.group_id.is_some() && o.group_id == slot.group_id)
+            || (slot.teacher_id.is_some() && o.teacher_id == slot.teacher_id)
+    })
 }
 
-fn slot_view(s: &Slot, all: &[Slot]) -> SlotView {
+/// Room names by id, for naming the rooms of conflicting slots.
+type RoomNames = HashMap<Id, String>;
+
+async fn room_names(app: &AppState) -> ApiResult<RoomNames> {
+    Ok(app
+        .store
+        .list_rooms()
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r.name))
+        .collect())
+}
+
+fn slot_view(s: &Slot, all: &[Slot], rooms: &RoomNames) -> SlotView {
     SlotView {
         id: s.id.to_string(),
         room_id: s.room_id.to_string(),
@@ -97,7 +127,21 @@ fn slot_view(s: &Slot, all: &[Slot]) -> SlotView {
         teacher_id: s.teacher_id.map(|t| t.to_string()),
         valid_from: s.valid_from.map(|d| d.to_string()),
         valid_until: s.valid_until.map(|d| d.to_string()),
-        conflicts: conflicts(s, all),
+        conflicts: conflicting(s, all).map(|o| o.id.to_string()).collect(),
+        conflicts_with: conflicting(s, all)
+            .map(|o| SlotConflict {
+                id: o.id.to_string(),
+                title: o.title.clone(),
+                kind: o.kind.as_str().into(),
+                room_id: o.room_id.to_string(),
+                room_name: rooms.get(&o.room_id).cloned().unwrap_or_default(),
+                weekday: o.weekday,
+                start: hhmm(o.start),
+                end: hhmm(o.end),
+                group_id: o.group_id.map(|g| g.to_string()),
+                teacher_id: o.teacher_id.map(|t| t.to_string()),
+            })
+            .collect(),
     }
 }
 
@@ -116,6 +160,7 @@ async fn list_slots(
     Query(q): Query<SlotQuery>,
 ) -> ApiResult<axum::Json<Vec<SlotView>>> {
     let all = app.store.slots().await?;
+    let rooms = room_names(&app).await?;
     let (room, group, teacher) = (
         query_id("room_id", q.room_id.as_deref())?,
         query_id("group_id", q.group_id.as_deref())?,
@@ -128,7 +173,7 @@ async fn list_slots(
                     && group.is_none_or(|g| s.group_id == Some(g))
                     && teacher.is_none_or(|t| s.teacher_id == Some(t))
             })
-            .map(|s| slot_view(s, &all))
+            .map(|s| slot_view(s, &all, &rooms))
             .collect(),
     ))
 }
@@ -301,7 +346,7 @@ async fn create_slot(
     Ok((
         StatusCode::CREATED,
         axum::Json(SlotResponse {
-            slot: slot_view(&slot, &all),
+            slot: slot_view(&slot, &all, &room_names(&app).await?),
         }),
     ))
 }
@@ -357,7 +402,7 @@ async fn update_slot(
     schedule_changed(&app, &[old.room_id, slot.room_id]).await;
     let all = app.store.slots().await?;
     Ok(axum::Json(SlotResponse {
-        slot: slot_view(&slot, &all),
+        slot: slot_view(&slot, &all, &room_names(&app).await?),
     }))
 }
 

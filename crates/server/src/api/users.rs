@@ -290,6 +290,8 @@ async fn delete_user(
 pub struct BadgeResponse {
     /// The secret a QR badge encodes. Shown once; the previous badge stops working.
     pub qr_token: String,
+    /// The QR code as an inline SVG, so one student's badge can be printed.
+    pub qr_svg: String,
 }
 
 /// POST /api/v1/users/{id}/badge — a fresh QR badge secret for a student (admin).
@@ -309,10 +311,11 @@ async fn new_badge(
         ));
     }
     let qr_token = new_token("dpq_");
+    let qr_svg = super::school::qr_svg(&qr_token)?;
     app.store.set_badge(id, app.secrets.hash("qr", &qr_token)).await?;
     app.directory.forget_user(id);
     app.audit(Some(admin.id), "user.badge", Some(id), json!({})).await;
-    Ok(axum::Json(BadgeResponse { qr_token }))
+    Ok(axum::Json(BadgeResponse { qr_token, qr_svg }))
 }
 
 #[derive(Deserialize, ToSchema)]
