@@ -40,6 +40,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_storage.sql"),
     migration!(4, "0004_indexes_checks.sql"),
     migration!(5, "0005_alerts.sql"),
+    migration!(6, "0006_fleet_and_class_notices.sql"),
 ];
 
 /// The digest recorded for a migration's text (hex).
