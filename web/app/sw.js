@@ -5,7 +5,7 @@
 // conversations (state.js) and queues sends (send.js).
 
 // A new name whenever the shell's file list changes, so the old copy is dropped whole.
-const CACHE = 'doorplate-app-v3';
+const CACHE = 'doorplate-app-v4';
 const SHELL = [
   '/app/',
   '/app/app.css',
@@ -23,6 +23,7 @@ const SHELL = [
   '/app/bubble.js',
   '/app/composer.js',
   '/app/alerts.js',
+  '/app/notices.js',
   '/app/manifest.webmanifest',
   '/app/icons/icon.svg',
   '/app/icons/icon-192.png',
