@@ -109,6 +109,10 @@ async fn update_doorplate(
             StoreError::BadReference(_) => ApiError::Unprocessable("unknown_room", "room_id refers to no room".into()),
             other => other.into(),
         })?;
+    if room.is_some() {
+        // An arrival that slipped in between the first pass and the move.
+        app.arrivals.vacate(d.id).await?;
+    }
     app.audit(
         Some(admin.id),
         if room.is_some() {
@@ -176,6 +180,8 @@ async fn delete_doorplate(
     let d = find(&app, &id).await?;
     app.arrivals.vacate(d.id).await?;
     app.store.delete_doorplate(d.id).await.or_not_found("doorplate")?;
+    // The store took any row that slipped in meanwhile; the live table lets go of it too.
+    app.arrivals.vacate(d.id).await?;
     cut_off(&app, &d);
     app.audit(
         Some(admin.id),
