@@ -21,6 +21,7 @@ import { createLogin } from './login.js';
 import { createHome, arrivalLine } from './home.js';
 import { createThread } from './thread.js';
 import { createAlerts } from './alerts.js';
+import { createNoticeFeed } from './notices.js';
 import { beep } from './ui.js';
 import { icon } from '/common/icons.js';
 import { configureUi, confirmDialog, toast } from '/common/ui.js';
@@ -79,7 +80,11 @@ const urgentAlerts = createAlerts({
 });
 const isStaff = () => ['teacher', 'admin'].includes(me()?.role);
 
+// The school's notices for the whole school and the reader's children's classes.
+const noticeFeed = createNoticeFeed({ onError: (err) => handleError(err) });
+
 const home = createHome({
+  feed: noticeFeed,
   onOpen: (id) => navigate(id),
   onStart: startConversation,
   onLogout: () => logout(),
@@ -126,7 +131,11 @@ function startMain() {
   refreshAll();
   connectEvents();
   clearInterval(childTimer);
-  childTimer = setInterval(() => { if (!document.hidden) refreshChildren(); }, CHILDREN_REFRESH_MS);
+  childTimer = setInterval(() => {
+    if (document.hidden) return;
+    refreshChildren();
+    noticeFeed.load();
+  }, CHILDREN_REFRESH_MS);
 }
 
 // ---- navigation -------------------------------------------------------------------------
@@ -277,6 +286,7 @@ function refreshAll() {
   refreshSettings();
   refreshChildren();
   refreshAlerts();
+  noticeFeed.load();
   return refreshConvs();
 }
 
@@ -418,6 +428,7 @@ function stopMain() {
   forgetMedia();
   urgentAlerts.clear();
   state.arrivals = {};
+  noticeFeed.clear();
   document.body.dataset.live = '';
   location.hash = '';
 }

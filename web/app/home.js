@@ -1,5 +1,6 @@
-// The first screen after login: the child card (guardians), the conversation list
-// (a guardian's children first, then teachers), "new conversation", and the account menu.
+// The first screen after login: the child card (guardians), the school's newest notices,
+// the conversation list (a guardian's children first, then teachers), "new
+// conversation", and the account menu.
 
 import { api, ApiError } from '/common/api.js';
 import { h } from '/common/dom.js';
@@ -42,8 +43,9 @@ function preview(conv) {
  * @param {(peerId: string) => Promise<void>} opts.onStart  opens (or creates) the conversation with a contact
  * @param {() => void} opts.onLogout
  * @param {(pref: string) => void} opts.onLanguage
+ * @param {{el: HTMLElement, draw: () => void}} opts.feed  the school's notices
  */
-export function createHome({ onOpen, onStart, onLogout, onLanguage }) {
+export function createHome({ onOpen, onStart, onLogout, onLanguage, feed }) {
   const title = h('h1', { class: 'home-title' });
   const newBtn = h('button', { type: 'button', class: 'icon-btn accent', 'data-testid': 'new-conversation', onclick: () => openContacts() }, icon('pen'));
   const meBtn = h('button', { type: 'button', class: 'me-btn', 'data-testid': 'menu', onclick: () => openMenu() });
@@ -54,7 +56,7 @@ export function createHome({ onOpen, onStart, onLogout, onLanguage }) {
   const convTitle = h('h2', { class: 'section-title' });
   const rows = h('ul', { class: 'conv-list', 'data-testid': 'conversations' });
   const empty = h('div', { class: 'list-empty', hidden: true });
-  const body = h('div', { class: 'home-body' }, childrenSection, h('section', { class: 'convs' }, convTitle, rows, empty));
+  const body = h('div', { class: 'home-body' }, childrenSection, feed.el, h('section', { class: 'convs' }, convTitle, rows, empty));
   const el = h('section', { class: 'home', 'data-testid': 'home' }, header, body);
   let selectedChild = readPref('child');
 
@@ -137,6 +139,7 @@ export function createHome({ onOpen, onStart, onLogout, onLanguage }) {
     meBtn.replaceChildren(personAvatar(me(), 'sm'));
     meBtn.setAttribute('aria-label', t('menu.open'));
     drawChildren();
+    feed.draw();
     drawConvs();
   }
 

@@ -30,6 +30,11 @@ addStrings({
     'home.empty.help': 'Tap “New conversation” to write to your child or a teacher.',
     'home.children': 'Your children',
     'home.conversations': 'Conversations',
+    'notices.title': 'School notices',
+    'notices.whole_school': 'Whole school',
+    'notices.all': 'All notices ({n})',
+    'notices.kind.notice': 'Notice',
+    'notices.kind.announcement': 'Announcement',
 
     'child.present_room': 'Present at {room} since {time}',
     'child.present': 'Present since {time}',
@@ -172,6 +177,11 @@ addStrings({
     'home.empty.help': '点“新建对话”给孩子或老师写信。',
     'home.children': '我的孩子',
     'home.conversations': '对话',
+    'notices.title': '学校通知',
+    'notices.whole_school': '全校',
+    'notices.all': '全部通知（{n}）',
+    'notices.kind.notice': '通知',
+    'notices.kind.announcement': '公告',
 
     'child.present_room': '自 {time} 起在 {room}',
     'child.present': '自 {time} 起在校',

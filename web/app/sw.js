@@ -23,6 +23,7 @@ const SHELL = [
   '/app/bubble.js',
   '/app/composer.js',
   '/app/alerts.js',
+  '/app/notices.js',
   '/app/manifest.webmanifest',
   '/app/icons/icon.svg',
   '/app/icons/icon-192.png',

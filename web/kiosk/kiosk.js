@@ -21,6 +21,7 @@ import { chime, unlockAudio } from './chime.js';
 import { openSession } from './session.js';
 import { openTeacher } from './teacher.js';
 import { openPairing } from './pairing.js';
+import { identify } from './identify.js';
 
 const TOKEN_KEY = 'doorplate.device_token';
 const LANG_REVERT_MS = 3 * 60_000;
@@ -59,6 +60,8 @@ let retryTimer = null;
 let retryDelay = 1000;
 let refreshing = null;
 let refreshAgain = false;
+/** The kiosk build this page was loaded with (from its first state): what it reports. */
+let loadedBuild = null;
 
 /** How far the school's clock is ahead of this screen's (ms), from the last state. */
 let clockOffset = 0;
@@ -224,6 +227,7 @@ function refreshState() {
 }
 
 function applyState(state, askedAt) {
+  if (!loadedBuild && state.kiosk_build) loadedBuild = state.kiosk_build;
   info.doorplate = state.doorplate || info.doorplate;
   info.room = state.room || null;
   info.current = state.current || null;
@@ -299,16 +303,29 @@ function startDeviceEvents() {
     token: deviceToken,
     onStatus: (status) => {
       bandView.setConnection(status);
-      // On every (re)connection, reload: cheap, and it covers what no replay can.
-      if (status === 'connected') refreshState();
+      // On every (re)connection, reload: cheap, and it covers what no replay can. And
+      // say which build this page runs, for the console's fleet list.
+      if (status === 'connected') refreshState().then(reportBuild);
     },
     onAuthError: () => unpair(),
     onEvent: onDeviceEvent,
   });
 }
 
+/** Tells the server which kiosk build this page runs (shown in the console). */
+function reportBuild() {
+  if (!deviceToken || !loadedBuild) return;
+  api('POST', '/api/v1/doorplate/version', { token: deviceToken, body: { version: loadedBuild } }).catch(() => {});
+}
+
 function onDeviceEvent({ type, data }) {
   switch (type) {
+    case 'doorplate.command':
+      // From the console: reload the page (a new build, a stuck screen), or flash the
+      // screen with its name so someone at the doors can tell which one it is.
+      if (data.command === 'reload') location.reload();
+      else if (data.command === 'identify') identify(document.body, { name: data.name || info.doorplate?.name, room: info.room?.name });
+      break;
     case 'presence.joined': {
       const old = present.get(data.user_id);
       const unread = Number(data.unread ?? old?.unread ?? 0);

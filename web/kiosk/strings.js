@@ -13,6 +13,7 @@ addStrings({
     'pair.lost': 'This doorplate is no longer paired. Enter a new pairing code from the admin console.',
 
     'conn.reconnecting': 'Reconnecting…',
+    'identify.label': 'This doorplate is',
 
     'action.checkin': 'Check in',
     'action.messages': 'My messages',
@@ -164,6 +165,7 @@ addStrings({
     'pair.lost': '这块门牌已解除配对，请输入管理后台生成的新配对码。',
 
     'conn.reconnecting': '正在重新连接…',
+    'identify.label': '这块门牌是',
 
     'action.checkin': '签到',
     'action.messages': '我的消息',

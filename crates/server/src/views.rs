@@ -192,6 +192,12 @@ pub struct DoorplateView {
     /// may be trying card numbers at it), if within the last hour. Staff only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probed_at: Option<String>,
+    /// The kiosk build this screen reported it runs (since the server started), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Paired and seen once, but offline for 10 minutes or more on the school's clock:
+    /// it should be online. Staff only (the fleet list).
+    pub offline_alert: bool,
 }
 
 pub fn doorplate_view(d: &Doorplate, online: bool, present: usize, probed_at: Option<Micros>) -> DoorplateView {
@@ -204,5 +210,7 @@ pub fn doorplate_view(d: &Doorplate, online: bool, present: usize, probed_at: Op
         last_seen: d.last_seen.map(rfc3339),
         present,
         probed_at: probed_at.map(rfc3339),
+        version: None,
+        offline_alert: false,
     }
 }

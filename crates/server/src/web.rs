@@ -144,6 +144,31 @@ fn mime_of(path: &str) -> &'static str {
     }
 }
 
+/// The kiosk's build: a digest of every file the kiosk page loads (its own and the
+/// shared modules), the first 12 hex digits. The state answer carries it; a kiosk keeps
+/// the one it loaded with and reports it, so the console shows which screens still run
+/// an older page (they pick up the new one at their next reload).
+pub fn kiosk_build() -> String {
+    static BUILD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BUILD
+        .get_or_init(|| {
+            use blake2::Digest;
+            let mut names: Vec<_> = Assets::iter()
+                .filter(|n| n.starts_with("kiosk/") || n.starts_with("common/"))
+                .collect();
+            names.sort();
+            let mut h = blake2::Blake2b512::new();
+            for n in names {
+                if let Some(f) = Assets::get(&n) {
+                    h.update(n.as_bytes());
+                    h.update(f.metadata.sha256_hash());
+                }
+            }
+            h.finalize()[..6].iter().map(|b| format!("{b:02x}")).collect()
+        })
+        .clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

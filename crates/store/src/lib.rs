@@ -113,6 +113,13 @@ pub trait DirectoryStore: Send + Sync {
     async fn doorplate_by_token(&self, token_hash: Vec<u8>) -> Result<Doorplate>;
     async fn list_doorplates(&self) -> Result<Vec<Doorplate>>;
     async fn touch_doorplate(&self, id: Id, now: Micros) -> Result<()>;
+    /// Renames a doorplate and/or moves it to another room (`BadReference("room_id")`
+    /// for an unknown room).
+    async fn update_doorplate(&self, id: Id, name: Option<String>, room_id: Option<Id>) -> Result<Doorplate>;
+    /// Forgets the device token and any pairing code: the screen must pair again.
+    async fn unpair_doorplate(&self, id: Id) -> Result<Doorplate>;
+    /// Deletes a doorplate with whatever presence rows and suppressions still name it.
+    async fn delete_doorplate(&self, id: Id) -> Result<()>;
 }
 
 /// Who is present at which doorplate (the live table in the server is built from it).

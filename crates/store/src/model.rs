@@ -168,8 +168,12 @@ pub struct Notice {
     pub kind: String,
     pub title: String,
     pub body: String,
-    /// The rooms whose doorplates show it; empty means every doorplate.
+    /// The rooms whose doorplates show it; empty means every doorplate (when it is
+    /// addressed to no class either).
     pub room_ids: Vec<Id>,
+    /// The classes (groups) it is addressed to: their guardians see it in the family
+    /// app. Empty with empty `room_ids` is school-wide.
+    pub group_ids: Vec<Id>,
     pub starts_on: Option<String>,
     pub ends_on: Option<String>,
     pub image_media_id: Option<Id>,

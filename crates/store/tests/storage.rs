@@ -84,6 +84,7 @@ async fn unattached_uploads_are_found_by_age_and_deleted_unless_something_took_t
             title: "Trip".into(),
             body: String::new(),
             room_ids: vec![],
+            group_ids: vec![],
             starts_on: None,
             ends_on: None,
             image_media_id: Some(on_notice),

@@ -1,6 +1,8 @@
 // Notices: notices, announcements, honours and class showcases for the doorplates'
-// signage. Each targets some rooms (none = every doorplate) between two dates, with an
-// optional picture; a change shows on the doorplates within a second.
+// signage, and news for families. Each is for the whole school (every doorplate and
+// every family), for some rooms' doorplates (signage only), or for classes (their
+// families see it in the app; it may also show on some rooms' doorplates), between two
+// dates, with an optional picture; a change shows on the doorplates within a second.
 
 import { h, setChildren } from '/common/dom.js';
 import { t } from '/common/i18n.js';
@@ -28,7 +30,7 @@ function authImage(url, alt = '') {
 }
 
 export function mount(root) {
-  const state = { kind: '', list: [], rooms: [] };
+  const state = { kind: '', list: [], rooms: [], groups: [] };
   const grid = h('div', {}, loading());
   setChildren(root,
     pageHeader(t('nav.notices'), t('notices.sub'),
@@ -39,9 +41,10 @@ export function mount(root) {
 
   async function load() {
     try {
-      const [list, rooms] = await Promise.all([call('GET', '/api/v1/notices'), directory.rooms()]);
+      const [list, rooms, groups] = await Promise.all([call('GET', '/api/v1/notices'), directory.rooms(), directory.groups()]);
       state.list = list;
       state.rooms = [...rooms].sort(byName);
+      state.groups = [...groups].sort(byName);
       render();
     } catch (err) {
       setChildren(grid, errorBox(err, load));
@@ -64,9 +67,15 @@ export function mount(root) {
   }
 
   function targets(n) {
-    if (!n.room_ids?.length) return t('notices.everywhere');
-    const names = n.room_ids.map((id) => state.rooms.find((r) => r.id === id)?.name).filter(Boolean);
-    return names.length > 3 ? t('notices.rooms_n', { n: names.length }) : names.join(', ');
+    if (!n.room_ids?.length && !n.group_ids?.length) return t('notices.whole_school');
+    const list = (ids, from, many) => {
+      const names = ids.map((id) => from.find((x) => x.id === id)?.name).filter(Boolean);
+      return names.length > 3 ? t(many, { n: names.length }) : names.join(', ');
+    };
+    const parts = [];
+    if (n.group_ids?.length) parts.push(t('notices.for_classes', { names: list(n.group_ids, state.groups, 'notices.classes_n') }));
+    if (n.room_ids?.length) parts.push(list(n.room_ids, state.rooms, 'notices.rooms_n'));
+    return parts.join(' · ');
   }
 
   function render() {
@@ -102,11 +111,24 @@ export function mount(root) {
     body.value = n.body || '';
     const from = input({ type: 'date', value: n.starts_on || (editing ? '' : today().date), 'data-testid': 'notice-from' });
     const until = input({ type: 'date', value: n.ends_on || '', 'data-testid': 'notice-until' });
-    const everywhere = checkbox(t('notices.everywhere'), !n.room_ids?.length, { 'data-testid': 'notice-everywhere' });
+    // Who it is for: the whole school, some rooms' doorplates, or classes (and, if
+    // chosen, some rooms' doorplates as well).
+    const initial = n.group_ids?.length ? 'classes' : n.room_ids?.length ? 'rooms' : 'school';
+    const audience = select(['school', 'rooms', 'classes'].map((v) => ({ value: v, label: t(`notices.audience.${v}`) })), initial, { 'data-testid': 'notice-audience' });
     const roomChecks = state.rooms.map((r) => ({ r, ...checkbox(r.name, n.room_ids?.includes(r.id), { 'data-room-id': r.id }) }));
     const roomsBox = h('div', { class: 'checks rooms-checks' }, roomChecks.map((c) => c.el));
-    const sync = () => { roomsBox.hidden = everywhere.box.checked; };
-    everywhere.box.addEventListener('change', sync);
+    const classChecks = state.groups.map((g) => ({ g, ...checkbox(g.name, n.group_ids?.includes(g.id), { 'data-group-id': g.id }) }));
+    const classesBox = h('div', { class: 'checks classes-checks', 'data-testid': 'notice-classes' }, classChecks.map((c) => c.el));
+    const audienceHint = h('p', { class: 'field-hint', 'data-testid': 'notice-audience-hint' });
+    const roomsLabel = h('p', { class: 'checks-label', text: t('notices.also_rooms') });
+    const sync = () => {
+      const a = audience.value;
+      classesBox.hidden = a !== 'classes';
+      roomsBox.hidden = a === 'school';
+      roomsLabel.hidden = a !== 'classes';
+      audienceHint.textContent = t(`notices.audience.${a}_hint`);
+    };
+    audience.addEventListener('change', sync);
     sync();
     const file = input({ type: 'file', accept: 'image/*', 'data-testid': 'notice-image' });
     const preview = h('div', { class: 'image-preview' }, n.image_url ? authImage(n.image_url) : null);
@@ -120,11 +142,14 @@ export function mount(root) {
       { label: t('common.cancel'), kind: 'quiet' },
       { label: editing ? t('common.save') : t('notices.publish'), kind: 'primary', testid: 'notice-submit', onClick: async () => {
         if (!title.value.trim()) throw userError(t('notices.need_title'));
+        const a = audience.value;
         const payload = {
           kind: kind.value, title: title.value.trim(), body: body.value.trim(),
-          room_ids: everywhere.box.checked ? [] : roomChecks.filter((c) => c.box.checked).map((c) => c.r.id),
+          room_ids: a === 'school' ? [] : roomChecks.filter((c) => c.box.checked).map((c) => c.r.id),
+          group_ids: a === 'classes' ? classChecks.filter((c) => c.box.checked).map((c) => c.g.id) : [],
         };
-        if (!everywhere.box.checked && !payload.room_ids.length) throw userError(t('notices.need_rooms'));
+        if (a === 'rooms' && !payload.room_ids.length) throw userError(t('notices.need_rooms'));
+        if (a === 'classes' && !payload.group_ids.length) throw userError(t('notices.need_classes'));
         if (from.value || editing) payload.starts_on = from.value || null;
         if (until.value || editing) payload.ends_on = until.value || null;
         const f = file.files[0];
@@ -154,7 +179,7 @@ export function mount(root) {
         h('div', { class: 'form-grid three' }, field(t('notices.f.kind'), kind), field(t('notices.f.from'), from), field(t('notices.f.until'), until, { hint: t('notices.f.until_hint') })),
         field(t('notices.f.title'), title),
         field(t('notices.f.body'), body),
-        field(t('notices.f.where'), h('div', { class: 'form-stack' }, everywhere.el, roomsBox)),
+        field(t('notices.f.where'), h('div', { class: 'form-stack' }, audience, audienceHint, classesBox, roomsLabel, roomsBox)),
         field(t('notices.f.image'), h('div', { class: 'image-field' }, file, removeBtn, preview), { hint: t('notices.f.image_hint') })),
       actions,
     });

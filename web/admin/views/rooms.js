@@ -1,13 +1,16 @@
 // Rooms & doorplates: every room with its doorplates and their state (waiting for
 // pairing, paired, online). Adding a doorplate shows its one-time pairing code large,
 // with its expiry; the list refreshes every few seconds so a pairing shows up by itself.
+// The doorplates are a fleet: each card names the kiosk build its screen runs, flags a
+// screen that should be online but has been offline for ten minutes (counted in the
+// header), and gives an admin identify, reload, rename, move, unpair and delete.
 
 import { h, setChildren } from '/common/dom.js';
 import { t } from '/common/i18n.js';
 import { call, isAdmin, invalidate, directory, byName, errorText, formatAgo, formatWhen } from '../lib.js';
 import {
   pageHeader, splitView, panelHead, section, table, searchBox, button, field, input, select, chip,
-  dialog, toast, emptyState, loading, errorBox, statusDot, avatar, segmented,
+  dialog, confirmDialog, toast, emptyState, loading, errorBox, statusDot, avatar, segmented,
 } from '../ui.js';
 import { icon } from '/common/icons.js';
 
@@ -70,8 +73,9 @@ export function mount(root) {
   const split = splitView();
   const tableBox = h('div', {}, loading());
   const summary = h('span', { class: 'toolbar-note', 'data-testid': 'rooms-summary' });
+  const alertBadge = h('span', { class: 'offline-alerts', 'data-testid': 'rooms-offline-alerts', hidden: true });
   setChildren(root,
-    pageHeader(t('nav.rooms'), t('rooms.sub'),
+    pageHeader(t('nav.rooms'), t('rooms.sub'), alertBadge,
       isAdmin() ? button(t('rooms.new'), { kind: 'primary', iconName: 'plus', testid: 'room-new', onclick: () => openCreate() }) : null),
     split.el);
   setChildren(split.main, h('div', { class: 'card' },
@@ -102,6 +106,10 @@ export function mount(root) {
   function render() {
     const online = state.plates.filter((p) => p.online).length;
     summary.textContent = t('rooms.summary', { rooms: state.rooms.length, plates: state.plates.length, online });
+    const alerts = state.plates.filter((p) => p.offline_alert).length;
+    alertBadge.hidden = !alerts;
+    alertBadge.dataset.count = String(alerts);
+    setChildren(alertBadge, alerts ? chip(t('plates.offline_alerts', { n: alerts }), 'red') : null);
     const rows = state.rooms.filter((r) => (!state.kind || r.kind === state.kind) && (!state.q || r.name.toLowerCase().includes(state.q)
       || platesOf(r.id).some((p) => p.name.toLowerCase().includes(state.q))));
     if (!rows.length) {
@@ -120,6 +128,7 @@ export function mount(root) {
             const st = plateState(p);
             return h('div', { class: 'plate-line', 'data-testid': 'doorplate', 'data-doorplate-id': p.id, 'data-state': st.key },
               h('span', { class: 'plate-name', text: p.name }), statusDot(st.key === 'online', st.label, st.tone),
+              p.offline_alert ? chip(t('plates.offline_long'), 'red', { 'data-testid': 'plate-offline-alert' }) : null,
               p.probed_at ? chip(t('plates.probed'), 'red', { 'data-testid': 'plate-probed', title: t('plates.probed_long', { ago: formatAgo(p.probed_at) }) }) : null);
           }));
         } },
@@ -156,7 +165,7 @@ export function mount(root) {
   function refreshDetail(r) {
     if (!detailBody) return;
     const plates = platesOf(r.id);
-    const key = JSON.stringify(plates.map((p) => [p.id, p.name, p.paired, p.online, p.present, p.last_seen && formatAgo(p.last_seen), p.probed_at && formatAgo(p.probed_at)]));
+    const key = JSON.stringify(plates.map((p) => [p.id, p.name, p.paired, p.online, p.present, p.last_seen && formatAgo(p.last_seen), p.probed_at && formatAgo(p.probed_at), p.version, p.offline_alert]));
     if (key === detailKey) return;
     detailKey = key;
     setChildren(detailBody,
@@ -174,13 +183,86 @@ export function mount(root) {
         h('div', { class: 'plate-card-titles' }, h('strong', { text: p.name }),
           h('span', { class: 'cell-sub', text: p.last_seen ? t('plates.last_seen', { ago: formatAgo(p.last_seen) }) : (p.paired ? t('plates.never_seen') : t('plates.needs_code')) })),
         statusDot(st.key === 'online', st.label, st.tone)),
+      p.offline_alert ? h('p', { class: 'plate-warning', 'data-testid': 'plate-offline-note' }, icon('alert'),
+        h('span', { text: t('plates.offline_alert', { ago: formatAgo(p.last_seen) }) })) : null,
       p.probed_at ? h('p', { class: 'plate-warning', 'data-testid': 'plate-probed-note' }, icon('alert'), h('span', { text: t('plates.probed_long', { ago: formatAgo(p.probed_at) }) })) : null,
+      p.version ? h('span', { class: 'cell-sub plate-version', 'data-testid': 'plate-version', 'data-version': p.version, text: t('plates.version', { v: p.version }) }) : null,
       h('div', { class: 'plate-card-row' },
         h('span', { class: 'plate-count', text: t('plates.present_n', { n: p.present || 0 }) }),
         p.present ? button(t('plates.show_who'), { small: true, kind: 'quiet', onclick: () => showWho(p, who) }) : null,
         isAdmin() ? button(p.paired ? t('plates.repair') : t('plates.new_code'), { small: true, iconName: 'key', testid: 'plate-code', onclick: () => newCode(p, r) }) : null),
+      isAdmin() ? h('div', { class: 'plate-card-row plate-actions' },
+        p.online ? button(t('plates.identify'), { small: true, testid: 'plate-identify', title: t('plates.identify_hint'), onclick: () => command(p, 'identify') }) : null,
+        p.online ? button(t('plates.reload'), { small: true, testid: 'plate-reload', title: t('plates.reload_hint'), onclick: () => command(p, 'reload') }) : null,
+        button(t('plates.rename'), { small: true, kind: 'quiet', testid: 'plate-rename', onclick: () => rename(p) }),
+        button(t('plates.move'), { small: true, kind: 'quiet', testid: 'plate-move', onclick: () => move(p, r) }),
+        p.paired ? button(t('plates.unpair'), { small: true, kind: 'quiet', testid: 'plate-unpair', onclick: () => unpair(p) }) : null,
+        button(t('common.delete'), { small: true, kind: 'quiet', testid: 'plate-delete', onclick: () => remove(p) })) : null,
       who);
     return card;
+  }
+
+  async function command(p, what) {
+    try {
+      await call('POST', `/api/v1/doorplates/${p.id}/command`, { body: { command: what } });
+      toast(t(`plates.${what}_sent`, { name: p.name }), { kind: 'success' });
+    } catch (err) { toast(errorText(err), { kind: 'error' }); }
+  }
+
+  function rename(p) {
+    const name = input({ value: p.name, 'data-testid': 'plate-rename-name' });
+    dialog({
+      title: t('plates.rename_title', { name: p.name }), testid: 'plate-rename-dialog',
+      body: h('div', { class: 'form-stack' }, field(t('plates.f.name'), name, { hint: t('plates.f.name_hint') })),
+      actions: [
+        { label: t('common.cancel'), kind: 'quiet' },
+        { label: t('common.save'), kind: 'primary', testid: 'plate-rename-submit', onClick: async () => {
+          await call('PATCH', `/api/v1/doorplates/${p.id}`, { body: { name: name.value.trim() } });
+          invalidate('doorplates');
+          await load();
+        } },
+      ],
+    });
+  }
+
+  function move(p, r) {
+    const others = state.rooms.filter((x) => x.id !== r.id);
+    const room = select(others.map((x) => ({ value: x.id, label: x.name })), others[0]?.id || '', { 'data-testid': 'plate-move-room' });
+    dialog({
+      title: t('plates.move_title', { name: p.name }), testid: 'plate-move-dialog',
+      body: h('div', { class: 'form-stack' }, field(t('plates.f.room'), room, { hint: t('plates.move_hint', { n: p.present || 0 }) })),
+      actions: [
+        { label: t('common.cancel'), kind: 'quiet' },
+        { label: t('plates.move'), kind: 'primary', testid: 'plate-move-submit', onClick: async () => {
+          await call('PATCH', `/api/v1/doorplates/${p.id}`, { body: { room_id: room.value } });
+          invalidate('doorplates');
+          const to = state.rooms.find((x) => x.id === room.value);
+          toast(t('plates.moved', { name: p.name, room: to?.name || '' }), { kind: 'success' });
+          await load();
+        } },
+      ],
+    });
+  }
+
+  async function unpair(p) {
+    const ok = await confirmDialog({ title: t('plates.unpair_title', { name: p.name }), text: t('plates.unpair_text'), confirm: t('plates.unpair'), danger: true, testid: 'plate-unpair-confirm' });
+    if (!ok) return;
+    try {
+      await call('POST', `/api/v1/doorplates/${p.id}/unpair`);
+      toast(t('plates.unpaired_now', { name: p.name }), { kind: 'success' });
+      await load();
+    } catch (err) { toast(errorText(err), { kind: 'error' }); }
+  }
+
+  async function remove(p) {
+    const ok = await confirmDialog({ title: t('plates.delete_title', { name: p.name }), text: t('plates.delete_text', { n: p.present || 0 }), confirm: t('common.delete'), danger: true, testid: 'plate-delete-confirm' });
+    if (!ok) return;
+    try {
+      await call('DELETE', `/api/v1/doorplates/${p.id}`);
+      invalidate('doorplates');
+      toast(t('plates.deleted', { name: p.name }), { kind: 'success' });
+      await load();
+    } catch (err) { toast(errorText(err), { kind: 'error' }); }
   }
 
   async function showWho(p, box) {

@@ -211,6 +211,9 @@ pub struct DoorplateState {
     /// The school's clock when this answer was made: the kiosk times its next look at
     /// the periods by it, not by its own clock, which may be off.
     pub now: String,
+    /// The kiosk build the server serves now; a kiosk keeps the one it loaded with and
+    /// reports it (`POST /api/v1/doorplate/version`).
+    pub kiosk_build: String,
 }
 
 /// GET /api/v1/doorplate/state — what the doorplate shows: room, periods, who is here.
@@ -275,6 +278,7 @@ async fn doorplate_state(
         exam: app.schedule.in_exam(d.id),
         session_user_id: app.sessions.holder(d.id).map(|u| u.to_string()),
         now: rfc3339(now),
+        kiosk_build: crate::web::kiosk_build(),
     }))
 }
 

@@ -253,6 +253,12 @@ async fn serve_socket(
             },
         }
     }
+    // A screen's last moment online: the console's offline alert counts from here.
+    if let Principal::Device(d) = principal
+        && let Err(e) = app.store.touch_doorplate(d, app.now()).await
+    {
+        tracing::warn!(error = %e, doorplate = d, "could not record when a doorplate went offline");
+    }
     finish(&app, principal, sub.id, ending);
 }
 

@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod auth;
 pub mod doorplate;
 pub mod events;
+pub mod fleet;
 pub mod import;
 pub mod media;
 pub mod messages;
@@ -52,6 +53,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(users::router())
         .merge(school::router())
         .merge(doorplate::router())
+        .merge(fleet::router())
         .merge(presence::router())
         .merge(messages::router())
         .merge(media::router())

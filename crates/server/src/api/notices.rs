@@ -1,8 +1,14 @@
 //! Notices, announcements, honours and showcases on doorplates (R7). A change shows on
 //! the doorplates it targets at once (`signage.updated`).
+//!
+//! Who a notice is for: `room_ids` are the rooms whose doorplates show it, `group_ids`
+//! the classes whose families see it in the app (`GET /api/v1/notices/feed`). With
+//! neither it is school-wide: every doorplate and every family. A notice for rooms only
+//! is the doorplates' signage, not for parents; one for classes only shows on no
+//! doorplate.
 
 use super::{ApiId, parse_id, required_text};
-use crate::auth::{AdminAuth, Caller, StaffAuth};
+use crate::auth::{AdminAuth, Caller, StaffAuth, UserAuth};
 use crate::error::{ApiError, ApiResult, Json, NotFoundAs, Path};
 use crate::hub::Principal;
 use crate::school::AppState;
@@ -21,6 +27,74 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_notices, create_notice))
         .routes(routes!(update_notice, delete_notice))
         .routes(routes!(notice_image))
+        .routes(routes!(notice_feed))
+}
+
+/// A notice in the family app's feed, with the names of the classes it is addressed to
+/// that concern the reader (empty: the whole school).
+#[derive(Serialize, ToSchema)]
+pub struct FeedNotice {
+    #[serde(flatten)]
+    pub notice: NoticeView,
+    pub classes: Vec<String>,
+}
+
+/// GET /api/v1/notices/feed — the notices and announcements for families, newest first:
+/// a guardian's are the school-wide ones and those addressed to a class one of their
+/// children is in; staff see every one families see. Signage for rooms only, honours
+/// and showcases are the doorplates' and not here; nor is one that has not started yet.
+#[utoipa::path(get, path = "/notices/feed", tag = "signage", responses((status = 200, body = Vec<FeedNotice>), (status = 403)))]
+async fn notice_feed(State(app): State<AppState>, auth: UserAuth) -> ApiResult<axum::Json<Vec<FeedNotice>>> {
+    let me = &auth.user;
+    let groups = app.store.list_groups().await?;
+    // The classes whose notices this reader sees: a guardian's children's, staff all.
+    let mine: Vec<&doorplate_store::Group> = match me.role {
+        doorplate_domain::Role::Guardian => {
+            let kids = app.store.children_of(me.id).await?;
+            groups
+                .iter()
+                .filter(|g| g.member_ids.iter().any(|m| kids.contains(m)))
+                .collect()
+        }
+        r if r.is_staff() && auth.session.is_none() => groups.iter().collect(),
+        _ => {
+            return Err(ApiError::Forbidden(
+                "not_for_you",
+                "the notices feed is for guardians and staff".into(),
+            ));
+        }
+    };
+    let today = app
+        .schedule
+        .calendar()
+        .and_then(|c| c.date_of(app.now()))
+        .map(|d| d.to_string())
+        .unwrap_or_default();
+    let mut feed: Vec<(&Notice, Vec<String>)> = Vec::new();
+    let notices = app.store.notices().await?;
+    for n in notices
+        .iter()
+        .filter(|n| matches!(n.kind.as_str(), "notice" | "announcement"))
+        .filter(|n| n.starts_on.as_deref().is_none_or(|s| s <= today.as_str()))
+    {
+        let classes: Vec<String> = mine
+            .iter()
+            .filter(|g| n.group_ids.contains(&g.id))
+            .map(|g| g.name.clone())
+            .collect();
+        if is_school_wide(n) || !classes.is_empty() {
+            feed.push((n, classes));
+        }
+    }
+    feed.sort_by_key(|(n, _)| std::cmp::Reverse((n.created_at, n.id)));
+    Ok(axum::Json(
+        feed.into_iter()
+            .map(|(n, classes)| FeedNotice {
+                notice: view(n),
+                classes,
+            })
+            .collect(),
+    ))
 }
 
 #[derive(Serialize, ToSchema, Clone)]
@@ -30,8 +104,12 @@ pub struct NoticeView {
     pub kind: String,
     pub title: String,
     pub body: String,
-    /// Rooms whose doorplates show it; empty = every doorplate.
+    /// Rooms whose doorplates show it; with `group_ids` also empty, every doorplate.
     pub room_ids: Vec<String>,
+    /// Classes whose families see it in the app; with `room_ids` also empty, the whole
+    /// school.
+    pub group_ids: Vec<String>,
+    pub created_at: String,
     pub starts_on: Option<String>,
     pub ends_on: Option<String>,
     /// `/api/v1/notices/{id}/image` when it has a picture (any signed-in caller or doorplate).
@@ -45,6 +123,8 @@ fn view(n: &Notice) -> NoticeView {
         title: n.title.clone(),
         body: n.body.clone(),
         room_ids: n.room_ids.iter().map(|r| r.to_string()).collect(),
+        group_ids: n.group_ids.iter().map(|g| g.to_string()).collect(),
+        created_at: crate::time::rfc3339(n.created_at),
         starts_on: n.starts_on.clone(),
         ends_on: n.ends_on.clone(),
         image_url: n.image_media_id.map(|_| format!("/api/v1/notices/{}/image", n.id)),
@@ -64,7 +144,7 @@ pub async fn notices_for_room(app: &AppState, room: Id, now: Micros) -> ApiResul
         .notices()
         .await?
         .iter()
-        .filter(|n| n.room_ids.is_empty() || n.room_ids.contains(&room))
+        .filter(|n| is_school_wide(n) || n.room_ids.contains(&room))
         .filter(|n| {
             n.starts_on.as_deref().is_none_or(|s| s <= today.as_str())
                 && n.ends_on.as_deref().is_none_or(|e| e >= today.as_str())
@@ -86,6 +166,8 @@ pub struct NoticeRequest {
     pub title: Option<String>,
     pub body: Option<String>,
     pub room_ids: Option<Vec<ApiId>>,
+    /// Classes (groups) whose families see it in the app.
+    pub group_ids: Option<Vec<ApiId>>,
     /// "YYYY-MM-DD"; empty string clears.
     pub starts_on: Option<String>,
     pub ends_on: Option<String>,
@@ -127,6 +209,17 @@ async fn fill(app: &AppState, mut n: Notice, r: NoticeRequest, uploader: Id) -> 
             ));
         }
         n.room_ids = rooms.iter().map(|r| r.0).collect();
+    }
+    if let Some(groups) = r.group_ids {
+        let known = app.store.list_groups().await?;
+        if groups.iter().any(|g| !known.iter().any(|k| k.id == g.0)) {
+            return Err(ApiError::Unprocessable(
+                "unknown_group",
+                "a group_id refers to no class".into(),
+            ));
+        }
+        n.group_ids = groups.iter().map(|g| g.0).collect();
+        n.group_ids.dedup();
     }
     for (field, v, slot) in [
         ("starts_on", r.starts_on, &mut n.starts_on),
@@ -170,12 +263,21 @@ async fn fill(app: &AppState, mut n: Notice, r: NoticeRequest, uploader: Id) -> 
     Ok(n)
 }
 
-/// Tells the doorplates a notice targets to refresh their signage.
-fn announce(app: &AppState, rooms: &[Id]) {
-    let plates = if rooms.is_empty() {
+/// School-wide: addressed to no room and no class in particular.
+fn is_school_wide(n: &Notice) -> bool {
+    n.room_ids.is_empty() && n.group_ids.is_empty()
+}
+
+/// Tells the doorplates these notices target to refresh their signage.
+fn announce(app: &AppState, notices: &[&Notice]) {
+    let plates: Vec<Id> = if notices.iter().any(|n| is_school_wide(n)) {
         app.schedule.all_plates()
     } else {
-        rooms.iter().flat_map(|r| app.schedule.plates_of_room(*r)).collect()
+        notices
+            .iter()
+            .flat_map(|n| &n.room_ids)
+            .flat_map(|r| app.schedule.plates_of_room(*r))
+            .collect()
     };
     for d in plates {
         app.hub.publish(Principal::Device(d), "signage.updated", &json!({}));
@@ -201,6 +303,7 @@ async fn create_notice(
         title: String::new(),
         body: String::new(),
         room_ids: vec![],
+        group_ids: vec![],
         starts_on: None,
         ends_on: None,
         image_media_id: None,
@@ -209,7 +312,7 @@ async fn create_notice(
     let n = fill(&app, blank, r, admin.id).await?;
     let n = app.store.create_notice(n).await?;
     app.audit(Some(admin.id), "notice.created", Some(n.id), json!({})).await;
-    announce(&app, &n.room_ids);
+    announce(&app, &[&n]);
     Ok((StatusCode::CREATED, axum::Json(NoticeResponse { notice: view(&n) })))
 }
 
@@ -231,16 +334,7 @@ async fn update_notice(
     let n = fill(&app, old.clone(), r, admin.id).await?;
     let n = app.store.update_notice(n).await?;
     app.audit(Some(admin.id), "notice.updated", Some(n.id), json!({})).await;
-    let mut rooms = old.room_ids.clone();
-    rooms.extend(&n.room_ids);
-    announce(
-        &app,
-        if old.room_ids.is_empty() || n.room_ids.is_empty() {
-            &[]
-        } else {
-            &rooms
-        },
-    );
+    announce(&app, &[&old, &n]);
     Ok(axum::Json(NoticeResponse { notice: view(&n) }))
 }
 
@@ -255,7 +349,7 @@ async fn delete_notice(
     app.store.delete_notice(old.id).await?;
     app.audit(Some(admin.id), "notice.deleted", Some(old.id), json!({}))
         .await;
-    announce(&app, &old.room_ids);
+    announce(&app, &[&old]);
     Ok(StatusCode::NO_CONTENT)
 }
 

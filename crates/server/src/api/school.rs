@@ -5,7 +5,6 @@ use crate::auth::{AdminAuth, StaffAuth, UserAuth};
 use crate::client::ClientAddr;
 use crate::crypto::{new_token, pairing_code};
 use crate::error::{ApiError, ApiResult, Json, NotFoundAs};
-use crate::hub::Principal;
 use crate::school::AppState;
 use crate::throttles::Key;
 use crate::views::{DoorplateView, GroupView, RoomView, doorplate_view, group_view};
@@ -27,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_group, list_groups))
         .routes(routes!(update_group, delete_group))
         .routes(routes!(class_badges))
-        .routes(routes!(create_doorplate, list_doorplates))
+        .routes(routes!(create_doorplate))
         .routes(routes!(new_pairing_code))
         .routes(routes!(pair))
 }
@@ -218,28 +217,6 @@ async fn new_pairing_code(
         pairing_code: code,
         pairing_expires_at: crate::time::rfc3339(expires),
     }))
-}
-
-/// GET /api/v1/doorplates — every doorplate with its online state (staff).
-#[utoipa::path(get, path = "/doorplates", tag = "school", responses((status = 200, body = Vec<DoorplateView>)))]
-async fn list_doorplates(
-    State(app): State<AppState>,
-    StaffAuth(_): StaffAuth,
-) -> ApiResult<axum::Json<Vec<DoorplateView>>> {
-    let list = app.store.list_doorplates().await?;
-    let now = app.now();
-    Ok(axum::Json(
-        list.iter()
-            .map(|d| {
-                doorplate_view(
-                    d,
-                    app.hub.is_online(Principal::Device(d.id)),
-                    app.presence.at_doorplate(d.id).len(),
-                    app.throttles.probed_since(d.id, now),
-                )
-            })
-            .collect(),
-    ))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -40,6 +40,8 @@ pub enum LeaveReason {
     /// The timetable period or arrangement window ended.
     PeriodEnded,
     EndOfDay,
+    /// The doorplate was deleted or moved to another room.
+    DoorplateRemoved,
 }
 
 impl LeaveReason {
@@ -51,6 +53,7 @@ impl LeaveReason {
             LeaveReason::Expired => "expired",
             LeaveReason::PeriodEnded => "period_ended",
             LeaveReason::EndOfDay => "end_of_day",
+            LeaveReason::DoorplateRemoved => "doorplate_removed",
         }
     }
 }
@@ -378,6 +381,37 @@ impl Arrivals {
             }
         }
         Ok(true)
+    }
+
+    /// Ends every presence on this one doorplate (it is deleted or moved away), each
+    /// under its student's lock: the rows go, the student's session there ends, and
+    /// teachers and guardians hear of it. A presence in the same room through another
+    /// doorplate stays: the room did not go. Returns the students who were there.
+    pub async fn vacate(&self, doorplate: Id) -> Result<Vec<Id>, crate::error::ApiError> {
+        let reason = LeaveReason::DoorplateRemoved;
+        let mut gone = Vec::new();
+        for row in self.core.presence.at_doorplate(doorplate) {
+            let student = row.student_id;
+            let _guard = self.core.student_lock(student).lock().await;
+            if !self.core.presence.is_present(student, doorplate) {
+                continue;
+            }
+            let now = self.core.now();
+            self.core
+                .store
+                .apply_presence(PresenceChange {
+                    student_id: student,
+                    remove: vec![doorplate],
+                    upsert: Vec::new(),
+                    audit: vec![left_entry(now, None, student, doorplate, reason)],
+                })
+                .await?;
+            self.after_leave(student, doorplate, reason);
+            self.announce_presence(student, &[doorplate], false, reason.as_str())
+                .await;
+            gone.push(student);
+        }
+        Ok(gone)
     }
 
     /// The in-memory part of a departure, under the student's lock: drop the index entry,

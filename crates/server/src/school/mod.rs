@@ -63,6 +63,9 @@ pub struct HostedSchool {
     pub min_free_bytes: u64,
     /// Per-user upload limits and the uploads in flight.
     pub uploads: crate::uploads::Uploads,
+    /// The kiosk build each doorplate reported it runs (memory only: a kiosk reports
+    /// again on every connection).
+    pub kiosk_versions: Mutex<HashMap<Id, String>>,
     /// Turns `true` when the server shuts down: live sockets close.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -100,6 +103,7 @@ impl HostedSchool {
             media_dir,
             min_free_bytes: crate::DEFAULT_MIN_FREE_BYTES,
             uploads: crate::uploads::Uploads::new(Default::default()),
+            kiosk_versions: Mutex::new(HashMap::new()),
             shutdown,
         })
     }

@@ -491,6 +491,53 @@ impl DirectoryStore for SqliteStore {
         })
         .await
     }
+
+    async fn update_doorplate(&self, id: Id, name: Option<String>, room_id: Option<Id>) -> Result<Doorplate> {
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE doorplates SET name = COALESCE(?2, name), room_id = COALESCE(?3, room_id) WHERE id = ?1",
+                    params![id, name, room_id],
+                )
+                .map_err(|e| match db(e) {
+                    StoreError::BadReference(_) => StoreError::BadReference("room_id"),
+                    other => other,
+                })?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            doorplate_by(c, "id = ?1", id)
+        })
+        .await
+    }
+
+    async fn unpair_doorplate(&self, id: Id) -> Result<Doorplate> {
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE doorplates SET token_hash = NULL, pairing_hash = NULL, pairing_expires = NULL WHERE id = ?1",
+                    [id],
+                )
+                .map_err(db)?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            doorplate_by(c, "id = ?1", id)
+        })
+        .await
+    }
+
+    async fn delete_doorplate(&self, id: Id) -> Result<()> {
+        self.write(move |c| {
+            c.execute("DELETE FROM presences WHERE doorplate_id = ?1", [id])
+                .map_err(db)?;
+            c.execute("DELETE FROM suppressions WHERE doorplate_id = ?1", [id])
+                .map_err(db)?;
+            let n = c.execute("DELETE FROM doorplates WHERE id = ?1", [id]).map_err(db)?;
+            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        })
+        .await
+    }
 }
 
 /// Whether taking `id` out of the active admins would leave the school with none. It is

@@ -41,6 +41,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_indexes_checks.sql"),
     migration!(5, "0005_alerts.sql"),
     migration!(6, "0006_quiet_hours_arrival_notices.sql"),
+    migration!(7, "0007_fleet_and_class_notices.sql"),
 ];
 
 /// The digest recorded for a migration's text (hex).

@@ -110,7 +110,8 @@ pub(super) fn insert_arrangement(c: &Connection, a: &Arrangement, created_by: Id
     })
 }
 
-pub(super) const NOTICE_COLS: &str = "id, kind, title, body, room_ids, starts_on, ends_on, image_media_id, created_at";
+pub(super) const NOTICE_COLS: &str =
+    "id, kind, title, body, room_ids, starts_on, ends_on, image_media_id, created_at, group_ids";
 
 pub(super) fn notice_row(r: &Row) -> rusqlite::Result<Notice> {
     let rooms: String = r.get(4)?;
@@ -124,22 +125,24 @@ pub(super) fn notice_row(r: &Row) -> rusqlite::Result<Notice> {
         ends_on: r.get(6)?,
         image_media_id: r.get(7)?,
         created_at: r.get(8)?,
+        group_ids: serde_json::from_str(&r.get::<_, String>(9)?).map_err(|_| conv(9, "group_ids"))?,
     })
 }
 
 pub(super) fn save_notice(c: &Connection, n: &Notice, insert: bool) -> Result<Notice> {
     let rooms = serde_json::to_string(&n.room_ids).unwrap_or_default();
+    let groups = serde_json::to_string(&n.group_ids).unwrap_or_default();
     let changed = if insert {
         c.execute(
-            "INSERT INTO notices (kind, title, body, room_ids, starts_on, ends_on, image_media_id, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![n.kind, n.title, n.body, rooms, n.starts_on, n.ends_on, n.image_media_id, n.created_at],
+            "INSERT INTO notices (kind, title, body, room_ids, starts_on, ends_on, image_media_id, created_at, group_ids)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![n.kind, n.title, n.body, rooms, n.starts_on, n.ends_on, n.image_media_id, n.created_at, groups],
         )
     } else {
         c.execute(
-            "UPDATE notices SET kind = ?2, title = ?3, body = ?4, room_ids = ?5, starts_on = ?6, ends_on = ?7, image_media_id = ?8
-             WHERE id = ?1",
-            params![n.id, n.kind, n.title, n.body, rooms, n.starts_on, n.ends_on, n.image_media_id],
+            "UPDATE notices SET kind = ?2, title = ?3, body = ?4, room_ids = ?5, starts_on = ?6, ends_on = ?7, image_media_id = ?8,
+             group_ids = ?9 WHERE id = ?1",
+            params![n.id, n.kind, n.title, n.body, rooms, n.starts_on, n.ends_on, n.image_media_id, groups],
         )
     }
     .map_err(db)?;

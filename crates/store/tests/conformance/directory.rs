@@ -517,3 +517,74 @@ pub async fn the_last_active_admin_can_be_neither_disabled_nor_deleted(s: &dyn S
         Err(StoreError::Conflict("last_admin"))
     ));
 }
+
+pub async fn a_doorplate_is_renamed_moved_unpaired_and_deleted(s: &dyn Store) {
+    let a = s.create_room("A101".into(), "classroom".into()).await.unwrap().id;
+    let b = s.create_room("B202".into(), "classroom".into()).await.unwrap().id;
+    let d = s.create_doorplate(a, "Front".into(), vec![1], 1_000, 0).await.unwrap();
+    let other = s.create_doorplate(a, "Back".into(), vec![2], 1_000, 0).await.unwrap();
+    s.pair_doorplate(vec![1], vec![10], 500).await.unwrap();
+
+    let renamed = s.update_doorplate(d.id, Some("Front door".into()), None).await.unwrap();
+    assert_eq!(
+        (renamed.name.as_str(), renamed.room_id, renamed.paired),
+        ("Front door", a, true)
+    );
+    let moved = s.update_doorplate(d.id, None, Some(b)).await.unwrap();
+    assert_eq!((moved.name.as_str(), moved.room_id), ("Front door", b));
+    assert_eq!(s.doorplate(d.id).await.unwrap(), moved);
+    assert!(matches!(
+        s.update_doorplate(d.id, None, Some(999_999)).await,
+        Err(StoreError::BadReference(_))
+    ));
+    assert!(matches!(
+        s.update_doorplate(999_999, Some("x".into()), None).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Unpaired: the token finds nothing and no old code pairs it again.
+    let unpaired = s.unpair_doorplate(d.id).await.unwrap();
+    assert!(!unpaired.paired);
+    assert!(matches!(
+        s.doorplate_by_token(vec![10]).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.pair_doorplate(vec![1], vec![11], 600).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(s.unpair_doorplate(999_999).await, Err(StoreError::NotFound)));
+
+    // Deleted with the presence rows and suppressions that named it; the other stays.
+    let kid = user(s, Role::Student, "Kid").await;
+    let row = |doorplate_id| PresenceRow {
+        student_id: kid,
+        doorplate_id,
+        source: PresenceSource::Active,
+        since: 10,
+        until: None,
+    };
+    s.apply_presence(PresenceChange {
+        student_id: kid,
+        remove: vec![],
+        upsert: vec![row(d.id), row(other.id)],
+        audit: vec![],
+    })
+    .await
+    .unwrap();
+    s.suppress(kid, d.id, 5_000).await.unwrap();
+    s.delete_doorplate(d.id).await.unwrap();
+    assert!(matches!(s.doorplate(d.id).await, Err(StoreError::NotFound)));
+    assert_eq!(s.presences().await.unwrap(), vec![row(other.id)]);
+    assert!(s.suppressions().await.unwrap().iter().all(|x| x.1 != d.id));
+    assert_eq!(
+        s.list_doorplates()
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.id)
+            .collect::<Vec<_>>(),
+        vec![other.id]
+    );
+    assert!(matches!(s.delete_doorplate(d.id).await, Err(StoreError::NotFound)));
+}

@@ -366,6 +366,7 @@ pub async fn purge_before_removes_old_messages_and_orphaned_media(s: &dyn Store)
         title: "t".into(),
         body: String::new(),
         room_ids: vec![],
+        group_ids: vec![],
         starts_on: None,
         ends_on: None,
         image_media_id: Some(notice_media.id),

@@ -38,6 +38,7 @@ macro_rules! each_case {
             directory::rooms_and_groups_are_kept_and_edited,
             directory::a_pairing_code_pairs_once_and_not_after_it_expires,
             directory::presence_changes_apply_removals_upserts_and_audit_together,
+            directory::a_doorplate_is_renamed_moved_unpaired_and_deleted,
             messages::a_conversation_is_one_per_pair,
             messages::a_client_id_stores_a_message_once_per_sender,
             messages::messages_page_before_and_after,

@@ -133,6 +133,7 @@ pub async fn notices_are_created_read_updated_and_deleted(s: &dyn Store) {
         title: "Fire drill".into(),
         body: "At ten".into(),
         room_ids: vec![room],
+        group_ids: vec![],
         starts_on: Some("2026-12-01".into()),
         ends_on: Some("2026-12-02".into()),
         image_media_id: None,
@@ -160,8 +161,10 @@ pub async fn notices_are_created_read_updated_and_deleted(s: &dyn Store) {
         vec![n2.id, n.id],
         "newest first"
     );
+    let class = s.create_group("3-2".into(), vec![], None).await.unwrap().id;
     let edited = Notice {
         title: "Fire drill moved".into(),
+        group_ids: vec![class, 12],
         kind: "announcement".into(),
         ends_on: None,
         ..n.clone()
