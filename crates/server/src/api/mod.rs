@@ -2,6 +2,7 @@
 //! document generated from the handlers' annotations.
 
 pub mod alerts;
+pub mod arrangements;
 pub mod auth;
 pub mod doorplate;
 pub mod events;
@@ -60,6 +61,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(events::router())
         .merge(settings::router())
         .merge(timetable::router())
+        .merge(arrangements::router())
         .merge(notices::router())
         .merge(import::router())
         .merge(alerts::router())
