@@ -28,6 +28,7 @@ addStrings({
     'home.new': 'New conversation',
     'home.empty': 'No conversations yet.',
     'home.empty.help': 'Tap “New conversation” to write to your child or a teacher.',
+    'home.empty.help.staff': 'Tap “New conversation” to write to a student or a guardian.',
     'home.children': 'Your children',
     'home.conversations': 'Conversations',
 
@@ -143,6 +144,7 @@ addStrings({
     'home.new': '新建对话',
     'home.empty': '还没有对话。',
     'home.empty.help': '点“新建对话”给孩子或老师写信。',
+    'home.empty.help.staff': '点“新建对话”给学生或家长写信。',
     'home.children': '我的孩子',
     'home.conversations': '对话',
 
