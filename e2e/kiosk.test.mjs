@@ -24,7 +24,7 @@ const tile = (userId) => page.locator(`${tid('tile')}[data-user-id="${userId}"]`
 
 /**
  * What a USB card reader does: a fast burst of keys, then Enter. No focus needed.
- * On a busy machine a key can lag past the reader's 50 ms gap, and the page rightly takes
+ * On a busy machine a key can lag past the reader's 150 ms gap, and the page rightly takes
  * (part of) the burst for typing; then the swipe is repeated, as a person would.
  */
 async function swipe(p, text) {

@@ -77,7 +77,7 @@ export function createHome({ onOpen, onStart, onLogout, onLanguage, feed }) {
       personAvatar({ ...child, role: 'student' }, 'lg'),
       h('div', { class: 'child-text' },
         h('h2', { class: 'child-name' }, child.display_name),
-        h('p', { class: 'child-where', 'data-testid': 'child-where' }, h('span', { class: 'where-dot', 'aria-hidden': 'true' }), whereLine(child)),
+        h('p', { class: 'child-where', 'data-testid': 'child-where' }, h('span', { class: 'where-dot', 'aria-hidden': 'true' }), h('span', { class: 'where-text' }, whereLine(child))),
         h('p', { class: 'child-unread' }, child.unread_by_child > 0 ? t('child.unread', { n: child.unread_by_child }) : t('child.all_read')),
         state.arrivals[child.id] ? h('p', { class: 'child-arrival', 'data-testid': 'child-arrival' }, icon('bell'), arrivalLine(state.arrivals[child.id])) : null),
       h('button', { type: 'button', class: 'btn btn-primary child-write', 'data-testid': 'child-write', onclick: () => onStart(child.id) }, icon('pen'), t('child.write')),
@@ -110,7 +110,9 @@ export function createHome({ onOpen, onStart, onLogout, onLanguage, feed }) {
   function drawConvs() {
     const list = sortedConvs();
     empty.hidden = list.length > 0;
-    empty.replaceChildren(h('p', { class: 'list-empty-title' }, t('home.empty')), h('p', {}, t('home.empty.help')));
+    empty.replaceChildren(h('p', { class: 'list-empty-title' }, t('home.empty')),
+      // Staff write to students and guardians (R8), never to "your child".
+      h('p', { 'data-testid': 'home-empty-help' }, t(isGuardian() ? 'home.empty.help' : 'home.empty.help.staff')));
     convTitle.hidden = !(isGuardian() && state.children.length) || !list.length;
     rows.replaceChildren(...list.map((c) => {
       const unread = c.unread > 0;

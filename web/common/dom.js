@@ -44,14 +44,40 @@ export function svg(markup) {
   return tpl.content.firstElementChild;
 }
 
-/** The initials shown in an avatar: the first letters of two words, or the first CJK glyph(s). */
+/**
+ * The class that sets a long name smaller (it still wraps, never cut): `long-name` over 20
+ * characters, `very-long-name` over 36, a CJK glyph counting as two for its width; '' else.
+ */
+export function nameSizeClass(name) {
+  let width = 0;
+  for (const ch of String(name || '')) width += /[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]/u.test(ch) ? 2 : 1;
+  return width > 36 ? 'very-long-name' : width > 20 ? 'long-name' : '';
+}
+
+// Words that say who someone is to another, not their name: a guardian written as "张小明家长"
+// or a student as "王同学" would otherwise show the role in the avatar.
+const ROLE_SUFFIX = /(?:的)?(?:家长|妈妈|爸爸|母亲|父亲|奶奶|爷爷|外婆|外公|同学|老师)$/u;
+
+/**
+ * The initials shown in an avatar, from the name itself. A Chinese name (alone or beside a
+ * Latin one, "张小明 Zhang Xiaoming") shows its given name, the last two glyphs; a name
+ * that is a surname and a role word ("王同学", "张小明家长") shows the surname, never the
+ * role; a transliterated name ("玛丽亚·安东尼") its first glyph, never its tail. Other
+ * names show the first letters of the first and last words; remarks in brackets are not
+ * the name and are skipped.
+ */
 export function initials(name) {
-  const clean = String(name || '').trim();
+  const clean = String(name || '').replace(/[(（\[【][^)）\]】]*[)）\]】]/gu, ' ').trim();
   if (!clean) return '?';
-  // A Chinese name (alone, or before an English one, "张小明 Zhang Xiaoming"): its given
-  // name, the last two glyphs of the Chinese part.
-  const han = clean.match(/[\u3400-\u9fff]+/);
-  if (han) return han[0].slice(-2);
-  const words = clean.split(/\s+/);
-  return (words[0][0] + (words.length > 1 ? words[words.length - 1][0] : '')).toUpperCase();
+  const han = clean.match(/[\u3400-\u9fff\uf900-\ufaff]+(?:[·・•][\u3400-\u9fff\uf900-\ufaff]+)*/u);
+  if (han) {
+    const glyphs = [...han[0]];
+    const own = [...han[0].replace(ROLE_SUFFIX, '')];
+    if (!own.length) return glyphs[0];
+    if (own.length < glyphs.length || han[0].match(/[·・•]/u)) return own[0];
+    return own.slice(-2).join('');
+  }
+  const words = clean.split(/\s+/).map((w) => w.match(/\p{L}|\p{N}/u)?.[0]).filter(Boolean);
+  if (!words.length) return [...clean][0].toUpperCase();
+  return (words[0] + (words.length > 1 ? words[words.length - 1] : '')).toUpperCase();
 }

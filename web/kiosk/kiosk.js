@@ -21,7 +21,7 @@ import { chime, unlockAudio } from './chime.js';
 import { openSession } from './session.js';
 import { openTeacher } from './teacher.js';
 import { openPairing } from './pairing.js';
-import { identify } from './identify.js';
+import { loadImage, reportBuild, runCommand } from './fleet.js';
 
 const TOKEN_KEY = 'doorplate.device_token';
 const LANG_REVERT_MS = 3 * 60_000;
@@ -113,7 +113,7 @@ roomView.append(
 app.append(roomView, overlayRoot, personalRoot);
 
 const bandView = createBand(band);
-const notices = createNotices(noticesBox, { loadImage });
+const notices = createNotices(noticesBox, { loadImage: (url) => loadImage(url, deviceToken) });
 const tiles = createPresentList(tilesBox, {
   onTap: (userId) => openProof('messages', present.get(userId)?.display_name),
 });
@@ -168,17 +168,6 @@ function renderPresent() {
   examHold.textContent = held ? t('exam.held') : t('exam.quiet_short');
   roomView.classList.toggle('few', entries.length <= 6);
   if (personal?.presentChanged) personal.presentChanged();
-}
-
-async function loadImage(url) {
-  // Notice images stored as media need the device's bearer; others load as they are.
-  if (!url.startsWith('/api/')) return url;
-  try {
-    const blob = await api('GET', url, { token: deviceToken, responseType: 'blob' });
-    return URL.createObjectURL(blob);
-  } catch {
-    return null;
-  }
 }
 
 // ---- state from the server ----------------------------------------------------------
@@ -305,26 +294,17 @@ function startDeviceEvents() {
       bandView.setConnection(status);
       // On every (re)connection, reload: cheap, and it covers what no replay can. And
       // say which build this page runs, for the console's fleet list.
-      if (status === 'connected') refreshState().then(reportBuild);
+      if (status === 'connected') refreshState().then(() => reportBuild(deviceToken, loadedBuild));
     },
     onAuthError: () => unpair(),
     onEvent: onDeviceEvent,
   });
 }
 
-/** Tells the server which kiosk build this page runs (shown in the console). */
-function reportBuild() {
-  if (!deviceToken || !loadedBuild) return;
-  api('POST', '/api/v1/doorplate/version', { token: deviceToken, body: { version: loadedBuild } }).catch(() => {});
-}
-
 function onDeviceEvent({ type, data }) {
   switch (type) {
     case 'doorplate.command':
-      // From the console: reload the page (a new build, a stuck screen), or flash the
-      // screen with its name so someone at the doors can tell which one it is.
-      if (data.command === 'reload') location.reload();
-      else if (data.command === 'identify') identify(document.body, { name: data.name || info.doorplate?.name, room: info.room?.name });
+      runCommand(data, { name: info.doorplate?.name, room: info.room?.name });
       break;
     case 'presence.joined': {
       const old = present.get(data.user_id);

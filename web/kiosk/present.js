@@ -2,7 +2,7 @@
 // first, in the order their messages arrived (R5), with a count badge; names only, never
 // message text. Tiles that arrive or leave are animated; nothing else moves on its own.
 
-import { h, initials } from '/common/dom.js';
+import { h, initials, nameSizeClass } from '/common/dom.js';
 import { t, formatTime } from '/common/i18n.js';
 import { avatar } from '/common/ui.js';
 
@@ -32,6 +32,8 @@ export function createPresentList(container, { onTap }) {
     tile.setAttribute('aria-label', hinted ? t('tile.aria.unread', { name: e.display_name, n: e.unread }) : e.display_name);
     tile.querySelector('.avatar').textContent = initials(e.display_name);
     tile.querySelector('.tile-name').textContent = e.display_name;
+    const size = nameSizeClass(e.display_name);
+    for (const cls of ['long-name', 'very-long-name']) tile.classList.toggle(cls, cls === size);
     const sub = tile.querySelector('.tile-sub');
     sub.textContent = hinted
       ? (e.urgent ? t('tile.urgent') : t('tile.new', { n: e.unread }))

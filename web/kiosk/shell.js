@@ -3,7 +3,7 @@
 // Any touch or key inside resets the countdown; so does every API call (`touch()`).
 
 import { api, ApiError } from '/common/api.js';
-import { h } from '/common/dom.js';
+import { h, nameSizeClass } from '/common/dom.js';
 import { t } from '/common/i18n.js';
 import { icon } from '/common/icons.js';
 import { avatar } from '/common/ui.js';
@@ -54,7 +54,7 @@ export function createShell(parent, { user, title, idleSeconds, onDone, onTimeou
       avatar(user.display_name, { size: 'lg' }),
       h('div', { class: 'personal-who' },
         h('div', { class: 'personal-title', text: title }),
-        h('div', { class: 'personal-name', 'data-testid': 'session-name', text: user.display_name })),
+        h('div', { class: `personal-name ${nameSizeClass(user.display_name)}`.trim(), 'data-testid': 'session-name', text: user.display_name })),
       h('div', { class: 'personal-timer' }, hint, countdown),
       h('button', { type: 'button', class: 'btn btn-primary done-btn', 'data-testid': 'done', onclick: () => finish(onDone) },
         icon('check'), t('session.done'))),

@@ -189,7 +189,7 @@ addStrings({
 
     'notice.notice': '通知',
     'notice.announcement': '公告',
-    'notice.honour': '荣誉榜',
+    'notice.honour': '光荣榜',
     'notice.showcase': '班级风采',
     'welcome.kicker': '欢迎',
     'welcome.title': '欢迎！',
