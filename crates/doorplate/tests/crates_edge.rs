@@ -10,19 +10,6 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-async fn import(api: &Api, admin: &str, kind: &str, csv: &str, dry_run: bool) -> (StatusCode, Value) {
-    let res = api
-        .http
-        .post(format!("{}/api/v1/import/{kind}?dry_run={dry_run}", api.base))
-        .bearer_auth(admin)
-        .header("content-type", "text/csv")
-        .body(csv.to_string())
-        .send()
-        .await
-        .unwrap();
-    (res.status(), res.json().await.unwrap())
-}
-
 /// The display name of the user with this username, if there is one.
 async fn display_name(api: &Api, admin: &str, username: &str) -> Option<String> {
     let (st, v) = api.get("/api/v1/users", admin).await;
@@ -56,7 +43,7 @@ async fn a_windows_csv_reports_the_right_line_and_imports_as_written() {
              \r\n"
         )
     };
-    let (st, v) = import(&api, &admin, "users", &file("\r\n", "wizard"), true).await;
+    let (st, v) = import_csv(&api, &admin, "users", &file("\r\n", "wizard"), true).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     let lines: Vec<&Value> = v["errors"].as_array().unwrap().iter().map(|e| &e["line"]).collect();
     assert_eq!(
@@ -69,7 +56,7 @@ async fn a_windows_csv_reports_the_right_line_and_imports_as_written() {
         "{v}"
     );
 
-    let (st, v) = import(&api, &admin, "users", &file(" ", "teacher"), false).await;
+    let (st, v) = import_csv(&api, &admin, "users", &file(" ", "teacher"), false).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(
         (v["created"].as_u64(), v["errors"].as_array().map(Vec::len)),
@@ -92,7 +79,7 @@ async fn an_open_quote_is_refused_with_its_line() {
     let api = server.api();
     let admin = api.login("admin", ADMIN_PASSWORD).await;
     let csv = "role,display_name,username\nstudent,Ann,csv-open-1\n\nstudent,\"Bo,csv-open-2\nstudent,Cy,csv-open-3\n";
-    let (st, v) = import(&api, &admin, "users", csv, false).await;
+    let (st, v) = import_csv(&api, &admin, "users", csv, false).await;
     assert_eq!(
         (st, error_code(&v).as_str()),
         (StatusCode::BAD_REQUEST, "bad_csv"),
@@ -126,7 +113,7 @@ async fn import_passwords_hash_two_at_a_time_and_share_the_cap_with_logins() {
     let server = TestServer::start().await;
     let api = server.api();
     let admin = api.login("admin", ADMIN_PASSWORD).await;
-    let (st, v) = import(&api, &admin, "users", &guardians_csv("pw-a", 12), false).await;
+    let (st, v) = import_csv(&api, &admin, "users", &guardians_csv("pw-a", 12), false).await;
     assert_eq!((st, v["created"].as_u64()), (StatusCode::OK, Some(12)), "{v}");
     assert_eq!(
         doorplate_server::crypto::argon2_peak(),
@@ -139,7 +126,7 @@ async fn import_passwords_hash_two_at_a_time_and_share_the_cap_with_logins() {
         async move { api.login(&format!("pw-a{i}"), &format!("horse-battery-{i}")).await }
     }));
     let csv = guardians_csv("pw-b", 12);
-    let ((st, v), tokens) = tokio::join!(import(&api, &admin, "users", &csv, false), logins);
+    let ((st, v), tokens) = tokio::join!(import_csv(&api, &admin, "users", &csv, false), logins);
     assert_eq!((st, v["created"].as_u64()), (StatusCode::OK, Some(12)), "{v}");
     assert_eq!(tokens.len(), 6, "the imported passwords sign in");
     assert_eq!(
@@ -375,7 +362,7 @@ async fn faces_and_json_are_compressed_when_asked() {
     for i in 0..40 {
         csv.push_str(&format!("student,Pupil number {i},gz-pupil-{i}\n"));
     }
-    let (st, _) = import(&api, &admin, "users", &csv, false).await;
+    let (st, _) = import_csv(&api, &admin, "users", &csv, false).await;
     assert_eq!(st, StatusCode::OK);
     let (_, _, plain) = fetch(&api, "/api/v1/users", Some(&admin), &[]).await;
     let (_, h, gz) = fetch(&api, "/api/v1/users", Some(&admin), &[("accept-encoding", "gzip")]).await;

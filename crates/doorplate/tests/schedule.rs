@@ -214,19 +214,6 @@ async fn a_notice_reaches_its_doorplates_at_once() {
     assert_eq!(st, StatusCode::BAD_REQUEST);
 }
 
-async fn import(api: &Api, admin: &str, kind: &str, csv: &str, dry_run: bool) -> (StatusCode, Value) {
-    let res = api
-        .http
-        .post(format!("{}/api/v1/import/{kind}?dry_run={dry_run}", api.base))
-        .bearer_auth(admin)
-        .header("content-type", "text/csv")
-        .body(csv.to_string())
-        .send()
-        .await
-        .unwrap();
-    (res.status(), res.json().await.unwrap())
-}
-
 #[tokio::test]
 async fn an_import_with_one_bad_line_changes_nothing_and_names_the_line() {
     let server = TestServer::start().await;
@@ -238,7 +225,7 @@ async fn an_import_with_one_bad_line_changes_nothing_and_names_the_line() {
                student,\"Tom, the second\",tom,secret12,\n\
                pupil,Nobody,nobody,,\n";
     for dry_run in [true, false] {
-        let (st, v) = import(&api, &admin, "users", bad, dry_run).await;
+        let (st, v) = import_csv(&api, &admin, "users", bad, dry_run).await;
         assert_eq!(st, StatusCode::OK);
         assert_eq!(
             v["errors"],
@@ -249,12 +236,12 @@ async fn an_import_with_one_bad_line_changes_nothing_and_names_the_line() {
     }
     // A reference error found only while applying also names its line and writes nothing.
     let groups = "name,teacher_username,member_usernames\nClass 9,,lily tom\n";
-    let (_, v) = import(&api, &admin, "groups", groups, false).await;
+    let (_, v) = import_csv(&api, &admin, "groups", groups, false).await;
     assert_eq!(v["errors"][0]["line"], 2, "{v}");
     assert!(v["errors"][0]["message"].as_str().unwrap().contains("lily"));
 
     let good = bad.lines().take(3).collect::<Vec<_>>().join("\n");
-    let (_, v) = import(&api, &admin, "users", &good, true).await;
+    let (_, v) = import_csv(&api, &admin, "users", &good, true).await;
     assert_eq!(
         (v["created"].as_u64(), v["errors"].as_array().unwrap().len()),
         (Some(2), 0),
@@ -265,14 +252,14 @@ async fn an_import_with_one_bad_line_changes_nothing_and_names_the_line() {
         users_before,
         "a dry run writes nothing"
     );
-    let (_, v) = import(&api, &admin, "users", &good, false).await;
+    let (_, v) = import_csv(&api, &admin, "users", &good, false).await;
     assert_eq!(v["created"], 2);
-    let (_, v) = import(&api, &admin, "groups", groups, false).await;
+    let (_, v) = import_csv(&api, &admin, "groups", groups, false).await;
     assert_eq!((v["created"].as_u64(), v["errors"].clone()), (Some(1), json!([])));
-    let (_, v) = import(&api, &admin, "rooms", "name,kind\nRoom 9,classroom\n", false).await;
+    let (_, v) = import_csv(&api, &admin, "rooms", "name,kind\nRoom 9,classroom\n", false).await;
     assert_eq!(v["created"], 1);
     let tt = "room,weekday,start,end,kind,title,group,teacher_username,valid_from,valid_until\nRoom 9,1,08:00,08:45,lesson,Art,Class 9,,2026-09-01,2027-01-31\n";
-    let (_, v) = import(&api, &admin, "timetable", tt, false).await;
+    let (_, v) = import_csv(&api, &admin, "timetable", tt, false).await;
     assert_eq!(v["created"], 1, "{v}");
     // The card works at a doorplate: imported cards are hashed like the rest.
     let room = api.get("/api/v1/rooms", &admin).await.1[0].clone();

@@ -45,19 +45,6 @@ async fn patch(api: &Api, path: &str, token: &str, body: Value) -> (StatusCode, 
     api.call("PATCH", path, Some(token), Some(body)).await
 }
 
-async fn import(api: &Api, admin: &str, kind: &str, csv: &str, dry_run: bool) -> (StatusCode, Value) {
-    let res = api
-        .http
-        .post(format!("{}/api/v1/import/{kind}?dry_run={dry_run}", api.base))
-        .bearer_auth(admin)
-        .header("content-type", "text/csv")
-        .body(csv.to_string())
-        .send()
-        .await
-        .unwrap();
-    (res.status(), res.json().await.unwrap())
-}
-
 async fn export(api: &Api, admin: &str, kind: &str) -> String {
     let res = api
         .http
@@ -182,7 +169,7 @@ async fn a_password_set_by_an_import_or_a_deletion_also_closes_the_sockets() {
     let mut gwen = Events::open(&server.base, &s.gwen_token, None).await;
     gwen_receives(&s, &conv, &mut gwen, "before").await;
     let csv = "role,display_name,username,password\nguardian,Gwen (Ann's mum),gwen,imported-pw-1\n";
-    let (_, v) = import(&s.api, &s.admin, "users", csv, false).await;
+    let (_, v) = import_csv(&s.api, &s.admin, "users", csv, false).await;
     assert_eq!(
         (v["updated"].as_u64(), v["errors"].clone()),
         (Some(1), json!([])),
@@ -320,7 +307,7 @@ async fn the_import_refuses_what_the_api_refuses() {
         );
 
         let csv = format!("role,display_name,username,password,card_uid\n{role},{name},{username},{password},{card}\n");
-        let (st, v) = import(&s.api, &s.admin, "users", &csv, false).await;
+        let (st, v) = import_csv(&s.api, &s.admin, "users", &csv, false).await;
         assert_eq!(st, StatusCode::OK);
         assert_eq!(v["created"], 0, "import, {what}: {v}");
         assert_eq!(v["errors"][0]["line"], 2, "import, {what}: {v}");
@@ -335,7 +322,7 @@ async fn the_import_refuses_what_the_api_refuses() {
         ("rooms", format!("name,kind\n{long},lab\n")),
         ("groups", format!("name,teacher_username,member_usernames\n{long},,\n")),
     ] {
-        let (_, v) = import(&s.api, &s.admin, kind, &csv, false).await;
+        let (_, v) = import_csv(&s.api, &s.admin, kind, &csv, false).await;
         assert_eq!(v["errors"][0]["line"], 2, "{kind}: {v}");
         assert!(
             v["errors"][0]["message"].as_str().unwrap().contains("at most 100"),
@@ -354,7 +341,7 @@ async fn the_import_refuses_what_the_api_refuses() {
     assert_eq!((st, error_code(&v)), (StatusCode::UNAUTHORIZED, "unknown_card".into()));
     // What the API accepts, the import accepts.
     let csv = "role,display_name,username,password,card_uid\nteacher,Ms 王 O'Neil,wang.o-neil,secret12,04-AA-BB\n";
-    let (_, v) = import(&s.api, &s.admin, "users", csv, false).await;
+    let (_, v) = import_csv(&s.api, &s.admin, "users", csv, false).await;
     assert_eq!(
         (v["created"].as_u64(), v["errors"].clone()),
         (Some(1), json!([])),
@@ -424,7 +411,7 @@ async fn no_card_badge_or_doorplate_proof_yields_admin_powers() {
     assert_eq!((st, error_code(&v)), (StatusCode::FORBIDDEN, "teacher_mode".into()));
     let (st, _) = patch(&s.api, "/api/v1/settings", session, json!({"retention_days": 1})).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
-    let (st, _) = import(
+    let (st, _) = import_csv(
         &s.api,
         session,
         "users",
@@ -497,7 +484,7 @@ async fn the_export_neutralises_formula_cells_and_still_imports_as_it_was() {
 
     // Importing the export changes nothing: the ' comes off again.
     let before = api.get("/api/v1/users", &admin).await.1;
-    let (_, v) = import(&api, &admin, "users", &users, false).await;
+    let (_, v) = import_csv(&api, &admin, "users", &users, false).await;
     assert_eq!(v["errors"], json!([]), "{v}");
     assert_eq!(api.get("/api/v1/users", &admin).await.1, before);
 }

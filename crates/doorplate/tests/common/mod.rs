@@ -532,3 +532,17 @@ impl TestServer {
         self.base.trim_start_matches("http://").to_string()
     }
 }
+
+/// POST /api/v1/import/{kind} with a CSV body, as the console sends it.
+pub async fn import_csv(api: &Api, admin: &str, kind: &str, csv: &str, dry_run: bool) -> (StatusCode, Value) {
+    let res = api
+        .http
+        .post(format!("{}/api/v1/import/{kind}?dry_run={dry_run}", api.base))
+        .bearer_auth(admin)
+        .header("content-type", "text/csv")
+        .body(csv.to_string())
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.json().await.unwrap())
+}
