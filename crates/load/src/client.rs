@@ -108,7 +108,15 @@ pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTls
 /// Opens an event socket with 4 KiB buffers (the default 128 KiB each would make the
 /// simulator, not the server, the limit).
 pub async fn events(base: &str, token: &str) -> anyhow::Result<Socket> {
-    let url = format!("{}/api/v1/events", base.replacen("http", "ws", 1));
+    events_after(base, token, None).await
+}
+
+/// [`events`], resuming after the frame `after` (the server replays what followed).
+pub async fn events_after(base: &str, token: &str, after: Option<u64>) -> anyhow::Result<Socket> {
+    let mut url = format!("{}/api/v1/events", base.replacen("http", "ws", 1));
+    if let Some(a) = after {
+        url += &format!("?after={a}");
+    }
     let mut req = url.into_client_request()?;
     req.headers_mut()
         .insert("authorization", format!("Bearer {token}").parse()?);

@@ -13,6 +13,8 @@ pub struct Run {
     pub args: Args,
     /// The server's base URL.
     pub base: String,
+    /// The server's process id, when known (its CPU and memory are read from /proc).
+    pub server_pid: Option<u32>,
     pub http: Http,
     /// The admin's login token.
     pub admin: String,

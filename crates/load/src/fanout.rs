@@ -3,7 +3,7 @@
 
 use crate::client::events;
 use crate::context::Run;
-use crate::events::read_events;
+use crate::events::{Listener, read_events};
 use anyhow::Result;
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
@@ -27,13 +27,18 @@ pub async fn notice(run: &Run) -> Result<(Value, Fanout)> {
     for i in 0..run.args.fanout_sockets {
         let p = &school.plates[i % school.plates.len()];
         match events(&run.base, &p.token).await {
-            Ok(ws) => extra.push(ws),
+            Ok(ws) => extra.push((ws, p.token.clone())),
             Err(_) => stats.error("fanout_connect"),
         }
     }
     let fanout_total = (school.plates.len() + extra.len()) as u64;
-    for ws in extra {
-        tokio::spawn(read_events(ws, true, stats.clone(), run.waiting.clone(), moves.clone()));
+    for (ws, token) in extra {
+        let who = Listener {
+            http: run.http.clone(),
+            token,
+            plate: true,
+        };
+        tokio::spawn(read_events(ws, who, stats.clone(), run.waiting.clone(), moves.clone()));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let posted = Instant::now();

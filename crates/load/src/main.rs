@@ -8,16 +8,18 @@
 //! The parts: `options` (the flags), `server` (the server under test), `scenario`
 //! (the phases in order, sharing a `context::Run`), one module per phase (`setup`,
 //! `schedule`, `messaging`, `fanout`, `idle`, `tidy`), `events` (what the sockets
-//! see), `client`, `stats`, `progress` and `report`.
+//! see, resuming a closed one), `ledger` (hints owed), `cpu` (CPU time, pinning), `client`, `stats`, `progress` and `report`.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod client;
 mod context;
+mod cpu;
 mod events;
 mod fanout;
 mod idle;
+mod ledger;
 mod messaging;
 mod options;
 mod progress;
@@ -32,12 +34,18 @@ mod tidy;
 use anyhow::Result;
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
     let args = options::Args::parse();
+    // Pinned before the runtime starts, so every worker thread inherits the set.
+    if let Some(cpus) = &args.client_cpus {
+        cpu::pin_current(&cpu::parse_cpus(cpus)?)?;
+    }
     let fds = client::raise_fd_limit();
     let mut server = server::Server::start(&args)?;
-    let result = scenario::play(&args, &server, fds).await;
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(scenario::play(&args, &server, fds));
     server.stop();
     result
 }

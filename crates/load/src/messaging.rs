@@ -4,6 +4,7 @@
 
 use crate::client::Http;
 use crate::context::Run;
+use crate::cpu::cpu_seconds;
 use crate::events::Waiting;
 use crate::progress::{bar, progress};
 use crate::setup::School;
@@ -20,6 +21,10 @@ pub struct Sent {
     pub scheduled: u64,
     /// Seconds from the first send until the last answer.
     pub secs: f64,
+    /// CPU seconds the server used over those seconds, if its process is known.
+    pub server_cpu_secs: Option<f64>,
+    /// CPU seconds the simulator used over them.
+    pub client_cpu_secs: Option<f64>,
 }
 
 /// Sends `--rate` messages a second for `--duration` seconds, with replies at
@@ -29,6 +34,9 @@ pub async fn send_and_reply(run: &Run) -> Result<Sent> {
     let stats = &run.stats;
     let sem = Arc::new(tokio::sync::Semaphore::new(args.concurrency));
     let msg_start = Instant::now();
+    // CPU is read over the messaging phase only: the setup's argon2 hashing and the
+    // other phases stay out of the per-message figure.
+    let cpu_start = (cpu_seconds(run.server_pid), cpu_seconds(None));
     let reply_task = tokio::spawn(replies(
         run.http.clone(),
         run.school.clone(),
@@ -78,6 +86,9 @@ pub async fn send_and_reply(run: &Run) -> Result<Sent> {
     let scheduled = ticker.await?;
     let _ = sem.acquire_many(args.concurrency as u32).await?;
     let msg_secs = msg_start.elapsed().as_secs_f64();
+    let used = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
+    let server_cpu_secs = used(cpu_start.0, cpu_seconds(run.server_pid));
+    let client_cpu_secs = used(cpu_start.1, cpu_seconds(None));
     reply_task.await?;
     // Let the last hints and statuses arrive.
     let settle = Instant::now();
@@ -92,6 +103,8 @@ pub async fn send_and_reply(run: &Run) -> Result<Sent> {
     Ok(Sent {
         scheduled,
         secs: msg_secs,
+        server_cpu_secs,
+        client_cpu_secs,
     })
 }
 
@@ -102,13 +115,7 @@ async fn send_one(http: &Http, school: &School, k: usize, i: u64, stats: &Stats,
     let token = &school.guardians[s.guardian].token;
     let body = json!({"client_id": format!("load-{}-{i}", school.run), "kind": "text", "text": format!("message {i}")});
     let sent = Instant::now();
-    waiting
-        .hints
-        .lock()
-        .unwrap()
-        .entry(s.id.clone())
-        .or_default()
-        .push_back(sent);
+    waiting.hints.lock().unwrap().sent(&s.id, i, sent);
     stats.sent.fetch_add(1, Ordering::Relaxed);
     match http
         .call(
@@ -122,6 +129,7 @@ async fn send_one(http: &Http, school: &School, k: usize, i: u64, stats: &Stats,
         Ok(v) => {
             let now = Instant::now();
             stats.acked.fetch_add(1, Ordering::Relaxed);
+            waiting.hints.lock().unwrap().acked(&s.id, i);
             stats.latency("ack", now, now.duration_since(sent).as_micros() as u64);
             if let Some(id) = v["message"]["id"].as_str() {
                 let mut st = waiting.status.lock().unwrap();
@@ -140,7 +148,10 @@ async fn send_one(http: &Http, school: &School, k: usize, i: u64, stats: &Stats,
                 }
             }
         }
-        Err(kind) => stats.error(format!("send: {kind}")),
+        Err(kind) => {
+            waiting.hints.lock().unwrap().failed(&s.id, i);
+            stats.error(format!("send: {kind}"));
+        }
     }
 }
 

@@ -49,6 +49,12 @@ pub struct Args {
     /// Idle sockets to open at the end to weigh the server's memory per connection.
     #[arg(long, default_value_t = 0)]
     pub idle_sockets: usize,
+    /// Pin the server this run spawns to these CPUs (`0`, `0,1`, `0-1`).
+    #[arg(long, requires = "spawn")]
+    pub server_cpus: Option<String>,
+    /// Pin the simulator itself to these CPUs.
+    #[arg(long)]
+    pub client_cpus: Option<String>,
     /// Skip the timetable rollover.
     #[arg(long)]
     pub no_rollover: bool,

@@ -29,6 +29,33 @@ pub fn write(run: &Run, f: &Figures) -> Result<()> {
     let (args, stats) = (&run.args, &run.stats);
     let c = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let acked = c(&stats.acked);
+    // Every acknowledged message is either hinted or listed here; the kinds show in
+    // the errors even at 0, so a clean run says so.
+    let missing = run.waiting.hints.lock().unwrap().missing();
+    let missing_statuses = run
+        .waiting
+        .status
+        .lock()
+        .unwrap()
+        .values()
+        .filter(|(sent, notified)| sent.is_some() && notified.is_none())
+        .count() as u64;
+    stats.errors_add("hint_missing", missing.len() as u64);
+    stats.errors_add("status_missing", missing_statuses);
+    stats.errors_add("socket_closed", 0);
+    stats.errors_add("resync", 0);
+    let per_1000 = |cpu: Option<f64>| cpu.filter(|_| acked > 0).map(|s| s * 1000.0 / acked as f64);
+    let cpu = json!({
+        "server_seconds": f.sent.server_cpu_secs, "client_seconds": f.sent.client_cpu_secs,
+        "server_seconds_per_1000_messages": per_1000(f.sent.server_cpu_secs),
+        "client_seconds_per_1000_messages": per_1000(f.sent.client_cpu_secs),
+        "server_cpus": args.server_cpus, "client_cpus": args.client_cpus,
+    });
+    let sockets = json!({
+        "closed_by_server": c(&stats.sockets_closed), "resumed": c(&stats.resumes),
+        "frames_after_resume": c(&stats.replayed), "hints_after_resume": c(&stats.hints_after_resume),
+        "resyncs": c(&stats.resyncs), "state_reloads": c(&stats.reloads), "seq_gaps": c(&stats.seq_gaps),
+    });
     let result = json!({
         "server": run.base,
         "scenario": {
@@ -43,7 +70,12 @@ pub fn write(run: &Run, f: &Figures) -> Result<()> {
             "scheduled": f.sent.scheduled, "sent": c(&stats.sent), "acknowledged": acked, "hinted": c(&stats.hinted),
             "notified": c(&stats.notified), "throughput_per_second": acked as f64 / f.sent.secs,
             "replies_sent": c(&stats.replies), "replies_delivered": c(&stats.replies_delivered),
+            "missing_hints": missing.len(), "missing_statuses": missing_statuses,
+            // The first of them, by the number in their `client_id` (`load-<run>-<n>`).
+            "missing_hint_messages": missing.iter().take(100).collect::<Vec<_>>(),
         },
+        "messaging_cpu": cpu,
+        "event_sockets": sockets,
         "latency": stats.percentiles(),
         "errors": stats.errors(),
         "placement_seconds": f.placement_secs,
@@ -64,6 +96,42 @@ pub fn write(run: &Run, f: &Figures) -> Result<()> {
         ),
     )?;
     println!("{}", serde_json::to_string_pretty(&result)?);
+    summary(&result);
     eprintln!("wrote {} and {}", args.out.display(), args.chart.display());
     Ok(())
+}
+
+/// The figures that say whether the run was honest, on stderr after the JSON.
+fn summary(r: &serde_json::Value) {
+    let m = &r["messages"];
+    let (cpu, sock) = (&r["messaging_cpu"], &r["event_sockets"]);
+    let f = |v: &serde_json::Value| v.as_f64().map_or("n/a".to_string(), |x| format!("{x:.3}"));
+    eprintln!(
+        "summary: acknowledged {} hinted {} notified {}; missing hints {} statuses {}",
+        m["acknowledged"], m["hinted"], m["notified"], m["missing_hints"], m["missing_statuses"]
+    );
+    eprintln!(
+        "summary: sockets closed by the server {} resumed {} (frames after resume {}, hints {}) resyncs {} reloads {} seq gaps {}",
+        sock["closed_by_server"],
+        sock["resumed"],
+        sock["frames_after_resume"],
+        sock["hints_after_resume"],
+        sock["resyncs"],
+        sock["state_reloads"],
+        sock["seq_gaps"]
+    );
+    eprintln!(
+        "summary: messaging CPU s: server {} ({} per 1,000 messages, cpus {}), simulator {} ({} per 1,000, cpus {})",
+        f(&cpu["server_seconds"]),
+        f(&cpu["server_seconds_per_1000_messages"]),
+        cpu["server_cpus"],
+        f(&cpu["client_seconds"]),
+        f(&cpu["client_seconds_per_1000_messages"]),
+        cpu["client_cpus"]
+    );
+    let errors: Vec<String> = r["errors"]
+        .as_object()
+        .map(|o| o.iter().map(|(k, v)| format!("{k} {v}")).collect())
+        .unwrap_or_default();
+    eprintln!("summary: errors: {}", errors.join(", "));
 }

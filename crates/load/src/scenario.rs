@@ -56,6 +56,7 @@ pub async fn play(args: &Args, server: &Server, fds: u64) -> Result<()> {
     let run = Run {
         args: args.clone(),
         base: server.base.clone(),
+        server_pid: server.pid,
         http,
         admin,
         run_id,
@@ -73,6 +74,8 @@ pub async fn play(args: &Args, server: &Server, fds: u64) -> Result<()> {
     let (notice, fanout) = fanout::notice(&run).await?;
     let idle = idle::weigh(&run, server.pid).await;
     tidy::remove_slots_and_notice(&run, &notice).await;
+    // From here a socket closing is the run ending, not the server dropping it.
+    run.stats.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
     report::write(
         &run,
         &Figures {
@@ -95,17 +98,22 @@ pub async fn listen(run: &Run) -> Result<(usize, f64)> {
     let t = Instant::now();
     let mut sockets = Vec::new();
     for p in &run.school.plates {
-        sockets.push((crate::client::events(&run.base, &p.token).await?, true));
+        sockets.push((crate::client::events(&run.base, &p.token).await?, &p.token, true));
     }
     for g in &run.school.guardians {
-        sockets.push((crate::client::events(&run.base, &g.token).await?, false));
+        sockets.push((crate::client::events(&run.base, &g.token).await?, &g.token, false));
     }
     let connect_secs = t.elapsed().as_secs_f64();
     let socket_count = sockets.len();
-    for (ws, plate) in sockets {
+    for (ws, token, plate) in sockets {
+        let who = events::Listener {
+            http: run.http.clone(),
+            token: token.clone(),
+            plate,
+        };
         tokio::spawn(events::read_events(
             ws,
-            plate,
+            who,
             run.stats.clone(),
             run.waiting.clone(),
             run.moves.clone(),

@@ -1,5 +1,6 @@
 //! The server under test: one this run starts on a fresh data folder with its own admin
-//! (`--spawn`), or one already running (`--url`, with `--pid` to weigh its memory).
+//! (`--spawn`, pinned to `--server-cpus` if given), or one already running (`--url`,
+//! with `--pid` to weigh its memory and CPU).
 
 use crate::options::Args;
 use anyhow::{Context, Result, bail};
@@ -22,7 +23,10 @@ impl Server {
     /// Starts the `--spawn` binary, or takes the `--url` server as it is.
     pub fn start(args: &Args) -> Result<Server> {
         match (&args.spawn, &args.url) {
-            (Some(bin), _) => spawn(bin, &args.admin_password),
+            (Some(bin), _) => {
+                let cpus = args.server_cpus.as_deref().map(crate::cpu::parse_cpus).transpose()?;
+                spawn(bin, &args.admin_password, cpus)
+            }
             (None, Some(url)) => Ok(Server {
                 base: url.clone(),
                 pid: args.pid,
@@ -48,7 +52,7 @@ impl Server {
 
 /// Creates the admin in a fresh data folder, starts the server on a free port and reads
 /// its address from the first line it prints.
-fn spawn(bin: &Path, password: &str) -> Result<Server> {
+fn spawn(bin: &Path, password: &str, cpus: Option<Vec<usize>>) -> Result<Server> {
     let dir = std::env::temp_dir().join(format!("doorplate-load-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
@@ -69,7 +73,17 @@ fn spawn(bin: &Path, password: &str) -> Result<Server> {
     if !admin.wait()?.success() {
         bail!("creating the admin failed");
     }
-    let mut child = std::process::Command::new(bin)
+    let mut command = std::process::Command::new(bin);
+    if let Some(cpus) = cpus {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: between fork and exec the closure makes one syscall
+        // (sched_setaffinity) and allocates nothing; the server and every thread it
+        // starts inherit the set.
+        unsafe {
+            command.pre_exec(move || crate::cpu::pin_current(&cpus));
+        }
+    }
+    let mut child = command
         .args([
             "--data",
             dir.to_str().context("utf-8 path")?,

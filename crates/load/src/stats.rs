@@ -5,7 +5,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 /// A latency series in microseconds, kept whole and per second of the run.
@@ -62,6 +62,23 @@ pub struct Stats {
     pub notified: AtomicU64,
     pub replies: AtomicU64,
     pub replies_delivered: AtomicU64,
+    /// Event sockets the server closed while the run still listened.
+    pub sockets_closed: AtomicU64,
+    /// Sockets opened again with `?after=<last seq>`.
+    pub resumes: AtomicU64,
+    /// Frames received on a resumed socket at or below the seq it had seen when it was
+    /// closed plus the frames replayed: counted as they come, per resume.
+    pub replayed: AtomicU64,
+    /// Hints that reached a doorplate on a resumed socket.
+    pub hints_after_resume: AtomicU64,
+    /// `resync` frames: the gap was too old to replay.
+    pub resyncs: AtomicU64,
+    /// State reloads over REST after a `resync`.
+    pub reloads: AtomicU64,
+    /// Frames whose seq skipped numbers without a `resync` (lost unseen).
+    pub seq_gaps: AtomicU64,
+    /// Set when the run stops listening: a socket closing then is not an error.
+    pub stopping: AtomicBool,
     series: Mutex<BTreeMap<&'static str, Series>>,
     errors: Mutex<BTreeMap<String, u64>>,
 }
@@ -76,6 +93,14 @@ impl Stats {
             notified: AtomicU64::new(0),
             replies: AtomicU64::new(0),
             replies_delivered: AtomicU64::new(0),
+            sockets_closed: AtomicU64::new(0),
+            resumes: AtomicU64::new(0),
+            replayed: AtomicU64::new(0),
+            hints_after_resume: AtomicU64::new(0),
+            resyncs: AtomicU64::new(0),
+            reloads: AtomicU64::new(0),
+            seq_gaps: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
             series: Mutex::new(BTreeMap::new()),
             errors: Mutex::new(BTreeMap::new()),
         }
@@ -93,9 +118,15 @@ impl Stats {
     }
 
     pub fn error(&self, kind: impl Into<String>) {
-        *self.errors.lock().unwrap().entry(kind.into()).or_default() += 1;
+        self.errors_add(kind, 1);
     }
 
+    /// Counts `n` errors of one kind (`n` may be 0: the kind still shows, as 0).
+    pub fn errors_add(&self, kind: impl Into<String>, n: u64) {
+        *self.errors.lock().unwrap().entry(kind.into()).or_default() += n;
+    }
+
+    /// All errors so far.
     pub fn error_count(&self) -> u64 {
         self.errors.lock().unwrap().values().sum()
     }
