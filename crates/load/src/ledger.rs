@@ -39,9 +39,10 @@ impl Ledger {
         }
     }
 
-    /// Message `msg` failed: no hint is owed. If a hint already took it (a send that
+    /// No hint is owed for message `msg`: its send failed, or the server stored it
+    /// `sent` (the student was in no room). If a hint already took it (a send that
     /// timed out after the server stored it), it stays counted as hinted.
-    pub fn failed(&mut self, student: &str, msg: u64) {
+    pub fn owes_nothing(&mut self, student: &str, msg: u64) {
         if let Some(q) = self.by_student.get_mut(student) {
             q.retain(|e| e.msg != msg);
         }
@@ -97,7 +98,7 @@ mod tests {
         assert_eq!(l.hinted("a"), Some(t)); // the hint beat the answer
         l.acked("a", 0);
         l.sent("a", 1, t);
-        l.failed("a", 1);
+        l.owes_nothing("a", 1);
         l.sent("a", 2, t); // still in flight at the end: not acknowledged, not missing
         assert!(l.missing().is_empty());
         assert_eq!(l.hinted("b"), None);

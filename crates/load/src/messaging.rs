@@ -92,9 +92,9 @@ pub async fn send_and_reply(run: &Run) -> Result<Sent> {
     reply_task.await?;
     // Let the last hints and statuses arrive.
     let settle = Instant::now();
+    let owed = || Stats::count(&stats.acked) - Stats::count(&stats.not_routed);
     while settle.elapsed() < Duration::from_secs(3)
-        && (Stats::count(&stats.hinted) < Stats::count(&stats.acked)
-            || Stats::count(&stats.notified) < Stats::count(&stats.acked))
+        && (Stats::count(&stats.hinted) < owed() || Stats::count(&stats.notified) < owed())
     {
         progress(stats, "waiting for the last hints");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -129,8 +129,15 @@ async fn send_one(http: &Http, school: &School, k: usize, i: u64, stats: &Stats,
         Ok(v) => {
             let now = Instant::now();
             stats.acked.fetch_add(1, Ordering::Relaxed);
-            waiting.hints.lock().unwrap().acked(&s.id, i);
             stats.latency("ack", now, now.duration_since(sent).as_micros() as u64);
+            // Stored `sent`: the student was in no room (a slot ended), so the server
+            // owes neither a hint nor a `notified` status.
+            if v["message"]["status"] == "sent" {
+                stats.not_routed.fetch_add(1, Ordering::Relaxed);
+                waiting.hints.lock().unwrap().owes_nothing(&s.id, i);
+                return;
+            }
+            waiting.hints.lock().unwrap().acked(&s.id, i);
             if let Some(id) = v["message"]["id"].as_str() {
                 let mut st = waiting.status.lock().unwrap();
                 match st.remove(id) {
@@ -149,7 +156,7 @@ async fn send_one(http: &Http, school: &School, k: usize, i: u64, stats: &Stats,
             }
         }
         Err(kind) => {
-            waiting.hints.lock().unwrap().failed(&s.id, i);
+            waiting.hints.lock().unwrap().owes_nothing(&s.id, i);
             stats.error(format!("send: {kind}"));
         }
     }

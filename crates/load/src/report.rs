@@ -70,7 +70,7 @@ pub fn write(run: &Run, f: &Figures) -> Result<()> {
             "scheduled": f.sent.scheduled, "sent": c(&stats.sent), "acknowledged": acked, "hinted": c(&stats.hinted),
             "notified": c(&stats.notified), "throughput_per_second": acked as f64 / f.sent.secs,
             "replies_sent": c(&stats.replies), "replies_delivered": c(&stats.replies_delivered),
-            "missing_hints": missing.len(), "missing_statuses": missing_statuses,
+            "not_routed": c(&stats.not_routed), "missing_hints": missing.len(), "missing_statuses": missing_statuses,
             // The first of them, by the number in their `client_id` (`load-<run>-<n>`).
             "missing_hint_messages": missing.iter().take(100).collect::<Vec<_>>(),
         },
@@ -107,8 +107,8 @@ fn summary(r: &serde_json::Value) {
     let (cpu, sock) = (&r["messaging_cpu"], &r["event_sockets"]);
     let f = |v: &serde_json::Value| v.as_f64().map_or("n/a".to_string(), |x| format!("{x:.3}"));
     eprintln!(
-        "summary: acknowledged {} hinted {} notified {}; missing hints {} statuses {}",
-        m["acknowledged"], m["hinted"], m["notified"], m["missing_hints"], m["missing_statuses"]
+        "summary: acknowledged {} (stored unrouted {}) hinted {} notified {}; missing hints {} statuses {}",
+        m["acknowledged"], m["not_routed"], m["hinted"], m["notified"], m["missing_hints"], m["missing_statuses"]
     );
     eprintln!(
         "summary: sockets closed by the server {} resumed {} (frames after resume {}, hints {}) resyncs {} reloads {} seq gaps {}",

@@ -62,6 +62,8 @@ pub struct Stats {
     pub notified: AtomicU64,
     pub replies: AtomicU64,
     pub replies_delivered: AtomicU64,
+    /// Acknowledged messages the server stored `sent` (no room to hint).
+    pub not_routed: AtomicU64,
     /// Event sockets the server closed while the run still listened.
     pub sockets_closed: AtomicU64,
     /// Sockets opened again with `?after=<last seq>`.
@@ -93,6 +95,7 @@ impl Stats {
             notified: AtomicU64::new(0),
             replies: AtomicU64::new(0),
             replies_delivered: AtomicU64::new(0),
+            not_routed: AtomicU64::new(0),
             sockets_closed: AtomicU64::new(0),
             resumes: AtomicU64::new(0),
             replayed: AtomicU64::new(0),
