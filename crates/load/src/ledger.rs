@@ -54,7 +54,8 @@ impl Ledger {
         self.by_student.get_mut(student)?.pop_front().map(|e| e.sent)
     }
 
-    /// The acknowledged messages no hint took, in order.
+    /// The acknowledged messages no hint took, in order. The count is exact; which
+    /// messages of one student are listed is not (hints take the oldest first).
     pub fn missing(&self) -> Vec<u64> {
         let mut v: Vec<u64> = self
             .by_student
