@@ -62,8 +62,8 @@ fn patched(current: Settings, patch: serde_json::Map<String, serde_json::Value>)
             None => return Err(bad(&name, format!("{name} is not a setting"))),
         }
     }
-    let mut s: Settings =
-        serde_json::from_value(serde_json::Value::Object(fields)).map_err(|e| bad("", e.to_string()))?;
+    let mut s: Settings = serde_json::from_value(serde_json::Value::Object(fields))
+        .map_err(|e| ApiError::bad("bad_setting", e.to_string()))?; // a wrong type: serde names it, no one field
     s.term_start = s.term_start.filter(|d| !d.is_empty());
     s.term_end = s.term_end.filter(|d| !d.is_empty());
     s.validate()

@@ -70,9 +70,10 @@ impl Delivery {
             self.hint(*plate, recipient.id, &recipient.display_name, unread, msg.urgent);
         }
         drop(guard);
-        // Each party's frame is built for them: the hub replays it as it is.
+        // Each party's frame is built for their view (the hub replays it as it is); when
+        // both see the same, it is serialised once.
         let settings = self.core.settings();
-        for who in [recipient, sender] {
+        let frame = |who: &User| {
             let mut body = json!({"message": message_json(&msg, sees_rooms(who.role, &settings))});
             if held && who.id == recipient.id {
                 body["quiet"] = json!(true);
@@ -80,10 +81,18 @@ impl Delivery {
             if let Some(q) = quiet.clone().filter(|_| held && who.id == sender.id) {
                 body["recipient_quiet"] = json!(QuietNow::from(q));
             }
-            self.core
-                .hub
-                .publish_raw(Principal::User(who.id), "message.new", &body.to_string());
-        }
+            body.to_string()
+        };
+        let for_recipient = frame(recipient);
+        let same_view = !held && sees_rooms(sender.role, &settings) == sees_rooms(recipient.role, &settings);
+        let for_sender = if same_view { None } else { Some(frame(sender)) };
+        let hub = &self.core.hub;
+        hub.publish_raw(Principal::User(recipient.id), "message.new", &for_recipient);
+        hub.publish_raw(
+            Principal::User(sender.id),
+            "message.new",
+            for_sender.as_deref().unwrap_or(&for_recipient),
+        );
         let show_room = sees_rooms(sender.role, &settings);
         if online {
             self.core.hub.publish(
