@@ -116,6 +116,17 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::NotFound("not found".into()),
+            // The conflicts people meet have codes of their own (the faces word them).
+            StoreError::Conflict("username") => {
+                ApiError::Conflict("username_taken", "that username is already taken".into())
+            }
+            StoreError::Conflict("card") => {
+                ApiError::Conflict("card_taken", "that card is already registered to someone".into())
+            }
+            StoreError::Conflict("last_admin") => ApiError::Conflict(
+                "last_admin",
+                "this is the last active admin; make another admin first".into(),
+            ),
             StoreError::Conflict(field) => {
                 ApiError::Conflict("conflict", format!("{field} is already taken")).with_params(json!({"field": field}))
             }

@@ -61,22 +61,6 @@ async fn hash_blocking(password: String) -> ApiResult<String> {
     Ok(crate::crypto::hash_password_async(password).await)
 }
 
-fn conflict(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Conflict("username") => {
-            ApiError::Conflict("username_taken", "that username is already taken".into())
-        }
-        StoreError::Conflict("card") => {
-            ApiError::Conflict("card_taken", "that card is already registered to someone".into())
-        }
-        StoreError::Conflict("last_admin") => ApiError::Conflict(
-            "last_admin",
-            "this is the last active admin; make another admin first".into(),
-        ),
-        other => other.into(),
-    }
-}
-
 /// POST /api/v1/users — create an account (admin).
 #[utoipa::path(post, path = "/users", tag = "people", request_body = CreateUser,
     responses((status = 201, body = UserResponse), (status = 400), (status = 403), (status = 409)))]
@@ -108,8 +92,7 @@ async fn create_user(
             card_hash: new.card.map(|c| app.secrets.hash("card", &c)),
             now: app.now(),
         })
-        .await
-        .map_err(conflict)?;
+        .await?;
     app.audit(
         Some(admin.id),
         "user.created",
@@ -219,7 +202,7 @@ async fn update_user(
     }
     patch.disabled = req.disabled;
     // The store refuses (409 last_admin, nothing changed) to disable the last active admin.
-    let user = app.store.update_user(id, patch).await.map_err(conflict)?;
+    let user = app.store.update_user(id, patch).await?;
     app.directory.forget_user(id);
     if req.disabled == Some(true) || password_reset {
         // A disabled account or a reset password ends every login of that user, and
@@ -258,7 +241,7 @@ async fn delete_user(
             .iter()
             .any(|u| u.id != id && !u.disabled);
         if !others {
-            return Err(conflict(StoreError::Conflict("last_admin")));
+            return Err(StoreError::Conflict("last_admin").into());
         }
         return Err(ApiError::Unprocessable(
             "self_delete",
@@ -275,10 +258,7 @@ async fn delete_user(
             )
             .await?;
     }
-    app.store.delete_user(id).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found("user"),
-        other => conflict(other),
-    })?;
+    app.store.delete_user(id).await.or_not_found("user")?;
     app.directory.forget_user(id);
     app.sign_out_everywhere(id).await?;
     app.audit(Some(admin.id), "user.deleted", Some(id), json!({})).await;
