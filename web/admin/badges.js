@@ -4,6 +4,7 @@
 // the page asks first, issues once, and drops `issue=1` from its address so a reload
 // never issues again by accident.
 
+import { at } from '/common/api.js';
 import { h, setChildren } from '/common/dom.js';
 import { t, setLang, compareNames } from '/common/i18n.js';
 import './strings.js';
@@ -109,7 +110,7 @@ function renderSheets() {
 async function start() {
   if (!session.token) {
     lang();
-    renderMessage(t('badges.signin'), h('a', { class: 'btn btn-primary', href: '/admin' }, t('login.submit')));
+    renderMessage(t('badges.signin'), h('a', { class: 'btn btn-primary', href: at('/admin') }, t('login.submit')));
     return;
   }
   try {
@@ -130,9 +131,9 @@ async function start() {
     } else renderConfirm();
   } catch (err) {
     lang();
-    renderMessage(errorText(err), h('a', { class: 'btn btn-outline', href: '/admin' }, t('badges.back')));
+    renderMessage(errorText(err), h('a', { class: 'btn btn-outline', href: at('/admin') }, t('badges.back')));
   }
 }
 
-session.onExpired = () => renderMessage(t('login.expired'), h('a', { class: 'btn btn-primary', href: '/admin' }, t('login.submit')));
+session.onExpired = () => renderMessage(t('login.expired'), h('a', { class: 'btn btn-primary', href: at('/admin') }, t('login.submit')));
 start();

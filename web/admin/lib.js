@@ -2,11 +2,11 @@
 // calls that turn a 401 into "sign in again", friendly error sentences, small caches of
 // the directory, time arithmetic in the school's zone, and a CSV parser for imports.
 
-import { api, ApiError } from '/common/api.js';
+import { api, ApiError, schoolKey } from '/common/api.js';
 import { t, has, getLang, compareNames } from '/common/i18n.js';
 import { serverErrorText, englishMessageAllowed } from '/common/errors.js';
 
-const TOKEN_KEY = 'doorplate.console.token';
+const TOKEN_KEY = schoolKey('doorplate.console.token');
 
 /** The signed-in session: token, user and the school's settings. */
 export const session = {

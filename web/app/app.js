@@ -6,7 +6,7 @@
 // phone's back gesture returns to the list); on a wide screen they sit side by side.
 // Live events keep everything current; a `resync` or a reconnect reloads from REST.
 
-import { api, ApiError } from '/common/api.js';
+import { api, ApiError, at, SCHOOL_BASE } from '/common/api.js';
 import { openEvents } from '/common/events.js';
 import { h } from '/common/dom.js';
 import { t, setLang, onLangChange, resolveLang } from '/common/i18n.js';
@@ -35,7 +35,10 @@ const query = new URLSearchParams(location.search);
 configureUi({ toasts: { ms: 4000, errorMs: 4000 }, dialogs: { closeButton: false, focusConfirm: true } });
 
 // The service worker's scope is /app/; make the address fall inside it.
-if (location.pathname === '/app') history.replaceState(history.state, '', `/app/${location.search}${location.hash}`);
+// A school's app (under /s/{slug}/) installs as that school's: its manifest's start and
+// scope are relative to where it is fetched from.
+if (SCHOOL_BASE) document.querySelector('link[rel=manifest]')?.setAttribute('href', at('/app/manifest.webmanifest'));
+if (location.pathname === at('/app')) history.replaceState(history.state, '', `${at('/app/')}${location.search}${location.hash}`);
 
 const root = document.getElementById('app');
 const wide = matchMedia('(min-width: 900px)');
@@ -458,5 +461,5 @@ if (loadSession()?.token) startMain();
 else showLogin();
 
 if ('serviceWorker' in navigator) {
-  navigator.serviceWorker.register('/app/sw.js', { scope: '/app/' }).catch((err) => console.warn('no offline support', err));
+  navigator.serviceWorker.register(at('/app/sw.js'), { scope: at('/app/') }).catch((err) => console.warn('no offline support', err));
 }

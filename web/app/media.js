@@ -3,7 +3,7 @@
 // for participants only, so an <img src> without the bearer would not do), the
 // full-size picture viewer, and the inline voice player.
 
-import { api, ApiError } from '/common/api.js';
+import { api, ApiError, at } from '/common/api.js';
 import { h } from '/common/dom.js';
 import { t } from '/common/i18n.js';
 import { token } from './state.js';
@@ -71,7 +71,7 @@ export function forgetMedia() {
 export function upload(blob, mime, onProgress = () => {}) {
   const xhr = new XMLHttpRequest();
   const promise = new Promise((resolve, reject) => {
-    xhr.open('POST', '/api/v1/media');
+    xhr.open('POST', at('/api/v1/media'));
     xhr.setRequestHeader('Authorization', `Bearer ${token()}`);
     xhr.setRequestHeader('Content-Type', mime);
     xhr.setRequestHeader('Accept', 'application/json');

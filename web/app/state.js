@@ -4,8 +4,10 @@
 // the last loaded children, conversations and messages in localStorage: opened offline,
 // it still shows what it had. Everything is kept per user and removed at logout.
 
-const SESSION_KEY = 'doorplate.app.session';
-const PREFIX = 'doorplate.app.v1.';
+import { schoolKey } from '/common/api.js';
+
+const SESSION_KEY = schoolKey('doorplate.app.session');
+const PREFIX = schoolKey('doorplate.app.v1') + '.';
 /** How many of the newest messages of each conversation are kept for offline use. */
 const KEEP_PER_CONVERSATION = 60;
 

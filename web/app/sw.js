@@ -1,13 +1,16 @@
-// The family app's service worker (scope /app/): it keeps the app shell so the app opens
+// The family app's service worker (scope /app/, or /s/{slug}/app/ for a school addressed
+// by its slug — the scripts and styles are the same files at the root paths): it keeps the app shell so the app opens
 // without a network. Shell files are fetched from the network first, so an update
 // reaches the phone at its next start, and from the cache when the network is away.
 // API calls are never cached here: the app keeps its own copy of the guardian's
 // conversations (state.js) and queues sends (send.js).
 
 // A new name whenever the shell's file list changes, so the old copy is dropped whole.
-const CACHE = 'doorplate-app-v4';
+const CACHE = 'doorplate-app-v5';
+/** '/s/{slug}' when this worker serves a school addressed by its slug, else ''. */
+const BASE = self.location.pathname.replace(/\/app\/sw\.js$/, '');
 const SHELL = [
-  '/app/',
+  `${BASE}/app/`,
   '/app/app.css',
   '/app/thread.css',
   '/app/sheets.css',
@@ -56,7 +59,8 @@ self.addEventListener('activate', (event) => {
 
 function isShell(url) {
   return url.origin === self.location.origin
-    && (url.pathname === '/app' || url.pathname.startsWith('/app/') || url.pathname.startsWith('/common/'));
+    && (url.pathname === `${BASE}/app` || url.pathname.startsWith(`${BASE}/app/`)
+      || url.pathname.startsWith('/app/') || url.pathname.startsWith('/common/'));
 }
 
 self.addEventListener('fetch', (event) => {
@@ -67,7 +71,7 @@ self.addEventListener('fetch', (event) => {
   event.respondWith((async () => {
     const cache = await caches.open(CACHE);
     // Every page of the app is the same document.
-    const key = request.mode === 'navigate' ? '/app/' : url.pathname;
+    const key = request.mode === 'navigate' ? `${BASE}/app/` : url.pathname;
     try {
       const response = await fetch(request);
       if (response.ok) await cache.put(key, response.clone());

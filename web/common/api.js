@@ -2,6 +2,26 @@
 // the console). It speaks JSON, turns the server's `{"error": {code, message}}` into an
 // `ApiError`, and never keeps a token anywhere: callers pass the bearer they hold.
 
+/**
+ * The school this page belongs to: `/s/{slug}` when it was loaded under one, or '' at
+ * the root paths (the default school). Every path the faces build starts with it.
+ */
+export const SCHOOL_BASE = (location.pathname.match(/^\/s\/[a-z0-9-]{2,32}(?=\/)/) || [''])[0];
+
+/** A root-relative path (`/api/v1/…`, `/kiosk`) at this page's school. */
+export function at(path) {
+  return typeof path === 'string' && path.startsWith('/') && !path.startsWith('//') ? SCHOOL_BASE + path : path;
+}
+
+/**
+ * A storage key of this school: two schools' faces open in one browser (same origin)
+ * must not share a device token, a sign-in or a cache. The default school keeps the
+ * plain key, so a browser signed in before many schools stays signed in.
+ */
+export function schoolKey(key) {
+  return SCHOOL_BASE ? `${key}@${SCHOOL_BASE.slice(3)}` : key;
+}
+
 /** An API call that did not succeed. `status` 0 means the server could not be reached. */
 export class ApiError extends Error {
   constructor(status, code, message, retryAfter = null, params = {}) {
@@ -56,7 +76,7 @@ export async function api(method, path, opts = {}) {
 
   let response;
   try {
-    response = await fetch(path, { method, headers, body: payload, signal, cache: 'no-store', credentials: 'same-origin' });
+    response = await fetch(at(path), { method, headers, body: payload, signal, cache: 'no-store', credentials: 'same-origin' });
   } catch (err) {
     if (err && err.name === 'AbortError') throw new ApiError(-1, 'aborted', 'aborted');
     throw new ApiError(0, 'network', String(err && err.message || err));

@@ -6,7 +6,7 @@
 // A `resync` frame means events were lost (for example the server restarted): the caller
 // reloads its state from REST. Reconnects back off 1 s, 2 s, 4 s … up to 10 s.
 
-import { api, ApiError } from './api.js';
+import { api, ApiError, at } from './api.js';
 
 const MAX_BACKOFF_MS = 10_000;
 /** Close codes the server uses: the session ended (final), or we fell behind (resume). */
@@ -71,7 +71,7 @@ export function openEvents({ token, onEvent, onStatus = () => {}, onAuthError = 
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const query = new URLSearchParams({ ticket });
     if (lastSeq !== null && lastSeq !== undefined) query.set('after', String(lastSeq));
-    const ws = new WebSocket(`${scheme}//${location.host}/api/v1/events?${query}`);
+    const ws = new WebSocket(`${scheme}//${location.host}${at('/api/v1/events')}?${query}`);
     socket = ws;
 
     ws.onopen = () => {

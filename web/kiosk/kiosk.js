@@ -6,7 +6,7 @@
 // memory only, the room's state. A personal session lives in its own closure and DOM and
 // is dropped whole when it ends; a student who leaves is dropped from memory at once (R6).
 
-import { api, ApiError } from '/common/api.js';
+import { api, ApiError, schoolKey } from '/common/api.js';
 import { openEvents } from '/common/events.js';
 import { h, setChildren } from '/common/dom.js';
 import { t, setLang, getLang, onLangChange, translateDom } from '/common/i18n.js';
@@ -23,7 +23,7 @@ import { openTeacher } from './teacher.js';
 import { openPairing } from './pairing.js';
 import { loadImage, reportBuild, runCommand } from './fleet.js';
 
-const TOKEN_KEY = 'doorplate.device_token';
+const TOKEN_KEY = schoolKey('doorplate.device_token');
 const LANG_REVERT_MS = 3 * 60_000;
 const REFRESH_EVERY_MS = 5 * 60_000;
 const query = new URLSearchParams(location.search);

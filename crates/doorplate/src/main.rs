@@ -1,4 +1,5 @@
-//! The `doorplate` command: `serve`, `demo`, `admin create`, `default-config`.
+//! The `doorplate` command: `serve`, `demo`, `admin create`, `school create|list`,
+//! `default-config`.
 
 mod cli;
 
@@ -37,6 +38,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::admin::Command,
     },
+    /// Manage the schools of a data folder.
+    School {
+        #[command(subcommand)]
+        command: cli::school::Command,
+    },
     /// Print a commented example configuration file.
     DefaultConfig,
 }
@@ -50,6 +56,7 @@ fn main() -> anyhow::Result<()> {
             Command::Serve(args) => cli::serve::run(cli.data, args).await,
             Command::Demo(args) => cli::demo::run(cli.data, args).await,
             Command::Admin { command } => cli::admin::run(cli.data, command).await,
+            Command::School { command } => cli::school::run(cli.data, command).await,
             Command::DefaultConfig => {
                 print!("{}", cli::serve::DEFAULT_CONFIG);
                 Ok(())

@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod client;
 pub mod crypto;
+pub mod district;
 pub mod error;
 pub mod hub;
 pub mod layers;
@@ -28,6 +29,8 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
+use district::catalog::{self, FolderCatalog};
+use district::{District, Hosted};
 use doorplate_store::sqlite::SqliteStore;
 use ready::readyz;
 use school::clock;
@@ -48,6 +51,8 @@ pub struct Config {
     pub uploads: doorplate_domain::uploads::UploadPolicy,
     /// Timeouts, connection limits and the public URL.
     pub http: HttpConfig,
+    /// The school the root paths serve; `None`: the data folder's own (root) school.
+    pub default_school: Option<String>,
 }
 
 /// The default free-space floor: 64 MiB.
@@ -61,6 +66,7 @@ impl Config {
             min_free_bytes: DEFAULT_MIN_FREE_BYTES,
             uploads: Default::default(),
             http: HttpConfig::default(),
+            default_school: None,
         }
     }
 }
@@ -104,30 +110,84 @@ pub enum StartError {
     Store(#[from] doorplate_store::StoreError),
     #[error("public URL: {0}")]
     PublicUrl(String),
+    #[error("schools: {0}")]
+    Catalog(#[from] district::catalog::CatalogError),
+    #[error("the default school {0:?} is not one of this data folder's schools")]
+    NoDefault(String),
 }
 
-/// Opens the data folder and builds the application state, on the given clock.
+/// Makes the data folder private (messages, media and the key are the server user's
+/// alone) and loads the deployment's key, creating it on first start.
+fn open_data_dir(dir: &std::path::Path) -> Result<crypto::Secrets, StartError> {
+    let private = || {
+        storage::private_dir(dir)?;
+        storage::private_file(&dir.join("secret.key"))
+    };
+    private().map_err(|e| StartError::DataDir(dir.to_path_buf(), e))?;
+    crypto::Secrets::load_or_create(dir).map_err(|e| StartError::DataDir(dir.to_path_buf(), e))
+}
+
+/// Opens the data folder's root school (the one a one-school install has) on the given
+/// clock, with nothing running yet.
 pub async fn open_app(
     config: &Config,
     clock: Arc<dyn clock::Clock>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<AppState, StartError> {
-    let dir = &config.data_dir;
+    let master = open_data_dir(&config.data_dir)?;
+    let catalog = FolderCatalog::new(&config.data_dir);
+    let root = catalog.root()?;
+    open_school(config, &catalog, &root, &master, clock, shutdown).await
+}
+
+/// Opens one school of the data folder: its database, media folder and key.
+async fn open_school(
+    config: &Config,
+    catalog: &FolderCatalog,
+    entry: &catalog::Entry,
+    master: &crypto::Secrets,
+    clock: Arc<dyn clock::Clock>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<AppState, StartError> {
+    let dir = catalog.dir_of(entry);
     let media = dir.join("media");
-    // Everything here is private to the server's user: messages, media, the key.
     let private = || {
-        storage::private_dir(dir)?;
-        storage::private_dir(&media)?;
-        storage::private_file(&dir.join("secret.key"))
+        storage::private_dir(&dir)?;
+        storage::private_dir(&media)
     };
     private().map_err(|e| StartError::DataDir(dir.clone(), e))?;
     storage::tidy_media_dir(&media);
-    let secrets = crypto::Secrets::load_or_create(dir).map_err(|e| StartError::DataDir(dir.clone(), e))?;
     let store = SqliteStore::open(&dir.join("doorplate.db"))?;
+    let secrets = catalog.secrets_of(entry, master);
     let mut app = HostedSchool::new(clock, Arc::new(store), secrets, media, shutdown).await?;
     app.min_free_bytes = config.min_free_bytes;
     app.uploads = uploads::Uploads::new(config.uploads);
     Ok(Arc::new(app))
+}
+
+/// Opens a school and starts it: its router, engine and sweeper.
+async fn host(
+    config: &Config,
+    catalog: &FolderCatalog,
+    entry: &catalog::Entry,
+    master: &crypto::Secrets,
+    clock: Arc<dyn clock::Clock>,
+) -> Result<Arc<Hosted>, StartError> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let app = open_school(config, catalog, entry, master, clock, stopped).await?;
+    let router = router(app.clone(), &config.http)?;
+    app.reload_admins().await;
+    let mut info = entry.info.clone();
+    // The school's settings hold its zone; the catalog's copy may be older.
+    info.timezone = app.settings().timezone.clone();
+    let hosted = Arc::new(Hosted::new(info, app.clone(), router, stop));
+    hosted.track(tokio::spawn(sweep(app.clone())));
+    hosted.track(tokio::spawn(school::engine::run(
+        app.engine.clone(),
+        app.shutdown.clone(),
+    )));
+    tracing::info!(school = %entry.info.slug, "school hosted");
+    Ok(hosted)
 }
 
 /// Serves until `shutdown` completes, then closes every socket and returns.
@@ -146,43 +206,109 @@ pub async fn run_on_clock(
     clock: Arc<dyn clock::Clock>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    let master = open_data_dir(&config.data_dir)?;
+    let catalog = FolderCatalog::new(&config.data_dir);
+    let entries = catalog.list()?;
+    let default = match &config.default_school {
+        Some(slug) => slug.clone(),
+        None => entries[0].info.slug.clone(),
+    };
+    if !entries.iter().any(|e| e.info.slug == default) {
+        return Err(StartError::NoDefault(default));
+    }
+    let district = Arc::new(District::new(default));
+    for entry in &entries {
+        let hosted = host(&config, &catalog, entry, &master, clock.clone()).await?;
+        district.insert(hosted);
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let app = open_app(&config, clock, stop_rx).await?;
-    let router = router(app.clone(), &config.http)?;
-    app.reload_admins().await;
-    let sweeper = tokio::spawn(sweep(app.clone()));
-    let engine = tokio::spawn(school::engine::run(app.engine.clone(), app.shutdown.clone()));
+    let watcher = tokio::spawn(watch_catalog(
+        district.clone(),
+        catalog,
+        master,
+        config.clone(),
+        clock,
+        stop_rx,
+    ));
     let addr = listener.local_addr().ok();
-    tracing::info!(addr = ?addr, data = %config.data_dir.display(), "doorplate serving");
+    tracing::info!(addr = ?addr, data = %config.data_dir.display(), schools = ?district.slugs(), "doorplate serving");
     let limits = serve::ConnLimits {
         header_timeout: config.http.header_timeout,
         per_address: config.http.max_connections_per_ip,
         trusted_proxies: config.http.trusted_proxies.clone().into(),
     };
-    serve::serve(listener, router, limits, async move {
+    let front = {
+        let district = district.clone();
+        axum::Router::new().fallback(move |req: Request| {
+            let district = district.clone();
+            async move { district.dispatch(req).await }
+        })
+    };
+    let signal = district.clone();
+    serve::serve(listener, front, limits, async move {
         shutdown.await;
         tracing::info!("shutting down: closing live sockets");
         let _ = stop_tx.send(true);
+        for hosted in signal.all() {
+            hosted.signal_stop();
+        }
     })
     .await;
-    // The engine and the sweeper finish the pass they are in (a rollover half applied
-    // would be redone at the next start, but there is no need to cut it short) and stop.
-    let (stop_sweeper, stop_engine) = (sweeper.abort_handle(), engine.abort_handle());
-    let drained = tokio::time::timeout(DRAIN, async {
-        let _ = sweeper.await;
-        let _ = engine.await;
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!(
-            seconds = DRAIN.as_secs(),
-            "background work did not stop in time; cutting it short"
-        );
-        stop_sweeper.abort();
-        stop_engine.abort();
-    }
+    let _ = watcher.await;
+    // Each school's engine and sweeper finish the pass they are in (a rollover half
+    // applied would be redone at the next start, but there is no need to cut it short).
+    let stopping: Vec<_> = district.all();
+    futures_util::future::join_all(stopping.iter().map(|h| h.stop(DRAIN))).await;
     Ok(())
 }
+
+/// Every few seconds: hosts the schools added to the data folder since, and drops those
+/// removed (their sockets close; requests for them get the unknown-school answer).
+async fn watch_catalog(
+    district: Arc<District>,
+    catalog: FolderCatalog,
+    master: crypto::Secrets,
+    config: Config,
+    clock: Arc<dyn clock::Clock>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(CATALOG_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let entries = match catalog.list() {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the schools failed");
+                continue;
+            }
+        };
+        for entry in &entries {
+            if district.get(&entry.info.slug).is_some() {
+                continue;
+            }
+            match host(&config, &catalog, entry, &master, clock.clone()).await {
+                Ok(hosted) => district.insert(hosted),
+                Err(e) => tracing::error!(school = %entry.info.slug, error = %e, "hosting a new school failed"),
+            }
+        }
+        for slug in district.slugs() {
+            if slug != district.default_slug() && !entries.iter().any(|e| e.info.slug == slug) {
+                if let Some(hosted) = district.remove(&slug) {
+                    tracing::info!(school = %slug, "school removed: no longer hosted");
+                    hosted.stop(DRAIN).await;
+                }
+            }
+        }
+    }
+}
+
+/// How often a running server looks for schools added to or removed from its data
+/// folder.
+const CATALOG_POLL: Duration = Duration::from_secs(2);
 
 /// How long shutdown waits for the engine and the sweeper to finish their pass.
 const DRAIN: Duration = Duration::from_secs(10);

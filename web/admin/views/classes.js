@@ -1,6 +1,7 @@
 // Classes: each class with its class teacher and students. The panel renames a class,
 // changes its teacher and members, opens its timetable, and prints its QR badges.
 
+import { at } from '/common/api.js';
 import { h, setChildren, initials } from '/common/dom.js';
 import { t, getLang } from '/common/i18n.js';
 import { call, isAdmin, invalidate, directory, byName, errorText } from '../lib.js';
@@ -154,7 +155,7 @@ export function mount(root, { params, navigate }) {
     });
     if (!ok) return;
     // The sheet issues the badges itself, so what prints is exactly what was issued.
-    window.open(`/admin/badges.html?group=${encodeURIComponent(g.id)}&issue=1&lang=${getLang()}`, '_blank');
+    window.open(`${at('/admin/badges.html')}?group=${encodeURIComponent(g.id)}&issue=1&lang=${getLang()}`, '_blank');
   }
 
   function openCreate() {

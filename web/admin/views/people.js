@@ -4,7 +4,7 @@
 
 import { h, setChildren } from '/common/dom.js';
 import { t, getLang } from '/common/i18n.js';
-import { ApiError } from '/common/api.js';
+import { ApiError, at } from '/common/api.js';
 import { call, isAdmin, invalidate, directory, byName, errorText } from '../lib.js';
 import {
   pageHeader, splitView, panelHead, section, table, searchBox, segmented, chip, avatar, button,
@@ -264,7 +264,7 @@ export function mount(root, { params }) {
         const ok = await confirmDialog({ title: t('people.print_badge_title', { name: u.display_name }), text: t('people.new_badge_text', { name: u.display_name }), confirm: t('people.print_badge_go') });
         if (!ok) return;
         // The sheet issues the badge itself, so what prints is exactly what was issued.
-        window.open(`/admin/badges.html?user=${encodeURIComponent(u.id)}&issue=1&lang=${getLang()}`, '_blank');
+        window.open(`${at('/admin/badges.html')}?user=${encodeURIComponent(u.id)}&issue=1&lang=${getLang()}`, '_blank');
       } }));
     }
     actions.push(button(t('people.delete'), { kind: 'danger-outline', iconName: 'trash', testid: 'person-delete', onclick: async () => {

@@ -5,6 +5,7 @@
 // screen that should be online but has been offline for ten minutes (counted in the
 // header), and gives an admin identify, reload, rename, move, unpair and delete.
 
+import { at } from '/common/api.js';
 import { h, setChildren } from '/common/dom.js';
 import { t } from '/common/i18n.js';
 import { call, isAdmin, invalidate, directory, byName, errorText, formatAgo, formatWhen } from '../lib.js';
@@ -59,7 +60,7 @@ export function pairingDialog(plate, room, code, expiresAt, onPaired) {
       h('div', { class: 'pair-code', 'data-testid': 'pairing-code', 'data-code': code, 'aria-label': String(code).split('').join(' '), text: pretty }),
       expiry,
       h('ol', { class: 'pair-steps' },
-        h('li', {}, t('plates.step1'), ' ', h('code', { text: `${location.origin}/kiosk` })),
+        h('li', {}, t('plates.step1'), ' ', h('code', { text: `${location.origin}${at('/kiosk')}` })),
         h('li', { text: t('plates.step2') }),
         h('li', { text: t('plates.step3') })),
       status),

@@ -2,6 +2,7 @@
 
 use anyhow::{Context, bail};
 use doorplate_domain::Role;
+use doorplate_server::district::catalog::FolderCatalog;
 use doorplate_store::{DirectoryStore, NewUser, sqlite::SqliteStore};
 use std::io::Read;
 use std::path::PathBuf;
@@ -18,6 +19,9 @@ pub enum Command {
         /// The name shown in the console.
         #[arg(long, default_value = "Administrator")]
         display_name: String,
+        /// The school (its slug) [default: the data folder's own school].
+        #[arg(long)]
+        school: Option<String>,
     },
 }
 
@@ -28,6 +32,7 @@ pub async fn run(data: Option<PathBuf>, command: Command) -> anyhow::Result<()> 
             username,
             password_stdin,
             display_name,
+            school,
         } => {
             if !password_stdin {
                 bail!("give the password on standard input with --password-stdin");
@@ -43,7 +48,12 @@ pub async fn run(data: Option<PathBuf>, command: Command) -> anyhow::Result<()> 
             std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
             // The key is made here too, so the server later hashes with the same one.
             doorplate_server::crypto::Secrets::load_or_create(&data)?;
-            let store = SqliteStore::open(&data.join("doorplate.db"))?;
+            let catalog = FolderCatalog::new(&data);
+            let entry = match &school {
+                Some(slug) => catalog.get(slug)?,
+                None => catalog.root()?,
+            };
+            let store = SqliteStore::open(&catalog.dir_of(&entry).join("doorplate.db"))?;
             let hash = tokio::task::spawn_blocking(move || doorplate_server::crypto::hash_password(&password)).await?;
             let user = store
                 .create_user(NewUser {
@@ -56,7 +66,10 @@ pub async fn run(data: Option<PathBuf>, command: Command) -> anyhow::Result<()> 
                 })
                 .await
                 .map_err(|e| anyhow::anyhow!("creating {username}: {e}"))?;
-            println!("created admin {username} (id {})", user.id);
+            println!(
+                "created admin {username} (id {}) in school {}",
+                user.id, entry.info.slug
+            );
             Ok(())
         }
     }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod demo;
+pub mod school;
 pub mod serve;
 
 use tracing_subscriber::EnvFilter;

@@ -44,12 +44,20 @@ pub struct Args {
     /// throttles and the audit.
     #[arg(long, env = "DOORPLATE_TRUSTED_PROXIES", value_delimiter = ',')]
     trusted_proxy: Vec<std::net::IpAddr>,
+    /// The school the root paths (/app, /kiosk, /admin, /api/v1) serve; every school is
+    /// also at /s/SLUG/ [default: the data folder's own school].
+    #[arg(long, env = "DOORPLATE_DEFAULT_SCHOOL")]
+    default_school: Option<String>,
 }
 
 pub const DEFAULT_CONFIG: &str = r#"# Doorplate configuration. Flags and DOORPLATE_* variables override these lines.
 
 # Where the embedded database, uploaded media and the secret key live.
 data = "./doorplate-data"
+
+# The school the root paths serve, when the data folder holds several (see
+# `doorplate school list`); every school is also served at /s/<slug>/.
+# default_school = "main"
 
 # Address and port to serve the API, the kiosk (/kiosk), the family app (/app) and the
 # console (/admin) on. Put a TLS-terminating proxy in front for anything but a lab.
@@ -73,8 +81,9 @@ listen = "127.0.0.1:8080"
 "#;
 
 /// The settings a configuration file may hold.
-const KNOWN: [&str; 7] = [
+const KNOWN: [&str; 8] = [
     "data",
+    "default_school",
     "listen",
     "public_url",
     "header_timeout",
@@ -179,6 +188,7 @@ pub async fn run(data: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
             pending_bytes: args.upload_quota_mb << 20,
         },
         http,
+        default_school: args.default_school.or_else(|| from_file("default_school")),
         ..doorplate_server::Config::new(data)
     };
     super::serve_until_signal(listener, config).await

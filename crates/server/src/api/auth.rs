@@ -3,6 +3,7 @@
 use crate::auth::{COOKIE, Caller, UserAuth};
 use crate::client::ClientAddr;
 use crate::crypto::{new_token, pretend_to_verify, verify_password_async};
+use crate::district::SchoolBase;
 use crate::error::{ApiError, ApiResult, Json};
 use crate::school::AppState;
 use crate::throttles::Key;
@@ -64,6 +65,7 @@ pub struct MeResponse {
 async fn login(
     State(app): State<AppState>,
     ClientAddr(client): ClientAddr,
+    base: SchoolBase,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Response> {
     let username = req.username.trim().to_string();
@@ -114,7 +116,7 @@ async fn login(
         .create_token(app.secrets.hash("token", &token), user.id, now, expires)
         .await?;
     app.audit(Some(user.id), "auth.login", Some(user.id), json!({})).await;
-    let cookie = req.cookie.then(|| session_cookie(&token, TOKEN_DAYS * 86_400));
+    let cookie = req.cookie.then(|| session_cookie(&token, TOKEN_DAYS * 86_400, &base));
     let mut res = axum::Json(LoginResponse {
         token,
         user: UserView::from(&user),
@@ -128,7 +130,7 @@ async fn login(
 
 /// POST /api/v1/auth/logout — ends this login token (and clears the cookie).
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", responses((status = 204), (status = 401)))]
-async fn logout(State(app): State<AppState>, caller: Caller) -> ApiResult<Response> {
+async fn logout(State(app): State<AppState>, base: SchoolBase, caller: Caller) -> ApiResult<Response> {
     if let Caller::User {
         token,
         user,
@@ -143,15 +145,19 @@ async fn logout(State(app): State<AppState>, caller: Caller) -> ApiResult<Respon
         app.audit(Some(user.id), "auth.logout", Some(user.id), json!({})).await;
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
-    res.headers_mut().insert(header::SET_COOKIE, session_cookie("", 0));
+    res.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie("", 0, &base));
     Ok(res)
 }
 
 /// The `doorplate_session` cookie (an empty value with `max_age` 0 clears it). `Secure`
-/// is added by `layers::common_headers` when the server's public URL is https.
-fn session_cookie(token: &str, max_age: i64) -> HeaderValue {
+/// is added by `layers::common_headers` when the server's public URL is https. Its
+/// `Path` is the school's (`/s/{slug}/`, or `/` at the root paths), so a browser sends
+/// each school its own cookie first.
+fn session_cookie(token: &str, max_age: i64, base: &SchoolBase) -> HeaderValue {
+    let path = base.cookie_path();
     HeaderValue::from_str(&format!(
-        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}"
+        "{COOKIE}={token}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age}"
     ))
     .expect("a token is printable ASCII")
 }

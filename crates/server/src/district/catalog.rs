@@ -1,0 +1,261 @@
+//! Which schools a data folder holds, and where each keeps its files.
+//!
+//! The school that was there first — the data folder's own `doorplate.db`, `media/`,
+//! hashed with `secret.key` itself — is the *root school*: a one-school install and every
+//! data folder from before many schools keep working unchanged. Each school added later
+//! has a folder of its own, `schools/<slug>/` (database, media, `school.json`), and a key
+//! derived from `secret.key` and its slug. A school's `school.json` is written last, so a
+//! folder without one is a school still being made (or a failed attempt): it is not
+//! listed, and the slug stays free.
+
+use super::{SchoolInfo, SlugError, check_slug};
+use crate::crypto::Secrets;
+use doorplate_domain::Settings;
+use doorplate_store::{SettingsStore, sqlite::SqliteStore};
+use std::path::{Path, PathBuf};
+
+/// The root school's slug when its `school.json` names none.
+pub const ROOT_SLUG: &str = "main";
+
+/// A data folder's schools.
+#[derive(Clone, Debug)]
+pub struct FolderCatalog {
+    pub data_dir: PathBuf,
+}
+
+/// One school of a data folder: what it is, and where its files are.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub info: SchoolInfo,
+    /// `true` for the root school (the data folder's own database and key).
+    pub root: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error(transparent)]
+    Slug(#[from] SlugError),
+    #[error("a school with the slug {0:?} already exists")]
+    Taken(String),
+    #[error("unknown time zone {0:?} (an IANA name such as Asia/Shanghai)")]
+    TimeZone(String),
+    #[error("the name must be 1 to 100 characters")]
+    Name,
+    #[error("no school with the slug {0:?}")]
+    Unknown(String),
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("{0}: {1}")]
+    Json(PathBuf, serde_json::Error),
+    #[error("database: {0}")]
+    Store(#[from] doorplate_store::StoreError),
+}
+
+impl FolderCatalog {
+    pub fn new(data_dir: &Path) -> FolderCatalog {
+        FolderCatalog {
+            data_dir: data_dir.to_path_buf(),
+        }
+    }
+
+    /// Where a school keeps its database and media.
+    pub fn dir_of(&self, entry: &Entry) -> PathBuf {
+        if entry.root {
+            self.data_dir.clone()
+        } else {
+            self.data_dir.join("schools").join(&entry.info.slug)
+        }
+    }
+
+    /// The school's own hashing key: the deployment's for the root school, derived for
+    /// every other.
+    pub fn secrets_of(&self, entry: &Entry, master: &Secrets) -> Secrets {
+        if entry.root {
+            master.clone()
+        } else {
+            master.for_school(&entry.info.slug)
+        }
+    }
+
+    /// The root school: its `school.json`, or the defaults for a folder from before.
+    pub fn root(&self) -> Result<Entry, CatalogError> {
+        let path = self.data_dir.join("school.json");
+        let info = match read_info(&path)? {
+            Some(info) => info,
+            None => SchoolInfo {
+                slug: ROOT_SLUG.into(),
+                name: "Doorplate".into(),
+                timezone: Settings::default().timezone,
+            },
+        };
+        Ok(Entry { info, root: true })
+    }
+
+    /// Every school, the root first, then the others by slug.
+    pub fn list(&self) -> Result<Vec<Entry>, CatalogError> {
+        let mut all = vec![self.root()?];
+        let dir = self.data_dir.join("schools");
+        let read = match std::fs::read_dir(&dir) {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(all),
+            Err(e) => return Err(CatalogError::Io(dir, e)),
+        };
+        let mut others = Vec::new();
+        for item in read {
+            let item = item.map_err(|e| CatalogError::Io(dir.clone(), e))?;
+            let name = item.file_name().to_string_lossy().into_owned();
+            if check_slug(&name).is_err() {
+                continue;
+            }
+            if let Some(info) = read_info(&item.path().join("school.json"))? {
+                if info.slug == name {
+                    others.push(Entry { info, root: false });
+                } else {
+                    tracing::warn!(folder = %name, slug = %info.slug, "school.json names another slug; skipped");
+                }
+            }
+        }
+        others.sort_by(|a, b| a.info.slug.cmp(&b.info.slug));
+        all.extend(others);
+        Ok(all)
+    }
+
+    /// Finds one school by slug.
+    pub fn get(&self, slug: &str) -> Result<Entry, CatalogError> {
+        self.list()?
+            .into_iter()
+            .find(|e| e.info.slug == slug)
+            .ok_or_else(|| CatalogError::Unknown(slug.into()))
+    }
+
+    /// Makes a new school: its folder, database (migrated) and settings (the zone), then
+    /// its `school.json` — last, so a school half made is never listed. A running server
+    /// sees it within seconds.
+    pub async fn create(&self, info: SchoolInfo) -> Result<Entry, CatalogError> {
+        check_slug(&info.slug)?;
+        let name = info.name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(CatalogError::Name);
+        }
+        if jiff::tz::TimeZone::get(&info.timezone).is_err() {
+            return Err(CatalogError::TimeZone(info.timezone));
+        }
+        let settings = Settings {
+            timezone: info.timezone.clone(),
+            ..Settings::default()
+        };
+        if self.list()?.iter().any(|e| e.info.slug == info.slug) {
+            return Err(CatalogError::Taken(info.slug));
+        }
+        let entry = Entry {
+            info: SchoolInfo {
+                name: name.to_string(),
+                ..info
+            },
+            root: false,
+        };
+        let dir = self.dir_of(&entry);
+        let io = |e| CatalogError::Io(dir.clone(), e);
+        std::fs::create_dir_all(dir.join("media")).map_err(io)?;
+        crate::storage::private_dir(&dir).map_err(io)?;
+        crate::storage::private_dir(&dir.join("media")).map_err(io)?;
+        {
+            let store = SqliteStore::open(&dir.join("doorplate.db"))?;
+            store.save_settings(settings).await?;
+        }
+        write_info(&dir.join("school.json"), &entry.info)?;
+        Ok(entry)
+    }
+
+    /// Names the root school (its slug, name and zone), e.g. when a district is made from
+    /// a one-school install.
+    pub fn set_root(&self, info: &SchoolInfo) -> Result<(), CatalogError> {
+        check_slug(&info.slug)?;
+        write_info(&self.data_dir.join("school.json"), info)
+    }
+}
+
+fn read_info(path: &Path) -> Result<Option<SchoolInfo>, CatalogError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| CatalogError::Json(path.to_path_buf(), e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(CatalogError::Io(path.to_path_buf(), e)),
+    }
+}
+
+/// Writes `school.json` whole or not at all: a temporary file, synced, renamed.
+fn write_info(path: &Path, info: &SchoolInfo) -> Result<(), CatalogError> {
+    let io = |e| CatalogError::Io(path.to_path_buf(), e);
+    let tmp = path.with_extension("json.part");
+    let body = serde_json::to_vec_pretty(info).expect("plain data serialises");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(&body).map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, path).map_err(io)?;
+    if let Some(parent) = path.parent()
+        && let Ok(d) = std::fs::File::open(parent)
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp() -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "doorplate-catalog-{}-{}",
+            std::process::id(),
+            crate::crypto::new_token("")
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn info(slug: &str) -> SchoolInfo {
+        SchoolInfo {
+            slug: slug.into(),
+            name: format!("School {slug}"),
+            timezone: "Asia/Shanghai".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn schools_are_listed_root_first_and_a_slug_is_taken_once() {
+        let dir = temp();
+        let c = FolderCatalog::new(&dir);
+        assert_eq!(c.list().unwrap().len(), 1, "a fresh folder holds the root school");
+        c.create(info("south")).await.unwrap();
+        c.create(info("north")).await.unwrap();
+        let slugs: Vec<_> = c.list().unwrap().into_iter().map(|e| e.info.slug).collect();
+        assert_eq!(slugs, ["main", "north", "south"]);
+        assert!(matches!(c.create(info("north")).await, Err(CatalogError::Taken(_))));
+        assert!(matches!(c.create(info("main")).await, Err(CatalogError::Taken(_))));
+        assert!(matches!(c.create(info("No_Way")).await, Err(CatalogError::Slug(_))));
+        let bad_zone = SchoolInfo {
+            timezone: "Mars/Olympus".into(),
+            ..info("east")
+        };
+        assert!(matches!(c.create(bad_zone).await, Err(CatalogError::TimeZone(_))));
+        assert!(!dir.join("schools/east").exists(), "a refused school leaves no folder");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_folder_without_its_school_json_is_not_a_school() {
+        let dir = temp();
+        std::fs::create_dir_all(dir.join("schools/half")).unwrap();
+        let c = FolderCatalog::new(&dir);
+        assert_eq!(c.list().unwrap().len(), 1);
+        c.create(info("half")).await.unwrap();
+        assert_eq!(c.get("half").unwrap().info.name, "School half");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
