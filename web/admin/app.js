@@ -2,7 +2,7 @@
 // area (each view lives in views/<name>.js and is loaded when first opened). The token
 // is kept in localStorage; a 401 from any call brings the sign-in back.
 
-import { api, ApiError } from '/common/api.js';
+import { api, ApiError, schoolName } from '/common/api.js';
 import { openEvents } from '/common/events.js';
 import { h, setChildren } from '/common/dom.js';
 import { t, setLang, getLang, onLangChange } from '/common/i18n.js';
@@ -98,6 +98,9 @@ function renderLogin(message) {
   document.querySelector('.toasts')?.replaceChildren();
   const errors = formError();
   if (message) errors.show(message);
+  // Which school this console is, when the address names one.
+  const school = h('p', { class: 'login-school', 'data-testid': 'login-school', hidden: true });
+  schoolName().then((name) => { if (name) { school.textContent = name; school.hidden = false; } });
   const username = h('input', { class: 'input', name: 'username', autocomplete: 'username', required: true, 'data-testid': 'login-username' });
   const password = h('input', { class: 'input', name: 'password', type: 'password', autocomplete: 'current-password', required: true, 'data-testid': 'login-password' });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block', 'data-testid': 'login-submit' }, t('login.submit'));
@@ -126,6 +129,7 @@ function renderLogin(message) {
     },
   },
   h('div', { class: 'login-brand' }, h('span', { class: 'brand-mark' }, icon('door')), h('span', { class: 'brand-name', text: t('brand') })),
+  school,
   h('h1', { class: 'login-title', text: t('login.title') }),
   h('p', { class: 'login-sub', text: t('login.sub') }),
   h('label', { class: 'field' }, h('span', { class: 'field-label', text: t('login.username') }), username),

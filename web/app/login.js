@@ -1,6 +1,6 @@
 // The login screen: username and password, once per phone (the token is kept).
 
-import { api, ApiError } from '/common/api.js';
+import { api, ApiError, schoolName } from '/common/api.js';
 import { h } from '/common/dom.js';
 import { t, getLang } from '/common/i18n.js';
 import { icon } from '/common/icons.js';
@@ -18,6 +18,8 @@ export function createLogin({ onLoggedIn, onToggleLang }) {
   const userLabel = h('label', { for: 'login-user' });
   const passLabel = h('label', { for: 'login-pass' });
   const title = h('h1', { class: 'login-title' });
+  // Which school this is, when the address names one: two schools' apps look alike.
+  const school = h('p', { class: 'login-school', 'data-testid': 'login-school', hidden: true });
   const tagline = h('p', { class: 'login-tagline' });
   const help = h('p', { class: 'login-help' });
   const langBtn = h('button', { type: 'button', class: 'lang-pill', 'data-testid': 'login-lang', onclick: () => onToggleLang() }, icon('globe'), h('span'));
@@ -32,7 +34,9 @@ export function createLogin({ onLoggedIn, onToggleLang }) {
     h('div', { class: 'login-card' },
       h('img', { class: 'login-logo', src: '/app/icons/icon.svg', alt: '', width: '72', height: '72' }),
       h('p', { class: 'login-brand' }),
+      school,
       title, tagline, form));
+  schoolName().then((name) => { if (name) { school.textContent = name; school.hidden = false; } });
 
   /** The error shown, as a translation key (so a change of language re-translates it). */
   let errorKey = null;

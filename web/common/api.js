@@ -22,6 +22,20 @@ export function schoolKey(key) {
   return SCHOOL_BASE ? `${key}@${SCHOOL_BASE.slice(3)}` : key;
 }
 
+/**
+ * The name of the school at this address, for a sign-in screen to say where a person signs
+ * in; null for a one-school install that was never named (the brand says enough), or when
+ * the server cannot be reached.
+ */
+export async function schoolName() {
+  try {
+    const info = await api('GET', '/api/v1/school');
+    return SCHOOL_BASE || (info.name && info.name !== 'Doorplate') ? info.name : null;
+  } catch {
+    return null;
+  }
+}
+
 /** An API call that did not succeed. `status` 0 means the server could not be reached. */
 export class ApiError extends Error {
   constructor(status, code, message, retryAfter = null, params = {}) {

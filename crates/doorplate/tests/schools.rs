@@ -277,6 +277,17 @@ async fn an_unknown_school_is_a_clear_404_and_a_school_address_opens_its_app() {
             .unwrap();
         assert_eq!(res.status(), StatusCode::OK, "{face}");
     }
+    // Which school an address is, for a sign-in screen, without a token.
+    let (s, info) = school_api(&server, "north")
+        .call("GET", "/api/v1/school", None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (info["slug"].as_str(), info["name"].as_str(), info["timezone"].as_str()),
+        (Some("north"), Some("north school"), Some("Asia/Shanghai"))
+    );
+    let (_, info) = server.api().call("GET", "/api/v1/school", None, None).await;
+    assert_eq!(info["slug"], "main");
     // The root paths are the data folder's own school, as before many schools.
     let root = server.api().login("admin", ADMIN_PASSWORD).await;
     let (s, _) = school_api(&server, "main").get("/api/v1/me", &root).await;

@@ -162,6 +162,7 @@ async fn open_school(
     let mut app = HostedSchool::new(clock, Arc::new(store), secrets, media, shutdown).await?;
     app.min_free_bytes = config.min_free_bytes;
     app.uploads = uploads::Uploads::new(config.uploads);
+    app.school = entry.info.clone();
     Ok(Arc::new(app))
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP API under `/api/v1`: one router per feature, merged here, and the OpenAPI
 //! document generated from the handlers' annotations.
 
+pub mod about;
 pub mod alerts;
 pub mod arrangements;
 pub mod auth;
@@ -50,6 +51,7 @@ impl utoipa::Modify for BearerAuth {
 /// Every API route and its OpenAPI description, built from the same handlers.
 pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
     let api = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(about::router())
         .merge(auth::router())
         .merge(users::router())
         .merge(school::router())

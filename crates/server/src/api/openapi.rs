@@ -12,7 +12,7 @@ use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{OpenApi, Ref, RefOr};
 
 /// Operations anyone may call (they check a password or a pairing code themselves).
-const PUBLIC: [&str; 2] = ["/api/v1/auth/login", "/api/v1/devices/pair"];
+const PUBLIC: [&str; 3] = ["/api/v1/auth/login", "/api/v1/devices/pair", "/api/v1/school"];
 
 /// How an id looks on the wire.
 pub(crate) const ID: &str =

@@ -68,6 +68,8 @@ pub struct HostedSchool {
     pub kiosk_versions: Mutex<HashMap<Id, String>>,
     /// Turns `true` when the server shuts down: live sockets close.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Which school this is (slug, name, zone at the time it was hosted).
+    pub school: crate::district::SchoolInfo,
 }
 
 /// The shared parts are read everywhere (`app.store`, `app.hub`, `app.presence`,
@@ -105,6 +107,11 @@ impl HostedSchool {
             uploads: crate::uploads::Uploads::new(Default::default()),
             kiosk_versions: Mutex::new(HashMap::new()),
             shutdown,
+            school: crate::district::SchoolInfo {
+                slug: crate::district::catalog::ROOT_SLUG.into(),
+                name: "Doorplate".into(),
+                timezone: String::new(),
+            },
         })
     }
 
