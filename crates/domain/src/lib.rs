@@ -5,6 +5,7 @@
 //! apart from any IO, with a fake clock where time matters.
 
 pub mod account;
+pub mod calls;
 pub mod media;
 pub mod message;
 pub mod permissions;
