@@ -16,6 +16,7 @@ pub mod role;
 pub mod routing;
 pub mod session;
 pub mod settings;
+pub mod signal;
 pub mod throttle;
 pub mod timetable;
 pub mod uploads;

@@ -48,6 +48,8 @@ pub struct Config {
     pub uploads: doorplate_domain::uploads::UploadPolicy,
     /// Timeouts, connection limits and the public URL.
     pub http: HttpConfig,
+    /// The TURN relay calls use (none: browsers connect directly).
+    pub ice: school::IceConfig,
 }
 
 /// The default free-space floor: 64 MiB.
@@ -61,6 +63,7 @@ impl Config {
             min_free_bytes: DEFAULT_MIN_FREE_BYTES,
             uploads: Default::default(),
             http: HttpConfig::default(),
+            ice: school::IceConfig::default(),
         }
     }
 }
@@ -127,6 +130,7 @@ pub async fn open_app(
     let mut app = HostedSchool::new(clock, Arc::new(store), secrets, media, shutdown).await?;
     app.min_free_bytes = config.min_free_bytes;
     app.uploads = uploads::Uploads::new(config.uploads);
+    app.ice = config.ice.clone();
     Ok(Arc::new(app))
 }
 
@@ -254,6 +258,8 @@ async fn sweep(app: AppState) {
             app.sweep_unattached(now).await;
         }
         seconds += 1;
+        // Calls first: one still going on holds its session, which must not time out.
+        app.calls.sweep().await;
         for ended in app.sessions.expire(now) {
             app.audit(
                 Some(ended.user_id),
