@@ -71,15 +71,12 @@ function open(call, { offer }) {
   if (call.state === 'active') connect(state);
 }
 
-async function connect(state) {
-  try {
-    state.media = await connectCall({
-      token: token(), call: state.call, offer: state.offer,
-      onRemote: (s) => state.view.setRemote(s), onLocal: (s) => state.view.setLocal(s),
-      onError: (e) => console.warn('call', e),
-    });
-    if (live !== state) state.media.close();
-  } catch (err) { console.warn('call', err); }
+function connect(state) {
+  state.media = connectCall({
+    token: token(), call: state.call, offer: state.offer,
+    onRemote: (s) => state.view.setRemote(s), onLocal: (s) => state.view.setLocal(s),
+    onError: (e) => console.warn('call', e),
+  });
 }
 
 function close() {

@@ -114,7 +114,8 @@ export function endedText(reason) {
 }
 
 /**
- * Connects the media of an answered call.
+ * Connects the media of an answered call. Returns at once: signalling that arrives
+ * while the camera and the ICE servers are still being fetched waits for them.
  * @param {object} o
  * @param {string} o.token       the bearer of this side (login or doorplate session)
  * @param {object} o.call        the call as the API shows it
@@ -123,55 +124,61 @@ export function endedText(reason) {
  * @param {(stream: MediaStream) => void} [o.onLocal]
  * @param {(err: Error) => void} [o.onError]
  */
-export async function connectCall({ token, call, offer, onRemote, onLocal = () => {}, onError = () => {} }) {
+export function connectCall({ token, call, offer, onRemote, onLocal = () => {}, onError = () => {} }) {
   const path = `/api/v1/calls/${encodeURIComponent(call.id)}/signal`;
   const send = (body) => api('POST', path, { token, body }).catch(onError);
-  const ice = await api('GET', '/api/v1/calls/ice', { token });
-  const pc = new RTCPeerConnection({
-    iceServers: ice.ice_servers || [],
-    iceTransportPolicy: ice.ice_transport_policy === 'relay' ? 'relay' : 'all',
-  });
-  // For the browser tests' getStats(): the connection of the call on this page.
-  globalThis.doorplateCall = pc;
+  let pc = null;
+  let local = null;
+  let closed = false;
   const pending = [];
   let remoteSet = false;
-  pc.onicecandidate = (e) => {
-    if (e.candidate && e.candidate.candidate) {
-      const c = e.candidate.toJSON();
-      send({ candidate: { candidate: c.candidate, sdpMid: c.sdpMid ?? null, sdpMLineIndex: c.sdpMLineIndex ?? null } });
+
+  const ready = (async () => {
+    const ice = await api('GET', '/api/v1/calls/ice', { token });
+    try {
+      local = await navigator.mediaDevices.getUserMedia({ audio: true, video: Boolean(call.video) });
+    } catch (err) {
+      onError(err);
+      local = new MediaStream();
     }
-  };
-  const remote = new MediaStream();
-  pc.ontrack = (e) => { remote.addTrack(e.track); onRemote(remote); };
-  let local = null;
-  try {
-    local = await navigator.mediaDevices.getUserMedia({ audio: true, video: Boolean(call.video) });
-  } catch (err) {
-    onError(err);
-    local = new MediaStream();
-  }
-  onLocal(local);
-  for (const track of local.getTracks()) pc.addTrack(track, local);
-  if (!local.getAudioTracks().length) pc.addTransceiver('audio', { direction: 'recvonly' });
-  if (call.video && !local.getVideoTracks().length) pc.addTransceiver('video', { direction: 'recvonly' });
+    if (closed) { for (const tr of local.getTracks()) tr.stop(); throw new Error('closed'); }
+    onLocal(local);
+    pc = new RTCPeerConnection({
+      iceServers: ice.ice_servers || [],
+      iceTransportPolicy: ice.ice_transport_policy === 'relay' ? 'relay' : 'all',
+    });
+    // For the browser tests' getStats(): the connection of the call on this page.
+    globalThis.doorplateCall = pc;
+    pc.onicecandidate = (e) => {
+      if (e.candidate && e.candidate.candidate) {
+        const c = e.candidate.toJSON();
+        send({ candidate: { candidate: c.candidate, sdpMid: c.sdpMid ?? null, sdpMLineIndex: c.sdpMLineIndex ?? null } });
+      }
+    };
+    const remote = new MediaStream();
+    pc.ontrack = (e) => { remote.addTrack(e.track); onRemote(remote); };
+    for (const track of local.getTracks()) pc.addTrack(track, local);
+    if (!local.getAudioTracks().length) pc.addTransceiver('audio', { direction: 'recvonly' });
+    if (call.video && !local.getVideoTracks().length) pc.addTransceiver('video', { direction: 'recvonly' });
+    if (offer) {
+      const o = await pc.createOffer();
+      await pc.setLocalDescription(o);
+      send({ sdp: { type: o.type, sdp: o.sdp } });
+    }
+  })();
+  ready.catch((err) => { if (!closed) onError(err); });
 
   async function flush() {
     remoteSet = true;
     while (pending.length) await pc.addIceCandidate(pending.shift()).catch(onError);
   }
 
-  if (offer) {
-    const o = await pc.createOffer();
-    await pc.setLocalDescription(o);
-    send({ sdp: { type: o.type, sdp: o.sdp } });
-  }
-
   return {
-    pc,
-    local,
+    get pc() { return pc; },
     /** Signalling from the other side (`call.signal`'s data). */
     async signal(data) {
       try {
+        await ready;
         if (data.sdp) {
           await pc.setRemoteDescription(data.sdp);
           if (data.sdp.type === 'offer') {
@@ -186,12 +193,15 @@ export async function connectCall({ token, call, offer, onRemote, onLocal = () =
         }
       } catch (err) { onError(err); }
     },
-    mute(on) { for (const tr of local.getAudioTracks()) tr.enabled = !on; },
-    camera(on) { for (const tr of local.getVideoTracks()) tr.enabled = on; },
+    mute(on) { for (const tr of local?.getAudioTracks() || []) tr.enabled = !on; },
+    camera(on) { for (const tr of local?.getVideoTracks() || []) tr.enabled = on; },
     close() {
-      for (const tr of local.getTracks()) tr.stop();
-      pc.close();
-      if (globalThis.doorplateCall === pc) globalThis.doorplateCall = null;
+      closed = true;
+      for (const tr of local?.getTracks() || []) tr.stop();
+      if (pc) {
+        pc.close();
+        if (globalThis.doorplateCall === pc) globalThis.doorplateCall = null;
+      }
     },
   };
 }

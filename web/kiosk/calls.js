@@ -57,8 +57,26 @@ export function createKioskCalls({ root, askProof, isQuiet, chime }) {
     if (!ringing.size) clearInterval(ringTimer);
   }
 
+  /**
+   * The session's own event stream for a call, connected before the call is answered or
+   * placed (so no frame of it comes before the socket): resolves with the stream, whose
+   * frames go to `live.onEvent`.
+   */
+  function callEvents(token) {
+    return new Promise((resolve) => {
+      let done = false;
+      const stream = openEvents({
+        token,
+        onStatus: (status) => { if (status === 'connected' && !done) { done = true; resolve(stream); } },
+        onEvent: (frame) => live?.onEvent(frame),
+        onAuthError: () => { if (!done) { done = true; resolve(stream); } },
+      });
+      setTimeout(() => { if (!done) { done = true; resolve(stream); } }, 5000);
+    });
+  }
+
   /** Opens the call view for a call in `personal`'s session and connects it. */
-  function openCall(personal, call, { offer }) {
+  function openCall(personal, call, { offer, events }) {
     closeCall();
     for (const r of ringing.values()) r.card.remove();
     const token = personal.token;
@@ -73,16 +91,14 @@ export function createKioskCalls({ root, askProof, isQuiet, chime }) {
     });
     root.append(view.el);
     const keep = setInterval(() => personal.touch?.(), 5000);
-    const connect = async (c) => {
-      try {
-        media = await connectCall({ token, call: c, offer, onRemote: (s) => view.setRemote(s), onLocal: (s) => view.setLocal(s), onError: (e) => console.warn('call', e) });
-        if (!live || live.id !== c.id) media.close();
-      } catch (err) { console.warn('call', err); }
+    const connect = (c) => {
+      media = connectCall({ token, call: c, offer, onRemote: (s) => view.setRemote(s), onLocal: (s) => view.setLocal(s), onError: (e) => console.warn('call', e) });
     };
-    const events = openEvents({
-      token,
+    live = {
+      id: call.id, view, events, keep,
+      close: () => media?.close(),
       onEvent: ({ type, data }) => {
-        if (!live || (data.call?.id ?? data.call_id) !== call.id) return;
+        if ((data.call?.id ?? data.call_id) !== call.id) return;
         if (type === 'call.accepted') { view.setCall(data.call); if (!media) connect(data.call); }
         if (type === 'call.signal') media?.signal(data);
         if (type === 'call.ended') {
@@ -90,8 +106,7 @@ export function createKioskCalls({ root, askProof, isQuiet, chime }) {
           closeCall();
         }
       },
-    });
-    live = { id: call.id, view, events, keep, close: () => media?.close() };
+    };
     if (call.state === 'active') connect(call);
   }
 
@@ -116,11 +131,13 @@ export function createKioskCalls({ root, askProof, isQuiet, chime }) {
       const w = waitingFor;
       if (!w || w.userId !== personal.userId) return;
       waitingFor = null;
+      const events = await callEvents(personal.token);
       try {
         const res = await api('POST', `/api/v1/calls/${encodeURIComponent(w.callId)}/accept`, { token: personal.token });
         stopRing(w.callId);
-        openCall(personal, res.call, { offer: false });
+        openCall(personal, res.call, { offer: false, events });
       } catch (err) {
+        events.close();
         stopRing(w.callId);
         toast(endedText(err.code === 'call_ended' ? 'other' : err.code), { kind: 'error' });
       }
@@ -129,10 +146,12 @@ export function createKioskCalls({ root, askProof, isQuiet, chime }) {
     onSessionEnd() { closeCall(); },
     /** A student calls a guardian from their session. */
     async place(personal, peer, video) {
+      const events = await callEvents(personal.token);
       try {
         const res = await api('POST', '/api/v1/calls', { token: personal.token, body: { peer_id: peer.id, video } });
-        openCall(personal, res.call, { offer: true });
+        openCall(personal, res.call, { offer: true, events });
       } catch (err) {
+        events.close();
         toast(whyNot(err.code), { kind: 'error' });
       }
     },
