@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of Doorplate on a fresh machine: installs what the tests need
-# (Debian's chromium and CJK fonts for the browser tests, the e2e npm packages),
+# (Debian's chromium, CJK fonts and coturn for the browser tests, the e2e npm packages),
 # then the Rust unit and integration tests, then the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need_apt+=(fonts-noto-cjk)
+# The calls browser test starts a throwaway TURN relay on loopback.
+command -v turnserver >/dev/null 2>&1 || need_apt+=(coturn)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -31,9 +31,9 @@ function run(args, { input } = {}) {
 }
 
 /** Spawns `doorplate serve` and resolves with the child and its URL once it listens. */
-function serve(dataDir, listen) {
+function serve(dataDir, listen, extra = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn(BIN, ['serve', '--data', dataDir, '--listen', listen], {
+    const child = spawn(BIN, ['serve', '--data', dataDir, '--listen', listen, ...extra], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
     });
@@ -78,15 +78,15 @@ export function serverAvailable() {
 }
 
 /**
- * Starts a server on a fresh data folder with an admin.
+ * Starts a server on a fresh data folder with an admin; `args` go to `serve` as well.
  * @returns {Promise<{url: string, port: number, dataDir: string, admin: {username, password},
  *   stop(): Promise<void>, kill(): Promise<void>, restart(): Promise<void>, cleanup(): Promise<void>}>}
  */
-export async function startServer() {
+export async function startServer({ args = [] } = {}) {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'doorplate-e2e-'));
   const admin = { username: 'admin', password: `pw-${randomBytes(9).toString('hex')}` };
   await run(['--data', dataDir, 'admin', 'create', '--username', admin.username, '--password-stdin'], { input: `${admin.password}\n` });
-  let proc = await serve(dataDir, '127.0.0.1:0');
+  let proc = await serve(dataDir, '127.0.0.1:0', args);
   const port = proc.port;
 
   const server = {
@@ -128,7 +128,7 @@ export async function startServer() {
       let lastErr;
       for (let i = 0; i < 20; i++) {
         try {
-          proc = await serve(dataDir, `127.0.0.1:${port}`);
+          proc = await serve(dataDir, `127.0.0.1:${port}`, args);
           return;
         } catch (err) {
           lastErr = err;

@@ -23,6 +23,7 @@ import { createThread } from './thread.js';
 import { createAlerts } from './alerts.js';
 import { createNoticeFeed } from './notices.js';
 import { beep } from './ui.js';
+import { onCallEvent } from './calls.js';
 import { icon } from '/common/icons.js';
 import { configureUi, confirmDialog, toast } from '/common/ui.js';
 
@@ -315,6 +316,7 @@ function connectEvents() {
 }
 
 function onEvent({ type, data }) {
+  if (onCallEvent(type, data)) return;
   if (type === 'message.new' && data.message) {
     if (data.recipient_quiet) setPeerQuiet(data.message.conversation_id, data.recipient_quiet);
     return onMessage(data.message, { quiet: data.quiet === true });

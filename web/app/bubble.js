@@ -7,6 +7,7 @@
 import { h } from '/common/dom.js';
 import { t } from '/common/i18n.js';
 import { icon } from '/common/icons.js';
+import { traceText } from '/common/call.js';
 import { clock } from './ui.js';
 import { mediaUrl, openLightbox, voicePlayer } from './media.js';
 import { retry, discard } from './send.js';
@@ -79,6 +80,10 @@ function content(m) {
     parts.push(voicePlayer(() => (m.pending?.localUrl && !m.media ? Promise.resolve(m.pending.localUrl) : mediaUrl(m.media.id))));
   }
   if (m.kind === 'video') parts.push(video(m));
+  if (m.kind === 'call') {
+    parts.push(h('p', { class: 'text call-trace', 'data-testid': 'msg-call' }, icon('phone'), h('span', { text: traceText(m.text) })));
+    return parts;
+  }
   if (m.text) parts.push(h('p', { class: 'text', 'data-testid': 'msg-text' }, m.text));
   return parts;
 }

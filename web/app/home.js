@@ -4,6 +4,7 @@
 
 import { api, ApiError } from '/common/api.js';
 import { h } from '/common/dom.js';
+import { traceText } from '/common/call.js';
 import { t, compareNames } from '/common/i18n.js';
 import { state, me, token, isGuardian, sortedConvs, readPref, writePref } from './state.js';
 import { personAvatar, listTime, clock, openSheet } from './ui.js';
@@ -33,7 +34,7 @@ export function whereLine(child) {
 function preview(conv) {
   const m = conv.last;
   if (!m) return t('preview.none');
-  const body = m.kind === 'text' ? (m.text || '') : t(`preview.${m.kind}`);
+  const body = m.kind === 'text' ? (m.text || '') : m.kind === 'call' ? traceText(m.text) : t(`preview.${m.kind}`);
   return m.sender_id === me()?.id ? t('preview.you', { text: body }) : body;
 }
 

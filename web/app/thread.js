@@ -13,6 +13,7 @@ import { personAvatar, dayKey, dayLabel } from './ui.js';
 import { icon } from '/common/icons.js';
 import { whereLine } from './home.js';
 import { quietLine } from './quiet.js';
+import { drawCallSlot } from './calls.js';
 
 const PAGE = 50;
 const NEAR_TOP_PX = 240;
@@ -38,7 +39,8 @@ export function createThread({ onBack, onSend, onError, isVisible }) {
   const headAvatar = h('span', { class: 'head-avatar' });
   const headName = h('h1', { class: 'head-name', 'data-testid': 'thread-name' });
   const headSub = h('p', { class: 'head-sub' });
-  const header = h('header', { class: 'bar thread-bar' }, backBtn, headAvatar, h('div', { class: 'head-text' }, headName, headSub));
+  const callSlot = h('div', { class: 'call-slot', 'data-testid': 'call-slot' });
+  const header = h('header', { class: 'bar thread-bar' }, backBtn, headAvatar, h('div', { class: 'head-text' }, headName, headSub), callSlot);
   const childCard = h('div', { class: 'child-strip', 'data-testid': 'thread-child', hidden: true });
   const quietStrip = h('div', { class: 'quiet-strip', 'data-testid': 'thread-quiet', role: 'status', hidden: true });
   const topNote = h('li', { class: 'thread-top', 'aria-live': 'polite' });
@@ -74,6 +76,8 @@ export function createThread({ onBack, onSend, onError, isVisible }) {
     headName.textContent = c.peer.display_name;
     const child = isGuardian() && c.peer.role === 'student' ? state.children.find((k) => k.id === c.peer.id) : null;
     headSub.textContent = t(`role.${c.peer.role}`);
+    if (isGuardian() && c.peer.role === 'student') drawCallSlot(callSlot, c.peer);
+    else setChildren(callSlot);
     childCard.hidden = !child;
     // The peer's quiet hours: a message now waits, silently, until they end.
     const quiet = quietLine(c.peer);

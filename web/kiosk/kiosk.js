@@ -22,6 +22,7 @@ import { openSession } from './session.js';
 import { openTeacher } from './teacher.js';
 import { openPairing } from './pairing.js';
 import { loadImage, reportBuild, runCommand } from './fleet.js';
+import { createKioskCalls } from './calls.js';
 
 const TOKEN_KEY = schoolKey('doorplate.device_token');
 const LANG_REVERT_MS = 3 * 60_000;
@@ -303,6 +304,10 @@ function startDeviceEvents() {
 
 function onDeviceEvent({ type, data }) {
   switch (type) {
+    case 'call.ringing':
+    case 'call.ring_ended':
+      kioskCalls.onDeviceEvent(type, data);
+      break;
     case 'doorplate.command':
       runCommand(data, { name: info.doorplate?.name, room: info.room?.name });
       break;
@@ -502,8 +507,9 @@ function startPersonal(res) {
   const opts = { session: res, idleSeconds, onEnd: (reason) => endPersonal(reason) };
   personal = isStaff
     ? openTeacher(personalRoot, { ...opts, doorplateId: info.doorplate?.id, getPresent: () => [...present.values()].map((e) => ({ ...e })) })
-    : openSession(personalRoot, { ...opts, timeZone: zone(), isQuiet: quiet, chime });
+    : openSession(personalRoot, { ...opts, timeZone: zone(), isQuiet: quiet, chime, onCall: (peer, video) => kioskCalls.place(personal, peer, video) });
   personal.token = res.session_token;
+  kioskCalls.onSession(personal);
   clearToasts();
   document.body.classList.add('personal-open');
 }
@@ -516,6 +522,7 @@ function endPersonal(reason, { revoke = reason === 'done' || reason === 'timeout
   if (!personal) return;
   const ending = personal;
   personal = null;
+  kioskCalls.onSessionEnd();
   ending.destroy();
   ending.token = null;
   personalRoot.replaceChildren();
@@ -526,6 +533,15 @@ function endPersonal(reason, { revoke = reason === 'done' || reason === 'timeout
   if (reason === 'timeout') toast(t('toast.session_timeout'));
   if (reason !== 'replaced') refreshState();
 }
+
+// ---- calls ------------------------------------------------------------------------
+
+const kioskCalls = createKioskCalls({
+  root: document.body,
+  askProof: (name) => openProof('messages', name),
+  isQuiet: quiet,
+  chime,
+});
 
 // ---- pairing ------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import { avatar } from '/common/ui.js';
 import { openFrame } from './shell.js';
 import { openCapture } from './capture.js';
 import { serverErrorText } from '/common/errors.js';
+import { traceText } from '/common/call.js';
 
 const QUICK_REPLIES = ['quick.ok', 'quick.thanks', 'quick.see_you'];
 
@@ -24,8 +25,9 @@ const QUICK_REPLIES = ['quick.ok', 'quick.thanks', 'quick.see_you'];
  * @param {(reason: 'done'|'timeout'|'unauthorized'|'expired') => void} opts.onEnd
  * @param {() => boolean} opts.isQuiet  true during an exam: no sound
  * @param {(opts: object) => void} opts.chime
+ * @param {(peer: object, video: boolean) => void} [opts.onCall]  call a guardian (calls.js)
  */
-export function openSession(parent, { session, idleSeconds, timeZone, onEnd, isQuiet, chime }) {
+export function openSession(parent, { session, idleSeconds, timeZone, onEnd, isQuiet, chime, onCall }) {
   const token = session.session_token;
   const me = session.user;
   const aborter = new AbortController();
@@ -81,6 +83,7 @@ export function openSession(parent, { session, idleSeconds, timeZone, onEnd, isQ
   function preview(message) {
     if (!message) return '';
     if (message.kind === 'text') return message.text || '';
+    if (message.kind === 'call') return traceText(message.text);
     return t(`message.kind.${message.kind}`);
   }
 
@@ -165,7 +168,10 @@ export function openSession(parent, { session, idleSeconds, timeZone, onEnd, isQ
       avatar(conv?.peer?.display_name),
       h('div', { class: 'thread-peer' },
         h('div', { class: 'thread-name', text: conv?.peer?.display_name || '' }),
-        h('div', { class: 'thread-role', text: conv?.peer?.role ? t(`role.${conv.peer.role}`) : '' })));
+        h('div', { class: 'thread-role', text: conv?.peer?.role ? t(`role.${conv.peer.role}`) : '' })),
+      conv?.peer?.role === 'guardian' && onCall ? h('div', { class: 'thread-calls' },
+        h('button', { type: 'button', class: 'btn btn-outline', 'data-testid': 'call-voice', onclick: () => onCall(conv.peer, false) }, icon('phone'), t('call.voice')),
+        h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'call-video', onclick: () => onCall(conv.peer, true) }, icon('video'), t('call.video'))) : null);
     setChildren(thread, h('div', { class: 'spinner', 'aria-hidden': 'true' }));
     composer.hidden = false;
     let list;
@@ -223,6 +229,7 @@ export function openSession(parent, { session, idleSeconds, timeZone, onEnd, isQ
     const mine = m.sender_id === me.id;
     const body = [];
     if (m.kind === 'text') body.push(h('div', { class: 'text', 'data-testid': 'message-text', text: m.text || '' }));
+    else if (m.kind === 'call') body.push(h('div', { class: 'text call-trace', 'data-testid': 'message-call' }, icon('phone'), h('span', { text: traceText(m.text) })));
     else {
       body.push(mediaElement(m));
       if (m.text) body.push(h('div', { class: 'text', 'data-testid': 'message-text', text: m.text }));

@@ -5,6 +5,7 @@
 //! apart from any IO, with a fake clock where time matters.
 
 pub mod account;
+pub mod calls;
 pub mod media;
 pub mod message;
 pub mod permissions;
@@ -15,6 +16,7 @@ pub mod role;
 pub mod routing;
 pub mod session;
 pub mod settings;
+pub mod signal;
 pub mod throttle;
 pub mod timetable;
 pub mod uploads;

@@ -9,6 +9,9 @@ pub enum MessageKind {
     Image,
     Voice,
     Video,
+    /// The trace of a call that never connected, written by the server (text
+    /// `missed:video`, `declined:voice` …); clients cannot send one.
+    Call,
 }
 
 impl MessageKind {
@@ -18,6 +21,7 @@ impl MessageKind {
             MessageKind::Image => "image",
             MessageKind::Voice => "voice",
             MessageKind::Video => "video",
+            MessageKind::Call => "call",
         }
     }
 
@@ -27,6 +31,7 @@ impl MessageKind {
             "image" => Self::Image,
             "voice" => Self::Voice,
             "video" => Self::Video,
+            "call" => Self::Call,
             _ => return None,
         })
     }
@@ -34,7 +39,7 @@ impl MessageKind {
     /// Whether an uploaded file of this MIME type may carry a message of this kind.
     pub fn accepts_mime(self, mime: &str) -> bool {
         match self {
-            MessageKind::Text => false,
+            MessageKind::Text | MessageKind::Call => false,
             MessageKind::Image => mime.starts_with("image/"),
             // A voice note recorded by a browser is often `video/webm` with one audio
             // track: the bytes cannot tell the two apart, so both are accepted.

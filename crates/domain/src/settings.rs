@@ -1,5 +1,6 @@
 //! The school's settings and their limits.
 
+use crate::calls::CallPolicy;
 use serde::{Deserialize, Serialize};
 
 /// Everything a school sets once (PATCH /api/v1/settings). Defaults suit a new school.
@@ -38,6 +39,9 @@ pub struct Settings {
     pub term_end: Option<String>,
     /// Days without the timetable ("YYYY-MM-DD").
     pub holidays: Vec<String>,
+    /// Live calls between students at doorplates and their guardians: when, how long,
+    /// how often, video or not, and the exam hold.
+    pub calls: CallPolicy,
 }
 
 impl Default for Settings {
@@ -57,6 +61,7 @@ impl Default for Settings {
             term_start: None,
             term_end: None,
             holidays: Vec::new(),
+            calls: CallPolicy::default(),
         }
     }
 }
@@ -97,6 +102,7 @@ impl Settings {
         if self.holidays.len() > 400 || self.holidays.iter().any(|d| d.parse::<jiff::civil::Date>().is_err()) {
             return Err(("holidays", "must be at most 400 dates as YYYY-MM-DD"));
         }
+        self.calls.validate().map_err(|why| ("calls", why))?;
         Ok(())
     }
 

@@ -53,6 +53,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// The school the root paths serve; `None`: the data folder's own (root) school.
     pub default_school: Option<String>,
+    /// The TURN relay calls use (none: browsers connect directly).
+    pub ice: school::IceConfig,
 }
 
 /// The default free-space floor: 64 MiB.
@@ -67,6 +69,7 @@ impl Config {
             uploads: Default::default(),
             http: HttpConfig::default(),
             default_school: None,
+            ice: school::IceConfig::default(),
         }
     }
 }
@@ -163,6 +166,7 @@ async fn open_school(
     app.min_free_bytes = config.min_free_bytes;
     app.uploads = uploads::Uploads::new(config.uploads);
     app.school = entry.info.clone();
+    app.ice = config.ice.clone();
     Ok(Arc::new(app))
 }
 
@@ -381,6 +385,8 @@ async fn sweep(app: AppState) {
             app.sweep_unattached(now).await;
         }
         seconds += 1;
+        // Calls first: one still going on holds its session, which must not time out.
+        app.calls.sweep().await;
         for ended in app.sessions.expire(now) {
             app.audit(
                 Some(ended.user_id),

@@ -23,6 +23,8 @@ struct Session {
     clock: SessionClock,
     /// Whether the user must be present at the doorplate (students) or not (staff).
     needs_presence: bool,
+    /// A call is going on in this session: it does not time out idle meanwhile.
+    held: bool,
     /// Flips to `true` when the session ends; the session's sockets watch it.
     revoked: watch::Sender<bool>,
 }
@@ -87,6 +89,7 @@ impl Sessions {
                 token_hash,
                 clock,
                 needs_presence,
+                held: false,
                 revoked,
             },
         );
@@ -105,6 +108,9 @@ impl Sessions {
         let doorplate = *inner.by_token.get(token_hash).ok_or(None)?;
         let s = inner.by_doorplate.get_mut(&doorplate).ok_or(None)?;
         let here = !s.needs_presence || present(s.clock.user_id, doorplate);
+        if s.held {
+            s.clock.last_used = now;
+        }
         if !s.clock.valid(now, here) {
             return Err(inner.remove(doorplate));
         }
@@ -150,10 +156,22 @@ impl Sessions {
         let stale: Vec<Id> = inner
             .by_doorplate
             .iter()
-            .filter(|(_, s)| now >= s.clock.expires_at())
+            .filter(|(_, s)| !s.held && now >= s.clock.expires_at())
             .map(|(d, _)| *d)
             .collect();
         stale.into_iter().filter_map(|d| inner.remove(d)).collect()
+    }
+
+    /// Holds (or releases) the user's session on the doorplate while a call goes on in
+    /// it: a held session does not time out idle; released, its idle time starts anew.
+    pub fn hold(&self, doorplate: Id, user: Id, on: bool, now: Micros) {
+        let mut inner = self.inner.lock().expect("sessions poisoned");
+        if let Some(s) = inner.by_doorplate.get_mut(&doorplate)
+            && s.clock.user_id == user
+        {
+            s.held = on;
+            s.clock.last_used = now;
+        }
     }
 
     /// The user whose session the doorplate hosts now.
@@ -193,6 +211,18 @@ mod tests {
         assert!(s.check(&[3], 30 * S, |_, _| false).is_ok());
         assert_eq!(s.expire(89 * S).len(), 0, "the check at 30 s refreshed it");
         assert_eq!(s.expire(90 * S).len(), 1);
+    }
+
+    #[test]
+    fn a_session_held_by_a_call_does_not_time_out_idle() {
+        let s = Sessions::default();
+        s.open(vec![1], 10, 5, 0, 60, true);
+        s.hold(5, 10, true, 0);
+        assert!(s.expire(600 * S).is_empty());
+        assert!(s.check(&[1], 700 * S, |_, _| true).is_ok());
+        s.hold(5, 10, false, 800 * S);
+        assert!(s.expire(859 * S).is_empty(), "released: idle time starts anew");
+        assert_eq!(s.expire(860 * S).len(), 1);
     }
 
     #[test]

@@ -165,7 +165,7 @@ fn a_database_from_before_checksums_is_adopted_and_upgraded() {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8]);
     let made = |name: &str| -> i64 {
         raw.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = ?1", [name], |r| {
             r.get(0)
@@ -175,6 +175,14 @@ fn a_database_from_before_checksums_is_adopted_and_upgraded() {
     assert_eq!(made("messages_created"), 1, "0004 ran");
     assert_eq!(made("alerts"), 1, "0005 ran");
     assert_eq!(made("quiet_hours"), 1, "0006 ran");
+    let trigger: String = raw
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'messages_check_insert'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(trigger.contains("'call'"), "0008 ran: {trigger}");
 }
 
 /// The check triggers refuse values no enum of ours writes (the typed store cannot
@@ -213,9 +221,11 @@ fn check_triggers_refuse_unknown_kinds_statuses_and_sources() {
     );
     refused("INSERT INTO arrangements (room_id, kind, title, starts_at, ends_at) VALUES (1, 'party', 't', 0, 1)");
     refused("INSERT INTO notices (kind, title, created_at) VALUES ('poster', 't', 0)");
-    // Good values still pass.
+    // Good values still pass, the trace of a call too (0008).
     raw.execute_batch(
         "UPDATE messages SET status = 'read' WHERE id = 1;
+         INSERT INTO messages (conversation_id, sender_id, recipient_id, client_id, kind, text, created_at)
+              VALUES (1, 1, 2, 'call-1', 'call', 'missed:video', 0);
          INSERT INTO presences (student_id, doorplate_id, source, since) VALUES (2, 1, 'teacher_advance', 0);",
     )
     .unwrap();

@@ -1,12 +1,14 @@
 // Settings: the school's policy — time zone and language, term and holidays, how many
 // doorplates a student may be present at, session idle time, what guardians see, how
-// long messages are kept and how large media may be. Saves only what changed.
+// long messages are kept and how large media may be, and calls (settings_calls.js).
+// Saves only what changed.
 
 import { h, setChildren } from '/common/dom.js';
 import { t } from '/common/i18n.js';
 import { call, formatDay } from '../lib.js';
 import { pageHeader, field, input, select, checkbox, button, formError, busy, loading, errorBox, toast } from '../ui.js';
 import { settingsChanged } from '../app.js';
+import { callsCard } from './settings_calls.js';
 
 const MB = 1024 * 1024;
 
@@ -52,6 +54,7 @@ export function mount(root) {
       if (newHoliday.value && !holidays.includes(newHoliday.value)) { holidays = [...holidays, newHoliday.value].sort(); renderHolidays(); }
       newHoliday.value = '';
     } });
+    const calls = callsCard(s.calls);
     const mb = (k) => h('div', { class: 'with-unit' }, f[k], h('span', { class: 'unit', text: 'MB' }));
     const errors = formError();
     const save = button(t('common.save'), { kind: 'primary', testid: 'settings-save' });
@@ -65,6 +68,8 @@ export function mount(root) {
       if (showRoom.box.checked !== s.show_room_to_guardians) patch.show_room_to_guardians = showRoom.box.checked;
       if (arrivals.box.checked !== s.arrival_notices) patch.arrival_notices = arrivals.box.checked;
       if (JSON.stringify(holidays) !== JSON.stringify([...(s.holidays || [])].sort())) patch.holidays = holidays;
+      const callsPatch = calls.patch();
+      if (callsPatch) patch.calls = callsPatch;
       if (!Object.keys(patch).length) { toast(t('common.no_changes')); return; }
       const res = await call('PATCH', '/api/v1/settings', { body: patch });
       const next = res && res.timezone ? res : await call('GET', '/api/v1/settings');
@@ -93,6 +98,7 @@ export function mount(root) {
         field(t('settings.max_image'), mb('max_image_bytes')),
         field(t('settings.max_voice'), mb('max_voice_bytes')),
         field(t('settings.max_video'), mb('max_video_bytes')))),
+      card(t('settings.calls'), t('settings.calls_sub'), calls.el),
       h('div', { class: 'settings-save' }, errors.el, save)));
   }
 

@@ -48,6 +48,45 @@ pub struct Args {
     /// also at /s/SLUG/ [default: the data folder's own school].
     #[arg(long, env = "DOORPLATE_DEFAULT_SCHOOL")]
     default_school: Option<String>,
+    /// A TURN relay for calls, e.g. turn:turn.example.org:3478 (repeat or separate with
+    /// commas for several); needs --turn-secret-file.
+    #[arg(long, env = "DOORPLATE_TURN_URL", value_delimiter = ',')]
+    turn_url: Vec<String>,
+    /// A file holding the relay's shared secret (coturn's static-auth-secret):
+    /// short-lived credentials for calls are derived from it.
+    #[arg(long, env = "DOORPLATE_TURN_SECRET_FILE")]
+    turn_secret_file: Option<PathBuf>,
+    /// Tell browsers to send call media through the relay only (never directly).
+    #[arg(long, env = "DOORPLATE_TURN_RELAY_ONLY")]
+    turn_relay_only: bool,
+}
+
+/// The TURN relay for calls from the flags: URLs and the secret go together.
+fn ice_config(args: &Args) -> anyhow::Result<doorplate_server::school::IceConfig> {
+    let secret = match &args.turn_secret_file {
+        Some(p) => {
+            let s = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let s = s.trim();
+            if s.is_empty() {
+                anyhow::bail!("{}: the TURN secret is empty", p.display());
+            }
+            Some(s.as_bytes().to_vec())
+        }
+        None => None,
+    };
+    for u in &args.turn_url {
+        if !(u.starts_with("turn:") || u.starts_with("turns:")) {
+            anyhow::bail!("--turn-url {u:?}: expected turn:host:port or turns:host:port");
+        }
+    }
+    if secret.is_some() == args.turn_url.is_empty() {
+        anyhow::bail!("--turn-url and --turn-secret-file go together");
+    }
+    Ok(doorplate_server::school::IceConfig {
+        turn_urls: args.turn_url.clone(),
+        turn_secret: secret,
+        relay_only: args.turn_relay_only,
+    })
 }
 
 pub const DEFAULT_CONFIG: &str = r#"# Doorplate configuration. Flags and DOORPLATE_* variables override these lines.
@@ -119,6 +158,7 @@ fn read_config(path: &PathBuf) -> anyhow::Result<Vec<(String, String)>> {
 }
 
 pub async fn run(data: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
+    let ice = ice_config(&args)?;
     let file = match &args.config {
         Some(p) => read_config(p)?,
         None => Vec::new(),
@@ -189,6 +229,7 @@ pub async fn run(data: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
         },
         http,
         default_school: args.default_school.or_else(|| from_file("default_school")),
+        ice,
         ..doorplate_server::Config::new(data)
     };
     super::serve_until_signal(listener, config).await

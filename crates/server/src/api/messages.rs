@@ -203,6 +203,7 @@ async fn send_message(
         return Err(ApiError::bad("bad_client_id", "client_id is 1 to 100 characters"));
     }
     let kind = MessageKind::parse(&req.kind)
+        .filter(|k| *k != MessageKind::Call)
         .ok_or_else(|| ApiError::bad("bad_kind", "kind is text, image, voice or video"))?;
     let text = req
         .text

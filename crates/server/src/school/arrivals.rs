@@ -418,6 +418,8 @@ impl Arrivals {
     /// revoke the student's session there, and tell the doorplate to purge at once.
     fn after_leave(&self, student: Id, doorplate: Id, reason: LeaveReason) {
         self.core.presence.remove(student, doorplate);
+        self.core
+            .calls_after_leave(student, doorplate, matches!(reason, LeaveReason::Dismissed));
         if let Some(ended) = self.core.sessions.end_for_user_at(student, doorplate) {
             self.core.session_ended(ended, "left");
         }

@@ -3,6 +3,7 @@
 //! per-student locks. Plain data with small helpers; the services that work on them
 //! (delivery, arrivals, the engine) sit above and hold an `Arc<Core>`.
 
+use super::call_table::{CallTable, announce_stepped};
 use super::clock::Clock;
 use super::directory::Directory;
 use super::presence::PresenceTable;
@@ -10,6 +11,7 @@ use super::schedule::Schedule;
 use crate::hub::{Hub, Principal};
 use crate::sessions::{Ended, Sessions};
 use crate::sharded::Sharded;
+use doorplate_domain::calls::EndReason;
 use doorplate_domain::quiet::{QuietUntil, may_have_quiet_hours};
 use doorplate_domain::{Id, Micros, Settings};
 use doorplate_store::{AuditEntry, Store, User};
@@ -66,6 +68,8 @@ pub struct Core {
     /// The timetable as loaded, and what the engine decided last.
     pub schedule: Schedule,
     pub sessions: Sessions,
+    /// The calls going on (memory only; see `call_table`).
+    pub calls: CallTable,
     pub unread: Unread,
     /// The school's settings, cached: read on every request, written by an admin.
     pub settings: RwLock<Settings>,
@@ -96,6 +100,7 @@ impl Core {
             hub: Hub::new(),
             presence,
             sessions: Sessions::default(),
+            calls: CallTable::default(),
             unread,
             settings: RwLock::new(settings),
             admins: RwLock::new(Vec::new()),
@@ -188,12 +193,37 @@ impl Core {
 
     /// Announces the end of a personal session to its doorplate; its sockets were
     /// already told through the session's revocation watch.
+    /// A call the session carried (answered there, or placed from there) ends with it.
     pub fn session_ended(&self, ended: Ended, reason: &str) {
+        let now = self.now();
+        let carried = |l: &super::call_table::LiveCall| {
+            l.call.student == ended.user_id
+                && l.doorplates == [ended.doorplate_id]
+                && (l.call.answered_at.is_some() || l.call.caller == ended.user_id)
+        };
+        for s in self.calls.end_where(now, EndReason::SessionClosed, carried) {
+            announce_stepped(&self.hub, &self.sessions, now, &s);
+        }
         self.hub.publish(
             Principal::Device(ended.doorplate_id),
             "session.ended",
             &json!({"user_id": ended.user_id.to_string(), "reason": reason}),
         );
+    }
+
+    /// A student's presence at a doorplate ended (R6): a call ringing for them there
+    /// stops ringing there, a call carried there ends (`dismissed` names a teacher's
+    /// dismissal as the reason).
+    pub fn calls_after_leave(&self, student: Id, doorplate: Id, dismissed: bool) {
+        let now = self.now();
+        let reason = if dismissed {
+            EndReason::Dismissed
+        } else {
+            EndReason::Left
+        };
+        for s in self.calls.student_left(student, doorplate, reason, now) {
+            announce_stepped(&self.hub, &self.sessions, now, &s);
+        }
     }
 
     /// Called when a person ends a presence: if the schedule wants it, it stays ended

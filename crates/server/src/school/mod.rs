@@ -11,6 +11,8 @@
 //! - [`HostedSchool`], which holds them, on top; handlers see only it.
 
 pub mod arrivals;
+pub mod call_table;
+pub mod calls;
 pub mod clock;
 pub mod core;
 pub mod delivery;
@@ -20,6 +22,7 @@ pub mod presence;
 pub mod schedule;
 
 use self::arrivals::Arrivals;
+use self::calls::Calls;
 use self::clock::Clock;
 use self::core::Core;
 use self::delivery::Delivery;
@@ -33,6 +36,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+pub use self::calls::IceConfig;
 pub use self::core::now_micros;
 
 /// What every handler gets (axum `State<AppState>`).
@@ -50,6 +54,10 @@ pub struct HostedSchool {
     pub delivery: Arc<Delivery>,
     pub arrivals: Arc<Arrivals>,
     pub engine: Arc<Engine>,
+    /// Live calls between doorplates and guardians' phones.
+    pub calls: Arc<Calls>,
+    /// Where browsers find a TURN relay for calls, and its shared secret.
+    pub ice: IceConfig,
     pub secrets: Secrets,
     /// Credential attempts, counted before they are evaluated.
     pub throttles: Throttles,
@@ -93,11 +101,14 @@ impl HostedSchool {
         let delivery = Arc::new(Delivery::new(core.clone()));
         let arrivals = Arc::new(Arrivals::new(core.clone(), delivery.clone()));
         let engine = Arc::new(Engine::new(core.clone(), arrivals.clone(), delivery.clone()));
+        let calls = Arc::new(Calls::new(core.clone(), delivery.clone()));
         Ok(HostedSchool {
             core,
             delivery,
             arrivals,
             engine,
+            calls,
+            ice: IceConfig::default(),
             secrets,
             throttles: Throttles::default(),
             tickets: Mutex::new(HashMap::new()),

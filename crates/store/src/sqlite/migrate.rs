@@ -42,6 +42,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_alerts.sql"),
     migration!(6, "0006_quiet_hours_arrival_notices.sql"),
     migration!(7, "0007_fleet_and_class_notices.sql"),
+    migration!(8, "0008_call_messages.sql"),
 ];
 
 /// The digest recorded for a migration's text (hex).
