@@ -1,0 +1,3 @@
+pub fn database_url() -> String {
+    String::new()
+}
