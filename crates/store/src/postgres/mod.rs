@@ -199,7 +199,10 @@ impl Store for PgStore {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod schema_name_tests {
     #[test]
     fn schema_names_are_plain_identifiers() {
         for ok in ["school_1", "_x", "a"] {
