@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of Doorplate on a fresh machine: installs what the tests need
-# (Debian's chromium, CJK fonts and coturn for the browser tests, the e2e npm packages),
+# (Debian's chromium, CJK fonts and coturn for the browser tests, PostgreSQL's initdb
+# and pg_ctl for the throwaway cluster the PostgreSQL tests start, the e2e npm packages),
 # then the Rust unit and integration tests, then the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,13 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need_apt+=(fonts-noto-cjk)
 # The calls browser test starts a throwaway TURN relay on loopback.
 command -v turnserver >/dev/null 2>&1 || need_apt+=(coturn)
+# The PostgreSQL tests start their own cluster (crates/pgtest) with initdb and pg_ctl,
+# found on PATH or in /usr/lib/postgresql/*/bin (set DOORPLATE_TEST_DATABASE to use an
+# existing database instead).
+if [ -z "${DOORPLATE_TEST_DATABASE:-}" ] && ! command -v initdb >/dev/null 2>&1 \
+   && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  need_apt+=(postgresql)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -24,6 +32,10 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   echo "== installing cargo-nextest"
   cargo install --locked cargo-nextest
 fi
+
+# The throwaway PostgreSQL the tests start stays up for the whole run (every test
+# process shares it); stop it at the end, whatever happened.
+trap 'scripts/pg-throwaway.sh stop || true' EXIT
 
 echo "== formatting and lints"
 cargo fmt --all --check

@@ -1,9 +1,11 @@
 //! The Store port: everything the server keeps on disk, behind one trait.
 //!
 //! Handlers see only [`Store`]; the SQLite adapter in [`sqlite`] is the embedded
-//! database, and a PostgreSQL adapter can be added beside it without touching them.
+//! database, the PostgreSQL adapter in [`postgres`] the shared one (a schema per school).
 
+mod migration;
 mod model;
+pub mod postgres;
 pub mod sqlite;
 
 pub use model::*;

@@ -10,28 +10,9 @@
 //! it are taken as applied and their digests recorded on the first start.
 
 use super::internal;
+use crate::migration::{Migration, check_recorded, digest, migration, now_micros as now};
 use crate::{Result, StoreError};
-use blake2::Digest;
 use rusqlite::{Connection, OptionalExtension, params};
-
-/// One embedded migration.
-pub(crate) struct Migration {
-    /// The number its file name starts with.
-    pub version: u32,
-    /// The file name, for messages.
-    pub name: &'static str,
-    pub sql: &'static str,
-}
-
-macro_rules! migration {
-    ($version:literal, $file:literal) => {
-        Migration {
-            version: $version,
-            name: $file,
-            sql: include_str!(concat!("migrations/", $file)),
-        }
-    };
-}
 
 /// Every migration, in the order they apply. Append only; never edit one that landed.
 pub(crate) const MIGRATIONS: &[Migration] = &[
@@ -44,15 +25,6 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_fleet_and_class_notices.sql"),
     migration!(8, "0008_call_messages.sql"),
 ];
-
-/// The digest recorded for a migration's text (hex).
-pub(crate) fn digest(sql: &str) -> String {
-    type Blake2b256 = blake2::Blake2b<blake2::digest::consts::U32>;
-    Blake2b256::digest(sql.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// Applies what is missing; fails, changing nothing, when an applied migration's text
 /// differs from the one embedded here.
@@ -136,30 +108,9 @@ fn check_and_adopt(conn: &Connection, migrations: &[Migration], legacy_version: 
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(internal)?;
     for (version, name, recorded) in rows {
-        let Some(m) = migrations.iter().find(|m| m.version == version) else {
-            return Err(StoreError::Internal(format!(
-                "the database has migration {name} applied, which this program does not know: \
-                 it was made by a newer version; run that version (or restore a backup)"
-            )));
-        };
-        let embedded = digest(m.sql);
-        if embedded != recorded {
-            return Err(StoreError::Internal(format!(
-                "migration {} was edited after it was applied to this database \
-                 (recorded digest {recorded}, now {embedded}); a landed migration must never \
-                 change: restore its text and add the change as a new migration",
-                m.name
-            )));
-        }
+        check_recorded(migrations, version, &name, &recorded)?;
     }
     Ok(())
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

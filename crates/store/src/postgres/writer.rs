@@ -1,0 +1,198 @@
+//! The one writer of a [`PgStore`](super::PgStore): a tokio task that drains a channel
+//! of write jobs and commits them in batches (group commit), as the SQLite adapter's
+//! writer thread does.
+//!
+//! The task takes the first job, then every job already waiting (up to [`MAX_BATCH`]),
+//! runs them one after another in ONE transaction on one connection, commits once, and
+//! only then answers each caller (`synchronous_commit` is on: a commit is on disk, or
+//! on the synchronous standby, when it returns). While a commit flushes, new jobs queue
+//! up and form the next batch.
+//!
+//! Each job runs in its own savepoint, so a job that fails (a conflict, a missing row, a
+//! panic) rolls back its own changes alone and the others of its batch still commit.
+//! Why savepoints and not "run the batch bare, and on a failure roll it all back and
+//! run it again without the failing job": the savepoint costs no round trip here — its
+//! `SAVEPOINT` (and the previous job's `RELEASE`) go out in the same pipeline as the
+//! job's first statement — while a retry would run every job of the batch twice, so
+//! jobs would have to be re-runnable (cloned inputs) and their ids would change between
+//! the runs; failures are common (a username taken, a code expired), so retries would
+//! not be rare either. What savepoints do cost is subtransaction ids: PostgreSQL keeps up
+//! to 64 per transaction in shared memory and slows every other session's snapshots once
+//! a transaction has more, so a batch holds at most 64 jobs. At one commit per 64 jobs
+//! the flush is not the limit (a round trip per statement is).
+
+use super::Conn;
+use super::errors::is_disk_full;
+use crate::{Result, StoreError};
+use deadpool_postgres::Pool;
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most jobs in one transaction: each has a savepoint, and PostgreSQL caches 64
+/// subtransactions per transaction (PGPROC_MAX_CACHED_SUBXIDS).
+pub(crate) const MAX_BATCH: usize = 64;
+
+/// Why a batch did not commit, shared by every caller of that batch.
+#[derive(Clone, Debug)]
+enum CommitError {
+    Full,
+    Other(String),
+}
+
+impl CommitError {
+    fn of(e: &tokio_postgres::Error) -> CommitError {
+        if is_disk_full(e) {
+            CommitError::Full
+        } else {
+            CommitError::Other(e.to_string())
+        }
+    }
+}
+
+type Finish = Box<dyn FnOnce(std::result::Result<(), CommitError>) + Send>;
+/// A job runs on the connection (inside its savepoint) and says whether it failed; the
+/// answer goes to its caller through the `Finish` once the batch's fate is known.
+/// Without a connection (`None`: no transaction could begin) it fails without running.
+type Job = Box<dyn for<'c> FnOnce(Option<&'c Conn>) -> BoxFuture<'c, (bool, Finish)> + Send>;
+
+fn job<F>(f: F) -> Job
+where
+    F: for<'c> FnOnce(Option<&'c Conn>) -> BoxFuture<'c, (bool, Finish)> + Send + 'static,
+{
+    Box::new(f)
+}
+
+/// Handle to the writer task.
+pub(crate) struct Writer {
+    tx: mpsc::UnboundedSender<Job>,
+}
+
+impl Writer {
+    /// Starts the task on the current tokio runtime; it ends when the handle is dropped.
+    pub(crate) fn start(pool: Pool) -> Writer {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(pool, rx));
+        Writer { tx }
+    }
+
+    /// Runs `f` in the next batch and returns its result once the batch is committed.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c Conn) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job = job(move |c| {
+            Box::pin(async move {
+                // A job that panics (a bug) fails alone: its savepoint is rolled back and
+                // the writer lives on for every other write.
+                let Some(c) = c else {
+                    let finish: Finish = Box::new(move |committed| {
+                        let answer = match committed {
+                            Err(CommitError::Full) => Err(StoreError::Full),
+                            Err(CommitError::Other(e)) => Err(StoreError::Internal(e)),
+                            Ok(()) => Err(StoreError::Internal("no write transaction".into())),
+                        };
+                        let _ = tx.send(answer);
+                    });
+                    return (true, finish);
+                };
+                let outcome = std::panic::AssertUnwindSafe(async move { f(c).await })
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|panic| {
+                        let why = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        tracing::error!(panic = %why, "a write job panicked; its changes are rolled back");
+                        Err(StoreError::Internal(format!("a write job panicked: {why}")))
+                    });
+                let failed = outcome.is_err();
+                let finish: Finish = Box::new(move |committed| {
+                    let answer = match committed {
+                        Ok(()) => outcome,
+                        Err(CommitError::Full) => Err(StoreError::Full),
+                        Err(CommitError::Other(e)) => Err(StoreError::Internal(format!("commit failed: {e}"))),
+                    };
+                    let _ = tx.send(answer);
+                });
+                (failed, finish)
+            })
+        });
+        self.tx.send(job).map_err(|_| StoreError::WriterStopped)?;
+        rx.await.map_err(|_| StoreError::WriterStopped)?
+    }
+}
+
+async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut finishes: Vec<Finish> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        jobs.push(first);
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        // A connection per batch from a pool of one: one that broke is replaced.
+        let conn = match pool.get().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::error!(error = %e, "the writer has no database connection");
+                let why = CommitError::Other(format!("no database connection: {e}"));
+                for job in jobs.drain(..) {
+                    let (_, finish) = job(None).await;
+                    finish(Err(why.clone()));
+                }
+                continue;
+            }
+        };
+        let c: &Conn = &conn;
+        let mut broken = false;
+        for (i, job) in jobs.drain(..).enumerate() {
+            if broken {
+                // The transaction is lost: the job does not run, its caller hears why.
+                finishes.push(job(None).await.1);
+                continue;
+            }
+            let prefix = if i == 0 {
+                "BEGIN; SAVEPOINT job"
+            } else {
+                "RELEASE job; SAVEPOINT job"
+            };
+            // The savepoint goes out in the same pipeline as the job's first statement.
+            let (began, (failed, finish)) = tokio::join!(c.batch_execute(prefix), job(Some(c)));
+            if let Err(e) = began {
+                tracing::error!(error = %e, "could not begin a write");
+                broken = true;
+            } else if failed && let Err(e) = c.batch_execute("ROLLBACK TO SAVEPOINT job").await {
+                tracing::error!(error = %e, "could not roll back a failed write");
+                broken = true;
+            }
+            finishes.push(finish);
+        }
+        let committed = if broken {
+            let _ = c.batch_execute("ROLLBACK").await;
+            Err(CommitError::Other("the write transaction was lost".into()))
+        } else {
+            match c.batch_execute("COMMIT").await {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let _ = c.batch_execute("ROLLBACK").await;
+                    Err(CommitError::of(&e))
+                }
+            }
+        };
+        if let Err(e) = &committed {
+            tracing::error!(error = ?e, batch = finishes.len(), "group commit failed");
+        }
+        for finish in finishes.drain(..) {
+            finish(committed.clone());
+        }
+    }
+    tracing::debug!("postgres writer stopped");
+}

@@ -1,0 +1,263 @@
+//! The PostgreSQL adapter on a real server (crates/pgtest's throwaway cluster, or
+//! `DOORPLATE_TEST_DATABASE`): the conformance suite every adapter passes, each case on
+//! a schema of its own, then what is PostgreSQL's own (group commit under concurrency
+//! with failing jobs in the batches, the migration check, the CHECK constraints, a
+//! database that does not answer).
+
+mod conformance;
+
+use doorplate_domain::{MessageKind, MessageStatus, Role};
+use doorplate_store::postgres::PgStore;
+use doorplate_store::{DirectoryStore, MessageStore, NewMessage, NewUser, StoreError};
+use pgtest::TestSchema;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A database URL and a fresh schema name (dropped with the guard); blocking work off the
+/// runtime's threads.
+async fn schema() -> TestSchema {
+    tokio::task::spawn_blocking(TestSchema::new).await.unwrap()
+}
+
+/// A fresh store on a schema of its own, for the conformance suite.
+async fn fresh_pg() -> conformance::Fixture {
+    let schema = schema().await;
+    let store = PgStore::open(&schema.url, &schema.name).await.unwrap();
+    conformance::Fixture {
+        store: Arc::new(store),
+        guard: Box::new(schema),
+    }
+}
+
+conformance::conformance_suite!(fresh_pg);
+
+/// A plain connection to the test database, for what goes around the store.
+async fn raw(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+async fn user(s: &PgStore, role: Role, name: &str) -> i64 {
+    s.create_user(NewUser {
+        role: Some(role),
+        display_name: name.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .id
+}
+
+fn msg(conv: i64, from: i64, to: i64, client_id: &str, now: i64) -> NewMessage {
+    NewMessage {
+        conversation_id: conv,
+        sender_id: from,
+        recipient_id: to,
+        client_id: client_id.into(),
+        kind: MessageKind::Text,
+        text: Some(format!("text of {client_id}")),
+        media_id: None,
+        urgent: false,
+        now,
+        status: MessageStatus::Sent,
+        notified_rooms: vec![],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sends_are_each_stored_once_and_retention_purges_the_old() {
+    let schema = schema().await;
+    let store = Arc::new(PgStore::open(&schema.url, &schema.name).await.unwrap());
+    let g = user(&store, Role::Guardian, "G").await;
+    let s = user(&store, Role::Student, "S").await;
+    let conv = store.open_conversation(g, s, 0).await.unwrap();
+    // 400 sends from 8 tasks, each sent twice: group commit batches them; the second
+    // of each pair returns the first.
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..50 {
+                let id = format!("{t}-{i}");
+                let (a, created) = store.insert_message(msg(conv.id, g, s, &id, 1_000 + i)).await.unwrap();
+                let (b, again) = store.insert_message(msg(conv.id, g, s, &id, 9_999)).await.unwrap();
+                assert!(created && !again);
+                assert_eq!((a.id, b.created_at), (b.id, 1_000 + i));
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let all = store.messages(conv.id, None, Some(0), 200).await.unwrap();
+    assert_eq!(all.len(), 200);
+    let unread = |counts: Vec<(i64, u32)>| counts.into_iter().find(|c| c.0 == s).map_or(0, |c| c.1);
+    assert_eq!(unread(store.unread_counts().await.unwrap()), 400);
+
+    // Retention: everything sent before 1_025 goes (8 tasks × 25 messages).
+    store.purge_before(1_025).await.unwrap();
+    assert_eq!(unread(store.unread_counts().await.unwrap()), 200);
+    let left = store.messages(conv.id, None, None, 200).await.unwrap();
+    assert!(left.iter().all(|m| m.created_at >= 1_025));
+}
+
+/// Jobs that fail share batches with jobs that succeed: each failure spoils only itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_write_spoils_only_itself_in_a_batch() {
+    let schema = schema().await;
+    let store = Arc::new(PgStore::open(&schema.url, &schema.name).await.unwrap());
+    // 8 tasks each create 30 users, every one also trying a username another task took.
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            for i in 0..30 {
+                let mine = format!("u{t}-{i}");
+                let shared = format!("shared-{i}");
+                for name in [mine, shared] {
+                    let made = store
+                        .create_user(NewUser {
+                            role: Some(Role::Student),
+                            display_name: name.clone(),
+                            username: Some(name.clone()),
+                            ..Default::default()
+                        })
+                        .await;
+                    outcomes.push((name, made.map(|u| u.id)));
+                }
+            }
+            outcomes
+        }));
+    }
+    let mut created = 0;
+    let mut conflicts = 0;
+    for t in tasks {
+        for (name, made) in t.await.unwrap() {
+            match made {
+                Ok(id) => {
+                    created += 1;
+                    assert_eq!(store.user(id).await.unwrap().username.as_deref(), Some(name.as_str()));
+                }
+                Err(StoreError::Conflict("username")) => {
+                    assert!(name.starts_with("shared-"));
+                    conflicts += 1;
+                }
+                Err(e) => panic!("{name}: {e:?}"),
+            }
+        }
+    }
+    // Every own name and one of each shared name went in; the 7 others of each conflict.
+    assert_eq!((created, conflicts), (8 * 30 + 30, 7 * 30));
+    assert_eq!(store.list_users(None, None, 1_000).await.unwrap().len(), 8 * 30 + 30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_migration_stops_the_open_with_its_name() {
+    let schema = schema().await;
+    drop(PgStore::open(&schema.url, &schema.name).await.unwrap());
+    // Reopening an untouched schema is fine.
+    drop(PgStore::open(&schema.url, &schema.name).await.unwrap());
+    // What the runner sees when 0001's text changed after it was applied: a digest that
+    // differs from the recorded one.
+    raw(&schema.url)
+        .await
+        .execute(
+            &format!(
+                "UPDATE {}.schema_migrations SET digest = 'beef' WHERE version = 1",
+                schema.name
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    let err = PgStore::open(&schema.url, &schema.name)
+        .await
+        .expect_err("refused")
+        .to_string();
+    assert!(err.contains("0001_init.sql was edited"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_opening_one_new_schema_at_once_both_work() {
+    let schema = schema().await;
+    let (a, b) = tokio::join!(
+        PgStore::open(&schema.url, &schema.name),
+        PgStore::open(&schema.url, &schema.name)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let id = user(&a, Role::Admin, "A").await;
+    assert_eq!(b.user(id).await.unwrap().display_name, "A");
+}
+
+/// The CHECK constraints refuse values no enum of ours writes (the typed store cannot
+/// produce them, so this goes around it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_constraints_refuse_unknown_kinds_statuses_and_sources() {
+    let schema = schema().await;
+    drop(PgStore::open(&schema.url, &schema.name).await.unwrap());
+    let c = raw(&schema.url).await;
+    c.batch_execute(&format!(
+        "SET search_path = {};
+         INSERT INTO users (id, role, display_name, created_at) VALUES (1, 'guardian', 'G', 0), (2, 'student', 'S', 0);
+         INSERT INTO conversations (id, a_id, b_id, created_at) VALUES (1, 1, 2, 0);
+         INSERT INTO rooms (id, name, kind) VALUES (1, 'A101', 'classroom');
+         INSERT INTO doorplates (id, room_id, name, created_at) VALUES (1, 1, 'D', 0);
+         INSERT INTO messages (id, conversation_id, sender_id, recipient_id, client_id, kind, created_at)
+              VALUES (1, 1, 1, 2, 'ok', 'text', 0);",
+        schema.name
+    ))
+    .await
+    .unwrap();
+    for sql in [
+        "INSERT INTO messages (conversation_id, sender_id, recipient_id, client_id, kind, created_at)
+              VALUES (1, 1, 2, 'x', 'gif', 0)",
+        "INSERT INTO messages (conversation_id, sender_id, recipient_id, client_id, kind, status, created_at)
+              VALUES (1, 1, 2, 'y', 'text', 'lost', 0)",
+        "UPDATE messages SET status = 'deleted' WHERE id = 1",
+        "INSERT INTO presences (student_id, doorplate_id, source, since) VALUES (2, 1, 'magic', 0)",
+        "INSERT INTO timetable_slots (room_id, weekday, start_secs, end_secs, kind, title) VALUES (1, 1, 0, 1, 'party', 't')",
+        "INSERT INTO arrangements (room_id, kind, title, starts_at, ends_at) VALUES (1, 'party', 't', 0, 1)",
+        "INSERT INTO notices (kind, title, created_at) VALUES ('poster', 't', 0)",
+        "INSERT INTO rooms (name, kind) VALUES ('X', 'garden')",
+    ] {
+        let e = c.batch_execute(sql).await.expect_err(sql);
+        assert_eq!(
+            e.code(),
+            Some(&tokio_postgres::error::SqlState::CHECK_VIOLATION),
+            "{sql}: {e}"
+        );
+    }
+    c.batch_execute(
+        "UPDATE messages SET status = 'read' WHERE id = 1;
+         INSERT INTO presences (student_id, doorplate_id, source, since) VALUES (2, 1, 'teacher_advance', 0);",
+    )
+    .await
+    .unwrap();
+}
+
+/// A database that is not there is a clear error, soon: nothing listens on the port, or
+/// the address leads nowhere (TEST-NET-1 is never routed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_does_not_answer_is_a_clear_error_within_seconds() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    for url in [
+        format!("postgresql://postgres@127.0.0.1:{closed}/postgres"),
+        "postgresql://postgres@192.0.2.1:5432/postgres".to_string(),
+    ] {
+        let started = Instant::now();
+        let opened = tokio::time::timeout(Duration::from_secs(10), PgStore::open(&url, "school_x"))
+            .await
+            .expect("open returned");
+        let took = started.elapsed();
+        let err = opened.expect_err("no database there").to_string();
+        assert!(took < Duration::from_secs(5), "{url}: {took:?}");
+        assert!(err.contains("cannot connect to the PostgreSQL database at"), "{err}");
+    }
+    let bad = PgStore::open("postgresql://postgres@127.0.0.1:1/postgres", "Bad-Name").await;
+    assert!(bad.expect_err("refused").to_string().contains("schema name"));
+}
