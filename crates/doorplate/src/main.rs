@@ -20,6 +20,22 @@ struct Cli {
     /// The data folder (database, media, secret key).
     #[arg(long, global = true, env = "DOORPLATE_DATA")]
     data: Option<PathBuf>,
+    /// Keep the schools in PostgreSQL (postgres://USER@HOST:PORT/DB), a schema each; the
+    /// data folder then keeps media (and the key, unless --key-file says where).
+    #[arg(long, global = true, env = "DOORPLATE_DATABASE")]
+    database: Option<String>,
+    /// Prefix of the schemas in --database, for several districts in one database.
+    #[arg(
+        long,
+        global = true,
+        env = "DOORPLATE_DATABASE_NAMESPACE",
+        default_value = "",
+        hide = true
+    )]
+    database_namespace: String,
+    /// The deployment's key file [default: DATA/secret.key]; give every server the same.
+    #[arg(long, global = true, env = "DOORPLATE_KEY_FILE")]
+    key_file: Option<PathBuf>,
     /// Log format: `text` for people, `json` for log collectors.
     #[arg(long, global = true, env = "DOORPLATE_LOG_FORMAT", default_value = "text")]
     log_format: String,
@@ -51,12 +67,19 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     cli::init_logging(&cli.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let store = cli::StoreArgs {
+        database: cli.database.map(|url| doorplate_server::district::catalog::Database {
+            url,
+            namespace: cli.database_namespace,
+        }),
+        key_file: cli.key_file,
+    };
     rt.block_on(async move {
         match cli.command {
-            Command::Serve(args) => cli::serve::run(cli.data, args).await,
+            Command::Serve(args) => cli::serve::run(cli.data, store, args).await,
             Command::Demo(args) => cli::demo::run(cli.data, args).await,
-            Command::Admin { command } => cli::admin::run(cli.data, command).await,
-            Command::School { command } => cli::school::run(cli.data, command).await,
+            Command::Admin { command } => cli::admin::run(cli.data, store, command).await,
+            Command::School { command } => cli::school::run(cli.data, store, command).await,
             Command::DefaultConfig => {
                 print!("{}", cli::serve::DEFAULT_CONFIG);
                 Ok(())

@@ -24,7 +24,12 @@ impl std::fmt::Debug for Secrets {
 impl Secrets {
     /// Reads `secret.key` from the data folder, creating it (mode 0600) on first start.
     pub fn load_or_create(dir: &Path) -> std::io::Result<Secrets> {
-        let path = dir.join("secret.key");
+        Secrets::load_or_create_at(&dir.join("secret.key"))
+    }
+
+    /// Reads the key file at `path`, creating it (mode 0600) when missing.
+    pub fn load_or_create_at(path: &Path) -> std::io::Result<Secrets> {
+        let path = path.to_path_buf();
         match std::fs::read(&path) {
             Ok(bytes) if bytes.len() == 32 => {
                 let mut key = [0u8; 32];

@@ -29,9 +29,8 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
-use district::catalog::{self, FolderCatalog};
+use district::catalog::{self, Catalog};
 use district::{District, Hosted};
-use doorplate_store::sqlite::SqliteStore;
 use ready::readyz;
 use school::clock;
 use school::{AppState, HostedSchool};
@@ -53,6 +52,10 @@ pub struct Config {
     pub http: HttpConfig,
     /// The school the root paths serve; `None`: the data folder's own (root) school.
     pub default_school: Option<String>,
+    /// The schools in PostgreSQL instead of the data folder (which then keeps media).
+    pub database: Option<catalog::Database>,
+    /// The deployment's key; `None`: `secret.key` in the data folder.
+    pub key_file: Option<PathBuf>,
     /// The TURN relay calls use (none: browsers connect directly).
     pub ice: school::IceConfig,
 }
@@ -69,6 +72,8 @@ impl Config {
             uploads: Default::default(),
             http: HttpConfig::default(),
             default_school: None,
+            database: None,
+            key_file: None,
             ice: school::IceConfig::default(),
         }
     }
@@ -121,13 +126,15 @@ pub enum StartError {
 
 /// Makes the data folder private (messages, media and the key are the server user's
 /// alone) and loads the deployment's key, creating it on first start.
-fn open_data_dir(dir: &std::path::Path) -> Result<crypto::Secrets, StartError> {
+pub fn open_data_dir(config: &Config) -> Result<crypto::Secrets, StartError> {
+    let dir = &config.data_dir;
+    let key = config.key_file.clone().unwrap_or_else(|| dir.join("secret.key"));
     let private = || {
         storage::private_dir(dir)?;
-        storage::private_file(&dir.join("secret.key"))
+        storage::private_file(&key)
     };
     private().map_err(|e| StartError::DataDir(dir.to_path_buf(), e))?;
-    crypto::Secrets::load_or_create(dir).map_err(|e| StartError::DataDir(dir.to_path_buf(), e))
+    crypto::Secrets::load_or_create_at(&key).map_err(|e| StartError::DataDir(key.clone(), e))
 }
 
 /// Opens the data folder's root school (the one a one-school install has) on the given
@@ -137,16 +144,16 @@ pub async fn open_app(
     clock: Arc<dyn clock::Clock>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<AppState, StartError> {
-    let master = open_data_dir(&config.data_dir)?;
-    let catalog = FolderCatalog::new(&config.data_dir);
-    let root = catalog.root()?;
+    let master = open_data_dir(config)?;
+    let catalog = Catalog::open(&config.data_dir, config.database.as_ref()).await?;
+    let root = catalog.get(config.default_school.as_deref()).await?;
     open_school(config, &catalog, &root, &master, clock, shutdown).await
 }
 
-/// Opens one school of the data folder: its database, media folder and key.
+/// Opens one school: its store, media folder and key.
 async fn open_school(
     config: &Config,
-    catalog: &FolderCatalog,
+    catalog: &Catalog,
     entry: &catalog::Entry,
     master: &crypto::Secrets,
     clock: Arc<dyn clock::Clock>,
@@ -160,9 +167,9 @@ async fn open_school(
     };
     private().map_err(|e| StartError::DataDir(dir.clone(), e))?;
     storage::tidy_media_dir(&media);
-    let store = SqliteStore::open(&dir.join("doorplate.db"))?;
+    let store = catalog.open_store(entry).await?;
     let secrets = catalog.secrets_of(entry, master);
-    let mut app = HostedSchool::new(clock, Arc::new(store), secrets, media, shutdown).await?;
+    let mut app = HostedSchool::new(clock, store, secrets, media, shutdown).await?;
     app.min_free_bytes = config.min_free_bytes;
     app.uploads = uploads::Uploads::new(config.uploads);
     app.school = entry.info.clone();
@@ -173,7 +180,7 @@ async fn open_school(
 /// Opens a school and starts it: its router, engine and sweeper.
 async fn host(
     config: &Config,
-    catalog: &FolderCatalog,
+    catalog: &Catalog,
     entry: &catalog::Entry,
     master: &crypto::Secrets,
     clock: Arc<dyn clock::Clock>,
@@ -211,9 +218,9 @@ pub async fn run_on_clock(
     clock: Arc<dyn clock::Clock>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
-    let master = open_data_dir(&config.data_dir)?;
-    let catalog = FolderCatalog::new(&config.data_dir);
-    let entries = catalog.list()?;
+    let master = open_data_dir(&config)?;
+    let catalog = Catalog::open(&config.data_dir, config.database.as_ref()).await?;
+    let entries = catalog.list().await?;
     let default = match &config.default_school {
         Some(slug) => slug.clone(),
         None => entries[0].info.slug.clone(),
@@ -271,7 +278,7 @@ pub async fn run_on_clock(
 /// removed (their sockets close; requests for them get the unknown-school answer).
 async fn watch_catalog(
     district: Arc<District>,
-    catalog: FolderCatalog,
+    catalog: Catalog,
     master: crypto::Secrets,
     config: Config,
     clock: Arc<dyn clock::Clock>,
@@ -284,7 +291,7 @@ async fn watch_catalog(
             _ = tick.tick() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        let entries = match catalog.list() {
+        let entries = match catalog.list().await {
             Ok(e) => e,
             Err(e) => {
                 tracing::error!(error = %e, "reading the schools failed");

@@ -2,8 +2,7 @@
 
 use anyhow::{Context, bail};
 use doorplate_domain::Role;
-use doorplate_server::district::catalog::FolderCatalog;
-use doorplate_store::{DirectoryStore, NewUser, sqlite::SqliteStore};
+use doorplate_store::NewUser;
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -25,7 +24,7 @@ pub enum Command {
     },
 }
 
-pub async fn run(data: Option<PathBuf>, command: Command) -> anyhow::Result<()> {
+pub async fn run(data: Option<PathBuf>, store_args: super::StoreArgs, command: Command) -> anyhow::Result<()> {
     let data = data.unwrap_or_else(|| PathBuf::from("./doorplate-data"));
     match command {
         Command::Create {
@@ -45,15 +44,10 @@ pub async fn run(data: Option<PathBuf>, command: Command) -> anyhow::Result<()> 
             if password.chars().count() < 6 {
                 bail!("the password needs at least 6 characters");
             }
-            std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
             // The key is made here too, so the server later hashes with the same one.
-            doorplate_server::crypto::Secrets::load_or_create(&data)?;
-            let catalog = FolderCatalog::new(&data);
-            let entry = match &school {
-                Some(slug) => catalog.get(slug)?,
-                None => catalog.root()?,
-            };
-            let store = SqliteStore::open(&catalog.dir_of(&entry).join("doorplate.db"))?;
+            let (_, catalog) = store_args.open(&data).await?;
+            let entry = catalog.get(school.as_deref()).await?;
+            let store = catalog.open_store(&entry).await?;
             let hash = tokio::task::spawn_blocking(move || doorplate_server::crypto::hash_password(&password)).await?;
             let user = store
                 .create_user(NewUser {

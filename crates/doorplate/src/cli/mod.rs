@@ -7,6 +7,39 @@ pub mod serve;
 
 use tracing_subscriber::EnvFilter;
 
+/// Where the schools are kept, from the global flags: a database, and the key file.
+#[derive(Clone, Debug, Default)]
+pub struct StoreArgs {
+    pub database: Option<doorplate_server::district::catalog::Database>,
+    pub key_file: Option<std::path::PathBuf>,
+}
+
+impl StoreArgs {
+    /// The server configuration's view of them, for a data folder.
+    pub fn config(&self, data: std::path::PathBuf) -> doorplate_server::Config {
+        doorplate_server::Config {
+            database: self.database.clone(),
+            key_file: self.key_file.clone(),
+            ..doorplate_server::Config::new(data)
+        }
+    }
+
+    /// The deployment's key (made on first use) and the catalog of schools.
+    pub async fn open(
+        &self,
+        data: &std::path::Path,
+    ) -> anyhow::Result<(
+        doorplate_server::crypto::Secrets,
+        doorplate_server::district::catalog::Catalog,
+    )> {
+        std::fs::create_dir_all(data).map_err(|e| anyhow::anyhow!("creating {}: {e}", data.display()))?;
+        let config = self.config(data.to_path_buf());
+        let master = doorplate_server::open_data_dir(&config)?;
+        let catalog = doorplate_server::district::catalog::Catalog::open(data, self.database.as_ref()).await?;
+        Ok((master, catalog))
+    }
+}
+
 /// Structured logs on stderr; `RUST_LOG` filters (default `info`).
 pub fn init_logging(format: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));

@@ -1,9 +1,7 @@
 //! `doorplate school …` — the schools of a data folder, without a running server (a
 //! running server hosts a new school within seconds).
 
-use anyhow::Context;
 use doorplate_server::district::SchoolInfo;
-use doorplate_server::district::catalog::FolderCatalog;
 use std::path::PathBuf;
 
 #[derive(clap::Subcommand, Debug)]
@@ -24,13 +22,10 @@ pub enum Command {
     List,
 }
 
-pub async fn run(data: Option<PathBuf>, command: Command) -> anyhow::Result<()> {
+pub async fn run(data: Option<PathBuf>, store: super::StoreArgs, command: Command) -> anyhow::Result<()> {
     let data = data.unwrap_or_else(|| PathBuf::from("./doorplate-data"));
-    std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
     // The key is made here too, so the server later derives the same school keys.
-    doorplate_server::crypto::Secrets::load_or_create(&data)
-        .with_context(|| format!("the key in {}", data.display()))?;
-    let catalog = FolderCatalog::new(&data);
+    let (_, catalog) = store.open(&data).await?;
     match command {
         Command::Create { slug, name, timezone } => {
             let entry = catalog.create(SchoolInfo { slug, name, timezone }).await?;
@@ -40,7 +35,7 @@ pub async fn run(data: Option<PathBuf>, command: Command) -> anyhow::Result<()> 
             );
         }
         Command::List => {
-            for entry in catalog.list()? {
+            for entry in catalog.list().await? {
                 let root = if entry.root {
                     "  (the data folder's own school)"
                 } else {

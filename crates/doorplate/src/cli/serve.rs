@@ -157,7 +157,7 @@ fn read_config(path: &PathBuf) -> anyhow::Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-pub async fn run(data: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
+pub async fn run(data: Option<PathBuf>, store: super::StoreArgs, args: Args) -> anyhow::Result<()> {
     let ice = ice_config(&args)?;
     let file = match &args.config {
         Some(p) => read_config(p)?,
@@ -230,7 +230,7 @@ pub async fn run(data: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
         http,
         default_school: args.default_school.or_else(|| from_file("default_school")),
         ice,
-        ..doorplate_server::Config::new(data)
+        ..store.config(data)
     };
     super::serve_until_signal(listener, config).await
 }

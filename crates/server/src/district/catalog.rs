@@ -259,3 +259,153 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+/// Where a deployment's schools are: a data folder (SQLite, a file per school), or a
+/// PostgreSQL database (a schema per school, the list in its `district` schema) with a
+/// data folder for the media.
+#[derive(Clone, Debug)]
+pub enum Catalog {
+    Folder(FolderCatalog),
+    Postgres {
+        district: doorplate_store::postgres::district::PgDistrict,
+        /// Media of each school, under `schools/<slug>/media`.
+        data_dir: PathBuf,
+    },
+}
+
+/// The database a deployment keeps its schools in, when not its data folder.
+#[derive(Clone, Debug)]
+pub struct Database {
+    /// `postgres://user@host:port/db`.
+    pub url: String,
+    /// Prefix of the schemas (`<ns>district`, `<ns>school_<slug>`): empty unless several
+    /// districts share one database (the tests do).
+    pub namespace: String,
+}
+
+impl Catalog {
+    /// The schools of a data folder, or of a database. A database with no school yet gets
+    /// its first one, `main` (as a fresh data folder has its own school).
+    pub async fn open(data_dir: &Path, database: Option<&Database>) -> Result<Catalog, CatalogError> {
+        let Some(db) = database else {
+            return Ok(Catalog::Folder(FolderCatalog::new(data_dir)));
+        };
+        let district = doorplate_store::postgres::district::PgDistrict::connect(&db.url, &db.namespace).await?;
+        let catalog = Catalog::Postgres {
+            district,
+            data_dir: data_dir.to_path_buf(),
+        };
+        if catalog.list().await?.is_empty() {
+            catalog
+                .create(SchoolInfo {
+                    slug: ROOT_SLUG.into(),
+                    name: "Doorplate".into(),
+                    timezone: Settings::default().timezone,
+                })
+                .await?;
+        }
+        Ok(catalog)
+    }
+
+    /// Every school; on a data folder the root one first.
+    pub async fn list(&self) -> Result<Vec<Entry>, CatalogError> {
+        match self {
+            Catalog::Folder(f) => f.list(),
+            Catalog::Postgres { district, .. } => Ok(district
+                .schools()
+                .await?
+                .into_iter()
+                .map(|r| Entry {
+                    info: SchoolInfo {
+                        slug: r.slug,
+                        name: r.name,
+                        timezone: r.timezone,
+                    },
+                    root: false,
+                })
+                .collect()),
+        }
+    }
+
+    /// One school by slug; `None` for the default one (the data folder's own, or the
+    /// database's first).
+    pub async fn get(&self, slug: Option<&str>) -> Result<Entry, CatalogError> {
+        let all = self.list().await?;
+        match slug {
+            Some(s) => all
+                .into_iter()
+                .find(|e| e.info.slug == s)
+                .ok_or_else(|| CatalogError::Unknown(s.into())),
+            None => all
+                .into_iter()
+                .next()
+                .ok_or_else(|| CatalogError::Unknown(ROOT_SLUG.into())),
+        }
+    }
+
+    /// Where a school keeps its media (and, on a data folder, its database).
+    pub fn dir_of(&self, entry: &Entry) -> PathBuf {
+        match self {
+            Catalog::Folder(f) => f.dir_of(entry),
+            Catalog::Postgres { data_dir, .. } => data_dir.join("schools").join(&entry.info.slug),
+        }
+    }
+
+    /// The school's own key (see [`FolderCatalog::secrets_of`]; on a database every
+    /// school's is derived).
+    pub fn secrets_of(&self, entry: &Entry, master: &Secrets) -> Secrets {
+        match self {
+            Catalog::Folder(f) => f.secrets_of(entry, master),
+            Catalog::Postgres { .. } => master.for_school(&entry.info.slug),
+        }
+    }
+
+    /// Opens a school's store.
+    pub async fn open_store(&self, entry: &Entry) -> Result<std::sync::Arc<dyn doorplate_store::Store>, CatalogError> {
+        Ok(match self {
+            Catalog::Folder(f) => std::sync::Arc::new(SqliteStore::open(&f.dir_of(entry).join("doorplate.db"))?),
+            Catalog::Postgres { district, .. } => std::sync::Arc::new(district.open_school(&entry.info.slug).await?),
+        })
+    }
+
+    /// Makes a new school (see [`FolderCatalog::create`]); on a database its schema and
+    /// settings first, its row last.
+    pub async fn create(&self, info: SchoolInfo) -> Result<Entry, CatalogError> {
+        let district = match self {
+            Catalog::Folder(f) => return f.create(info).await,
+            Catalog::Postgres { district, .. } => district,
+        };
+        check_slug(&info.slug)?;
+        let name = info.name.trim().to_string();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(CatalogError::Name);
+        }
+        if jiff::tz::TimeZone::get(&info.timezone).is_err() {
+            return Err(CatalogError::TimeZone(info.timezone));
+        }
+        let row = doorplate_store::postgres::district::SchoolRow {
+            slug: info.slug.clone(),
+            name: name.clone(),
+            timezone: info.timezone.clone(),
+        };
+        if self.list().await?.iter().any(|e| e.info.slug == info.slug) {
+            return Err(CatalogError::Taken(info.slug));
+        }
+        let store = district.open_school(&info.slug).await?;
+        store
+            .save_settings(Settings {
+                timezone: info.timezone.clone(),
+                ..Settings::default()
+            })
+            .await?;
+        drop(store);
+        match district.register_school(row, crate::school::now_micros()).await {
+            Err(doorplate_store::StoreError::Conflict(_)) => return Err(CatalogError::Taken(info.slug)),
+            other => other?,
+        }
+        Ok(Entry {
+            info: SchoolInfo { name, ..info },
+            root: false,
+        })
+    }
+}

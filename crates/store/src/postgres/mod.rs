@@ -7,6 +7,7 @@
 //! meanings as the SQLite adapter's.
 
 mod directory;
+pub mod district;
 mod errors;
 mod messages;
 mod migrate;

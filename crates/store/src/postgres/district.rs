@@ -1,0 +1,154 @@
+//! The district on PostgreSQL: which schools the database holds (`<ns>district.schools`)
+//! and the schema each keeps its tables in (`<ns>school_<slug>`, the slug's `-` as `_`).
+//! `ns` is empty in production; tests give each server a namespace of its own so many
+//! districts share one throwaway database.
+
+use super::{CONNECT_TIMEOUT, PgStore, describe, internal};
+use crate::{Result, StoreError};
+use tokio_postgres::NoTls;
+
+/// One school row of the district.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SchoolRow {
+    pub slug: String,
+    pub name: String,
+    pub timezone: String,
+}
+
+/// The district's own tables, and the way to each school's store.
+#[derive(Clone, Debug)]
+pub struct PgDistrict {
+    url: String,
+    namespace: String,
+    config: tokio_postgres::Config,
+}
+
+impl PgDistrict {
+    /// Connects (a database that does not answer is an error naming it, within a few
+    /// seconds) and makes the district's schema and table if they are missing.
+    /// `namespace` is `[a-z0-9_]*`, at most 16 bytes.
+    pub async fn connect(url: &str, namespace: &str) -> Result<PgDistrict> {
+        if namespace.len() > 16
+            || !namespace
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(StoreError::Internal(format!(
+                "{namespace:?} is not a usable namespace: at most 16 of a-z, 0-9 and _"
+            )));
+        }
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Internal(format!("the database URL is not valid: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.application_name("doorplate");
+        let district = PgDistrict {
+            url: url.to_string(),
+            namespace: namespace.to_string(),
+            config,
+        };
+        let schema = district.district_schema();
+        district
+            .batch(&format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{schema}\";
+                 CREATE TABLE IF NOT EXISTS \"{schema}\".schools (
+                     slug       TEXT PRIMARY KEY,
+                     name       TEXT NOT NULL,
+                     timezone   TEXT NOT NULL,
+                     created_at BIGINT NOT NULL
+                 );"
+            ))
+            .await?;
+        Ok(district)
+    }
+
+    fn district_schema(&self) -> String {
+        format!("{}district", self.namespace)
+    }
+
+    /// The schema a school's tables live in.
+    pub fn school_schema(&self, slug: &str) -> String {
+        format!("{}school_{}", self.namespace, slug.replace('-', "_"))
+    }
+
+    async fn client(&self) -> Result<tokio_postgres::Client> {
+        let (client, conn) = self.config.connect(NoTls).await.map_err(|e| {
+            StoreError::Internal(format!(
+                "cannot connect to the PostgreSQL database at {}: {e}",
+                describe(&self.config)
+            ))
+        })?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(client)
+    }
+
+    async fn batch(&self, sql: &str) -> Result<()> {
+        let client = self.client().await?;
+        // Two servers starting at once may both create the schema: the loser retries
+        // once the winner committed.
+        for attempt in 0..3 {
+            match client.batch_execute(sql).await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < 2 && e.code().is_some_and(|c| c.code() == "23505" || c.code() == "42P06") => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(internal(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Every school, by slug.
+    pub async fn schools(&self) -> Result<Vec<SchoolRow>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT slug, name, timezone FROM \"{}\".schools ORDER BY slug COLLATE \"C\"",
+                    self.district_schema()
+                ),
+                &[],
+            )
+            .await
+            .map_err(internal)?;
+        Ok(rows
+            .iter()
+            .map(|r| SchoolRow {
+                slug: r.get(0),
+                name: r.get(1),
+                timezone: r.get(2),
+            })
+            .collect())
+    }
+
+    /// Lists a school whose schema is ready (open it with [`PgDistrict::open_school`]
+    /// and set it up first, so a school half made is never listed). `Conflict("slug")`
+    /// when the slug is taken.
+    pub async fn register_school(&self, row: SchoolRow, now: i64) -> Result<()> {
+        let client = self.client().await?;
+        let inserted = client
+            .execute(
+                &format!(
+                    "INSERT INTO \"{}\".schools (slug, name, timezone, created_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (slug) DO NOTHING",
+                    self.district_schema()
+                ),
+                &[&row.slug, &row.name, &row.timezone, &now],
+            )
+            .await
+            .map_err(internal)?;
+        if inserted == 0 {
+            return Err(StoreError::Conflict("slug"));
+        }
+        Ok(())
+    }
+
+    /// Opens a school's store (making and migrating its schema when missing).
+    pub async fn open_school(&self, slug: &str) -> Result<PgStore> {
+        PgStore::open(&self.url, &self.school_schema(slug)).await
+    }
+}
