@@ -389,9 +389,14 @@ function onSessionEnded(userId, reason) {
 
 // ---- proofs -------------------------------------------------------------------------
 
-function openProof(action, forName) {
+/**
+ * Opens the proof sheet. The room's buttons do nothing while a personal session is open;
+ * a call's "Answer" (`overSession`) opens it over the session, since the child the call
+ * is for proves themselves there — which replaces the open session, as any proof does.
+ */
+function openProof(action, forName, { overSession = false, onClose } = {}) {
   unlockAudio();
-  if (personal) return;
+  if (personal && !overSession) return;
   if (sheet) sheet.close();
   clearToasts();
   loadSettings();
@@ -399,7 +404,10 @@ function openProof(action, forName) {
     action,
     forName,
     onCredential: (credential) => submit(action, credential),
-    onClose: () => { if (sheet === mine) sheet = null; },
+    onClose: () => {
+      if (sheet === mine) sheet = null;
+      onClose?.();
+    },
   });
   sheet = mine;
 }
@@ -538,7 +546,8 @@ function endPersonal(reason, { revoke = reason === 'done' || reason === 'timeout
 
 const kioskCalls = createKioskCalls({
   root: document.body,
-  askProof: (name) => openProof('messages', name),
+  askProof: (name, onClose) => openProof('messages', name, { overSession: true, onClose }),
+  currentSession: () => personal,
   isQuiet: quiet,
   chime,
 });
