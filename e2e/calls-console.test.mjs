@@ -249,6 +249,16 @@ test('a ring for one child while another student\'s session is open: "Answer" sh
     await row.waitFor();
     await kp.locator(tid('call-end')).click();
     await kp.locator(tid('call-view')).waitFor({ state: 'detached' });
+    await row.waitFor({ state: 'detached' });
+
+    // The audit keeps the end: who ended it, why and how long it lasted (never content).
+    await admin.p.locator(tid('nav-audit')).click();
+    await admin.p.locator('.view-inner[data-view="audit"]').waitFor();
+    await admin.p.locator(tid('audit-action')).selectOption('call.ended');
+    const entry = admin.p.locator(tid('audit-row')).first();
+    await entry.filter({ hasText: '被叫挂断' }).waitFor();
+    assert.match(await entry.innerText(), /Amy Chen[\s\S]*时长/);
+    await shot(admin.p, 'calls-console-audit-zh');
   } finally {
     await kiosk.browser.close();
     await admin.browser.close();

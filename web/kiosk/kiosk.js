@@ -394,7 +394,7 @@ function onSessionEnded(userId, reason) {
  * a call's "Answer" (`overSession`) opens it over the session, since the child the call
  * is for proves themselves there — which replaces the open session, as any proof does.
  */
-function openProof(action, forName, { overSession = false, onClose } = {}) {
+function openProof(action, forName, { overSession = false, onClose, purpose } = {}) {
   unlockAudio();
   if (personal && !overSession) return;
   if (sheet) sheet.close();
@@ -403,6 +403,7 @@ function openProof(action, forName, { overSession = false, onClose } = {}) {
   const mine = openProofSheet(overlayRoot, {
     action,
     forName,
+    purpose,
     onCredential: (credential) => submit(action, credential),
     onClose: () => {
       if (sheet === mine) sheet = null;
@@ -546,7 +547,9 @@ function endPersonal(reason, { revoke = reason === 'done' || reason === 'timeout
 
 const kioskCalls = createKioskCalls({
   root: document.body,
-  askProof: (name, onClose) => openProof('messages', name, { overSession: true, onClose }),
+  askProof: (name, onClose) => openProof('messages', name, {
+    overSession: true, onClose, purpose: { title: t('call.for', { name }), prompt: t('call.answer_proof'), icon: 'phone' },
+  }),
   currentSession: () => personal,
   isQuiet: quiet,
   chime,
