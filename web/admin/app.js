@@ -12,6 +12,7 @@ import { session, setToken, call, errorText, invalidate, isAdmin } from './lib.j
 import { configureUi } from '/common/ui.js';
 import { avatar, formError, toast } from './ui.js';
 import { createAlerts } from './alerts.js';
+import { liveCalls } from './live-calls.js';
 
 const LANG_KEY = 'doorplate.console.lang';
 const urlLang = new URLSearchParams(location.search).get('lang');
@@ -29,6 +30,7 @@ const NAV = [
   { id: 'arrangements', icon: 'arrangements' },
   { id: 'notices', icon: 'megaphone' },
   { id: 'presence', icon: 'pin' },
+  { id: 'calls', icon: 'phone' },
   { id: 'audit', icon: 'audit', admin: true },
   { id: 'settings', icon: 'settings', admin: true },
   { id: 'import', icon: 'import', admin: true },
@@ -94,6 +96,7 @@ window.addEventListener('hashchange', () => { if (session.user) mountView(); });
 function renderLogin(message) {
   if (cleanup) { cleanup(); cleanup = null; }
   if (events) { events.close(); events = null; }
+  liveCalls.reset();
   document.body.classList.add('at-login');
   document.querySelector('.toasts')?.replaceChildren();
   const errors = formError();
@@ -170,7 +173,8 @@ function renderShell() {
   navEl = h('nav', { class: 'nav', 'aria-label': t('nav.label') },
     NAV.filter((n) => !n.admin || isAdmin()).map((n) => h('a', {
       href: `#/${n.id}`, class: 'nav-item', 'data-testid': `nav-${n.id}`, 'data-view': n.id,
-    }, icon(n.icon), h('span', { text: t(`nav.${n.id}`) }))));
+    }, icon(n.icon), h('span', { text: t(`nav.${n.id}`) }),
+    n.id === 'calls' ? h('span', { class: 'nav-badge', 'data-testid': 'nav-calls-count', hidden: true }) : null)));
   viewRoot = h('main', { class: 'view', 'data-testid': 'view' });
   setChildren(root, h('div', { class: 'shell' },
     h('aside', { class: 'sidebar' },
@@ -185,8 +189,20 @@ function renderShell() {
           h('button', { type: 'button', class: 'foot-btn', 'data-testid': 'logout', onclick: signOut }, icon('logout'), h('span', { text: t('login.signout') }))))),
     h('div', { class: 'main-col' }, alerts.el, viewRoot)));
   alerts.draw();
+  drawCallCount();
   mountView();
 }
+
+/** The number of calls going on, beside "Calls" in the navigation (from any view). */
+function drawCallCount() {
+  const badge = navEl?.querySelector('[data-testid="nav-calls-count"]');
+  if (!badge) return;
+  const n = liveCalls.count;
+  badge.hidden = n === 0;
+  badge.textContent = String(n);
+  badge.title = t('calls.nav_count', { n });
+}
+liveCalls.subscribe(drawCallCount);
 
 async function mountView() {
   if (!viewRoot) return;
@@ -222,6 +238,7 @@ function startEvents() {
     onEvent: (frame) => {
       if (frame.type === 'message.urgent' || frame.type === 'resync') alerts.load();
       if (frame.type === 'alert.acknowledged') alerts.remove(frame.data?.alert_id);
+      liveCalls.onFrame(frame);
       for (const l of listeners) if (l.type === '*' || l.type === frame.type || (frame.type === 'resync')) l.cb(frame);
     },
     onAuthError: () => {},
@@ -251,6 +268,7 @@ async function start() {
   if (getLang() === before) renderShell(); // otherwise the language listener rendered it
   startEvents();
   alerts.load();
+  liveCalls.load();
 }
 
 /** Settings changed (language, zone): re-apply. */

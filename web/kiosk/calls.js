@@ -1,7 +1,10 @@
 // Calls at the door: a guardian's call rings here with the child's name only (like a
 // hint); the child answers by proving who they are, which opens their personal session
-// with the call. A student in their session calls a guardian from the thread. The call
-// itself is common/call.js; its events come on a stream of the session's own token.
+// with the call — whichever way the proof comes while it rings ("Answer" and the sheet, a
+// card swiped or a badge shown at any moment), and whoever's session was open before
+// (a new proof replaces it, R5). A child whose own session is open answers at once. A
+// student in their session calls a guardian from the thread. The call itself is
+// common/call.js; its events come on a stream of the session's own token.
 
 import { api } from '/common/api.js';
 import { openEvents } from '/common/events.js';
@@ -14,16 +17,19 @@ import { callView, connectCall, endedText, whyNot } from '/common/call.js';
 /**
  * @param {object} o
  * @param {HTMLElement} o.root                   where the ring card and the call view go
- * @param {(forName: string) => void} o.askProof  opens the proof sheet for this name
+ * @param {(forName: string, onClose: () => void) => void} o.askProof  opens the proof
+ *        sheet for this name, over any open session; `onClose` when it is closed unused
+ * @param {() => object|null} o.currentSession   the personal session open now, if any
  * @param {() => boolean} o.isQuiet              an exam: no ring sound
  * @param {(opts: object) => void} o.chime
  */
-export function createKioskCalls({ root, askProof, isQuiet, chime }) {
+export function createKioskCalls({ root, askProof, currentSession, isQuiet, chime }) {
   /** callId → {userId, name, card} for the calls ringing here. */
   const ringing = new Map();
   let waitingFor = null; // {callId, userId}: the proof opened by "Answer"
   let live = null;       // the call going on in the session
   let ringTimer = null;
+  const answering = new Set();
 
   function ringSound() {
     clearInterval(ringTimer);
@@ -40,8 +46,17 @@ export function createKioskCalls({ root, askProof, isQuiet, chime }) {
       h('p', { text: t('call.answer_proof') }),
       h('div', { class: 'ring-actions' },
         h('button', { type: 'button', class: 'ring-answer', 'data-testid': 'ring-answer', onclick: () => {
+          const open = currentSession();
+          // Her own session is open: she proved herself already.
+          if (open && open.userId === data.user_id && open.token) { answer(open, data.call_id); return; }
           waitingFor = { callId: data.call_id, userId: data.user_id };
-          askProof(data.display_name);
+          // The card steps aside while the sheet asks for the proof, and comes back if
+          // the sheet is closed without one.
+          card.hidden = true;
+          askProof(data.display_name, () => {
+            if (waitingFor?.callId === data.call_id) waitingFor = null;
+            card.hidden = false;
+          });
         } }, icon('phone'), t('call.answer'))));
     ringing.set(data.call_id, { userId: data.user_id, name: data.display_name, card });
     if (!live) root.append(card);
@@ -110,6 +125,24 @@ export function createKioskCalls({ root, askProof, isQuiet, chime }) {
     if (call.state === 'active') connect(call);
   }
 
+  /** Answers a call ringing here through `personal`, the child's own session. */
+  async function answer(personal, callId) {
+    if (answering.has(callId)) return;
+    answering.add(callId);
+    const events = await callEvents(personal.token);
+    try {
+      const res = await api('POST', `/api/v1/calls/${encodeURIComponent(callId)}/accept`, { token: personal.token });
+      stopRing(callId);
+      openCall(personal, res.call, { offer: false, events });
+    } catch (err) {
+      events.close();
+      stopRing(callId);
+      toast(endedText(err.code === 'call_ended' ? 'other' : err.code), { kind: 'error' });
+    } finally {
+      answering.delete(callId);
+    }
+  }
+
   function closeCall() {
     if (!live) return;
     const l = live;
@@ -126,21 +159,17 @@ export function createKioskCalls({ root, askProof, isQuiet, chime }) {
       if (type === 'call.ringing') showRing(data);
       else if (type === 'call.ring_ended') stopRing(data.call_id);
     },
-    /** A personal session opened: if it is the child "Answer" was for, answer. */
-    async onSession(personal) {
-      const w = waitingFor;
-      if (!w || w.userId !== personal.userId) return;
+    /**
+     * A personal session opened (after a proof): if a call rings here for that child —
+     * the one "Answer" was pressed for, or any other — it is answered.
+     */
+    onSession(personal) {
+      const w = waitingFor?.userId === personal.userId ? waitingFor : null;
+      // Someone else proved themselves on the sheet "Answer" opened: the ring is back.
+      if (waitingFor && !w) { const r = ringing.get(waitingFor.callId); if (r) r.card.hidden = false; }
       waitingFor = null;
-      const events = await callEvents(personal.token);
-      try {
-        const res = await api('POST', `/api/v1/calls/${encodeURIComponent(w.callId)}/accept`, { token: personal.token });
-        stopRing(w.callId);
-        openCall(personal, res.call, { offer: false, events });
-      } catch (err) {
-        events.close();
-        stopRing(w.callId);
-        toast(endedText(err.code === 'call_ended' ? 'other' : err.code), { kind: 'error' });
-      }
+      const callId = w?.callId ?? [...ringing].find(([, r]) => r.userId === personal.userId)?.[0];
+      if (callId && ringing.has(callId)) answer(personal, callId);
     },
     /** The session ended: so did its call (the server ended it too). */
     onSessionEnd() { closeCall(); },

@@ -389,17 +389,26 @@ function onSessionEnded(userId, reason) {
 
 // ---- proofs -------------------------------------------------------------------------
 
-function openProof(action, forName) {
+/**
+ * Opens the proof sheet. The room's buttons do nothing while a personal session is open;
+ * a call's "Answer" (`overSession`) opens it over the session, since the child the call
+ * is for proves themselves there — which replaces the open session, as any proof does.
+ */
+function openProof(action, forName, { overSession = false, onClose, purpose } = {}) {
   unlockAudio();
-  if (personal) return;
+  if (personal && !overSession) return;
   if (sheet) sheet.close();
   clearToasts();
   loadSettings();
   const mine = openProofSheet(overlayRoot, {
     action,
     forName,
+    purpose,
     onCredential: (credential) => submit(action, credential),
-    onClose: () => { if (sheet === mine) sheet = null; },
+    onClose: () => {
+      if (sheet === mine) sheet = null;
+      onClose?.();
+    },
   });
   sheet = mine;
 }
@@ -538,7 +547,10 @@ function endPersonal(reason, { revoke = reason === 'done' || reason === 'timeout
 
 const kioskCalls = createKioskCalls({
   root: document.body,
-  askProof: (name) => openProof('messages', name),
+  askProof: (name, onClose) => openProof('messages', name, {
+    overSession: true, onClose, purpose: { title: t('call.for', { name }), prompt: t('call.answer_proof'), icon: 'phone' },
+  }),
+  currentSession: () => personal,
   isQuiet: quiet,
   chime,
 });

@@ -19,8 +19,10 @@ const IDLE_CLOSE_MS = 60_000;
  * @param {(credential: object) => void} opts.onCredential
  * @param {() => void} opts.onClose  the person closed it (or walked away)
  * @param {string} [opts.forName]    the tile that was tapped, as a friendly greeting
+ * @param {{title: string, prompt: string, icon: string}} [opts.purpose]  what the proof is
+ *        for when it is not the action's own (a call's "Answer")
  */
-export function openProofSheet(parent, { action, onCredential, onClose, forName }) {
+export function openProofSheet(parent, { action, onCredential, onClose, forName, purpose }) {
   let activeField = null;
   let stopCamera = null;
   let throttleTimer = null;
@@ -86,10 +88,10 @@ export function openProofSheet(parent, { action, onCredential, onClose, forName 
     'data-testid': 'proof-sheet', 'data-action': action,
   },
   h('header', { class: 'sheet-head' },
-    h('div', { class: 'sheet-icon' }, icon(ACTION_ICON[action])),
+    h('div', { class: 'sheet-icon' }, icon(purpose?.icon || ACTION_ICON[action])),
     h('div', { class: 'sheet-titles' },
-      h('h2', { class: 'sheet-title', 'data-testid': 'proof-title', text: t(`action.${action}`) }),
-      h('p', { class: 'sheet-sub', text: forName ? t('proof.prompt.name', { name: forName }) : t('proof.prompt') })),
+      h('h2', { class: 'sheet-title', 'data-testid': 'proof-title', text: purpose?.title || t(`action.${action}`) }),
+      h('p', { class: 'sheet-sub', text: purpose?.prompt || (forName ? t('proof.prompt.name', { name: forName }) : t('proof.prompt')) })),
     h('button', {
       type: 'button', class: 'btn btn-outline close-btn', 'data-testid': 'proof-close',
       'aria-label': t('common.close'), onclick: () => close(true),

@@ -488,3 +488,94 @@ async fn ice_servers_carry_turn_rest_credentials() {
     assert!((900..=960).contains(&left), "{left}");
     assert!(!ice["credential"].as_str().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn staff_see_and_end_only_the_calls_of_their_classes() {
+    let server = TestServer::start_at(monday_morning()).await;
+    let s = School::new(&server).await;
+    // Mr Other teaches a class of his own, without Ann.
+    let other = s
+        .api
+        .ok(
+            "/api/v1/users",
+            &s.admin,
+            json!({"role": "teacher", "display_name": "Mr Other", "username": "other", "password": PASSWORD}),
+        )
+        .await["user"]
+        .clone();
+    s.api
+        .ok(
+            "/api/v1/groups",
+            &s.admin,
+            json!({"name": "Class 2", "member_ids": [], "teacher_id": other["id"]}),
+        )
+        .await;
+    let other_token = s.api.login("other", PASSWORD).await;
+    let list = |token: String| {
+        let api = s.api.clone();
+        async move {
+            let (st, v) = api.get("/api/v1/calls", &token).await;
+            assert_eq!(st, StatusCode::OK, "{v}");
+            v.as_array().unwrap().clone()
+        }
+    };
+
+    check_in_ann(&s).await;
+    let call = gwen_calls_ann(&s).await;
+    let cid = id(&call);
+    // A ring is not a call yet: the console lists answered calls only.
+    assert!(list(s.teacher_token.clone()).await.is_empty());
+    let ann = ann_session(&s).await;
+    let mut ann_events = Events::open(&server.base, &ann, None).await;
+    let mut gwen = Events::open(&server.base, &s.gwen_token, None).await;
+    let mut teacher = Events::open(&server.base, &s.teacher_token, None).await;
+    s.api.ok(&format!("/api/v1/calls/{cid}/accept"), &ann, json!({})).await;
+    server.advance(75.0);
+
+    // The class teacher and the admin see who, where, voice or video and since when.
+    let mine = list(s.teacher_token.clone()).await;
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    let c = &mine[0];
+    assert_eq!(c["id"], json!(cid));
+    assert_eq!(c["state"], "active");
+    assert_eq!(c["caller"]["display_name"], s.gwen["display_name"]);
+    assert_eq!(c["callee"]["display_name"], s.ann["display_name"]);
+    assert_eq!(c["video"], true);
+    assert_eq!(c["doorplate_id"], s.doorplate["id"]);
+    assert_eq!(c["room"], s.room["name"]);
+    assert!(c["answered_at"].is_string(), "{c}");
+    assert_eq!(list(s.admin.clone()).await.len(), 1);
+    // Another class's teacher sees nothing of it and cannot end it; nor can a guardian
+    // who is not a party, and a guardian does not list calls at all.
+    assert!(list(other_token.clone()).await.is_empty());
+    let end = format!("/api/v1/calls/{cid}/end");
+    let (st, v) = s.api.post(&end, &other_token, json!({})).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
+    let (st, _) = s.api.post(&end, &s.hal_token, json!({})).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert_eq!(s.api.get("/api/v1/calls", &s.hal_token).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(s.api.get("/api/v1/calls", &ann).await.0, StatusCode::FORBIDDEN);
+    let still = s.api.get(&format!("/api/v1/calls/{cid}"), &s.gwen_token).await.1;
+    assert_eq!(still["call"]["state"], "active", "{still}");
+
+    // The class teacher ends it: both sides and the teacher's stream hear of it.
+    let (st, v) = s.api.post(&end, &s.teacher_token, json!({})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["call"]["end_reason"], "ended_by_staff");
+    assert_eq!(v["call"]["ended_by"], s.teacher["id"]);
+    for stream in [&mut ann_events, &mut gwen] {
+        let ended = stream.expect("call.ended").await;
+        assert_eq!(ended["call"]["end_reason"], "ended_by_staff");
+        assert_eq!(ended["call"]["duration_seconds"], 75);
+    }
+    assert_eq!(teacher.expect("call.ended").await["call"]["id"], json!(cid));
+    assert!(list(s.teacher_token.clone()).await.is_empty());
+    assert!(list(s.admin.clone()).await.is_empty());
+    // Ending it again: it is over (to staff, a call that is not going on is unknown).
+    let (st, _) = s.api.post(&end, &s.teacher_token, json!({})).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let audit = s.api.get("/api/v1/audit?action=call.ended", &s.admin).await.1;
+    assert_eq!(audit[0]["actor_id"], s.teacher["id"], "{audit}");
+    assert_eq!(audit[0]["detail"]["reason"], "ended_by_staff");
+    assert_eq!(audit[0]["detail"]["duration_seconds"], 75);
+}

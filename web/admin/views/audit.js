@@ -13,10 +13,13 @@ export const ACTIONS = [
   ['presence', ['presence.joined', 'presence.left']],
   ['sessions', ['session.opened', 'session.closed', 'session.expired', 'credential.failed', 'doorplate.probed', 'auth.login', 'auth.logout']],
   ['messages', ['message.read', 'message.listed', 'media.uploaded']],
+  ['calls', ['call.placed', 'call.started', 'call.ended']],
   ['directory', ['user.created', 'user.updated', 'user.deleted', 'user.badge', 'guardianship.added', 'guardianship.removed', 'group.created', 'group.updated', 'group.deleted', 'group.badges']],
   ['school', ['room.created', 'doorplate.created', 'doorplate.pairing', 'doorplate.paired', 'timetable.created', 'timetable.updated', 'timetable.deleted', 'arrangement.created', 'arrangement.deleted', 'notice.created', 'notice.updated', 'notice.deleted', 'settings.updated', 'import.applied']],
 ];
-const TONE = { presence: 'accent', sessions: 'blue', messages: 'violet', directory: 'neutral', school: 'neutral' };
+const TONE = { presence: 'accent', sessions: 'blue', messages: 'violet', calls: 'violet', directory: 'neutral', school: 'neutral' };
+/** A call's details that name a person (the audit stores their ids). */
+const CALL_PEOPLE = new Set(['caller', 'callee', 'to', 'ended_by']);
 const groupOf = (action) => ACTIONS.find(([, list]) => list.includes(action))?.[0] || 'school';
 /** Detail keys never shown (one-time secrets). */
 const HIDDEN = new Set(['code', 'token', 'password']);
@@ -118,7 +121,7 @@ export function mount(root) {
     const dim = h('span', { class: 'dim', text: '—' });
     if (!id) return dim;
     const [kind] = r.action.split('.');
-    if (['presence', 'session', 'message', 'user', 'guardianship', 'credential'].includes(kind)) {
+    if (['presence', 'session', 'message', 'user', 'guardianship', 'credential', 'call'].includes(kind)) {
       return id === r.actor_id && kind !== 'user' ? h('span', { class: 'dim', text: t('audit.self') }) : userName(id);
     }
     if (kind === 'auth') return dim;
@@ -138,6 +141,8 @@ export function mount(root) {
       if (k === 'doorplate_id') out.push(chip(names.plates.get(String(v)) || t('audit.doorplate', { id: v }), 'neutral'));
       else if (k === 'room_id') out.push(chip(names.rooms.get(String(v)) || `#${v}`, 'neutral'));
       else if (k === 'guardian_id' || k === 'user_id' || k === 'student_id') out.push(chip(userName(String(v)), 'neutral'));
+      else if (r.action.startsWith('call.') && CALL_PEOPLE.has(k)) out.push(h('span', { class: 'kv' }, h('span', { class: 'dim', text: `${keyLabel(k)} ` }), userName(String(v))));
+      else if (k === 'duration_seconds') out.push(h('span', { class: 'kv' }, h('span', { class: 'dim', text: `${keyLabel(k)} ` }), t('audit.seconds', { n: v })));
       else if (k === 'source') out.push(sourceChip(v));
       else if (k === 'reason') out.push(chip(has(`audit.reason.${v}`) ? t(`audit.reason.${v}`) : String(v), 'neutral'));
       else if (k === 'role') out.push(chip(t(`role.${v}`), 'neutral'));

@@ -106,11 +106,14 @@ async fn check_call(
     Ok(axum::Json(out))
 }
 
-/// GET /api/v1/calls — the calls going on (staff): a teacher sees those of their
-/// classes' students, an admin every one.
+/// GET /api/v1/calls — the calls going on (staff), for the console's supervision: the
+/// answered ones (a ring is not listed), a teacher those of their classes' students, an
+/// admin every one; the longest-running first. Live changes come as `call.started` and
+/// `call.ended` on the same person's event stream.
 #[utoipa::path(get, path = "/calls", tag = "calls", responses((status = 200, body = Vec<CallView>), (status = 403)))]
 async fn current_calls(State(app): State<AppState>, StaffAuth(staff): StaffAuth) -> axum::Json<Value> {
-    axum::Json(json!(app.calls.current_for(&staff)))
+    let list: Vec<Value> = app.calls.current_for(&staff).iter().map(|l| l.json()).collect();
+    axum::Json(json!(list))
 }
 
 /// GET /api/v1/calls/{id} — a call one takes part in, while it goes on.
@@ -159,11 +162,7 @@ async fn end_call(State(app): State<AppState>, auth: UserAuth, Path(id): Path<St
     let live = match app.calls.view(me.id, id) {
         Ok(_) => app.calls.hang_up(me, id).await?,
         Err(ApiError::NotFound(_)) if me.role.is_staff() && auth.session.is_none() => {
-            let watched = app
-                .calls
-                .current_for(me)
-                .iter()
-                .any(|c| c["id"] == json!(id.to_string()));
+            let watched = app.calls.current_for(me).iter().any(|l| l.call.id == id);
             if !watched {
                 return Err(ApiError::not_found("call"));
             }

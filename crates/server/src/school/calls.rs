@@ -457,16 +457,20 @@ impl Calls {
         Ok(())
     }
 
-    /// The calls going on, as staff see them: a teacher those of their classes' students,
-    /// an admin every one.
-    pub fn current_for(&self, staff: &User) -> Vec<Value> {
-        self.core
+    /// The calls going on, as staff see them: answered calls (a ring is not a call yet,
+    /// and staff hear of a call only once it is answered — `call.started`), a teacher
+    /// those of their classes' students, an admin every one; the longest-running first.
+    pub fn current_for(&self, staff: &User) -> Vec<LiveCall> {
+        let mut list: Vec<LiveCall> = self
+            .core
             .calls
             .all()
             .into_iter()
+            .filter(|l| l.call.state == CallState::Active)
             .filter(|l| staff.role == Role::Admin || l.watchers.contains(&staff.id))
-            .map(|l| l.json())
-            .collect()
+            .collect();
+        list.sort_by_key(|l| l.call.answered_at);
+        list
     }
 
     /// Whether this person is in a call now (for the faces: a call button says why not).
