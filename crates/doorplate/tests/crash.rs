@@ -14,9 +14,10 @@ use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_doorplate");
 
-fn spawn_server(dir: &std::path::Path) -> (Child, String) {
+fn spawn_server(dir: &std::path::Path, env: &[(&str, String)]) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args(["--data", dir.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"])
+        .envs(env.iter().cloned())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -37,7 +38,10 @@ fn spawn_server(dir: &std::path::Path) -> (Child, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_message_survives_sigkill_exactly_once() {
     let dir = TempDir::new();
+    // On PostgreSQL too (DOORPLATE_TEST_STORE=postgres): SIGKILL loses nothing acknowledged.
+    let env = store_env(&dir.0).await;
     let mut admin = Command::new(BIN)
+        .envs(env.iter().cloned())
         .args([
             "--data",
             dir.0.to_str().unwrap(),
@@ -59,7 +63,7 @@ async fn every_acknowledged_message_survives_sigkill_exactly_once() {
         .unwrap();
     assert!(admin.wait().unwrap().success());
 
-    let (mut child, url) = spawn_server(&dir.0);
+    let (mut child, url) = spawn_server(&dir.0, &env);
     let api = Api {
         base: url,
         http: reqwest::Client::new(),
@@ -115,7 +119,7 @@ async fn every_acknowledged_message_survives_sigkill_exactly_once() {
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 300);
 
-    let (mut child, url) = spawn_server(&dir.0);
+    let (mut child, url) = spawn_server(&dir.0, &env);
     let api = Api {
         base: url,
         http: reqwest::Client::new(),

@@ -100,7 +100,42 @@ impl Drop for TestSchema {
 /// Blocking; callable inside a tokio runtime or outside one (it runs on a thread of
 /// its own). Failures are printed, not raised: it runs in test clean-up.
 pub fn drop_schema(url: &str, schema: &str) {
-    let (url, schema) = (url.to_owned(), schema.to_owned());
+    run_cleanup(
+        url,
+        format!(
+            "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+            schema.replace('"', "\"\"")
+        ),
+    );
+}
+
+/// Drops every schema whose name starts with `prefix` (a test server's namespace: its
+/// district and its schools). `prefix` is `[a-z0-9_]+`. Blocking, like [`drop_schema`].
+pub fn drop_schemas_with_prefix(url: &str, prefix: &str) {
+    if prefix.is_empty()
+        || !prefix
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        eprintln!("pgtest: refusing to drop schemas with prefix {prefix:?}");
+        return;
+    }
+    run_cleanup(
+        url,
+        format!(
+            "SET lock_timeout = '10s';
+             DO $$ DECLARE s text; BEGIN
+               FOR s IN SELECT nspname FROM pg_namespace WHERE starts_with(nspname, '{prefix}') LOOP
+                 EXECUTE format('DROP SCHEMA %I CASCADE', s);
+               END LOOP;
+             END $$;"
+        ),
+    );
+}
+
+/// Runs clean-up SQL on a thread of its own; failures are printed.
+fn run_cleanup(url: &str, sql: String) {
+    let url = url.to_owned();
     let done = std::thread::spawn(move || -> Result<(), String> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -111,18 +146,14 @@ pub fn drop_schema(url: &str, schema: &str) {
                 .await
                 .map_err(|e| e.to_string())?;
             tokio::spawn(conn);
-            let sql = format!(
-                "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS \"{}\" CASCADE",
-                schema.replace('"', "\"\"")
-            );
             client.batch_execute(&sql).await.map_err(|e| e.to_string())
         })
     })
     .join();
     match done {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => eprintln!("pgtest: could not drop a test schema: {e}"),
-        Err(_) => eprintln!("pgtest: dropping a test schema panicked"),
+        Ok(Err(e)) => eprintln!("pgtest: could not drop test schemas: {e}"),
+        Err(_) => eprintln!("pgtest: dropping test schemas panicked"),
     }
 }
 

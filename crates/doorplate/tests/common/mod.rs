@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use doorplate_domain::Role;
-use doorplate_store::{DirectoryStore, NewUser, sqlite::SqliteStore};
+use doorplate_store::NewUser;
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -28,8 +28,41 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        // On PostgreSQL, the schools' schemas of this folder's namespace go too.
+        if let Ok(ns) = std::fs::read_to_string(self.0.join(NAMESPACE_FILE)) {
+            pgtest::drop_schemas_with_prefix(&pgtest::database_url(), ns.trim());
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// `DOORPLATE_TEST_STORE=postgres` runs the integration tests on PostgreSQL: each data
+/// folder's schools live in a throwaway cluster (crates/pgtest) under a namespace of
+/// their own, the folder keeping media and the key, as `serve --database` does.
+pub fn on_postgres() -> bool {
+    std::env::var("DOORPLATE_TEST_STORE").is_ok_and(|v| v == "postgres")
+}
+
+/// Where a test folder's PostgreSQL namespace is noted (so the admin made before the
+/// server starts, the server, and the clean-up agree on it).
+const NAMESPACE_FILE: &str = "test-namespace";
+
+/// The database a test server on `dir` keeps its schools in: none on SQLite.
+pub async fn test_database(dir: &std::path::Path) -> Option<doorplate_server::district::catalog::Database> {
+    if !on_postgres() {
+        return None;
+    }
+    let path = dir.join(NAMESPACE_FILE);
+    let namespace = match std::fs::read_to_string(&path) {
+        Ok(ns) => ns.trim().to_string(),
+        Err(_) => {
+            let ns = format!("t{:012x}_", rand_u64() & 0xffff_ffff_ffff);
+            std::fs::write(&path, &ns).unwrap();
+            ns
+        }
+    };
+    let url = tokio::task::spawn_blocking(pgtest::database_url).await.unwrap();
+    Some(doorplate_server::district::catalog::Database { url, namespace })
 }
 
 pub fn rand_u64() -> u64 {
@@ -47,7 +80,7 @@ pub fn rand_u64() -> u64 {
 /// Creates the first admin straight in the store, as `doorplate admin create` does.
 pub async fn create_admin(dir: &std::path::Path) {
     doorplate_server::crypto::Secrets::load_or_create(dir).unwrap();
-    let store = SqliteStore::open(&dir.join("doorplate.db")).unwrap();
+    let store = default_school_store(dir).await;
     let hash = doorplate_server::crypto::hash_password(ADMIN_PASSWORD);
     store
         .create_user(NewUser {
@@ -60,6 +93,29 @@ pub async fn create_admin(dir: &std::path::Path) {
         })
         .await
         .unwrap();
+}
+
+/// The environment that points the `doorplate` binary at the same store as the test
+/// harness (nothing on SQLite: the data folder says it all).
+pub async fn store_env(dir: &std::path::Path) -> Vec<(&'static str, String)> {
+    match test_database(dir).await {
+        Some(db) => vec![
+            ("DOORPLATE_DATABASE", db.url),
+            ("DOORPLATE_DATABASE_NAMESPACE", db.namespace),
+        ],
+        None => Vec::new(),
+    }
+}
+
+/// The store of the default school of a test folder (SQLite, or PostgreSQL when the
+/// tests run there), for setting things up before the server starts.
+pub async fn default_school_store(dir: &std::path::Path) -> std::sync::Arc<dyn doorplate_store::Store> {
+    let database = test_database(dir).await;
+    let catalog = doorplate_server::district::catalog::Catalog::open(dir, database.as_ref())
+        .await
+        .unwrap();
+    let entry = catalog.get(None).await.unwrap();
+    catalog.open_store(&entry).await.unwrap()
 }
 
 /// The server running in this process.
@@ -123,9 +179,12 @@ impl TestServer {
 
     async fn start_in_on(
         dir: TempDir,
-        config: doorplate_server::Config,
+        mut config: doorplate_server::Config,
         clock: Option<std::sync::Arc<doorplate_server::school::clock::ManualClock>>,
     ) -> TestServer {
+        if config.database.is_none() {
+            config.database = test_database(&dir.0).await;
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

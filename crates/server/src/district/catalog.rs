@@ -267,7 +267,7 @@ mod tests {
 pub enum Catalog {
     Folder(FolderCatalog),
     Postgres {
-        district: doorplate_store::postgres::district::PgDistrict,
+        district: Box<doorplate_store::postgres::district::PgDistrict>,
         /// Media of each school, under `schools/<slug>/media`.
         data_dir: PathBuf,
     },
@@ -292,7 +292,7 @@ impl Catalog {
         };
         let district = doorplate_store::postgres::district::PgDistrict::connect(&db.url, &db.namespace).await?;
         let catalog = Catalog::Postgres {
-            district,
+            district: Box::new(district),
             data_dir: data_dir.to_path_buf(),
         };
         if catalog.list().await?.is_empty() {
