@@ -156,6 +156,11 @@ impl Sessions {
         stale.into_iter().filter_map(|d| inner.remove(d)).collect()
     }
 
+    /// How many sessions are open (for the metrics).
+    pub fn count(&self) -> usize {
+        self.inner.lock().expect("sessions poisoned").by_doorplate.len()
+    }
+
     /// The user whose session the doorplate hosts now.
     pub fn holder(&self, doorplate: Id) -> Option<Id> {
         self.inner

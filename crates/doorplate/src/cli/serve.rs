@@ -48,6 +48,10 @@ pub struct Args {
     /// also at /s/SLUG/ [default: the data folder's own school].
     #[arg(long, env = "DOORPLATE_DEFAULT_SCHOOL")]
     default_school: Option<String>,
+    /// Serve Prometheus metrics at /metrics on this address (a listener of its own, e.g.
+    /// 127.0.0.1:9090; keep it off the public network) [default: off].
+    #[arg(long, env = "DOORPLATE_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
 }
 
 pub const DEFAULT_CONFIG: &str = r#"# Doorplate configuration. Flags and DOORPLATE_* variables override these lines.
@@ -78,10 +82,14 @@ listen = "127.0.0.1:8080"
 # Reverse proxies in front of the server (comma-separated addresses): their
 # X-Forwarded-For names the client for throttles, and their connections are not capped.
 # trusted_proxies = "127.0.0.1"
+
+# Prometheus metrics at /metrics on a listener of its own (off unless set). Names start
+# with doorplate_; no label carries a message, a name or a token. Keep it private.
+# metrics_listen = "127.0.0.1:9090"
 "#;
 
 /// The settings a configuration file may hold.
-const KNOWN: [&str; 8] = [
+const KNOWN: [&str; 9] = [
     "data",
     "default_school",
     "listen",
@@ -90,6 +98,7 @@ const KNOWN: [&str; 8] = [
     "body_timeout",
     "max_connections_per_ip",
     "trusted_proxies",
+    "metrics_listen",
 ];
 
 /// Reads `key = "value"` lines (a subset of TOML: strings, comments).
@@ -181,6 +190,14 @@ pub async fn run(data: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
+    let metrics_listener = match args.metrics_listen.or_else(|| from_file("metrics_listen")) {
+        Some(addr) => {
+            let l = std::net::TcpListener::bind(&addr).with_context(|| format!("metrics on {addr}"))?;
+            tracing::info!(addr = %l.local_addr()?, "metrics at /metrics");
+            Some(std::sync::Arc::new(l))
+        }
+        None => None,
+    };
     let config = doorplate_server::Config {
         min_free_bytes: args.min_free_mb << 20,
         uploads: UploadPolicy {
@@ -189,6 +206,7 @@ pub async fn run(data: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
         },
         http,
         default_school: args.default_school.or_else(|| from_file("default_school")),
+        metrics_listener,
         ..doorplate_server::Config::new(data)
     };
     super::serve_until_signal(listener, config).await

@@ -68,6 +68,9 @@ pub struct HostedSchool {
     pub kiosk_versions: Mutex<HashMap<Id, String>>,
     /// Turns `true` when the server shuts down: live sockets close.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The open event sockets (axum does not wait for them): shutdown waits until each
+    /// has sent its close.
+    pub sockets: tokio_util::task::TaskTracker,
 }
 
 /// The shared parts are read everywhere (`app.store`, `app.hub`, `app.presence`,
@@ -86,8 +89,10 @@ impl HostedSchool {
         secrets: Secrets,
         media_dir: PathBuf,
         shutdown: tokio::sync::watch::Receiver<bool>,
+        metrics: crate::metrics::SchoolMetrics,
     ) -> Result<HostedSchool, StoreError> {
-        let core = Arc::new(Core::load(clock, store).await?);
+        let throttles = Throttles::counting(metrics.throttled.clone());
+        let core = Arc::new(Core::load(clock, store, metrics).await?);
         let delivery = Arc::new(Delivery::new(core.clone()));
         let arrivals = Arc::new(Arrivals::new(core.clone(), delivery.clone()));
         let engine = Arc::new(Engine::new(core.clone(), arrivals.clone(), delivery.clone()));
@@ -97,7 +102,7 @@ impl HostedSchool {
             arrivals,
             engine,
             secrets,
-            throttles: Throttles::default(),
+            throttles,
             tickets: Mutex::new(HashMap::new()),
             revocations: Revocations::default(),
             media_dir,
@@ -105,6 +110,7 @@ impl HostedSchool {
             uploads: crate::uploads::Uploads::new(Default::default()),
             kiosk_versions: Mutex::new(HashMap::new()),
             shutdown,
+            sockets: tokio_util::task::TaskTracker::new(),
         })
     }
 
