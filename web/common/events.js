@@ -17,7 +17,7 @@ const CLOSE_LAGGING = 4008;
 /** The server is restarting: reconnect, without telling anyone, unless it takes long. */
 const CLOSE_RESTART = 1012;
 /** After a restart close, "reconnecting" is shown only if we are still away after this. */
-const RESTART_GRACE_MS = 15_000;
+const RESTART_GRACE_MS = 10_000;
 /** The first reconnect after a restart close waits a random 0.5–3 s: a new server takes a
  * moment to start, and thousands of doorplates must not all ask at once. */
 const RESTART_PAUSE_MS = [500, 3_000];
