@@ -86,7 +86,10 @@ async fn open(base: &str, token: &str, after: Option<u64>) -> Socket {
     let mut req = url.into_client_request().unwrap();
     req.headers_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    tokio_tungstenite::connect_async(req).await.expect("event socket opens").0
+    tokio_tungstenite::connect_async(req)
+        .await
+        .expect("event socket opens")
+        .0
 }
 
 /// What became of each send.
@@ -199,7 +202,10 @@ async fn sigterm_under_load_loses_nothing_and_every_client_resumes() {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(signalled.elapsed() < Duration::from_secs(10), "still running 10 s after SIGTERM");
+        assert!(
+            signalled.elapsed() < Duration::from_secs(10),
+            "still running 10 s after SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let took = signalled.elapsed();
@@ -212,7 +218,11 @@ async fn sigterm_under_load_loses_nothing_and_every_client_resumes() {
         ended.push(s.await.unwrap());
     }
     let sends = std::mem::take(&mut *sends.lock().unwrap());
-    assert!(sends.refused.is_empty(), "answers that were not a success: {:?}", sends.refused);
+    assert!(
+        sends.refused.is_empty(),
+        "answers that were not a success: {:?}",
+        sends.refused
+    );
     // The only requests that failed were sent once the server had stopped accepting.
     for (cid, _, _, when) in &sends.unanswered {
         assert!(*when >= signalled, "{cid} failed before the signal");
@@ -242,7 +252,9 @@ async fn sigterm_under_load_loses_nothing_and_every_client_resumes() {
     };
     let mut retried: HashMap<String, String> = HashMap::new();
     for (cid, token, conv, _) in &sends.unanswered {
-        let r = send(&api, token, conv, cid).await.expect("the restarted server answers");
+        let r = send(&api, token, conv, cid)
+            .await
+            .expect("the restarted server answers");
         assert!(r.status().is_success(), "retrying {cid}: {}", r.status());
         let v: Value = r.json().await.unwrap();
         retried.insert(cid.clone(), v["message"]["id"].as_str().unwrap().to_string());
