@@ -4,7 +4,9 @@
 // opens `/api/v1/events?ticket=…&after=<last seq seen>` so that the server replays what
 // was missed while we were away. A frame is `{"seq": n, "type": "...", "data": {...}}`.
 // A `resync` frame means events were lost (for example the server restarted): the caller
-// reloads its state from REST. Reconnects back off 1 s, 2 s, 4 s … up to 10 s.
+// reloads its state from REST. Reconnects back off 1 s, 2 s, 4 s … up to 10 s, each with
+// jitter. A server restart (close code 1012) is routine: the stream reconnects after a
+// random pause and says nothing to the face unless it is still away after a while.
 
 import { api, ApiError, at } from './api.js';
 
@@ -12,6 +14,13 @@ const MAX_BACKOFF_MS = 10_000;
 /** Close codes the server uses: the session ended (final), or we fell behind (resume). */
 const CLOSE_SESSION_ENDED = 4001;
 const CLOSE_LAGGING = 4008;
+/** The server is restarting: reconnect, without telling anyone, unless it takes long. */
+const CLOSE_RESTART = 1012;
+/** After a restart close, "reconnecting" is shown only if we are still away after this. */
+const RESTART_GRACE_MS = 10_000;
+/** The first reconnect after a restart close waits a random 0.5–3 s: a new server takes a
+ * moment to start, and thousands of doorplates must not all ask at once. */
+const RESTART_PAUSE_MS = [500, 3_000];
 
 /**
  * Opens a live event stream.
@@ -34,7 +43,19 @@ export function openEvents({ token, onEvent, onStatus = () => {}, onAuthError = 
   let everConnected = false;
 
   let status = null;
+  /** Set after a restart close: we reconnect without telling the face, until the grace
+   * timer runs out. */
+  let quiet = false;
+  let graceTimer = null;
   function setStatus(next) {
+    if (next === 'reconnecting' && quiet) return;
+    if (next === 'connected' && quiet) {
+      // Back after a restart: report 'connected' again (first: false), so the face
+      // reloads what it shows, as after any reconnect.
+      quiet = false;
+      clearTimeout(graceTimer);
+      status = null;
+    }
     if (next === status) return;
     status = next;
     connected = next === 'connected';
@@ -44,7 +65,10 @@ export function openEvents({ token, onEvent, onStatus = () => {}, onAuthError = 
 
   function schedule() {
     if (closed) return;
-    const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** attempt);
+    // Jitter: a half to the whole of the step, so clients that lost the server together
+    // do not come back together.
+    const step = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** attempt);
+    const delay = step / 2 + Math.random() * (step / 2);
     attempt += 1;
     clearTimeout(timer);
     timer = setTimeout(connect, delay);
@@ -103,6 +127,21 @@ export function openEvents({ token, onEvent, onStatus = () => {}, onAuthError = 
         onAuthError(new ApiError(401, 'session_ended', ev.reason || 'session ended'));
         return;
       }
+      if (ev.code === CLOSE_RESTART) {
+        // Routine: no banner unless the server stays away past the grace period.
+        quiet = true;
+        connected = false;
+        clearTimeout(graceTimer);
+        graceTimer = setTimeout(() => {
+          quiet = false;
+          if (!closed && socket === null) setStatus('reconnecting');
+        }, RESTART_GRACE_MS);
+        attempt = 0;
+        const [lo, hi] = RESTART_PAUSE_MS;
+        clearTimeout(timer);
+        timer = setTimeout(connect, lo + Math.random() * (hi - lo));
+        return;
+      }
       setStatus('reconnecting');
       if (ev.code === CLOSE_LAGGING) connect(); // resume at once from `after`
       else schedule();
@@ -125,6 +164,7 @@ export function openEvents({ token, onEvent, onStatus = () => {}, onAuthError = 
     close() {
       closed = true;
       clearTimeout(timer);
+      clearTimeout(graceTimer);
       window.removeEventListener('online', onOnline);
       if (socket) {
         const ws = socket;

@@ -11,6 +11,7 @@ pub mod district;
 pub mod error;
 pub mod hub;
 pub mod layers;
+pub mod metrics;
 pub mod origin;
 pub mod ready;
 pub mod revocation;
@@ -58,6 +59,8 @@ pub struct Config {
     pub key_file: Option<PathBuf>,
     /// The TURN relay calls use (none: browsers connect directly).
     pub ice: school::IceConfig,
+    /// A listener, already bound, for Prometheus metrics at `/metrics` (off: `None`).
+    pub metrics_listener: Option<Arc<std::net::TcpListener>>,
 }
 
 /// The default free-space floor: 64 MiB.
@@ -75,6 +78,7 @@ impl Config {
             database: None,
             key_file: None,
             ice: school::IceConfig::default(),
+            metrics_listener: None,
         }
     }
 }
@@ -122,6 +126,8 @@ pub enum StartError {
     Catalog(#[from] district::catalog::CatalogError),
     #[error("the default school {0:?} is not one of this data folder's schools")]
     NoDefault(String),
+    #[error("metrics listener: {0}")]
+    Metrics(std::io::Error),
 }
 
 /// Makes the data folder private (messages, media and the key are the server user's
@@ -147,7 +153,8 @@ pub async fn open_app(
     let master = open_data_dir(config)?;
     let catalog = Catalog::open(&config.data_dir, config.database.as_ref()).await?;
     let root = catalog.get(config.default_school.as_deref()).await?;
-    open_school(config, &catalog, &root, &master, clock, shutdown).await
+    let metrics = metrics::SchoolMetrics::default();
+    open_school(config, &catalog, &root, &master, clock, shutdown, metrics).await
 }
 
 /// Opens one school: its store, media folder and key.
@@ -158,6 +165,7 @@ async fn open_school(
     master: &crypto::Secrets,
     clock: Arc<dyn clock::Clock>,
     shutdown: tokio::sync::watch::Receiver<bool>,
+    metrics: metrics::SchoolMetrics,
 ) -> Result<AppState, StartError> {
     let dir = catalog.dir_of(entry);
     let media = dir.join("media");
@@ -167,9 +175,9 @@ async fn open_school(
     };
     private().map_err(|e| StartError::DataDir(dir.clone(), e))?;
     storage::tidy_media_dir(&media);
-    let store = catalog.open_store(entry).await?;
+    let store = catalog.open_store_observed(entry, metrics.writer.clone()).await?;
     let secrets = catalog.secrets_of(entry, master);
-    let mut app = HostedSchool::new(clock, store, secrets, media, shutdown).await?;
+    let mut app = HostedSchool::new(clock, store, secrets, media, shutdown, metrics).await?;
     app.min_free_bytes = config.min_free_bytes;
     app.uploads = uploads::Uploads::new(config.uploads);
     app.school = entry.info.clone();
@@ -184,9 +192,11 @@ async fn host(
     entry: &catalog::Entry,
     master: &crypto::Secrets,
     clock: Arc<dyn clock::Clock>,
+    metrics: &metrics::Metrics,
 ) -> Result<Arc<Hosted>, StartError> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let app = open_school(config, catalog, entry, master, clock, stopped).await?;
+    let counted = metrics.school(&entry.info.slug);
+    let app = open_school(config, catalog, entry, master, clock, stopped, counted).await?;
     let router = router(app.clone(), &config.http)?;
     app.reload_admins().await;
     let mut info = entry.info.clone();
@@ -229,17 +239,25 @@ pub async fn run_on_clock(
         return Err(StartError::NoDefault(default));
     }
     let district = Arc::new(District::new(default));
+    let metrics = Arc::new(metrics::Metrics::new());
     for entry in &entries {
-        let hosted = host(&config, &catalog, entry, &master, clock.clone()).await?;
+        let hosted = host(&config, &catalog, entry, &master, clock.clone(), &metrics).await?;
         district.insert(hosted);
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let scraper = match &config.metrics_listener {
+        Some(l) => {
+            Some(metrics::start(l, metrics.clone(), district.clone(), stop_rx.clone()).map_err(StartError::Metrics)?)
+        }
+        None => None,
+    };
     let watcher = tokio::spawn(watch_catalog(
         district.clone(),
         catalog,
         master,
         config.clone(),
         clock,
+        metrics,
         stop_rx,
     ));
     let addr = listener.local_addr().ok();
@@ -267,6 +285,9 @@ pub async fn run_on_clock(
     })
     .await;
     let _ = watcher.await;
+    if let Some(scraper) = scraper {
+        let _ = scraper.await;
+    }
     // Each school's engine and sweeper finish the pass they are in (a rollover half
     // applied would be redone at the next start, but there is no need to cut it short).
     let stopping: Vec<_> = district.all();
@@ -282,6 +303,7 @@ async fn watch_catalog(
     master: crypto::Secrets,
     config: Config,
     clock: Arc<dyn clock::Clock>,
+    metrics: Arc<metrics::Metrics>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(CATALOG_POLL);
@@ -302,7 +324,7 @@ async fn watch_catalog(
             if district.get(&entry.info.slug).is_some() {
                 continue;
             }
-            match host(&config, &catalog, entry, &master, clock.clone()).await {
+            match host(&config, &catalog, entry, &master, clock.clone(), &metrics).await {
                 Ok(hosted) => district.insert(hosted),
                 Err(e) => tracing::error!(school = %entry.info.slug, error = %e, "hosting a new school failed"),
             }
@@ -339,6 +361,7 @@ pub fn router(app: AppState, http: &HttpConfig) -> Result<axum::Router, StartErr
         secure: public.as_deref().is_some_and(|o| o.starts_with("https://")),
     });
     let origins = Arc::new(origin::Origins { public });
+    let counted = app.metrics.clone();
     let (api, doc) = api::router();
     let doc = Arc::new(doc);
     let router = api
@@ -359,6 +382,7 @@ pub fn router(app: AppState, http: &HttpConfig) -> Result<axum::Router, StartErr
         // Outside the error shaping, which reads bodies and must see them plain.
         .layer(layers::compression())
         .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(counted, metrics::track))
         .with_state(app);
     Ok(router)
 }

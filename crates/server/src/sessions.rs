@@ -174,6 +174,11 @@ impl Sessions {
         }
     }
 
+    /// How many sessions are open (for the metrics).
+    pub fn count(&self) -> usize {
+        self.inner.lock().expect("sessions poisoned").by_doorplate.len()
+    }
+
     /// The user whose session the doorplate hosts now.
     pub fn holder(&self, doorplate: Id) -> Option<Id> {
         self.inner

@@ -15,6 +15,7 @@
 //!   a correct fresh code gets through for a kiosk behind a shared NAT address.
 
 use crate::error::ApiError;
+use crate::metrics::ThrottleCounters;
 use doorplate_domain::throttle::{Outcome, Policy, Refused, Throttle};
 use doorplate_domain::{Id, Micros};
 use std::collections::HashMap;
@@ -69,12 +70,23 @@ impl Inner {
 /// Every throttle of the school. A std `Mutex`: each use is a few map operations and is
 /// never held across an await.
 #[derive(Debug)]
-pub struct Throttles(Mutex<Inner>);
+pub struct Throttles {
+    inner: Mutex<Inner>,
+    /// Refusals by the budget that refused (the metrics).
+    refused: ThrottleCounters,
+}
 
 impl Default for Throttles {
     fn default() -> Self {
+        Self::counting(ThrottleCounters::default())
+    }
+}
+
+impl Throttles {
+    /// The school's throttles, counting refusals into `refused`.
+    pub fn counting(refused: ThrottleCounters) -> Self {
         let minute = 60_000_000;
-        Throttles(Mutex::new(Inner {
+        let inner = Mutex::new(Inner {
             accounts: Throttle::new(Policy::default()),
             doorplates: Throttle::new(Policy::default()),
             probes: Throttle::new(Policy::budget(20)),
@@ -88,7 +100,8 @@ impl Default for Throttles {
                 ..Policy::budget(30)
             }),
             probed: HashMap::new(),
-        }))
+        });
+        Throttles { inner, refused }
     }
 }
 
@@ -113,7 +126,7 @@ impl From<Refusal> for ApiError {
 
 impl Throttles {
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.0.lock().expect("throttles poisoned")
+        self.inner.lock().expect("throttles poisoned")
     }
 
     /// Counts one attempt against every key before it is evaluated; all or nothing.
@@ -131,6 +144,15 @@ impl Throttles {
                     }
                     _ => None,
                 };
+                let counter = match key {
+                    Key::Account(_) => &self.refused.account,
+                    Key::Doorplate(_) => &self.refused.doorplate,
+                    Key::Probe(_) => &self.refused.probe,
+                    Key::Client(_) => &self.refused.client,
+                    Key::PairingClient(_) => &self.refused.pairing,
+                    Key::PairingLocked => &self.refused.pairing_locked,
+                };
+                counter.inc();
                 return Err(Refusal { refused, probed });
             }
         }

@@ -59,6 +59,10 @@ pub struct Args {
     /// Tell browsers to send call media through the relay only (never directly).
     #[arg(long, env = "DOORPLATE_TURN_RELAY_ONLY")]
     turn_relay_only: bool,
+    /// Serve Prometheus metrics at /metrics on this address (a listener of its own, e.g.
+    /// 127.0.0.1:9090; keep it off the public network) [default: off].
+    #[arg(long, env = "DOORPLATE_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
 }
 
 /// The TURN relay for calls from the flags: URLs and the secret go together.
@@ -117,10 +121,14 @@ listen = "127.0.0.1:8080"
 # Reverse proxies in front of the server (comma-separated addresses): their
 # X-Forwarded-For names the client for throttles, and their connections are not capped.
 # trusted_proxies = "127.0.0.1"
+
+# Prometheus metrics at /metrics on a listener of its own (off unless set). Names start
+# with doorplate_; no label carries a message, a name or a token. Keep it private.
+# metrics_listen = "127.0.0.1:9090"
 "#;
 
 /// The settings a configuration file may hold.
-const KNOWN: [&str; 8] = [
+const KNOWN: [&str; 9] = [
     "data",
     "default_school",
     "listen",
@@ -129,6 +137,7 @@ const KNOWN: [&str; 8] = [
     "body_timeout",
     "max_connections_per_ip",
     "trusted_proxies",
+    "metrics_listen",
 ];
 
 /// Reads `key = "value"` lines (a subset of TOML: strings, comments).
@@ -221,6 +230,14 @@ pub async fn run(data: Option<PathBuf>, store: super::StoreArgs, args: Args) -> 
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
+    let metrics_listener = match args.metrics_listen.or_else(|| from_file("metrics_listen")) {
+        Some(addr) => {
+            let l = std::net::TcpListener::bind(&addr).with_context(|| format!("metrics on {addr}"))?;
+            tracing::info!(addr = %l.local_addr()?, "metrics at /metrics");
+            Some(std::sync::Arc::new(l))
+        }
+        None => None,
+    };
     let config = doorplate_server::Config {
         min_free_bytes: args.min_free_mb << 20,
         uploads: UploadPolicy {
@@ -230,6 +247,7 @@ pub async fn run(data: Option<PathBuf>, store: super::StoreArgs, args: Args) -> 
         http,
         default_school: args.default_school.or_else(|| from_file("default_school")),
         ice,
+        metrics_listener,
         ..store.config(data)
     };
     super::serve_until_signal(listener, config).await

@@ -9,6 +9,7 @@ use crate::auth::{Caller, bearer, resolve};
 use crate::crypto::new_token;
 use crate::error::{ApiError, ApiResult, Query};
 use crate::hub::Principal;
+use crate::metrics::SocketCount;
 use crate::revocation::Registered;
 use crate::school::{AppState, Ticket};
 use axum::extract::State;
@@ -26,6 +27,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 const TICKET_SECONDS: i64 = 30;
 /// Idle sockets are pinged this often; a client silent for three periods is closed.
 const HEARTBEAT: Duration = Duration::from_secs(25);
+/// At shutdown each socket closes (1012) at a random moment within this, so thousands of
+/// clients do not all reconnect in the same instant.
+const RESTART_SPREAD_MS: u32 = 1500;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(new_ticket)).routes(routes!(events))
@@ -139,13 +143,24 @@ async fn events(
         )
     })?;
     let sub = app.hub.subscribe(principal, q.after);
+    let kind = match (&principal, &ending) {
+        (Principal::Device(_), _) => &app.metrics.sockets.device,
+        (_, Some(Ending::Session(_))) => &app.metrics.sockets.session,
+        _ => &app.metrics.sockets.user,
+    };
+    let counted = SocketCount::open(kind);
+    // Taken before the upgrade: shutdown waits for this socket's close from here on.
+    let tracked = app.sockets.token();
     // Small buffers: an idle socket must cost a few KiB, not tungstenite's default 128 KiB.
     Ok(ws
         .read_buffer_size(4 * 1024)
         .write_buffer_size(4 * 1024)
         .max_write_buffer_size(1 << 20)
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| serve_socket(app, socket, principal, sub, ending)))
+        .on_upgrade(move |socket| async move {
+            serve_socket(app, socket, principal, sub, ending).await;
+            drop((counted, tracked));
+        }))
 }
 
 /// What ends a user's socket besides the client and shutdown.
@@ -188,6 +203,8 @@ async fn serve_socket(
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
     let mut missed_pongs = 0u8;
+    // When this socket closes for the restart, once the server is shutting down.
+    let mut closing: Option<tokio::time::Instant> = None;
     let first: Vec<_> = sub.resync.take().into_iter().chain(sub.replay.drain(..)).collect();
     let close = |code: u16, reason: &'static str| {
         Message::Close(Some(CloseFrame {
@@ -247,7 +264,11 @@ async fn serve_socket(
                 let _ = tx.send(close(4001, reason)).await;
                 break;
             },
-            _ = ended(Some(&mut shutdown)) => {
+            // Frames still go out until this socket's moment comes.
+            _ = ended(Some(&mut shutdown)), if closing.is_none() => {
+                closing = Some(tokio::time::Instant::now() + restart_delay());
+            },
+            _ = until(closing) => {
                 let _ = tx.send(close(1012, "server restarting")).await;
                 break;
             },
@@ -268,6 +289,20 @@ fn finish(app: &AppState, principal: Principal, sub: u64, ending: Option<Ending>
     if let Some(Ending::Login { user, revoked, .. }) = ending {
         drop(revoked);
         app.revocations.release(user);
+    }
+}
+
+/// A random moment within [`RESTART_SPREAD_MS`].
+fn restart_delay() -> Duration {
+    let r = getrandom::u32().unwrap_or(0) % RESTART_SPREAD_MS;
+    Duration::from_millis(u64::from(r))
+}
+
+/// Completes at `at` (never, for `None`).
+async fn until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

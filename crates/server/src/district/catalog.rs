@@ -360,10 +360,26 @@ impl Catalog {
         }
     }
 
-    /// Opens a school's store.
+    /// Opens a school's store (no one hears its writer: see [`Catalog::open_store_observed`]).
     pub async fn open_store(&self, entry: &Entry) -> Result<std::sync::Arc<dyn doorplate_store::Store>, CatalogError> {
         Ok(match self {
             Catalog::Folder(f) => std::sync::Arc::new(SqliteStore::open(&f.dir_of(entry).join("doorplate.db"))?),
+            Catalog::Postgres { district, .. } => std::sync::Arc::new(district.open_school(&entry.info.slug).await?),
+        })
+    }
+
+    /// Opens a school's store; `observer` hears the SQLite writer's commits (the
+    /// metrics; the PostgreSQL writer reports none yet).
+    pub async fn open_store_observed(
+        &self,
+        entry: &Entry,
+        observer: std::sync::Arc<dyn doorplate_store::sqlite::WriterObserver>,
+    ) -> Result<std::sync::Arc<dyn doorplate_store::Store>, CatalogError> {
+        Ok(match self {
+            Catalog::Folder(f) => std::sync::Arc::new(SqliteStore::open_observed(
+                &f.dir_of(entry).join("doorplate.db"),
+                observer,
+            )?),
             Catalog::Postgres { district, .. } => std::sync::Arc::new(district.open_school(&entry.info.slug).await?),
         })
     }

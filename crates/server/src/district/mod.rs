@@ -106,10 +106,17 @@ impl Hosted {
         let _ = self.stop.send(true);
     }
 
-    /// Stops the school and waits for its engine and sweeper to finish their pass (cut
-    /// short after `drain`).
+    /// Stops the school and waits for its event sockets to close (each at its moment of
+    /// the restart spread) and its engine and sweeper to finish their pass (cut short
+    /// after `drain`).
     pub async fn stop(&self, drain: std::time::Duration) {
         self.signal_stop();
+        self.app.sockets.close();
+        // The spread is 1.5 s; a client that stopped reading must not hold the exit.
+        let sockets = drain.min(std::time::Duration::from_secs(3));
+        if tokio::time::timeout(sockets, self.app.sockets.wait()).await.is_err() {
+            tracing::warn!(school = %self.info.slug, open = self.app.sockets.len(), "event sockets did not close in time");
+        }
         let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock().unwrap());
         let aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
         let finished = tokio::time::timeout(drain, async {

@@ -81,11 +81,17 @@ pub struct Core {
     /// Per-student locks (sharded): presence changes and hints of one student in order.
     /// tokio mutexes: they are held across store writes.
     student_locks: Vec<tokio::sync::Mutex<()>>,
+    /// The school's counters and gauges (`crate::metrics`).
+    pub metrics: crate::metrics::SchoolMetrics,
 }
 
 impl Core {
     /// Loads what lives in memory from the store.
-    pub async fn load(clock: Arc<dyn Clock>, store: Arc<dyn Store>) -> Result<Core, doorplate_store::StoreError> {
+    pub async fn load(
+        clock: Arc<dyn Clock>,
+        store: Arc<dyn Store>,
+        metrics: crate::metrics::SchoolMetrics,
+    ) -> Result<Core, doorplate_store::StoreError> {
         let settings = store.settings().await?;
         let presence = PresenceTable::load(&store.presences().await?);
         let unread = Unread::default();
@@ -106,6 +112,7 @@ impl Core {
             admins: RwLock::new(Vec::new()),
             last_seen_written: Sharded::default(),
             student_locks: (0..1024).map(|_| tokio::sync::Mutex::new(())).collect(),
+            metrics,
         })
     }
 

@@ -65,6 +65,7 @@ impl Delivery {
         if !created {
             return Ok((msg, false));
         }
+        self.core.metrics.messages_stored.inc();
         let unread = self.core.unread.add(recipient.id, 1);
         for (plate, _) in &plates {
             self.hint(*plate, recipient.id, &recipient.display_name, unread, msg.urgent);
@@ -118,6 +119,7 @@ impl Delivery {
 
     /// R3's hint to a doorplate: a count and a name, never content.
     fn hint(&self, doorplate: Id, student: Id, display_name: &str, unread: u32, urgent: bool) {
+        self.core.metrics.hints_sent.inc();
         self.core.hub.publish(
             Principal::Device(doorplate),
             "notify.new_message",

@@ -78,6 +78,9 @@ pub struct HostedSchool {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Which school this is (slug, name, zone at the time it was hosted).
     pub school: crate::district::SchoolInfo,
+    /// The open event sockets (axum does not wait for them): shutdown waits until each
+    /// has sent its close.
+    pub sockets: tokio_util::task::TaskTracker,
 }
 
 /// The shared parts are read everywhere (`app.store`, `app.hub`, `app.presence`,
@@ -96,8 +99,10 @@ impl HostedSchool {
         secrets: Secrets,
         media_dir: PathBuf,
         shutdown: tokio::sync::watch::Receiver<bool>,
+        metrics: crate::metrics::SchoolMetrics,
     ) -> Result<HostedSchool, StoreError> {
-        let core = Arc::new(Core::load(clock, store).await?);
+        let throttles = Throttles::counting(metrics.throttled.clone());
+        let core = Arc::new(Core::load(clock, store, metrics).await?);
         let delivery = Arc::new(Delivery::new(core.clone()));
         let arrivals = Arc::new(Arrivals::new(core.clone(), delivery.clone()));
         let engine = Arc::new(Engine::new(core.clone(), arrivals.clone(), delivery.clone()));
@@ -110,7 +115,7 @@ impl HostedSchool {
             calls,
             ice: IceConfig::default(),
             secrets,
-            throttles: Throttles::default(),
+            throttles,
             tickets: Mutex::new(HashMap::new()),
             revocations: Revocations::default(),
             media_dir,
@@ -123,6 +128,7 @@ impl HostedSchool {
                 name: "Doorplate".into(),
                 timezone: String::new(),
             },
+            sockets: tokio_util::task::TaskTracker::new(),
         })
     }
 

@@ -20,6 +20,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use writer::Writer;
+pub use writer::WriterObserver;
 
 /// SQLite adapter of [`Store`].
 pub struct SqliteStore {
@@ -145,13 +146,19 @@ impl SqliteStore {
     /// database, its WAL and its shared-memory file are readable by the server's user
     /// alone (0600): they hold every message.
     pub fn open(path: &Path) -> Result<SqliteStore> {
+        Self::open_observed(path, writer::unobserved())
+    }
+
+    /// [`SqliteStore::open`], with the writer reporting its queue and its commits to
+    /// `observer` (the server's metrics).
+    pub fn open_observed(path: &Path, observer: Arc<dyn WriterObserver>) -> Result<SqliteStore> {
         make_private(path).map_err(|e| internal(format!("{}: {e}", path.display())))?;
         let conn = open(path, false)?;
         migrate::migrate(&conn)?;
         // The writer never checkpoints: copying the WAL back into the database (and its
         // sync) would stall every caller of that batch. A thread of its own does it.
         conn.execute_batch("PRAGMA wal_autocheckpoint=0;").map_err(internal)?;
-        let writer = Writer::start(conn).map_err(internal)?;
+        let writer = Writer::start(conn, observer).map_err(internal)?;
         let stop = Arc::new(AtomicBool::new(false));
         start_checkpointer(path, stop.clone())?;
         Ok(SqliteStore {

@@ -10,7 +10,32 @@
 
 use crate::{Result, StoreError};
 use rusqlite::Connection;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+/// Who watches the writer (the server's metrics). The store only reports; how the
+/// numbers are kept and shown is the watcher's business, so this crate needs no metrics
+/// library. Each call must be cheap and never block: `queued` runs on every write.
+pub trait WriterObserver: Send + Sync {
+    /// A write joined the queue (`+1`), or the writer took one from it (`-1`).
+    fn queued(&self, delta: i64);
+    /// A batch of `jobs` writes ended (committed or not) `took` after its `BEGIN`: the
+    /// jobs' own work plus the disk sync of the commit.
+    fn committed(&self, jobs: usize, took: Duration);
+}
+
+/// The watcher of a store nobody watches.
+struct Unobserved;
+
+impl WriterObserver for Unobserved {
+    fn queued(&self, _: i64) {}
+    fn committed(&self, _: usize, _: Duration) {}
+}
+
+/// A writer nobody watches.
+pub(crate) fn unobserved() -> Arc<dyn WriterObserver> {
+    Arc::new(Unobserved)
+}
 
 /// Most jobs in one transaction: bounds the time the first caller waits.
 const MAX_BATCH: usize = 2048;
@@ -38,17 +63,28 @@ type Finish = Box<dyn FnOnce(std::result::Result<(), CommitError>) + Send>;
 type Job = Box<dyn FnOnce(Option<&Connection>) -> Finish + Send>;
 
 /// Handle to the writer thread; cheap to share (the std `Sender` is `Sync`).
+///
+/// Dropping it closes the queue and waits for the thread to finish every write it had
+/// already accepted (each caller still gets its answer), so a store dropped at shutdown
+/// leaves nothing it took half done.
 pub(crate) struct Writer {
     tx: mpsc::Sender<Job>,
+    observer: Arc<dyn WriterObserver>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Writer {
-    pub(crate) fn start(conn: Connection) -> std::io::Result<Writer> {
+    pub(crate) fn start(conn: Connection, observer: Arc<dyn WriterObserver>) -> std::io::Result<Writer> {
         let (tx, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
+        let watcher = observer.clone();
+        let thread = std::thread::Builder::new()
             .name("doorplate-sqlite-writer".into())
-            .spawn(move || run(conn, rx))?;
-        Ok(Writer { tx })
+            .spawn(move || run(conn, rx, watcher.as_ref()))?;
+        Ok(Writer {
+            tx,
+            observer,
+            thread: Some(thread),
+        })
     }
 
     /// Runs `f` in the next batch and returns its result once the batch is committed.
@@ -72,10 +108,28 @@ impl Writer {
                 let _ = tx.send(answer);
             })
         });
+        // Counted before it is sent, so the writer never takes it off a count of zero.
+        self.observer.queued(1);
         // The receiver goes only when the thread ends (a panic outside a job, say): then
         // no write can ever succeed, and /readyz must say so.
-        self.tx.send(job).map_err(|_| StoreError::WriterStopped)?;
+        if self.tx.send(job).is_err() {
+            self.observer.queued(-1);
+            return Err(StoreError::WriterStopped);
+        }
         rx.await.map_err(|_| StoreError::WriterStopped)?
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // A fresh sender in its place: dropping ours closes the queue, and the thread
+        // ends once it has written (and answered) every job already in it.
+        drop(std::mem::replace(&mut self.tx, mpsc::channel().0));
+        if let Some(thread) = self.thread.take()
+            && thread.thread().id() != std::thread::current().id()
+        {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -106,9 +160,11 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
     out
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
+fn run(conn: Connection, rx: mpsc::Receiver<Job>, observer: &dyn WriterObserver) {
     let mut finishes: Vec<Finish> = Vec::with_capacity(64);
     while let Ok(first) = rx.recv() {
+        observer.queued(-1);
+        let began = Instant::now();
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "could not begin a write transaction");
             first(None)(Err(CommitError::of(&e)));
@@ -117,7 +173,10 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
         finishes.push(first(Some(&conn)));
         while finishes.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(job) => finishes.push(job(Some(&conn))),
+                Ok(job) => {
+                    observer.queued(-1);
+                    finishes.push(job(Some(&conn)));
+                }
                 Err(_) => break,
             }
         }
@@ -126,6 +185,7 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
             tracing::error!(error = ?e, batch = finishes.len(), "group commit failed");
             let _ = conn.execute_batch("ROLLBACK");
         }
+        observer.committed(finishes.len(), began.elapsed());
         for finish in finishes.drain(..) {
             finish(committed.clone());
         }
