@@ -1,5 +1,5 @@
 //! The `doorplate` command: `serve`, `demo`, `admin create`, `school create|list`,
-//! `default-config`.
+//! `backup`, `restore`, `default-config`.
 
 mod cli;
 
@@ -43,6 +43,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::school::Command,
     },
+    /// Back up every school (databases, media, key) into one archive, while the server
+    /// runs.
+    Backup(cli::backup::BackupArgs),
+    /// Restore an archive into an empty (or new) data folder.
+    Restore(cli::backup::RestoreArgs),
     /// Print a commented example configuration file.
     DefaultConfig,
 }
@@ -57,6 +62,8 @@ fn main() -> anyhow::Result<()> {
             Command::Demo(args) => cli::demo::run(cli.data, args).await,
             Command::Admin { command } => cli::admin::run(cli.data, command).await,
             Command::School { command } => cli::school::run(cli.data, command).await,
+            Command::Backup(args) => cli::backup::backup(cli.data, args).await,
+            Command::Restore(args) => cli::backup::restore(cli.data, args).await,
             Command::DefaultConfig => {
                 print!("{}", cli::serve::DEFAULT_CONFIG);
                 Ok(())

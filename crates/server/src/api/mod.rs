@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod arrangements;
 pub mod auth;
+pub mod backups;
 pub mod doorplate;
 pub mod events;
 pub mod fleet;
@@ -65,7 +66,8 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(notices::router())
         .merge(import::router())
         .merge(alerts::router())
-        .merge(preferences::router());
+        .merge(preferences::router())
+        .merge(backups::router());
     let (router, mut doc) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
     openapi::complete(&mut doc);
