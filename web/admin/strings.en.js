@@ -542,6 +542,11 @@ addStrings({
     'settings.max_image': 'Largest picture',
     'settings.max_voice': 'Largest voice message',
     'settings.max_video': 'Largest video',
+    'settings.backup': 'Backup',
+    'settings.backup_sub': 'The server’s own daily backup of every school, set by the operator (serve --backup-dir).',
+    'settings.backup_last': 'Last backup {when} ({ago}): {size}, {file}',
+    'settings.backup_none': 'No backup by the server yet: it takes none, or its first is still to come. Ask the operator how this school is backed up.',
+    'settings.backup_unknown': 'The last backup could not be read.',
 
     // Import
     'import.sub': 'Bring in a whole school from CSV files. Nothing is written until the check passes; then everything is imported at once, or nothing.',
