@@ -549,3 +549,66 @@ async fn the_server_backs_up_daily_keeps_the_newest_and_the_console_shows_the_la
     }
     server.stop().await;
 }
+
+/// A disk that fills up during the backup: the command fails saying why, and leaves
+/// neither an archive nor its `.part`. (The child may write files of at most 600 KB —
+/// `RLIMIT_FSIZE`, so the write fails as on a full disk — enough for the database's
+/// snapshot but not for the archive with a 1 MB picture in it.)
+#[tokio::test]
+async fn a_backup_that_runs_out_of_room_fails_cleanly_and_leaves_no_archive() {
+    use std::os::unix::process::CommandExt;
+    let server = TestServer::start().await;
+    let s = School::new(&server).await;
+    let mut picture = PNG.to_vec();
+    picture.resize(1 << 20, 0);
+    let res = s
+        .api
+        .http
+        .post(format!("{}/api/v1/media", s.api.base))
+        .bearer_auth(&s.gwen_token)
+        .header("content-type", "image/png")
+        .body(picture)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let work = TempDir::new();
+    let archive = work.0.join("full.dpbk");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_doorplate"));
+    cmd.args([
+        "--data",
+        server.dir.0.to_str().unwrap(),
+        "backup",
+        "--out",
+        archive.to_str().unwrap(),
+    ]);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 600 << 10,
+                rlim_max: 600 << 10,
+            };
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the backup succeeded: {said}");
+    assert!(
+        said.contains("writing") && said.contains("full.dpbk.part") && said.contains("too large"),
+        "{said}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&work.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    server.stop().await;
+}

@@ -121,7 +121,10 @@ pub fn take(
         Ok(counts) => counts,
         Err(e) => {
             let _ = std::fs::remove_file(&part);
-            return Err(e);
+            return Err(match e {
+                BackupError::Io(e) => BackupError::Source(format!("writing {}: {e}", part.display())),
+                other => other,
+            });
         }
     };
     if let Err(e) = std::fs::rename(&part, out) {
