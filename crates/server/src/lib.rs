@@ -307,11 +307,12 @@ async fn watch_catalog(
             }
         }
         for slug in district.slugs() {
-            if slug != district.default_slug() && !entries.iter().any(|e| e.info.slug == slug) {
-                if let Some(hosted) = district.remove(&slug) {
-                    tracing::info!(school = %slug, "school removed: no longer hosted");
-                    hosted.stop(DRAIN).await;
-                }
+            if slug != district.default_slug()
+                && !entries.iter().any(|e| e.info.slug == slug)
+                && let Some(hosted) = district.remove(&slug)
+            {
+                tracing::info!(school = %slug, "school removed: no longer hosted");
+                hosted.stop(DRAIN).await;
             }
         }
     }

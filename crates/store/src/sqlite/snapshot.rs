@@ -122,7 +122,7 @@ mod tests {
     use crate::Store;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
     fn temp(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("doorplate-store-{name}-{}", std::process::id()));
