@@ -523,6 +523,8 @@ async fn the_server_backs_up_daily_keeps_the_newest_and_the_console_shows_the_la
     assert_eq!((st, v), (StatusCode::OK, Value::Null), "no backup yet");
     let (st, _) = api.get("/api/v1/backups/last", &s.gwen_token).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
+    let (_, doc) = api.call("GET", "/api/v1/openapi.json", None, None).await;
+    assert!(doc["paths"]["/api/v1/backups/last"]["get"].is_object(), "in the OpenAPI document");
 
     let count = || std::fs::read_dir(&backups.0).unwrap().count();
     for day in 1..=3 {
