@@ -605,6 +605,11 @@ addStrings({
     'settings.calls_hours_hint': 'In the school’s time zone. A day that is off has no calls.',
     'settings.calls_from': 'From',
     'settings.calls_to': 'To',
+    'settings.backup': 'Backup',
+    'settings.backup_sub': 'The server’s own daily backup of every school, set by the operator (serve --backup-dir).',
+    'settings.backup_last': 'Last backup {when} ({ago}): {size}, {file}',
+    'settings.backup_none': 'No backup by the server yet: it takes none, or its first is still to come. Ask the operator how this school is backed up.',
+    'settings.backup_unknown': 'The last backup could not be read.',
 
     // Import
     'import.sub': 'Bring in a whole school from CSV files. Nothing is written until the check passes; then everything is imported at once, or nothing.',

@@ -595,6 +595,11 @@ addStrings({
     'settings.calls_hours_hint': '按学校时区。关闭的日子不能通话。',
     'settings.calls_from': '从',
     'settings.calls_to': '到',
+    'settings.backup': '备份',
+    'settings.backup_sub': '服务器每天自动备份所有学校，由运维人员设置（serve --backup-dir）。',
+    'settings.backup_last': '上次备份：{when}（{ago}），{size}，{file}',
+    'settings.backup_none': '服务器还没有备份：未开启自动备份，或第一次备份尚未进行。请向运维人员确认本校的备份方式。',
+    'settings.backup_unknown': '无法读取上次备份的信息。',
 
     'import.sub': '用 CSV 文件导入全校数据。检查通过之前不会写入任何内容；导入时要么全部成功，要么全部不写入。',
     'import.step_kind': '要导入什么？',

@@ -1,5 +1,5 @@
 //! The `doorplate` command: `serve`, `demo`, `admin create`, `school create|list`,
-//! `default-config`.
+//! `backup`, `restore`, `default-config`.
 
 mod cli;
 
@@ -46,7 +46,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server.
-    Serve(cli::serve::Args),
+    Serve(Box<cli::serve::Args>),
     /// Run the server on 127.0.0.1:8080 with a throw-away demo school.
     Demo(cli::demo::Args),
     /// Manage accounts from the command line.
@@ -59,6 +59,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::school::Command,
     },
+    /// Back up every school (databases, media, key) into one archive, while the server
+    /// runs.
+    Backup(cli::backup::BackupArgs),
+    /// Restore an archive into an empty (or new) data folder.
+    Restore(cli::backup::RestoreArgs),
     /// Print a commented example configuration file.
     DefaultConfig,
 }
@@ -76,10 +81,12 @@ fn main() -> anyhow::Result<()> {
     };
     rt.block_on(async move {
         match cli.command {
-            Command::Serve(args) => cli::serve::run(cli.data, store, args).await,
+            Command::Serve(args) => cli::serve::run(cli.data, store, *args).await,
             Command::Demo(args) => cli::demo::run(cli.data, args).await,
             Command::Admin { command } => cli::admin::run(cli.data, store, command).await,
             Command::School { command } => cli::school::run(cli.data, store, command).await,
+            Command::Backup(args) => cli::backup::backup(cli.data, args).await,
+            Command::Restore(args) => cli::backup::restore(cli.data, args).await,
             Command::DefaultConfig => {
                 print!("{}", cli::serve::DEFAULT_CONFIG);
                 Ok(())

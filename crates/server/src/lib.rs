@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod client;
 pub mod crypto;
 pub mod district;
@@ -61,6 +62,8 @@ pub struct Config {
     pub ice: school::IceConfig,
     /// A listener, already bound, for Prometheus metrics at `/metrics` (off: `None`).
     pub metrics_listener: Option<Arc<std::net::TcpListener>>,
+    /// Daily backups of the whole data folder (`backup::schedule`); `None`: off.
+    pub backups: Option<backup::schedule::Schedule>,
 }
 
 /// The default free-space floor: 64 MiB.
@@ -79,6 +82,7 @@ impl Config {
             key_file: None,
             ice: school::IceConfig::default(),
             metrics_listener: None,
+            backups: None,
         }
     }
 }
@@ -197,7 +201,8 @@ async fn host(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let counted = metrics.school(&entry.info.slug);
     let app = open_school(config, catalog, entry, master, clock, stopped, counted).await?;
-    let router = router(app.clone(), &config.http)?;
+    let backups = api::backups::BackupDir(config.backups.as_ref().map(|b| b.dir.clone()));
+    let router = router(app.clone(), &config.http)?.layer(axum::Extension(backups));
     app.reload_admins().await;
     let mut info = entry.info.clone();
     // The school's settings hold its zone; the catalog's copy may be older.
@@ -256,10 +261,16 @@ pub async fn run_on_clock(
         catalog,
         master,
         config.clone(),
-        clock,
+        clock.clone(),
         metrics,
-        stop_rx,
+        stop_rx.clone(),
     ));
+    if let Some(schedule) = config.backups.clone() {
+        let zone_of = district.clone();
+        let zone = move || backup_zone(&zone_of);
+        let task = backup::schedule::run(config.data_dir.clone(), schedule, clock.clone(), zone, stop_rx.clone());
+        tokio::spawn(task);
+    }
     let addr = listener.local_addr().ok();
     tracing::info!(addr = ?addr, data = %config.data_dir.display(), schools = ?district.slugs(), "doorplate serving");
     let limits = serve::ConnLimits {
@@ -339,6 +350,14 @@ async fn watch_catalog(
             }
         }
     }
+}
+
+/// Daily backups keep the default school's wall clock.
+fn backup_zone(district: &District) -> jiff::tz::TimeZone {
+    district
+        .get(district.default_slug())
+        .and_then(|h| jiff::tz::TimeZone::get(&h.app.settings().timezone).ok())
+        .unwrap_or(jiff::tz::TimeZone::UTC)
 }
 
 /// How often a running server looks for schools added to or removed from its data

@@ -1,16 +1,18 @@
 // Settings: the school's policy — time zone and language, term and holidays, how many
 // doorplates a student may be present at, session idle time, what guardians see, how
 // long messages are kept and how large media may be, and calls (settings_calls.js).
-// Saves only what changed.
+// Saves only what changed. Below them, the deployment's last backup (read only: backups
+// are the server's, not the school's).
 
 import { h, setChildren } from '/common/dom.js';
 import { t } from '/common/i18n.js';
-import { call, formatDay } from '../lib.js';
+import { call, formatDay, formatWhen, formatAgo } from '../lib.js';
 import { pageHeader, field, input, select, checkbox, button, formError, busy, loading, errorBox, toast } from '../ui.js';
 import { settingsChanged } from '../app.js';
 import { callsCard } from './settings_calls.js';
 
 const MB = 1024 * 1024;
+const megabytes = (n) => `${(n / MB).toFixed(n < 10 * MB ? 1 : 0)} MB`;
 
 export function mount(root) {
   const body = h('div', {}, loading());
@@ -99,7 +101,25 @@ export function mount(root) {
         field(t('settings.max_voice'), mb('max_voice_bytes')),
         field(t('settings.max_video'), mb('max_video_bytes')))),
       card(t('settings.calls'), t('settings.calls_sub'), calls.el),
-      h('div', { class: 'settings-save' }, errors.el, save)));
+      h('div', { class: 'settings-save' }, errors.el, save),
+      backupCard));
+    loadBackup();
+  }
+
+  // The server's own daily backup (`serve --backup-dir`): when, how large, which file.
+  const backupStatus = h('p', { class: 'dim', 'data-testid': 'backup-last', text: t('common.loading') });
+  const backupCard = h('section', { class: 'card card-pad settings-card' },
+    h('div', { class: 'settings-head' }, h('h2', { text: t('settings.backup') }), h('p', { text: t('settings.backup_sub') })),
+    backupStatus);
+  async function loadBackup() {
+    try {
+      const last = await call('GET', '/api/v1/backups/last');
+      backupStatus.textContent = last
+        ? t('settings.backup_last', { when: formatWhen(last.at, { year: true }), ago: formatAgo(last.at), size: megabytes(last.size_bytes), file: last.file })
+        : t('settings.backup_none');
+    } catch {
+      backupStatus.textContent = t('settings.backup_unknown');
+    }
   }
 
   load();

@@ -1,6 +1,7 @@
 //! One subcommand per file, each with a `run` function.
 
 pub mod admin;
+pub mod backup;
 pub mod demo;
 pub mod school;
 pub mod serve;

@@ -63,6 +63,16 @@ pub struct Args {
     /// 127.0.0.1:9090; keep it off the public network) [default: off].
     #[arg(long, env = "DOORPLATE_METRICS_LISTEN")]
     metrics_listen: Option<String>,
+    /// Take a backup of every school daily into this folder (for operators with no
+    /// backup of their own; see `doorplate backup`).
+    #[arg(long, env = "DOORPLATE_BACKUP_DIR")]
+    backup_dir: Option<PathBuf>,
+    /// The time of the daily backup, HH:MM on the default school's clock [default: 02:30].
+    #[arg(long, env = "DOORPLATE_BACKUP_AT")]
+    backup_at: Option<String>,
+    /// How many daily backups to keep [default: 7].
+    #[arg(long, env = "DOORPLATE_BACKUP_KEEP")]
+    backup_keep: Option<u64>,
 }
 
 /// The TURN relay for calls from the flags: URLs and the secret go together.
@@ -125,10 +135,17 @@ listen = "127.0.0.1:8080"
 # Prometheus metrics at /metrics on a listener of its own (off unless set). Names start
 # with doorplate_; no label carries a message, a name or a token. Keep it private.
 # metrics_listen = "127.0.0.1:9090"
+
+# Daily backups of every school into a folder of their own, at a time on the default
+# school's clock, keeping the newest few. An archive holds the key and every message:
+# keep the folder as private as the data folder.
+# backup_dir = "/var/backups/doorplate"
+# backup_at = "02:30"
+# backup_keep = "7"
 "#;
 
 /// The settings a configuration file may hold.
-const KNOWN: [&str; 9] = [
+const KNOWN: [&str; 12] = [
     "data",
     "default_school",
     "listen",
@@ -138,6 +155,9 @@ const KNOWN: [&str; 9] = [
     "max_connections_per_ip",
     "trusted_proxies",
     "metrics_listen",
+    "backup_dir",
+    "backup_at",
+    "backup_keep",
 ];
 
 /// Reads `key = "value"` lines (a subset of TOML: strings, comments).
@@ -224,6 +244,27 @@ pub async fn run(data: Option<PathBuf>, store: super::StoreArgs, args: Args) -> 
     } else {
         args.trusted_proxy
     };
+    let backups = match args.backup_dir.or_else(|| from_file("backup_dir").map(PathBuf::from)) {
+        Some(dir) => {
+            let at = args
+                .backup_at
+                .or_else(|| from_file("backup_at"))
+                .unwrap_or_else(|| "02:30".into());
+            let keep = number(args.backup_keep, "backup_keep")?.unwrap_or(7);
+            if keep == 0 {
+                anyhow::bail!("backup_keep must be at least 1");
+            }
+            Some(doorplate_server::backup::schedule::Schedule {
+                dir,
+                at_minute: doorplate_server::backup::schedule::parse_at(&at).map_err(anyhow::Error::msg)?,
+                keep: keep as usize,
+            })
+        }
+        None if args.backup_at.is_some() || args.backup_keep.is_some() => {
+            anyhow::bail!("--backup-at and --backup-keep need --backup-dir")
+        }
+        None => None,
+    };
     if let Some(n) = super::raise_fd_limit() {
         tracing::info!(open_files = n, "open file limit");
     }
@@ -248,6 +289,7 @@ pub async fn run(data: Option<PathBuf>, store: super::StoreArgs, args: Args) -> 
         default_school: args.default_school.or_else(|| from_file("default_school")),
         ice,
         metrics_listener,
+        backups,
         ..store.config(data)
     };
     super::serve_until_signal(listener, config).await

@@ -177,6 +177,17 @@ impl TestServer {
         Self::start_in_on(dir, config, None).await
     }
 
+    /// Starts on `dir` with this configuration, on a clock that stands at `at` until the
+    /// test moves it.
+    pub async fn start_configured_at(
+        dir: TempDir,
+        config: doorplate_server::Config,
+        at: jiff::Timestamp,
+    ) -> TestServer {
+        let clock = std::sync::Arc::new(doorplate_server::school::clock::ManualClock::at(at.as_microsecond()));
+        Self::start_in_on(dir, config, Some(clock)).await
+    }
+
     async fn start_in_on(
         dir: TempDir,
         mut config: doorplate_server::Config,

@@ -5,6 +5,7 @@ pub mod about;
 pub mod alerts;
 pub mod arrangements;
 pub mod auth;
+pub mod backups;
 pub mod calls;
 pub mod doorplate;
 pub mod events;
@@ -69,7 +70,8 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(import::router())
         .merge(alerts::router())
         .merge(preferences::router())
-        .merge(calls::router());
+        .merge(calls::router())
+        .merge(backups::router());
     let (router, mut doc) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
     openapi::complete(&mut doc);

@@ -11,6 +11,7 @@ mod migrate;
 mod records;
 mod rows;
 mod schedule;
+pub mod snapshot;
 mod writer;
 
 use crate::*;
