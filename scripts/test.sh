@@ -44,6 +44,13 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== Rust tests (unit, integration, crash)"
 cargo nextest run --workspace --no-fail-fast
 
+echo "== the same integration tests on PostgreSQL (a throwaway cluster; crates/pgtest)"
+# Every test that drives the server through its API runs again with its schools in
+# PostgreSQL. Left out: the tests of the data folder itself (backups, the folder of
+# schools, file permissions and the disk) and the SQLite writer's metrics.
+DOORPLATE_TEST_STORE=postgres cargo nextest run -p doorplate --no-fail-fast \
+  -E 'not (binary(backup) | binary(schools) | binary(security_storage) | binary(metrics) | binary(restart))'
+
 echo "== browser tests (headless Chromium against the real server)"
 cargo build -p doorplate --quiet
 bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/doorplate"

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use doorplate_domain::Role;
 use doorplate_server::api::import::parse_csv;
-use doorplate_store::{DirectoryStore, NewUser, sqlite::SqliteStore};
+use doorplate_store::NewUser;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -355,8 +355,8 @@ async fn no_card_badge_or_doorplate_proof_yields_admin_powers() {
     let dir = TempDir::new();
     create_admin(&dir.0).await;
     {
-        let secrets = doorplate_server::crypto::Secrets::load_or_create(&dir.0).unwrap();
-        let store = SqliteStore::open(&dir.0.join("doorplate.db")).unwrap();
+        let secrets = default_school_secrets(&dir.0).await;
+        let store = default_school_store(&dir.0).await;
         let admin = store
             .create_user(NewUser {
                 role: Some(Role::Admin),

@@ -118,6 +118,18 @@ pub async fn default_school_store(dir: &std::path::Path) -> std::sync::Arc<dyn d
     catalog.open_store(&entry).await.unwrap()
 }
 
+/// The hashing key of the default school of a test folder (the folder's own key on
+/// SQLite, the key derived for `main` on PostgreSQL).
+pub async fn default_school_secrets(dir: &std::path::Path) -> doorplate_server::crypto::Secrets {
+    let master = doorplate_server::crypto::Secrets::load_or_create(dir).unwrap();
+    let database = test_database(dir).await;
+    let catalog = doorplate_server::district::catalog::Catalog::open(dir, database.as_ref())
+        .await
+        .unwrap();
+    let entry = catalog.get(None).await.unwrap();
+    catalog.secrets_of(&entry, &master)
+}
+
 /// The server running in this process.
 pub struct TestServer {
     pub base: String,
