@@ -7,9 +7,6 @@
 mod common;
 
 use common::*;
-use doorplate_server::district::SchoolInfo;
-use doorplate_server::district::catalog::FolderCatalog;
-use doorplate_store::{DirectoryStore, NewUser, sqlite::SqliteStore};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::io::Write;
@@ -21,31 +18,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 const PASSPHRASE: &str = "a long passphrase for the drill";
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\x0f\x04\0\x09\xfb\x03\xfd\xe3U\xf2\x9c\0\0\0\0IEND\xaeB`\x82";
-
-/// Adds a school with an admin `admin`, as `school create` and `admin create --school`.
-async fn add_school(dir: &Path, slug: &str) {
-    let catalog = FolderCatalog::new(dir);
-    let entry = catalog
-        .create(SchoolInfo {
-            slug: slug.into(),
-            name: format!("{slug} school"),
-            timezone: "Asia/Shanghai".into(),
-        })
-        .await
-        .unwrap();
-    let store = SqliteStore::open(&catalog.dir_of(&entry).join("doorplate.db")).unwrap();
-    store
-        .create_user(NewUser {
-            role: Some(doorplate_domain::Role::Admin),
-            display_name: "Admin".into(),
-            username: Some("admin".into()),
-            password_hash: Some(doorplate_server::crypto::hash_password(ADMIN_PASSWORD)),
-            card_hash: None,
-            now: doorplate_server::school::now_micros(),
-        })
-        .await
-        .unwrap();
-}
 
 fn api_at(base: &str) -> Api {
     Api {

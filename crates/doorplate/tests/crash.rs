@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -40,28 +40,7 @@ async fn every_acknowledged_message_survives_sigkill_exactly_once() {
     let dir = TempDir::new();
     // On PostgreSQL too (DOORPLATE_TEST_STORE=postgres): SIGKILL loses nothing acknowledged.
     let env = store_env(&dir.0).await;
-    let mut admin = Command::new(BIN)
-        .envs(env.iter().cloned())
-        .args([
-            "--data",
-            dir.0.to_str().unwrap(),
-            "admin",
-            "create",
-            "--username",
-            "admin",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    admin
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(ADMIN_PASSWORD.as_bytes())
-        .unwrap();
-    assert!(admin.wait().unwrap().success());
+    create_admin_with_cli(BIN, &dir.0, &env);
 
     let (mut child, url) = spawn_server(&dir.0, &env);
     let api = Api {

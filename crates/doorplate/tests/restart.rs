@@ -12,7 +12,7 @@ use common::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -116,27 +116,7 @@ async fn send(api: &Api, token: &str, conv: &str, cid: &str) -> Result<reqwest::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_loses_nothing_and_every_client_resumes() {
     let dir = TempDir::new();
-    let mut admin = Command::new(BIN)
-        .args([
-            "--data",
-            dir.0.to_str().unwrap(),
-            "admin",
-            "create",
-            "--username",
-            "admin",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    admin
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(ADMIN_PASSWORD.as_bytes())
-        .unwrap();
-    assert!(admin.wait().unwrap().success());
+    create_admin_with_cli(BIN, &dir.0, &[]);
 
     let (mut child, url) = spawn_server(&dir.0);
     let api = Api {

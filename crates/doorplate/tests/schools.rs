@@ -6,37 +6,8 @@
 mod common;
 
 use common::*;
-use doorplate_server::district::SchoolInfo;
-use doorplate_server::district::catalog::FolderCatalog;
-use doorplate_store::{DirectoryStore, NewUser, sqlite::SqliteStore};
 use reqwest::StatusCode;
 use serde_json::json;
-
-/// Adds a school to the data folder, with an admin `admin` (the same password as the
-/// root school's), as `doorplate school create` and `admin create --school` do.
-async fn add_school(dir: &std::path::Path, slug: &str) {
-    let catalog = FolderCatalog::new(dir);
-    let entry = catalog
-        .create(SchoolInfo {
-            slug: slug.into(),
-            name: format!("{slug} school"),
-            timezone: "Asia/Shanghai".into(),
-        })
-        .await
-        .unwrap();
-    let store = SqliteStore::open(&catalog.dir_of(&entry).join("doorplate.db")).unwrap();
-    store
-        .create_user(NewUser {
-            role: Some(doorplate_domain::Role::Admin),
-            display_name: "Admin".into(),
-            username: Some("admin".into()),
-            password_hash: Some(doorplate_server::crypto::hash_password(ADMIN_PASSWORD)),
-            card_hash: None,
-            now: doorplate_server::school::now_micros(),
-        })
-        .await
-        .unwrap();
-}
 
 /// The API of one school of the server, at `/s/{slug}`.
 fn school_api(server: &TestServer, slug: &str) -> Api {

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use doorplate_domain::Role;
-use doorplate_store::NewUser;
+use doorplate_store::{DirectoryStore, NewUser};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -128,6 +128,60 @@ pub async fn default_school_secrets(dir: &std::path::Path) -> doorplate_server::
         .unwrap();
     let entry = catalog.get(None).await.unwrap();
     catalog.secrets_of(&entry, &master)
+}
+
+/// Adds a school to the data folder, with an admin `admin` (the same password as the
+/// root school's), as `doorplate school create` and `admin create --school` do.
+pub async fn add_school(dir: &std::path::Path, slug: &str) {
+    let catalog = doorplate_server::district::catalog::FolderCatalog::new(dir);
+    let entry = catalog
+        .create(doorplate_server::district::SchoolInfo {
+            slug: slug.into(),
+            name: format!("{slug} school"),
+            timezone: "Asia/Shanghai".into(),
+        })
+        .await
+        .unwrap();
+    let store = doorplate_store::sqlite::SqliteStore::open(&catalog.dir_of(&entry).join("doorplate.db")).unwrap();
+    store
+        .create_user(NewUser {
+            role: Some(doorplate_domain::Role::Admin),
+            display_name: "Admin".into(),
+            username: Some("admin".into()),
+            password_hash: Some(doorplate_server::crypto::hash_password(ADMIN_PASSWORD)),
+            card_hash: None,
+            now: doorplate_server::school::now_micros(),
+        })
+        .await
+        .unwrap();
+}
+
+/// Creates the first admin with the real binary (`doorplate admin create`), in the store
+/// the harness uses (`env` from [`store_env`]).
+pub fn create_admin_with_cli(bin: &str, dir: &std::path::Path, env: &[(&str, String)]) {
+    use std::io::Write;
+    let mut admin = std::process::Command::new(bin)
+        .args([
+            "--data",
+            dir.to_str().unwrap(),
+            "admin",
+            "create",
+            "--username",
+            "admin",
+            "--password-stdin",
+        ])
+        .envs(env.iter().cloned())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    admin
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ADMIN_PASSWORD.as_bytes())
+        .unwrap();
+    assert!(admin.wait().unwrap().success());
 }
 
 /// The server running in this process.
