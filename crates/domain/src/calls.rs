@@ -6,8 +6,8 @@
 //! the calls in memory and asks these functions what to do (calls are never recorded;
 //! only their trace — start, end, duration, who ended it — is audited).
 
+use crate::hhmm::parse_hhmm;
 use crate::permissions::{Denied, Party, may_converse};
-use crate::settings::parse_hhmm;
 use crate::{Id, Micros, Role};
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};

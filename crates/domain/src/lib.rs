@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod calls;
+pub mod hhmm;
 pub mod media;
 pub mod message;
 pub mod permissions;

@@ -7,7 +7,7 @@
 //! and the early morning of that day); `from` = `to` is quiet all day. Pure: the instant
 //! and the zone are passed in.
 
-use crate::settings::parse_hhmm;
+use crate::hhmm::parse_hhmm;
 use crate::{Micros, Role};
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;

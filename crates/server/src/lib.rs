@@ -252,7 +252,18 @@ pub async fn run_on_clock(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let scraper = match &config.metrics_listener {
         Some(l) => {
-            Some(metrics::start(l, metrics.clone(), district.clone(), stop_rx.clone()).map_err(StartError::Metrics)?)
+            let hosted = district.clone();
+            let gauges: metrics::ReadGauges = Arc::new(move || {
+                hosted
+                    .all()
+                    .iter()
+                    .map(|h| {
+                        let sources = h.app.presence.all().into_iter().map(|p| p.source);
+                        metrics::SchoolGauges::read(&h.info.slug, sources, h.app.sessions.count())
+                    })
+                    .collect()
+            });
+            Some(metrics::start(l, metrics.clone(), gauges, stop_rx.clone()).map_err(StartError::Metrics)?)
         }
         None => None,
     };

@@ -10,9 +10,8 @@
 //!
 //! Counters and the socket gauges are kept as things happen (an atomic add on the hot
 //! path); the gauges of state that lives elsewhere (presences, personal sessions,
-//! schools hosted) are read from the district when a scrape comes.
+//! schools hosted) are read when a scrape comes, through a reader the server gives.
 
-use crate::district::District;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
@@ -226,20 +225,17 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text (OpenMetrics) of every series, with the gauges read now.
-    pub fn scrape(&self, district: &District) -> String {
+    /// The Prometheus text (OpenMetrics) of every series, with the gauges read now
+    /// (`hosted`: one reading per school this process hosts).
+    pub fn scrape(&self, hosted: &[SchoolGauges]) -> String {
         let _one = self.scraping.lock().unwrap_or_else(|e| e.into_inner());
-        let hosted = district.all();
         self.schools.set(hosted.len() as i64);
         // Cleared and refilled: a school no longer hosted leaves no stale series.
         self.presences.clear();
         self.sessions.clear();
-        for h in &hosted {
-            let slug = &h.info.slug;
-            let mut by_source = [0i64; 4];
-            for p in h.app.presence.all() {
-                by_source[source_index(p.source)] += 1;
-            }
+        for h in hosted {
+            let slug = &h.slug;
+            let by_source = h.presences;
             for source in SOURCES {
                 let labels = SourceLabels {
                     school: slug.clone(),
@@ -251,13 +247,39 @@ impl Metrics {
             }
             self.sessions
                 .get_or_create(&SchoolLabel { school: slug.clone() })
-                .set(h.app.sessions.count() as i64);
+                .set(h.sessions);
         }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
         out
     }
 }
+
+/// What a scrape reads of one hosted school at that moment.
+pub struct SchoolGauges {
+    pub slug: String,
+    /// Presences by source, in the order of `SOURCES`.
+    presences: [i64; 4],
+    pub sessions: i64,
+}
+
+impl SchoolGauges {
+    /// Counts a school's presences by source and its open personal sessions.
+    pub fn read(slug: &str, presences: impl Iterator<Item = PresenceSource>, sessions: usize) -> SchoolGauges {
+        let mut by_source = [0i64; 4];
+        for source in presences {
+            by_source[source_index(source)] += 1;
+        }
+        SchoolGauges {
+            slug: slug.to_string(),
+            presences: by_source,
+            sessions: sessions as i64,
+        }
+    }
+}
+
+/// Reads every hosted school's gauges (given by whoever knows the schools).
+pub type ReadGauges = Arc<dyn Fn() -> Vec<SchoolGauges> + Send + Sync>;
 
 const SOURCES: [PresenceSource; 4] = [
     PresenceSource::Active,
@@ -420,28 +442,28 @@ pub async fn track(State(m): State<SchoolMetrics>, req: Request, next: Next) -> 
 pub fn start(
     listener: &std::net::TcpListener,
     metrics: Arc<Metrics>,
-    district: Arc<District>,
+    gauges: ReadGauges,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     let listener = listener.try_clone()?;
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    Ok(tokio::spawn(serve(listener, metrics, district, stop)))
+    Ok(tokio::spawn(serve(listener, metrics, gauges, stop)))
 }
 
 /// Serves `GET /metrics` on its own listener until `stop` turns `true`.
 async fn serve(
     listener: tokio::net::TcpListener,
     metrics: Arc<Metrics>,
-    district: Arc<District>,
+    gauges: ReadGauges,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
-            let (metrics, district) = (metrics.clone(), district.clone());
+            let (metrics, gauges) = (metrics.clone(), gauges.clone());
             async move {
-                let text = metrics.scrape(&district);
+                let text = metrics.scrape(&gauges());
                 (
                     [(
                         header::CONTENT_TYPE,

@@ -15,7 +15,7 @@ use doorplate_store::{SettingsStore, sqlite::SqliteStore};
 use std::path::{Path, PathBuf};
 
 /// The root school's slug when its `school.json` names none.
-pub const ROOT_SLUG: &str = "main";
+pub use crate::school::info::ROOT_SLUG;
 
 /// A data folder's schools.
 #[derive(Clone, Debug)]

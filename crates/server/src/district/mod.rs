@@ -16,20 +16,11 @@ use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use tokio::task::JoinHandle;
 
-/// What a school is, to the district: its address, its name and its zone.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SchoolInfo {
-    /// `[a-z0-9-]{2,32}`: the school's address, `/s/{slug}`.
-    pub slug: String,
-    pub name: String,
-    /// IANA zone, e.g. `Asia/Shanghai`.
-    pub timezone: String,
-}
+pub use crate::school::info::SchoolInfo;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SlugError {

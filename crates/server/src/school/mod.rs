@@ -18,6 +18,7 @@ pub mod core;
 pub mod delivery;
 pub mod directory;
 pub mod engine;
+pub mod info;
 pub mod presence;
 pub mod schedule;
 
@@ -77,7 +78,7 @@ pub struct HostedSchool {
     /// Turns `true` when the server shuts down: live sockets close.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Which school this is (slug, name, zone at the time it was hosted).
-    pub school: crate::district::SchoolInfo,
+    pub school: info::SchoolInfo,
     /// The open event sockets (axum does not wait for them): shutdown waits until each
     /// has sent its close.
     pub sockets: tokio_util::task::TaskTracker,
@@ -123,11 +124,7 @@ impl HostedSchool {
             uploads: crate::uploads::Uploads::new(Default::default()),
             kiosk_versions: Mutex::new(HashMap::new()),
             shutdown,
-            school: crate::district::SchoolInfo {
-                slug: crate::district::catalog::ROOT_SLUG.into(),
-                name: "Doorplate".into(),
-                timezone: String::new(),
-            },
+            school: info::SchoolInfo::unnamed(String::new()),
             sockets: tokio_util::task::TaskTracker::new(),
         })
     }
