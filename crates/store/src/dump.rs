@@ -404,7 +404,7 @@ fn value_from_json(kind: Kind, j: &Json) -> Option<Value> {
         Text | Date => Value::Text(j.as_str()?.to_string()),
         Bytes => {
             let s = j.as_str()?;
-            if s.len() % 2 != 0 || !s.is_ascii() {
+            if !s.len().is_multiple_of(2) || !s.is_ascii() {
                 return None;
             }
             Value::Bytes(
