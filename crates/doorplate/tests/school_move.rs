@@ -219,6 +219,12 @@ fn same(a: &Value, b: &Value, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_school_moves_to_postgres_and_back_with_everything_a_user_sees() {
+    if on_postgres() {
+        // The test chooses its stores itself (SQLite, PostgreSQL, SQLite); the harness
+        // would put the data folders' schools in PostgreSQL too. The default run has it.
+        eprintln!("skipped under DOORPLATE_TEST_STORE=postgres: it runs in the default (SQLite) run");
+        return;
+    }
     // The school on a data folder (SQLite).
     let dir = TempDir::new();
     create_admin(&dir.0).await;
