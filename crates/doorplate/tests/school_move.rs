@@ -272,6 +272,25 @@ async fn a_school_moves_to_postgres_and_back_with_everything_a_user_sees() {
     let moved = view(&on_pg, &s, &convs, &media).await;
     same(&before, &moved, "on PostgreSQL");
 
+    // A changed file is refused as damaged, leaving nothing behind.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let i = bytes.len() / 2;
+    bytes[i] ^= 0x01;
+    let changed = work.0.join("changed.school");
+    std::fs::write(&changed, &bytes).unwrap();
+    let mut bad = deployment(&pg.dir.0, Some(&db));
+    bad.extend(["school", "import", changed.to_str().unwrap(), "--slug", "south"].map(String::from));
+    let (ok, said) = doorplate(bad).await;
+    assert!(!ok && said.contains("damaged"), "{said}");
+    assert!(
+        !pg.dir.0.join("schools/south").exists(),
+        "a failed import leaves no folder"
+    );
+    let mut list = deployment(&pg.dir.0, Some(&db));
+    list.extend(["school", "list"].map(String::from));
+    let (ok, said) = doorplate(list).await;
+    assert!(ok && !said.contains("south") && said.contains("north"), "{said}");
+
     // Importing again into the taken slug is refused and changes nothing.
     let (ok, said) = doorplate(args).await;
     assert!(!ok && said.contains("already exists"), "{said}");
