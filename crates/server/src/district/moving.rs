@@ -256,6 +256,8 @@ pub async fn import(
             media,
             own_key,
         }),
+        // Listed meanwhile by someone else: what is there is theirs now.
+        Err(e @ MoveError::Catalog(CatalogError::Taken(_))) => Err(e),
         Err(e) => {
             let _ = std::fs::remove_dir_all(&dir);
             if let Catalog::Postgres { district, .. } = catalog {
