@@ -56,6 +56,31 @@ impl Secrets {
         }
     }
 
+    /// The key file at `path` if there is one (`None` when missing): a school moved in
+    /// from another deployment keeps the key its hashes were made with.
+    pub fn load_at(path: &Path) -> std::io::Result<Option<Secrets>> {
+        match std::fs::read(path) {
+            Ok(bytes) => Secrets::from_bytes(&bytes)
+                .map(Some)
+                .ok_or_else(|| std::io::Error::other(format!("{} is not a 32-byte key", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A key from its 32 bytes (`None` for any other length).
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Secrets> {
+        Some(Secrets {
+            key: bytes.try_into().ok()?,
+        })
+    }
+
+    /// The key's bytes, for a school's export (which must carry it: its card, badge,
+    /// doorplate and token hashes are made with it).
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.key
+    }
+
     /// A school's own key, derived from the deployment's key and the school's slug: a
     /// token, card hash or ticket of one school is worthless in another, and the key
     /// file alone (one for every server) still lets nobody in without the database.

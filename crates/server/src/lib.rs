@@ -180,7 +180,9 @@ async fn open_school(
     private().map_err(|e| StartError::DataDir(dir.clone(), e))?;
     storage::tidy_media_dir(&media);
     let store = catalog.open_store_observed(entry, metrics.writer.clone()).await?;
-    let secrets = catalog.secrets_of(entry, master);
+    let secrets = catalog
+        .secrets_of(entry, master)
+        .map_err(|e| StartError::DataDir(dir.join(district::catalog::KEY_FILE), e))?;
     let mut app = HostedSchool::new(clock, store, secrets, media, shutdown, metrics).await?;
     app.min_free_bytes = config.min_free_bytes;
     app.uploads = uploads::Uploads::new(config.uploads);

@@ -3,6 +3,7 @@
 //! Handlers see only [`Store`]; the SQLite adapter in [`sqlite`] is the embedded
 //! database, the PostgreSQL adapter in [`postgres`] the shared one (a schema per school).
 
+pub mod dump;
 mod migration;
 mod model;
 pub mod postgres;
@@ -275,4 +276,10 @@ pub trait Store:
     /// the same path as every other write. [`StoreError::WriterStopped`] when the writer
     /// is gone.
     async fn heartbeat(&self, now: Micros) -> Result<()>;
+    /// The school's whole database (every table of [`dump::TABLES`]), read in one
+    /// consistent snapshot.
+    async fn export_dump(&self) -> Result<dump::SchoolDump>;
+    /// Writes a dump into this school, keeping every id, in one transaction: all or
+    /// nothing. `Conflict("school")`, changing nothing, unless the school is empty.
+    async fn import_dump(&self, dump: dump::SchoolDump) -> Result<()>;
 }

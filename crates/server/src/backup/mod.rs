@@ -178,6 +178,16 @@ fn write_archive(
         if !entry.root || info.exists() {
             add_file(&mut w, &info, &format!("{rel}school.json"), None)?;
         }
+        // A school moved in keeps its own key (district::catalog::KEY_FILE).
+        let key = dir.join(crate::district::catalog::KEY_FILE);
+        if !entry.root && key.exists() {
+            add_file(
+                &mut w,
+                &key,
+                &format!("{rel}{}", crate::district::catalog::KEY_FILE),
+                None,
+            )?;
+        }
         schools.push(archive::ManifestSchool {
             slug: entry.info.slug.clone(),
             dir: rel.trim_end_matches('/').to_string(),

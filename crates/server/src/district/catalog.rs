@@ -14,6 +14,16 @@ use doorplate_domain::Settings;
 use doorplate_store::{SettingsStore, sqlite::SqliteStore};
 use std::path::{Path, PathBuf};
 
+/// A school moved in from another deployment keeps the key its card, badge, doorplate
+/// and token hashes were made with in this file of its folder (mode 0600), preferred to
+/// the key derived from the deployment's and its slug.
+pub const KEY_FILE: &str = "school.key";
+
+/// The school's own key file's key, or `derived` when it has none.
+fn own_key_or(dir: &Path, derived: Secrets) -> std::io::Result<Secrets> {
+    Ok(Secrets::load_at(&dir.join(KEY_FILE))?.unwrap_or(derived))
+}
+
 /// The root school's slug when its `school.json` names none.
 pub use crate::school::info::ROOT_SLUG;
 
@@ -68,12 +78,13 @@ impl FolderCatalog {
     }
 
     /// The school's own hashing key: the deployment's for the root school, derived for
-    /// every other.
-    pub fn secrets_of(&self, entry: &Entry, master: &Secrets) -> Secrets {
+    /// every other — unless the school was moved in and brought its own (`school.key`,
+    /// see [`KEY_FILE`]).
+    pub fn secrets_of(&self, entry: &Entry, master: &Secrets) -> std::io::Result<Secrets> {
         if entry.root {
-            master.clone()
+            Ok(master.clone())
         } else {
-            master.for_school(&entry.info.slug)
+            own_key_or(&self.dir_of(entry), master.for_school(&entry.info.slug))
         }
     }
 
@@ -186,7 +197,7 @@ fn read_info(path: &Path) -> Result<Option<SchoolInfo>, CatalogError> {
 }
 
 /// Writes `school.json` whole or not at all: a temporary file, synced, renamed.
-fn write_info(path: &Path, info: &SchoolInfo) -> Result<(), CatalogError> {
+pub(super) fn write_info(path: &Path, info: &SchoolInfo) -> Result<(), CatalogError> {
     let io = |e| CatalogError::Io(path.to_path_buf(), e);
     let tmp = path.with_extension("json.part");
     let body = serde_json::to_vec_pretty(info).expect("plain data serialises");
@@ -353,11 +364,16 @@ impl Catalog {
 
     /// The school's own key (see [`FolderCatalog::secrets_of`]; on a database every
     /// school's is derived).
-    pub fn secrets_of(&self, entry: &Entry, master: &Secrets) -> Secrets {
+    pub fn secrets_of(&self, entry: &Entry, master: &Secrets) -> std::io::Result<Secrets> {
         match self {
             Catalog::Folder(f) => f.secrets_of(entry, master),
-            Catalog::Postgres { .. } => master.for_school(&entry.info.slug),
+            Catalog::Postgres { .. } => own_key_or(&self.dir_of(entry), master.for_school(&entry.info.slug)),
         }
+    }
+
+    /// The key a new school of this slug gets without a key file of its own.
+    pub fn derived_secrets(&self, slug: &str, master: &Secrets) -> Secrets {
+        master.for_school(slug)
     }
 
     /// Opens a school's store (no one hears its writer: see [`Catalog::open_store_observed`]).

@@ -10,6 +10,7 @@
 //! id or throttle lives in one school's store and memory, hashed with its own key.
 
 pub mod catalog;
+pub mod moving;
 
 use crate::school::AppState;
 use axum::Router;

@@ -151,4 +151,17 @@ impl PgDistrict {
     pub async fn open_school(&self, slug: &str) -> Result<PgStore> {
         PgStore::open(&self.url, &self.school_schema(slug)).await
     }
+
+    /// Drops the schema of a school that is not listed (what a failed import made);
+    /// `Conflict("slug")`, dropping nothing, for a listed school.
+    pub async fn discard_unlisted_school(&self, slug: &str) -> Result<()> {
+        if self.schools().await?.iter().any(|s| s.slug == slug) {
+            return Err(StoreError::Conflict("slug"));
+        }
+        self.batch(&format!(
+            "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+            self.school_schema(slug)
+        ))
+        .await
+    }
 }

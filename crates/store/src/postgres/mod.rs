@@ -8,6 +8,7 @@
 
 mod directory;
 pub mod district;
+mod dump;
 mod errors;
 mod messages;
 mod migrate;
@@ -196,6 +197,22 @@ impl Store for PgStore {
             })
         })
         .await
+    }
+
+    async fn export_dump(&self) -> Result<crate::dump::SchoolDump> {
+        let c = self.reader().await?;
+        // One snapshot: every table as of the same moment.
+        c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(db)?;
+        let dump = dump::export(&c).await;
+        let _ = c.batch_execute("ROLLBACK").await;
+        dump
+    }
+
+    async fn import_dump(&self, dump: crate::dump::SchoolDump) -> Result<()> {
+        self.write(move |c| Box::pin(async move { dump::import(c, &dump).await }))
+            .await
     }
 }
 

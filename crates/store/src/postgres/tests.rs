@@ -76,3 +76,27 @@ async fn a_unique_violation_names_its_field_whatever_the_case() {
     let err = add("ANN").await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict("username")), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dump_names_every_table_and_column_of_the_schema() {
+    let (schema, store) = store().await;
+    let c = store.reader().await.unwrap();
+    let rows = c
+        .query(
+            "SELECT table_name::text, column_name::text FROM information_schema.columns
+              WHERE table_schema = $1 AND table_name NOT IN ('schema_migrations')
+              ORDER BY 1, ordinal_position",
+            &[&schema.name],
+        )
+        .await
+        .unwrap();
+    let mut live: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    live.retain(|(t, _)| !crate::dump::NOT_MOVED.contains(&t.as_str()));
+    let mut dumped: Vec<(String, String)> = crate::dump::TABLES
+        .iter()
+        .flat_map(|t| t.columns.iter().map(|(c, _)| (t.name.to_string(), c.to_string())))
+        .collect();
+    live.sort();
+    dumped.sort();
+    assert_eq!(live, dumped);
+}

@@ -5,6 +5,7 @@
 //! errors.
 
 mod directory;
+mod dump;
 mod errors;
 mod messages;
 mod migrate;
@@ -221,6 +222,21 @@ impl Store for SqliteStore {
                 .map_err(db)
         })
         .await
+    }
+
+    async fn export_dump(&self) -> Result<crate::dump::SchoolDump> {
+        self.read(|c| {
+            // One read transaction: every table as of the same moment.
+            c.execute_batch("BEGIN").map_err(db)?;
+            let dump = dump::export(c);
+            let _ = c.execute_batch("COMMIT");
+            dump
+        })
+        .await
+    }
+
+    async fn import_dump(&self, dump: crate::dump::SchoolDump) -> Result<()> {
+        self.write(move |c| dump::import(c, &dump)).await
     }
 }
 
