@@ -127,7 +127,7 @@ pub async fn default_school_secrets(dir: &std::path::Path) -> doorplate_server::
         .await
         .unwrap();
     let entry = catalog.get(None).await.unwrap();
-    catalog.secrets_of(&entry, &master)
+    catalog.secrets_of(&entry, &master).unwrap()
 }
 
 /// Adds a school to the data folder, with an admin `admin` (the same password as the
