@@ -105,6 +105,11 @@ fn ice_config(args: &Args) -> anyhow::Result<doorplate_server::school::IceConfig
 
 pub const DEFAULT_CONFIG: &str = r#"# Doorplate configuration. Flags and DOORPLATE_* variables override these lines.
 
+# What the log shows: a level (error, warn, info, debug, trace) or RUST_LOG-style
+# directives such as "info,doorplate_server=debug". RUST_LOG, when set, wins. Changed by
+# a reload (SIGHUP, `systemctl reload doorplate`) without a restart.
+# log = "info"
+
 # Where the embedded database, uploaded media and the secret key live.
 data = "./doorplate-data"
 
@@ -145,7 +150,8 @@ listen = "127.0.0.1:8080"
 "#;
 
 /// The settings a configuration file may hold.
-const KNOWN: [&str; 12] = [
+const KNOWN: [&str; 13] = [
+    "log",
     "data",
     "default_school",
     "listen",
@@ -186,12 +192,88 @@ fn read_config(path: &PathBuf) -> anyhow::Result<Vec<(String, String)>> {
     Ok(out)
 }
 
+/// Checks every value of a configuration file, so a start and a reload refuse the same
+/// files.
+fn check_config(file: &[(String, String)]) -> anyhow::Result<()> {
+    for (k, v) in file {
+        match k.as_str() {
+            "log" => {
+                super::parse_log_filter(v)?;
+            }
+            "header_timeout" | "body_timeout" | "max_connections_per_ip" | "backup_keep" => {
+                let n: u64 = v
+                    .parse()
+                    .with_context(|| format!("{k} = {v:?}: expected a whole number"))?;
+                if k == "backup_keep" && n == 0 {
+                    anyhow::bail!("backup_keep must be at least 1");
+                }
+            }
+            "trusted_proxies" => {
+                for a in v.split(',') {
+                    a.trim()
+                        .parse::<std::net::IpAddr>()
+                        .with_context(|| format!("trusted_proxies: {a:?} is not an address"))?;
+                }
+            }
+            "public_url" => {
+                doorplate_server::origin::origin_of(v).map_err(|e| anyhow::anyhow!("public_url: {e}"))?;
+            }
+            "backup_at" => {
+                doorplate_server::backup::schedule::parse_at(v).map_err(|e| anyhow::anyhow!("backup_at: {e}"))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Applies the file's `log` filter (`info` without one), unless `RUST_LOG` chose it.
+fn apply_log(file: &[(String, String)]) -> anyhow::Result<()> {
+    if super::log_from_env() {
+        return Ok(());
+    }
+    let level = file.iter().find(|(k, _)| k == "log").map_or("info", |(_, v)| v.as_str());
+    super::set_log_filter(super::parse_log_filter(level)?)
+}
+
+/// SIGHUP: reads the configuration file again. An invalid file changes nothing (the
+/// log says why); a valid one applies what can change while serving (the log filter)
+/// and names the settings that wait for a restart.
+fn reload(path: &std::path::Path, running: &[(String, String)]) {
+    tracing::info!(file = %path.display(), "reloading the configuration");
+    let file = match read_config(&path.to_path_buf()).and_then(|f| check_config(&f).map(|()| f)) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(file = %path.display(), error = %format!("{e:#}"), "configuration not reloaded: keeping the running one");
+            return;
+        }
+    };
+    if let Err(e) = apply_log(&file) {
+        tracing::error!(error = %format!("{e:#}"), "configuration not reloaded: keeping the running one");
+        return;
+    }
+    let value = |f: &[(String, String)], key: &str| f.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    for key in KNOWN.iter().filter(|k| **k != "log") {
+        if value(&file, key) != value(running, key) {
+            tracing::warn!(setting = *key, "changed in the file: takes effect at the next restart");
+        }
+    }
+    let log = value(&file, "log").unwrap_or_else(|| "info".into());
+    if super::log_from_env() {
+        tracing::info!("configuration reloaded (RUST_LOG is set and keeps choosing the log filter)");
+    } else {
+        tracing::info!(log = %log, "configuration reloaded");
+    }
+}
+
 pub async fn run(data: Option<PathBuf>, store: super::StoreArgs, args: Args) -> anyhow::Result<()> {
     let ice = ice_config(&args)?;
     let file = match &args.config {
         Some(p) => read_config(p)?,
         None => Vec::new(),
     };
+    check_config(&file)?;
+    apply_log(&file)?;
     let from_file = |k: &str| file.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     let data = data
         .or_else(|| from_file("data").map(PathBuf::from))
@@ -292,5 +374,11 @@ pub async fn run(data: Option<PathBuf>, store: super::StoreArgs, args: Args) -> 
         backups,
         ..store.config(data)
     };
-    super::serve_until_signal(listener, config).await
+    let on_hup: Option<super::OnHangup> = match args.config {
+        Some(path) => Some(Box::new(move || reload(&path, &file))),
+        None => Some(Box::new(|| {
+            tracing::info!("SIGHUP: no configuration file (serve --config) to reload");
+        })),
+    };
+    super::serve_until_signal(listener, config, on_hup).await
 }
