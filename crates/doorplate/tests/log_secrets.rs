@@ -47,7 +47,9 @@ async fn a_full_walk_at_debug_level_logs_no_secret() {
         }
     });
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let base = line
         .trim()
         .strip_prefix("doorplate listening on ")
@@ -125,7 +127,10 @@ async fn a_full_walk_at_debug_level_logs_no_secret() {
     let (st, msgs) = api
         .get(&format!("/api/v1/conversations/{conv}/messages"), &session)
         .await;
-    assert!(st.is_success() && msgs.to_string().contains(planted_text), "{st} {msgs}");
+    assert!(
+        st.is_success() && msgs.to_string().contains(planted_text),
+        "{st} {msgs}"
+    );
     secrets.push(("session token", session));
 
     // A second doorplate: its pairing code.
@@ -138,7 +143,12 @@ async fn a_full_walk_at_debug_level_logs_no_secret() {
         .await;
     let code = created["pairing_code"].as_str().unwrap().to_string();
     let (st, paired) = api
-        .call("POST", "/api/v1/devices/pair", None, Some(json!({"pairing_code": code})))
+        .call(
+            "POST",
+            "/api/v1/devices/pair",
+            None,
+            Some(json!({"pairing_code": code})),
+        )
         .await;
     assert!(st.is_success(), "{st} {paired}");
     secrets.push(("pairing code", code));
@@ -153,7 +163,9 @@ async fn a_full_walk_at_debug_level_logs_no_secret() {
         .unwrap()
         .to_string();
     let ws = format!("{}/api/v1/events?ticket={ticket}", base.replacen("http", "ws", 1));
-    let (socket, _) = tokio_tungstenite::connect_async(ws).await.expect("the ticket opens a socket");
+    let (socket, _) = tokio_tungstenite::connect_async(ws)
+        .await
+        .expect("the ticket opens a socket");
     drop(socket);
     secrets.push(("event ticket", ticket));
 
@@ -177,6 +189,9 @@ async fn a_full_walk_at_debug_level_logs_no_secret() {
     assert!(status.success(), "{status:?}");
     reader.join().unwrap();
     let log = String::from_utf8(log.lock().unwrap().clone()).unwrap();
+    if std::env::var_os("DOORPLATE_TEST_SHOW_LOG").is_some() {
+        eprintln!("{log}");
+    }
 
     // It is a real debug log in JSON, one object a line.
     let lines: Vec<&str> = log.lines().collect();
@@ -185,12 +200,17 @@ async fn a_full_walk_at_debug_level_logs_no_secret() {
         let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
         assert!(v["level"].is_string(), "{l}");
     }
-    assert!(log.contains("\"level\":\"DEBUG\""), "RUST_LOG=debug logged no debug line");
+    assert!(
+        log.contains("\"level\":\"DEBUG\""),
+        "RUST_LOG=debug logged no debug line"
+    );
 
     let leaks: Vec<String> = secrets
         .iter()
         .filter_map(|(what, secret)| {
-            let hit = lines.iter().find(|l| l.to_lowercase().contains(&secret.to_lowercase()))?;
+            let hit = lines
+                .iter()
+                .find(|l| l.to_lowercase().contains(&secret.to_lowercase()))?;
             Some(format!("{what} ({secret:?}) in: {hit}"))
         })
         .collect();

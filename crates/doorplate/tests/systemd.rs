@@ -1,8 +1,8 @@
 //! Running under systemd: the unit passes `systemd-analyze verify`; the real binary
-//! tells a notify socket READY=1 once serving, feeds the watchdog (WATCHDOG=1) while its
-//! stores write, and says STOPPING=1 at SIGTERM; SIGHUP re-reads the configuration file,
-//! keeps the running one when the new file is invalid (the log says why), and applies a
-//! valid change.
+//! tells a notify socket READY=1 once serving, feeds the watchdog (WATCHDOG=1) only while
+//! its stores write (not while another process holds the database's write lock), and
+//! says STOPPING=1 at SIGTERM; SIGHUP re-reads the configuration file, keeps the running
+//! one when the new file is invalid (the log says why), and applies a valid change.
 
 mod common;
 
@@ -58,7 +58,9 @@ impl Server {
             }
         });
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let url = line
             .trim()
             .strip_prefix("doorplate listening on ")
@@ -80,7 +82,11 @@ impl Server {
     fn wait_log(&self, text: &str, times: usize) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.log().matches(text).count() < times {
-            assert!(Instant::now() < deadline, "no {text:?} (x{times}) in the log:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} (x{times}) in the log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -159,6 +165,32 @@ fn expect_notify(sock: &UnixDatagram, line: &str, within: Duration) -> Vec<Strin
     }
 }
 
+/// Throws away the datagrams already queued.
+fn drain(sock: &UnixDatagram) {
+    sock.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 4096];
+    while sock.recv(&mut buf).is_ok() {}
+    sock.set_nonblocking(false).unwrap();
+}
+
+/// Every datagram that arrives within `d`.
+fn collect(sock: &UnixDatagram, d: Duration) -> Vec<String> {
+    let deadline = Instant::now() + d;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return seen;
+        }
+        sock.set_read_timeout(Some(left)).unwrap();
+        match sock.recv(&mut buf) {
+            Ok(n) => seen.push(String::from_utf8_lossy(&buf[..n]).to_string()),
+            Err(_) => return seen,
+        }
+    }
+}
+
 #[tokio::test]
 async fn it_tells_systemd_ready_feeds_the_watchdog_and_says_stopping() {
     let dir = TempDir::new();
@@ -175,11 +207,30 @@ async fn it_tells_systemd_ready_feeds_the_watchdog_and_says_stopping() {
         ],
     );
     let seen = expect_notify(&sock, "READY=1", Duration::from_secs(10));
-    assert!(server.healthy().await, "READY=1 came before the server answered: {seen:?}");
+    assert!(
+        server.healthy().await,
+        "READY=1 came before the server answered: {seen:?}"
+    );
     // Several feeds, each after a heartbeat through the writer.
     for _ in 0..3 {
         expect_notify(&sock, "WATCHDOG=1", Duration::from_secs(3));
     }
+
+    // Another process holds the database's write lock: heartbeats cannot commit, so the
+    // watchdog goes hungry (systemd would restart the server); once the lock goes, the
+    // feeding resumes.
+    let db = rusqlite::Connection::open(data.join("doorplate.db")).unwrap();
+    db.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    drain(&sock);
+    let hungry = collect(&sock, Duration::from_millis(1800));
+    assert!(
+        !hungry.iter().any(|m| m.lines().any(|l| l == "WATCHDOG=1")),
+        "fed while the store could not write: {hungry:?}"
+    );
+    db.execute_batch("COMMIT").unwrap();
+    expect_notify(&sock, "WATCHDOG=1", Duration::from_secs(6));
+
     server.signal(libc::SIGTERM);
     expect_notify(&sock, "STOPPING=1", Duration::from_secs(5));
     let mut server = server;
@@ -201,12 +252,19 @@ async fn sighup_keeps_the_running_configuration_when_the_file_is_invalid_and_app
     server.signal(libc::SIGHUP);
     server.wait_log("configuration not reloaded", 1);
     assert!(
-        server.log().contains("header_timeout = \\\"soon\\\": expected a whole number")
-            || server.log().contains("header_timeout = \"soon\": expected a whole number"),
+        server
+            .log()
+            .contains("header_timeout = \\\"soon\\\": expected a whole number")
+            || server
+                .log()
+                .contains("header_timeout = \"soon\": expected a whole number"),
         "the log does not say why:\n{}",
         server.log()
     );
-    assert!(server.healthy().await, "the server stopped answering after a bad reload");
+    assert!(
+        server.healthy().await,
+        "the server stopped answering after a bad reload"
+    );
 
     // An unknown setting and a bad log filter are refused the same way.
     std::fs::write(&conf, "log = \"info\"\nlisten_to = \"me\"\n").unwrap();

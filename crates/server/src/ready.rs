@@ -53,9 +53,7 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
 pub async fn store_problem(app: &crate::school::HostedSchool) -> Option<String> {
     match tokio::time::timeout(WRITE_TIMEOUT, app.store.heartbeat(app.now())).await {
         Ok(Ok(())) => None,
-        Ok(Err(StoreError::WriterStopped)) => {
-            Some("store: the database writer has stopped; restart the server".into())
-        }
+        Ok(Err(StoreError::WriterStopped)) => Some("store: the database writer has stopped; restart the server".into()),
         Ok(Err(StoreError::Full)) => Some("store: the disk is full; nothing can be written".into()),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: the store cannot write");

@@ -74,7 +74,9 @@ pub fn parse_log_filter(directives: &str) -> anyhow::Result<EnvFilter> {
 /// Replaces the log filter of the running process.
 pub fn set_log_filter(filter: EnvFilter) -> anyhow::Result<()> {
     let handle = LOG_FILTER.get().context("logging is not set up")?;
-    handle.reload(filter).map_err(|e| anyhow::anyhow!("changing the log filter: {e}"))
+    handle
+        .reload(filter)
+        .map_err(|e| anyhow::anyhow!("changing the log filter: {e}"))
 }
 
 /// Raises the soft limit of open files to the hard limit: every live socket is a file.
@@ -112,15 +114,9 @@ pub async fn serve_until_signal(
     let addr = listener.local_addr()?;
     // Scripts and tests wait for this exact line.
     println!("doorplate listening on http://{addr}");
-    let hangups = match on_hup {
-        Some(f) => Some(tokio::spawn(on_hangup(f))),
-        None => None,
-    };
+    let hangups = on_hup.map(|f| tokio::spawn(on_hangup(f)));
     let started = |control: doorplate_server::Control| {
-        systemd::notify(&[
-            sd_notify::NotifyState::Ready,
-            sd_notify::NotifyState::Status("serving"),
-        ]);
+        systemd::notify(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("serving")]);
         if let Some(period) = systemd::watchdog_period() {
             tracing::info!(every_ms = period.as_millis() as u64, "feeding the systemd watchdog");
             tokio::spawn(systemd::feed_watchdog(control, period));

@@ -232,7 +232,10 @@ fn apply_log(file: &[(String, String)]) -> anyhow::Result<()> {
     if super::log_from_env() {
         return Ok(());
     }
-    let level = file.iter().find(|(k, _)| k == "log").map_or("info", |(_, v)| v.as_str());
+    let level = file
+        .iter()
+        .find(|(k, _)| k == "log")
+        .map_or("info", |(_, v)| v.as_str());
     super::set_log_filter(super::parse_log_filter(level)?)
 }
 
