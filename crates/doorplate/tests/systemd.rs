@@ -238,17 +238,51 @@ async fn it_tells_systemd_ready_feeds_the_watchdog_and_says_stopping() {
     assert!(status.success(), "exit {status:?}; log:\n{}", server.log());
 }
 
+async fn upload(base: &str, token: &str) -> reqwest::StatusCode {
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    png.resize(2_000, 0);
+    reqwest::Client::new()
+        .post(format!("{base}/api/v1/media"))
+        .bearer_auth(token)
+        .header("content-type", "image/png")
+        .body(png)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 #[tokio::test]
 async fn sighup_keeps_the_running_configuration_when_the_file_is_invalid_and_applies_a_valid_one() {
     let dir = TempDir::new();
     let conf = dir.0.join("doorplate.conf");
-    std::fs::write(&conf, "log = \"info\"\nheader_timeout = \"15\"\n").unwrap();
+    std::fs::write(
+        &conf,
+        "log = \"info\"\nheader_timeout = \"15\"\nuploads_per_minute = \"2\"\n",
+    )
+    .unwrap();
     let data = dir.0.join("data");
-    let server = Server::start(&data, &["--config", conf.to_str().unwrap()], &[]);
+    std::fs::create_dir_all(&data).unwrap();
+    common::create_admin(&data).await;
+    // On PostgreSQL test runs, the binary opens the store the admin was made in.
+    let store = common::store_env(&data).await;
+    let env: Vec<(&str, &str)> = store.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start(&data, &["--config", conf.to_str().unwrap()], &env);
     server.wait_log("doorplate serving", 1);
+    let api = common::Api {
+        base: server.url.clone(),
+        http: reqwest::Client::new(),
+    };
+    let admin = api.login("admin", common::ADMIN_PASSWORD).await;
+    // The file's upload rate applies from the start: two a minute.
+    assert_eq!(upload(&server.url, &admin).await, reqwest::StatusCode::CREATED);
 
     // A broken file: nothing changes, the server still answers, and the log says why.
-    std::fs::write(&conf, "log = \"info\"\nheader_timeout = \"soon\"\n").unwrap();
+    std::fs::write(
+        &conf,
+        "log = \"info\"\nheader_timeout = \"soon\"\nuploads_per_minute = \"50\"\n",
+    )
+    .unwrap();
     server.signal(libc::SIGHUP);
     server.wait_log("configuration not reloaded", 1);
     assert!(
@@ -265,6 +299,12 @@ async fn sighup_keeps_the_running_configuration_when_the_file_is_invalid_and_app
         server.healthy().await,
         "the server stopped answering after a bad reload"
     );
+    // The upload rate of the refused file did not apply: the third upload is refused.
+    assert_eq!(upload(&server.url, &admin).await, reqwest::StatusCode::CREATED);
+    assert_eq!(
+        upload(&server.url, &admin).await,
+        reqwest::StatusCode::TOO_MANY_REQUESTS
+    );
 
     // An unknown setting and a bad log filter are refused the same way.
     std::fs::write(&conf, "log = \"info\"\nlisten_to = \"me\"\n").unwrap();
@@ -276,20 +316,38 @@ async fn sighup_keeps_the_running_configuration_when_the_file_is_invalid_and_app
     server.wait_log("configuration not reloaded", 3);
     assert!(server.healthy().await);
 
-    // A valid change: the log filter goes to warn. The reload says so (at info, before
-    // the new filter applies its own line is written at info under the old one).
-    std::fs::write(&conf, "log = \"warn\"\nheader_timeout = \"15\"\n").unwrap();
+    // A valid change: more uploads a minute, at once.
+    std::fs::write(
+        &conf,
+        "log = \"info\"\nheader_timeout = \"15\"\nuploads_per_minute = \"5\"\n",
+    )
+    .unwrap();
     server.signal(libc::SIGHUP);
-    server.wait_log("reloading the configuration", 4);
-    // The warn filter now hides info lines: a further reload writes no info line, but
-    // its warning about a setting that waits for a restart shows.
-    std::fs::write(&conf, "log = \"warn\"\nheader_timeout = \"20\"\n").unwrap();
+    server.wait_log("configuration reloaded", 1);
+    assert_eq!(upload(&server.url, &admin).await, reqwest::StatusCode::CREATED);
+
+    // Another: the log filter goes to warn. Its own reload line is still written under
+    // the old filter; after it, info lines are gone, but the warning about a setting
+    // that waits for a restart shows.
+    std::fs::write(
+        &conf,
+        "log = \"warn\"\nheader_timeout = \"15\"\nuploads_per_minute = \"5\"\n",
+    )
+    .unwrap();
+    server.signal(libc::SIGHUP);
+    server.wait_log("reloading the configuration", 5);
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(
+        &conf,
+        "log = \"warn\"\nheader_timeout = \"20\"\nuploads_per_minute = \"5\"\n",
+    )
+    .unwrap();
     server.signal(libc::SIGHUP);
     server.wait_log("takes effect at the next restart", 1);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(
         server.log().matches("reloading the configuration").count(),
-        4,
+        5,
         "info lines still logged after log = \"warn\":\n{}",
         server.log()
     );

@@ -254,6 +254,14 @@ impl Control {
         }
         Ok(())
     }
+
+    /// Replaces the per-user upload limits of every hosted school (and of schools
+    /// hosted from now on: they copy the default school's).
+    pub fn set_upload_policy(&self, policy: doorplate_domain::uploads::UploadPolicy) {
+        for hosted in self.district.all() {
+            hosted.app.uploads.set_policy(policy);
+        }
+    }
 }
 
 /// [`run_on_clock`], calling `started` once every school is open and the server is about
@@ -369,6 +377,11 @@ async fn watch_catalog(
         for entry in &entries {
             if district.get(&entry.info.slug).is_some() {
                 continue;
+            }
+            // The upload limits in force now (a reload may have changed them).
+            let mut config = config.clone();
+            if let Some(default) = district.get(district.default_slug()) {
+                config.uploads = default.app.uploads.policy();
             }
             match host(&config, &catalog, entry, &master, clock.clone(), &metrics).await {
                 Ok(hosted) => district.insert(hosted),

@@ -101,7 +101,7 @@ pub fn raise_fd_limit() -> Option<u64> {
 }
 
 /// What to do when SIGHUP arrives (`systemctl reload`): re-read the configuration.
-pub type OnHangup = Box<dyn FnMut() + Send + 'static>;
+pub type OnHangup = Box<dyn FnMut(&doorplate_server::Control) + Send + 'static>;
 
 /// Serves on a bound listener until Ctrl-C or SIGTERM, printing the address first.
 /// Tells systemd when it is ready and stopping, feeds its watchdog while every store
@@ -114,8 +114,11 @@ pub async fn serve_until_signal(
     let addr = listener.local_addr()?;
     // Scripts and tests wait for this exact line.
     println!("doorplate listening on http://{addr}");
-    let hangups = on_hup.map(|f| tokio::spawn(on_hangup(f)));
+    // The server's handle, once every school is open: a reload acts through it.
+    let running = std::sync::Arc::new(std::sync::OnceLock::new());
+    let hangups = on_hup.map(|f| tokio::spawn(on_hangup(f, running.clone())));
     let started = |control: doorplate_server::Control| {
+        let _ = running.set(control.clone());
         systemd::notify(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("serving")]);
         if let Some(period) = systemd::watchdog_period() {
             tracing::info!(every_ms = period.as_millis() as u64, "feeding the systemd watchdog");
@@ -132,7 +135,7 @@ pub async fn serve_until_signal(
 }
 
 #[cfg(unix)]
-async fn on_hangup(mut f: OnHangup) {
+async fn on_hangup(mut f: OnHangup, running: std::sync::Arc<std::sync::OnceLock<doorplate_server::Control>>) {
     let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => s,
         Err(e) => {
@@ -141,12 +144,15 @@ async fn on_hangup(mut f: OnHangup) {
         }
     };
     while hup.recv().await.is_some() {
-        f();
+        match running.get() {
+            Some(control) => f(control),
+            None => tracing::warn!("SIGHUP while the schools are still opening: nothing reloaded"),
+        }
     }
 }
 
 #[cfg(not(unix))]
-async fn on_hangup(_: OnHangup) {}
+async fn on_hangup(_: OnHangup, _: std::sync::Arc<std::sync::OnceLock<doorplate_server::Control>>) {}
 
 async fn shutdown_signal() {
     let ctrl_c = async {
