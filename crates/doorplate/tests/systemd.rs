@@ -353,3 +353,18 @@ async fn sighup_keeps_the_running_configuration_when_the_file_is_invalid_and_app
     );
     assert!(server.healthy().await);
 }
+
+#[test]
+fn the_packaged_and_the_printed_default_configurations_are_accepted() {
+    let dir = TempDir::new();
+    let printed = Command::new(BIN).arg("default-config").output().unwrap();
+    assert!(printed.status.success());
+    let printed_path = dir.0.join("printed.conf");
+    std::fs::write(&printed_path, &printed.stdout).unwrap();
+    let packaged = concat!(env!("CARGO_MANIFEST_DIR"), "/../../packaging/doorplate.conf");
+    for (n, conf) in [printed_path.to_str().unwrap(), packaged].into_iter().enumerate() {
+        let data = dir.0.join(format!("data-{n}"));
+        let server = Server::start(&data, &["--config", conf], &[]);
+        server.wait_log("doorplate serving", 1);
+    }
+}
