@@ -69,6 +69,11 @@ impl<K: Hash + Eq + Clone> UploadRate<K> {
         Ok(())
     }
 
+    /// Changes the rate (a configuration reload); the starts already counted stay.
+    pub fn set_per_minute(&mut self, per_minute: u32) {
+        self.per_minute = per_minute;
+    }
+
     /// Forgets users with no upload in the last minute.
     pub fn prune(&mut self, now: Micros) {
         self.starts

@@ -235,6 +235,46 @@ pub async fn run_on_clock(
     clock: Arc<dyn clock::Clock>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    run_with(listener, config, clock, shutdown, |_| {}).await
+}
+
+/// What the process around the server may ask of it once every school is open: whether
+/// every school's writer still commits (the systemd watchdog feeds on it).
+#[derive(Clone)]
+pub struct Control {
+    district: Arc<District>,
+}
+
+impl Control {
+    /// Writes a heartbeat through every hosted school's writer; `Err` names the first
+    /// school whose store cannot write, and why.
+    pub async fn writers_alive(&self) -> Result<(), String> {
+        for hosted in self.district.all() {
+            if let Some(problem) = ready::store_problem(&hosted.app).await {
+                return Err(format!("school {}: {problem}", hosted.info.slug));
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the per-user upload limits of every hosted school (and of schools
+    /// hosted from now on: they copy the default school's).
+    pub fn set_upload_policy(&self, policy: doorplate_domain::uploads::UploadPolicy) {
+        for hosted in self.district.all() {
+            hosted.app.uploads.set_policy(policy);
+        }
+    }
+}
+
+/// [`run_on_clock`], calling `started` once every school is open and the server is about
+/// to accept connections (the moment to tell systemd it is ready).
+pub async fn run_with(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    clock: Arc<dyn clock::Clock>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    started: impl FnOnce(Control) + Send,
+) -> Result<(), StartError> {
     let master = open_data_dir(&config)?;
     let catalog = Catalog::open(&config.data_dir, config.database.as_ref()).await?;
     let entries = catalog.list().await?;
@@ -298,6 +338,9 @@ pub async fn run_on_clock(
             async move { district.dispatch(req).await }
         })
     };
+    started(Control {
+        district: district.clone(),
+    });
     let signal = district.clone();
     serve::serve(listener, front, limits, async move {
         shutdown.await;
@@ -347,6 +390,11 @@ async fn watch_catalog(
         for entry in &entries {
             if district.get(&entry.info.slug).is_some() {
                 continue;
+            }
+            // The upload limits in force now (a reload may have changed them).
+            let mut config = config.clone();
+            if let Some(default) = district.get(district.default_slug()) {
+                config.uploads = default.app.uploads.policy();
             }
             match host(&config, &catalog, entry, &master, clock.clone(), &metrics).await {
                 Ok(hosted) => district.insert(hosted),

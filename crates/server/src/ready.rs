@@ -23,20 +23,8 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
     if *app.shutdown.borrow() {
         problems.push("draining: the server is shutting down".into());
     }
-    match tokio::time::timeout(WRITE_TIMEOUT, app.store.heartbeat(app.now())).await {
-        Ok(Ok(())) => {}
-        Ok(Err(StoreError::WriterStopped)) => {
-            problems.push("store: the database writer has stopped; restart the server".into())
-        }
-        Ok(Err(StoreError::Full)) => problems.push("store: the disk is full; nothing can be written".into()),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "readiness: the store cannot write");
-            problems.push("store: a write failed (see the server log)".into());
-        }
-        Err(_) => problems.push(format!(
-            "store: a write did not complete within {} s (is the database locked or the disk stuck?)",
-            WRITE_TIMEOUT.as_secs()
-        )),
+    if let Some(p) = store_problem(&app).await {
+        problems.push(p);
     }
     match crate::storage::free_bytes(&app.media_dir) {
         Ok(free) if free < app.min_free_bytes => problems.push(format!(
@@ -56,5 +44,24 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
             axum::Json(json!({"status": "not_ready", "problems": problems})),
         )
             .into_response()
+    }
+}
+
+/// Whether the school's store can commit a write now: a heartbeat row through its
+/// writer, within [`WRITE_TIMEOUT`]. `None` when it can; otherwise what is wrong, in
+/// words for an operator. `/readyz` and the systemd watchdog both ask it.
+pub async fn store_problem(app: &crate::school::HostedSchool) -> Option<String> {
+    match tokio::time::timeout(WRITE_TIMEOUT, app.store.heartbeat(app.now())).await {
+        Ok(Ok(())) => None,
+        Ok(Err(StoreError::WriterStopped)) => Some("store: the database writer has stopped; restart the server".into()),
+        Ok(Err(StoreError::Full)) => Some("store: the disk is full; nothing can be written".into()),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: the store cannot write");
+            Some("store: a write failed (see the server log)".into())
+        }
+        Err(_) => Some(format!(
+            "store: a write did not complete within {} s (is the database locked or the disk stuck?)",
+            WRITE_TIMEOUT.as_secs()
+        )),
     }
 }

@@ -17,7 +17,8 @@ pub const UNATTACHED_TTL: Micros = 3_600_000_000;
 
 /// The limits and what each user is doing now.
 pub struct Uploads {
-    pub policy: UploadPolicy,
+    /// A std `Mutex`: read once per upload, replaced by a configuration reload.
+    policy: Mutex<UploadPolicy>,
     /// Upload starts per user. A std `Mutex`: each use is a short map update.
     rate: Mutex<UploadRate<Id>>,
     /// Bytes being received per user, not yet in the store. A std `Mutex` as above.
@@ -27,10 +28,25 @@ pub struct Uploads {
 impl Uploads {
     pub fn new(policy: UploadPolicy) -> Uploads {
         Uploads {
-            policy,
+            policy: Mutex::new(policy),
             rate: Mutex::new(UploadRate::new(policy.per_minute)),
             in_flight: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The limits in force now.
+    pub fn policy(&self) -> UploadPolicy {
+        *self.policy.lock().expect("upload policy poisoned")
+    }
+
+    /// Replaces the limits (a configuration reload): uploads that start afterwards
+    /// meet the new ones.
+    pub fn set_policy(&self, policy: UploadPolicy) {
+        *self.policy.lock().expect("upload policy poisoned") = policy;
+        self.rate
+            .lock()
+            .expect("upload rate poisoned")
+            .set_per_minute(policy.per_minute);
     }
 
     /// Counts an upload that starts now, or refuses it (429) while the user is over the
@@ -45,7 +61,7 @@ impl Uploads {
                     "upload_rate",
                     format!(
                         "at most {} uploads a minute; try again in {secs} s",
-                        self.policy.per_minute
+                        self.policy().per_minute
                     ),
                     secs,
                 )

@@ -45,7 +45,7 @@ pub async fn run(data: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    let result = super::serve_until_signal(listener, config).await;
+    let result = super::serve_until_signal(listener, config, None).await;
     if throwaway {
         let _ = std::fs::remove_dir_all(&dir);
     }

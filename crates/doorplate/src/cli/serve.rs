@@ -16,13 +16,14 @@ pub struct Args {
     /// and /readyz answers 503.
     #[arg(long, env = "DOORPLATE_MIN_FREE_MB", default_value_t = doorplate_server::DEFAULT_MIN_FREE_BYTES >> 20)]
     min_free_mb: u64,
-    /// Uploads one user may start per minute (more get 429).
-    #[arg(long, env = "DOORPLATE_UPLOADS_PER_MINUTE", default_value_t = UploadPolicy::default().per_minute)]
-    uploads_per_minute: u32,
+    /// Uploads one user may start per minute (more get 429) [default: 20].
+    #[arg(long, env = "DOORPLATE_UPLOADS_PER_MINUTE")]
+    uploads_per_minute: Option<u32>,
     /// MiB one user may keep in uploads that no message carries yet (more get 413);
     /// never less than one file of the school's largest size limit.
-    #[arg(long, env = "DOORPLATE_UPLOAD_QUOTA_MB", default_value_t = UploadPolicy::default().pending_bytes >> 20)]
-    upload_quota_mb: u64,
+    /// [default: 128]
+    #[arg(long, env = "DOORPLATE_UPLOAD_QUOTA_MB")]
+    upload_quota_mb: Option<u64>,
     /// The URL people open, e.g. https://doorplate.example.org behind a TLS proxy:
     /// requests signed in by the session cookie must come from it (or from the address
     /// they were sent to), and https makes the cookie Secure.
@@ -105,6 +106,11 @@ fn ice_config(args: &Args) -> anyhow::Result<doorplate_server::school::IceConfig
 
 pub const DEFAULT_CONFIG: &str = r#"# Doorplate configuration. Flags and DOORPLATE_* variables override these lines.
 
+# What the log shows: a level (error, warn, info, debug, trace) or RUST_LOG-style
+# directives such as "info,doorplate_server=debug". RUST_LOG, when set, wins. Changed by
+# a reload (SIGHUP, `systemctl reload doorplate`) without a restart.
+# log = "info"
+
 # Where the embedded database, uploaded media and the secret key live.
 data = "./doorplate-data"
 
@@ -132,6 +138,11 @@ listen = "127.0.0.1:8080"
 # X-Forwarded-For names the client for throttles, and their connections are not capped.
 # trusted_proxies = "127.0.0.1"
 
+# Per user: uploads started a minute (more get 429), and MiB kept in uploads no message
+# carries yet (more get 413). A reload changes them without a restart.
+# uploads_per_minute = "20"
+# upload_quota_mb = "128"
+
 # Prometheus metrics at /metrics on a listener of its own (off unless set). Names start
 # with doorplate_; no label carries a message, a name or a token. Keep it private.
 # metrics_listen = "127.0.0.1:9090"
@@ -145,7 +156,10 @@ listen = "127.0.0.1:8080"
 "#;
 
 /// The settings a configuration file may hold.
-const KNOWN: [&str; 12] = [
+const KNOWN: [&str; 15] = [
+    "log",
+    "uploads_per_minute",
+    "upload_quota_mb",
     "data",
     "default_school",
     "listen",
@@ -186,12 +200,148 @@ fn read_config(path: &PathBuf) -> anyhow::Result<Vec<(String, String)>> {
     Ok(out)
 }
 
+/// Checks every value of a configuration file, so a start and a reload refuse the same
+/// files.
+fn check_config(file: &[(String, String)]) -> anyhow::Result<()> {
+    for (k, v) in file {
+        match k.as_str() {
+            "log" => {
+                super::parse_log_filter(v)?;
+            }
+            "header_timeout"
+            | "body_timeout"
+            | "max_connections_per_ip"
+            | "backup_keep"
+            | "uploads_per_minute"
+            | "upload_quota_mb" => {
+                let n: u64 = v
+                    .parse()
+                    .with_context(|| format!("{k} = {v:?}: expected a whole number"))?;
+                if (k == "backup_keep" || k == "uploads_per_minute") && n == 0 {
+                    anyhow::bail!("{k} must be at least 1");
+                }
+                if k == "uploads_per_minute" && n > u32::MAX as u64 {
+                    anyhow::bail!("{k} = {v:?}: too large");
+                }
+            }
+            "trusted_proxies" => {
+                for a in v.split(',') {
+                    a.trim()
+                        .parse::<std::net::IpAddr>()
+                        .with_context(|| format!("trusted_proxies: {a:?} is not an address"))?;
+                }
+            }
+            "public_url" => {
+                doorplate_server::origin::origin_of(v).map_err(|e| anyhow::anyhow!("public_url: {e}"))?;
+            }
+            "backup_at" => {
+                doorplate_server::backup::schedule::parse_at(v).map_err(|e| anyhow::anyhow!("backup_at: {e}"))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Applies the file's `log` filter (`info` without one), unless `RUST_LOG` chose it.
+fn apply_log(file: &[(String, String)]) -> anyhow::Result<()> {
+    if super::log_from_env() {
+        return Ok(());
+    }
+    let level = file
+        .iter()
+        .find(|(k, _)| k == "log")
+        .map_or("info", |(_, v)| v.as_str());
+    super::set_log_filter(super::parse_log_filter(level)?)
+}
+
+/// SIGHUP: reads the configuration file again. An invalid file changes nothing (the
+/// log says why); a valid one applies what can change while serving (the log filter)
+/// and names the settings that wait for a restart.
+fn reload(
+    path: &std::path::Path,
+    running: &[(String, String)],
+    flags: &UploadFlags,
+    control: &doorplate_server::Control,
+) {
+    tracing::info!(file = %path.display(), "reloading the configuration");
+    let file = match read_config(&path.to_path_buf()).and_then(|f| check_config(&f).map(|()| f)) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(file = %path.display(), error = %format!("{e:#}"), "configuration not reloaded: keeping the running one");
+            return;
+        }
+    };
+    if let Err(e) = apply_log(&file) {
+        tracing::error!(error = %format!("{e:#}"), "configuration not reloaded: keeping the running one");
+        return;
+    }
+    let value = |f: &[(String, String)], key: &str| f.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    match upload_policy(flags, &file) {
+        Ok(policy) => {
+            control.set_upload_policy(policy);
+            tracing::info!(
+                uploads_per_minute = policy.per_minute,
+                upload_quota_mb = policy.pending_bytes >> 20,
+                "upload limits"
+            );
+        }
+        Err(e) => tracing::error!(error = %format!("{e:#}"), "upload limits not changed"),
+    }
+    const LIVE: [&str; 3] = ["log", "uploads_per_minute", "upload_quota_mb"];
+    for key in KNOWN.iter().filter(|k| !LIVE.contains(k)) {
+        if value(&file, key) != value(running, key) {
+            tracing::warn!(setting = *key, "changed in the file: takes effect at the next restart");
+        }
+    }
+    let log = value(&file, "log").unwrap_or_else(|| "info".into());
+    if super::log_from_env() {
+        tracing::info!("configuration reloaded (RUST_LOG is set and keeps choosing the log filter)");
+    } else {
+        tracing::info!(log = %log, "configuration reloaded");
+    }
+}
+
+/// The upload flags (or their variables); they win over the file, at start and reload.
+#[derive(Clone, Copy, Debug)]
+struct UploadFlags {
+    per_minute: Option<u32>,
+    quota_mb: Option<u64>,
+}
+
+/// The upload limits from the flags, else the file, else the defaults.
+fn upload_policy(flags: &UploadFlags, file: &[(String, String)]) -> anyhow::Result<UploadPolicy> {
+    let from_file = |k: &str| file.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let defaults = UploadPolicy::default();
+    let per_minute = match (flags.per_minute, from_file("uploads_per_minute")) {
+        (Some(n), _) => n,
+        (None, Some(v)) => v.parse().with_context(|| format!("uploads_per_minute = {v:?}"))?,
+        (None, None) => defaults.per_minute,
+    };
+    let quota_mb = match (flags.quota_mb, from_file("upload_quota_mb")) {
+        (Some(n), _) => n,
+        (None, Some(v)) => v.parse().with_context(|| format!("upload_quota_mb = {v:?}"))?,
+        (None, None) => defaults.pending_bytes >> 20,
+    };
+    Ok(UploadPolicy {
+        per_minute,
+        pending_bytes: quota_mb.saturating_mul(1 << 20),
+    })
+}
+
 pub async fn run(data: Option<PathBuf>, store: super::StoreArgs, args: Args) -> anyhow::Result<()> {
     let ice = ice_config(&args)?;
     let file = match &args.config {
         Some(p) => read_config(p)?,
         None => Vec::new(),
     };
+    check_config(&file)?;
+    apply_log(&file)?;
+    let upload_flags = UploadFlags {
+        per_minute: args.uploads_per_minute,
+        quota_mb: args.upload_quota_mb,
+    };
+    let uploads = upload_policy(&upload_flags, &file)?;
     let from_file = |k: &str| file.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     let data = data
         .or_else(|| from_file("data").map(PathBuf::from))
@@ -281,10 +431,7 @@ pub async fn run(data: Option<PathBuf>, store: super::StoreArgs, args: Args) -> 
     };
     let config = doorplate_server::Config {
         min_free_bytes: args.min_free_mb << 20,
-        uploads: UploadPolicy {
-            per_minute: args.uploads_per_minute,
-            pending_bytes: args.upload_quota_mb << 20,
-        },
+        uploads,
         http,
         default_school: args.default_school.or_else(|| from_file("default_school")),
         ice,
@@ -292,5 +439,11 @@ pub async fn run(data: Option<PathBuf>, store: super::StoreArgs, args: Args) -> 
         backups,
         ..store.config(data)
     };
-    super::serve_until_signal(listener, config).await
+    let on_hup: Option<super::OnHangup> = match args.config {
+        Some(path) => Some(Box::new(move |control| reload(&path, &file, &upload_flags, control))),
+        None => Some(Box::new(|_| {
+            tracing::info!("SIGHUP: no configuration file (serve --config) to reload");
+        })),
+    };
+    super::serve_until_signal(listener, config, on_hup).await
 }

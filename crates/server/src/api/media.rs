@@ -124,7 +124,7 @@ async fn receive(
             if head.len() >= 16 {
                 let m = sniff_or_refuse(&head, &family)?;
                 limit = settings.max_bytes_for(m);
-                quota = app.uploads.policy.pending_limit(limit);
+                quota = app.uploads.policy().pending_limit(limit);
                 mime = Some(m);
             }
         }
@@ -145,7 +145,7 @@ async fn receive(
     if size > limit {
         return Err(ApiError::TooLarge("this file is larger than the school's limit".into()));
     }
-    let quota = app.uploads.policy.pending_limit(limit);
+    let quota = app.uploads.policy().pending_limit(limit);
     file.finish().await?;
     let media = app
         .store
