@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need_apt+=(fonts-noto-cjk)
+# The service unit is checked with systemd-analyze (tests/systemd.rs, package-test.sh).
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 # The calls browser test starts a throwaway TURN relay on loopback.
 command -v turnserver >/dev/null 2>&1 || need_apt+=(coturn)
 # The PostgreSQL tests start their own cluster (crates/pgtest) with initdb and pg_ctl,
@@ -31,6 +33,10 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "== installing cargo-nextest"
   cargo install --locked cargo-nextest
+fi
+if ! cargo deb --version >/dev/null 2>&1; then
+  echo "== installing cargo-deb (the Debian package test)"
+  cargo install --locked cargo-deb
 fi
 
 # The throwaway PostgreSQL the tests start stays up for the whole run (every test
@@ -58,3 +64,6 @@ bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/doorplate"
 # The browser tests skip themselves without a server binary: that must not pass quietly.
 [ -x "$bin" ] || { echo "no server binary at $bin" >&2; exit 1; }
 DOORPLATE_BIN="$bin" node --test --test-concurrency=1 e2e/
+
+echo "== the Debian package (release build): its files, scripts and unit"
+scripts/package-test.sh
