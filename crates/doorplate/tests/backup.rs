@@ -17,15 +17,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 const PASSPHRASE: &str = "a long passphrase for the drill";
 
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\x0f\x04\0\x09\xfb\x03\xfd\xe3U\xf2\x9c\0\0\0\0IEND\xaeB`\x82";
-
-fn api_at(base: &str) -> Api {
-    Api {
-        base: base.to_string(),
-        http: reqwest::Client::new(),
-    }
-}
-
 /// Runs the `doorplate` binary with `stdin`: (success, stdout, stderr).
 fn doorplate(args: &[&str], stdin: &str) -> (bool, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_doorplate"))
@@ -57,30 +48,6 @@ fn is_empty_or_missing(dir: &Path) -> bool {
     match std::fs::read_dir(dir) {
         Ok(mut d) => d.next().is_none(),
         Err(_) => !dir.exists(),
-    }
-}
-
-/// Every message of a conversation, oldest first.
-async fn all_messages(api: &Api, token: &str, conv: &str) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::new();
-    loop {
-        // Always `after` (0 at first): without it a page is the newest, not the oldest.
-        let after = format!("&after={}", out.last().map_or("0", |m| m["id"].as_str().unwrap()));
-        let (s, page) = api
-            .get(
-                &format!("/api/v1/conversations/{conv}/messages?limit=200{after}"),
-                token,
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{page}");
-        let page = page
-            .as_array()
-            .cloned()
-            .unwrap_or_else(|| page["messages"].as_array().unwrap().clone());
-        if page.is_empty() {
-            return out;
-        }
-        out.extend(page);
     }
 }
 
@@ -136,19 +103,7 @@ async fn load(school: School) -> Loaded {
         .await;
     assert!(st.is_success(), "{v}");
     // An image.
-    let res = s
-        .api
-        .http
-        .post(format!("{}/api/v1/media", s.api.base))
-        .bearer_auth(&s.gwen_token)
-        .header("content-type", "image/png")
-        .body(PNG.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let media: Value = res.json().await.unwrap();
-    let media_id = media["media_id"].as_str().unwrap().to_string();
+    let media_id = upload_png(&s.api, &s.gwen_token).await;
     let (st, v) = s
         .api
         .post(

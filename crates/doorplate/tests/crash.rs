@@ -7,33 +7,10 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_doorplate");
-
-fn spawn_server(dir: &std::path::Path, env: &[(&str, String)]) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["--data", dir.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"])
-        .envs(env.iter().cloned())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("doorplate listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, url)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_message_survives_sigkill_exactly_once() {
@@ -42,7 +19,7 @@ async fn every_acknowledged_message_survives_sigkill_exactly_once() {
     let env = store_env(&dir.0).await;
     create_admin_with_cli(BIN, &dir.0, &env);
 
-    let (mut child, url) = spawn_server(&dir.0, &env);
+    let (mut child, url) = spawn_binary_server(BIN, &dir.0, &env);
     let api = Api {
         base: url,
         http: reqwest::Client::new(),
@@ -98,7 +75,7 @@ async fn every_acknowledged_message_survives_sigkill_exactly_once() {
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 300);
 
-    let (mut child, url) = spawn_server(&dir.0, &env);
+    let (mut child, url) = spawn_binary_server(BIN, &dir.0, &env);
     let api = Api {
         base: url,
         http: reqwest::Client::new(),

@@ -139,22 +139,9 @@ async fn import_passwords_hash_two_at_a_time_and_share_the_cap_with_logins() {
 
 // ---- 3. media downloads by ServeFile -----------------------------------------------------
 
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\x0f\x04\0\x09\xfb\x03\xfd\xe3U\xf2\x9c\0\0\0\0IEND\xaeB`\x82";
-
 /// Uploads [`PNG`] as `token`'s; returns its download path.
 async fn upload_png(api: &Api, token: &str) -> String {
-    let res = api
-        .http
-        .post(format!("{}/api/v1/media", api.base))
-        .bearer_auth(token)
-        .header("content-type", "image/png")
-        .body(PNG.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let v: Value = res.json().await.unwrap();
-    format!("/api/v1/media/{}", v["media_id"].as_str().unwrap())
+    format!("/api/v1/media/{}", common::upload_png(api, token).await)
 }
 
 /// A GET with these extra headers: status, headers, body.

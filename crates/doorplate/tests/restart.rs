@@ -12,33 +12,11 @@ use common::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
 const BIN: &str = env!("CARGO_BIN_EXE_doorplate");
-
-fn spawn_server(dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["--data", dir.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("doorplate listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, url)
-}
 
 /// How one event socket ended.
 #[derive(Debug, Default)]
@@ -118,7 +96,7 @@ async fn sigterm_under_load_loses_nothing_and_every_client_resumes() {
     let dir = TempDir::new();
     create_admin_with_cli(BIN, &dir.0, &[]);
 
-    let (mut child, url) = spawn_server(&dir.0);
+    let (mut child, url) = spawn_binary_server(BIN, &dir.0, &[]);
     let api = Api {
         base: url.clone(),
         http: reqwest::Client::new(),
@@ -225,7 +203,7 @@ async fn sigterm_under_load_loses_nothing_and_every_client_resumes() {
     );
 
     // The restart: the unanswered sends are retried with the same client ids.
-    let (mut child, url) = spawn_server(&dir.0);
+    let (mut child, url) = spawn_binary_server(BIN, &dir.0, &[]);
     let api = Api {
         base: url.clone(),
         http: reqwest::Client::new(),

@@ -12,15 +12,6 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::path::Path;
 
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\x0f\x04\0\x09\xfb\x03\xfd\xe3U\xf2\x9c\0\0\0\0IEND\xaeB`\x82";
-
-fn api_at(base: &str) -> Api {
-    Api {
-        base: base.to_string(),
-        http: reqwest::Client::new(),
-    }
-}
-
 /// Runs the `doorplate` binary: (success, stdout and stderr).
 async fn doorplate(args: Vec<String>) -> (bool, String) {
     tokio::task::spawn_blocking(move || {
@@ -76,31 +67,6 @@ async fn serve(dir: TempDir, db: Option<doorplate_server::district::catalog::Dat
     TestServer::start_configured(dir, config).await
 }
 
-/// Every message of a conversation, oldest first.
-async fn all_messages(api: &Api, token: &str, conv: &str) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::new();
-    loop {
-        let after = out
-            .last()
-            .map_or("0".to_string(), |m| m["id"].as_str().unwrap().to_string());
-        let (s, page) = api
-            .get(
-                &format!("/api/v1/conversations/{conv}/messages?limit=200&after={after}"),
-                token,
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{page}");
-        let page = page
-            .as_array()
-            .cloned()
-            .unwrap_or_else(|| page["messages"].as_array().unwrap().clone());
-        if page.is_empty() {
-            return out;
-        }
-        out.extend(page);
-    }
-}
-
 /// Something of everything: a presence, messages in each status, an image, quiet hours,
 /// audit. Returns the conversations (token, id) and the image's media id.
 async fn load(s: &School) -> (Vec<(String, String)>, String) {
@@ -138,19 +104,7 @@ async fn load(s: &School) -> (Vec<(String, String)>, String) {
         )
         .await;
     assert!(st.is_success(), "{v}");
-    let res = s
-        .api
-        .http
-        .post(format!("{}/api/v1/media", s.api.base))
-        .bearer_auth(&s.gwen_token)
-        .header("content-type", "image/png")
-        .body(PNG.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let media: Value = res.json().await.unwrap();
-    let media_id = media["media_id"].as_str().unwrap().to_string();
+    let media_id = upload_png(&s.api, &s.gwen_token).await;
     let (st, v) = s
         .api
         .post(

@@ -140,19 +140,7 @@ async fn two_schools_with_the_same_people_and_cards_cannot_see_or_touch_each_oth
     assert!(s.is_client_error(), "north's pairing code at south: {s}");
 
     // An upload of north's is not found at south, by the same id.
-    let res = north
-        .api
-        .http
-        .post(format!("{}/api/v1/media", north.api.base))
-        .bearer_auth(&north.gwen_token)
-        .header("content-type", "image/png")
-        .body(PNG.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let media: serde_json::Value = res.json().await.unwrap();
-    let id = media["media_id"].as_str().unwrap().to_string();
+    let id = upload_png(&north.api, &north.gwen_token).await;
     let (s, _) = north.api.get(&format!("/api/v1/media/{id}"), &north.gwen_token).await;
     assert_eq!(s, StatusCode::OK);
     let (s, _) = south.api.get(&format!("/api/v1/media/{id}"), &south.gwen_token).await;
@@ -204,9 +192,6 @@ async fn two_schools_with_the_same_people_and_cards_cannot_see_or_touch_each_oth
     south_door.close().await;
     north_door.close().await;
 }
-
-/// A 1×1 PNG.
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\x0f\x04\0\x09\xfb\x03\xfd\xe3U\xf2\x9c\0\0\0\0IEND\xaeB`\x82";
 
 #[tokio::test]
 async fn an_unknown_school_is_a_clear_404_and_a_school_address_opens_its_app() {

@@ -184,6 +184,81 @@ pub fn create_admin_with_cli(bin: &str, dir: &std::path::Path, env: &[(&str, Str
     assert!(admin.wait().unwrap().success());
 }
 
+/// A 1×1 PNG.
+pub const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\x0f\x04\0\x09\xfb\x03\xfd\xe3U\xf2\x9c\0\0\0\0IEND\xaeB`\x82";
+
+/// Uploads [`PNG`] as `token`'s; returns its media id.
+pub async fn upload_png(api: &Api, token: &str) -> String {
+    let res = api
+        .http
+        .post(format!("{}/api/v1/media", api.base))
+        .bearer_auth(token)
+        .header("content-type", "image/png")
+        .body(PNG.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let v: Value = res.json().await.unwrap();
+    v["media_id"].as_str().unwrap().to_string()
+}
+
+/// A JSON client of the API at `base` (a server, or one school of it: `…/s/{slug}`).
+pub fn api_at(base: &str) -> Api {
+    Api {
+        base: base.to_string(),
+        http: reqwest::Client::new(),
+    }
+}
+
+/// Every message of a conversation, oldest first.
+pub async fn all_messages(api: &Api, token: &str, conv: &str) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    loop {
+        // Always `after` (0 at first): without it a page is the newest, not the oldest.
+        let after = out.last().map_or("0", |m| m["id"].as_str().unwrap()).to_string();
+        let (s, page) = api
+            .get(
+                &format!("/api/v1/conversations/{conv}/messages?limit=200&after={after}"),
+                token,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        let page = page
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| page["messages"].as_array().unwrap().clone());
+        if page.is_empty() {
+            return out;
+        }
+        out.extend(page);
+    }
+}
+
+/// Starts the real binary (`bin serve` on a free port of 127.0.0.1, the store `env`
+/// names) and reads its address from the first line it prints.
+pub fn spawn_binary_server(bin: &str, dir: &std::path::Path, env: &[(&str, String)]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(bin)
+        .args(["--data", dir.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"])
+        .envs(env.iter().cloned())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("doorplate listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (child, url)
+}
+
 /// The server running in this process.
 pub struct TestServer {
     pub base: String,

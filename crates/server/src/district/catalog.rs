@@ -143,14 +143,7 @@ impl FolderCatalog {
     /// its `school.json` — last, so a school half made is never listed. A running server
     /// sees it within seconds.
     pub async fn create(&self, info: SchoolInfo) -> Result<Entry, CatalogError> {
-        check_slug(&info.slug)?;
-        let name = info.name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(CatalogError::Name);
-        }
-        if jiff::tz::TimeZone::get(&info.timezone).is_err() {
-            return Err(CatalogError::TimeZone(info.timezone));
-        }
+        let info = checked(info)?;
         let settings = Settings {
             timezone: info.timezone.clone(),
             ..Settings::default()
@@ -158,13 +151,7 @@ impl FolderCatalog {
         if self.list()?.iter().any(|e| e.info.slug == info.slug) {
             return Err(CatalogError::Taken(info.slug));
         }
-        let entry = Entry {
-            info: SchoolInfo {
-                name: name.to_string(),
-                ..info
-            },
-            root: false,
-        };
+        let entry = Entry { info, root: false };
         let dir = self.dir_of(&entry);
         let io = |e| CatalogError::Io(dir.clone(), e);
         std::fs::create_dir_all(dir.join("media")).map_err(io)?;
@@ -184,6 +171,23 @@ impl FolderCatalog {
         check_slug(&info.slug)?;
         write_info(&self.data_dir.join("school.json"), info)
     }
+}
+
+/// A new school's fields as given: a valid slug, a name of 1 to 100 characters (trimmed),
+/// a known time zone — whichever store it goes to.
+fn checked(info: SchoolInfo) -> Result<SchoolInfo, CatalogError> {
+    check_slug(&info.slug)?;
+    let name = info.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(CatalogError::Name);
+    }
+    if jiff::tz::TimeZone::get(&info.timezone).is_err() {
+        return Err(CatalogError::TimeZone(info.timezone));
+    }
+    Ok(SchoolInfo {
+        name: name.to_string(),
+        ..info
+    })
 }
 
 fn read_info(path: &Path) -> Result<Option<SchoolInfo>, CatalogError> {
@@ -407,17 +411,10 @@ impl Catalog {
             Catalog::Folder(f) => return f.create(info).await,
             Catalog::Postgres { district, .. } => district,
         };
-        check_slug(&info.slug)?;
-        let name = info.name.trim().to_string();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(CatalogError::Name);
-        }
-        if jiff::tz::TimeZone::get(&info.timezone).is_err() {
-            return Err(CatalogError::TimeZone(info.timezone));
-        }
+        let info = checked(info)?;
         let row = doorplate_store::postgres::district::SchoolRow {
             slug: info.slug.clone(),
-            name: name.clone(),
+            name: info.name.clone(),
             timezone: info.timezone.clone(),
         };
         if self.list().await?.iter().any(|e| e.info.slug == info.slug) {
@@ -435,9 +432,6 @@ impl Catalog {
             Err(doorplate_store::StoreError::Conflict(_)) => return Err(CatalogError::Taken(info.slug)),
             other => other?,
         }
-        Ok(Entry {
-            info: SchoolInfo { name, ..info },
-            root: false,
-        })
+        Ok(Entry { info, root: false })
     }
 }
