@@ -64,6 +64,41 @@ pub struct Config {
     pub metrics_listener: Option<Arc<std::net::TcpListener>>,
     /// Daily backups of the whole data folder (`backup::schedule`); `None`: off.
     pub backups: Option<backup::schedule::Schedule>,
+    /// This server's name in the district (`--name`; default: the host's name), and the
+    /// URL the other servers reach it at (`--advertise`).
+    pub server: ServerIdentity,
+}
+
+/// Who this server is among the servers of a district.
+#[derive(Clone, Debug)]
+pub struct ServerIdentity {
+    /// Unique in the district; every answer carries it in `Doorplate-Served-By`.
+    pub name: String,
+    /// The base URL other servers forward requests to (`http://10.0.0.2:8080`);
+    /// `None`: `http://` and the address the server listens on.
+    pub advertise: Option<String>,
+}
+
+impl Default for ServerIdentity {
+    fn default() -> Self {
+        ServerIdentity {
+            name: host_name(),
+            advertise: None,
+        }
+    }
+}
+
+/// The machine's host name, or `doorplate` if it has none that is text.
+pub fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that many
+    // bytes and we read up to the first NUL only.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    match std::str::from_utf8(&buf[..end]) {
+        Ok(name) if rc == 0 && !name.is_empty() => name.to_string(),
+        _ => "doorplate".to_string(),
+    }
 }
 
 /// The default free-space floor: 64 MiB.
@@ -83,6 +118,7 @@ impl Config {
             ice: school::IceConfig::default(),
             metrics_listener: None,
             backups: None,
+            server: ServerIdentity::default(),
         }
     }
 }

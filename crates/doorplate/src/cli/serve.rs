@@ -74,6 +74,14 @@ pub struct Args {
     /// How many daily backups to keep [default: 7].
     #[arg(long, env = "DOORPLATE_BACKUP_KEEP")]
     backup_keep: Option<u64>,
+    /// This server's name in the district, unique among the servers that share one
+    /// database; every answer names it in Doorplate-Served-By [default: the host name].
+    #[arg(long, env = "DOORPLATE_NAME")]
+    name: Option<String>,
+    /// The URL the other servers of the district reach this one at, e.g.
+    /// http://10.0.0.2:8080 [default: http:// and the address it listens on].
+    #[arg(long, env = "DOORPLATE_ADVERTISE")]
+    advertise: Option<String>,
 }
 
 /// The TURN relay for calls from the flags: URLs and the secret go together.
@@ -156,7 +164,7 @@ listen = "127.0.0.1:8080"
 "#;
 
 /// The settings a configuration file may hold.
-const KNOWN: [&str; 15] = [
+const KNOWN: [&str; 17] = [
     "log",
     "uploads_per_minute",
     "upload_quota_mb",
@@ -172,6 +180,8 @@ const KNOWN: [&str; 15] = [
     "backup_dir",
     "backup_at",
     "backup_keep",
+    "name",
+    "advertise",
 ];
 
 /// Reads `key = "value"` lines (a subset of TOML: strings, comments).
@@ -437,6 +447,13 @@ pub async fn run(data: Option<PathBuf>, store: super::StoreArgs, args: Args) -> 
         ice,
         metrics_listener,
         backups,
+        server: doorplate_server::ServerIdentity {
+            name: args
+                .name
+                .or_else(|| from_file("name"))
+                .unwrap_or_else(doorplate_server::host_name),
+            advertise: args.advertise.or_else(|| from_file("advertise")),
+        },
         ..store.config(data)
     };
     let on_hup: Option<super::OnHangup> = match args.config {

@@ -11,6 +11,7 @@
 
 pub mod catalog;
 pub mod moving;
+pub mod placement;
 
 use crate::school::AppState;
 use axum::Router;
@@ -130,6 +131,8 @@ impl Hosted {
 pub struct District {
     schools: RwLock<HashMap<String, Arc<Hosted>>>,
     default: String,
+    /// The schools other servers host (several servers on PostgreSQL); empty otherwise.
+    placement: Arc<placement::Placement>,
 }
 
 impl District {
@@ -137,7 +140,14 @@ impl District {
         District {
             schools: RwLock::new(HashMap::new()),
             default,
+            placement: Arc::new(placement::Placement::new()),
         }
+    }
+
+    /// Where the schools hosted elsewhere are: written by the lease keeper, read to
+    /// forward requests.
+    pub fn placement(&self) -> &Arc<placement::Placement> {
+        &self.placement
     }
 
     pub fn default_slug(&self) -> &str {
