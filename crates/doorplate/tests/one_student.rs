@@ -45,7 +45,9 @@ async fn hints_about_one_student_follow_her_comings_and_goings_under_a_burst_of_
         let permit = slots.clone().acquire_owned().await.unwrap();
         let (school, conv) = (s.clone(), conv.clone());
         sends.push(tokio::spawn(async move {
-            let (st, v) = school.send_text(&school.gwen_token, &conv, &format!("burst-{i}"), "Dinner at six").await;
+            let (st, v) = school
+                .send_text(&school.gwen_token, &conv, &format!("burst-{i}"), "Dinner at six")
+                .await;
             drop(permit);
             assert!(st.is_success(), "send {i}: {st} {v}");
         }));
@@ -88,7 +90,10 @@ async fn hints_about_one_student_follow_her_comings_and_goings_under_a_burst_of_
             "notify.new_message" => {
                 assert!(present, "a hint about her after she left: {f}");
                 let unread = data["unread"].as_u64().unwrap();
-                assert!(unread >= last_unread, "her unread count went back: {last_unread} → {unread}");
+                assert!(
+                    unread >= last_unread,
+                    "her unread count went back: {last_unread} → {unread}"
+                );
                 last_unread = unread;
                 hints += 1;
             }

@@ -98,7 +98,9 @@ mod tests {
     use std::time::Duration;
 
     async fn ready(turn: &Turn<'_>) -> bool {
-        tokio::time::timeout(Duration::from_millis(20), turn.wait()).await.is_ok()
+        tokio::time::timeout(Duration::from_millis(20), turn.wait())
+            .await
+            .is_ok()
     }
 
     #[tokio::test]
