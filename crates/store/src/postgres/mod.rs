@@ -151,6 +151,15 @@ impl PgStore {
     {
         self.writer.write(f).await
     }
+
+    /// [`PgStore::write`], queued before it returns (see [`writer::Writer::submit`]).
+    fn submit<T, F>(&self, f: F) -> crate::Queued<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c Conn) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
+        self.writer.submit(f)
+    }
 }
 
 /// Host and port (or socket folder) and database name, for messages (never the password).

@@ -82,6 +82,17 @@ impl Writer {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c Conn) -> BoxFuture<'c, Result<T>> + Send + 'static,
     {
+        self.submit(f).await
+    }
+
+    /// Queues `f` for the next batch now, before returning, and gives the way to its
+    /// result once the batch is committed. The queue is first in, first out: a write
+    /// submitted after this one commits in the same batch or a later one.
+    pub(crate) fn submit<T, F>(&self, f: F) -> crate::Queued<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c Conn) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
         let job = job(move |c| {
             Box::pin(async move {
@@ -122,8 +133,13 @@ impl Writer {
                 (failed, finish)
             })
         });
-        self.tx.send(job).map_err(|_| StoreError::WriterStopped)?;
-        rx.await.map_err(|_| StoreError::WriterStopped)?
+        let sent = self.tx.send(job).is_ok();
+        Box::pin(async move {
+            if !sent {
+                return Err(StoreError::WriterStopped);
+            }
+            rx.await.map_err(|_| StoreError::WriterStopped)?
+        })
     }
 }
 

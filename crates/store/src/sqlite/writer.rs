@@ -93,6 +93,18 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        self.submit(f).await
+    }
+
+    /// Queues `f` for the next batch now, before returning, and gives the way to its
+    /// result once the batch is committed. The queue is first in, first out: a write
+    /// submitted after this one commits in the same batch or a later one, so a caller may
+    /// fix the order of two writes without waiting for the first to commit.
+    pub(crate) fn submit<T, F>(&self, f: F) -> crate::Queued<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let outcome = match conn {
@@ -112,11 +124,16 @@ impl Writer {
         self.observer.queued(1);
         // The receiver goes only when the thread ends (a panic outside a job, say): then
         // no write can ever succeed, and /readyz must say so.
-        if self.tx.send(job).is_err() {
+        let sent = self.tx.send(job).is_ok();
+        if !sent {
             self.observer.queued(-1);
-            return Err(StoreError::WriterStopped);
         }
-        rx.await.map_err(|_| StoreError::WriterStopped)?
+        Box::pin(async move {
+            if !sent {
+                return Err(StoreError::WriterStopped);
+            }
+            rx.await.map_err(|_| StoreError::WriterStopped)?
+        })
     }
 }
 
