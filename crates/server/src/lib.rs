@@ -444,6 +444,8 @@ async fn watch_catalog(
             {
                 tracing::info!(school = %slug, "school removed: no longer hosted");
                 hosted.stop(DRAIN).await;
+                // Its series go too: a scrape shows the schools hosted, nothing stale.
+                metrics.forget(&slug);
             }
         }
     }
