@@ -28,6 +28,38 @@ impl PgDistrict {
     /// seconds) and makes the district's schema and table if they are missing.
     /// `namespace` is `[a-z0-9_]*`, at most 16 bytes.
     pub async fn connect(url: &str, namespace: &str) -> Result<PgDistrict> {
+        let district = Self::configure(url, namespace)?;
+        let schema = district.district_schema();
+        district
+            .batch(&format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{schema}\";
+                 CREATE TABLE IF NOT EXISTS \"{schema}\".schools (
+                     slug       TEXT PRIMARY KEY,
+                     name       TEXT NOT NULL,
+                     timezone   TEXT NOT NULL,
+                     created_at BIGINT NOT NULL
+                 );"
+            ))
+            .await?;
+        Ok(district)
+    }
+
+    /// The district at `url` only if its database already has one (its schools' list),
+    /// making nothing: `None` for a database with none, e.g. one not restored yet.
+    pub async fn existing(url: &str, namespace: &str) -> Result<Option<PgDistrict>> {
+        let district = Self::configure(url, namespace)?;
+        let client = district.client().await?;
+        let table = format!("\"{}\".schools", district.district_schema());
+        let found: Option<String> = client
+            .query_one("SELECT to_regclass($1)::text", &[&table])
+            .await
+            .map_err(internal)?
+            .get(0);
+        Ok(found.map(|_| district))
+    }
+
+    /// Checks the namespace and reads the URL; connects to nothing.
+    fn configure(url: &str, namespace: &str) -> Result<PgDistrict> {
         if namespace.len() > 16
             || !namespace
                 .bytes()
@@ -44,24 +76,11 @@ impl PgDistrict {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         config.application_name("doorplate");
-        let district = PgDistrict {
+        Ok(PgDistrict {
             url: url.to_string(),
             namespace: namespace.to_string(),
             config,
-        };
-        let schema = district.district_schema();
-        district
-            .batch(&format!(
-                "CREATE SCHEMA IF NOT EXISTS \"{schema}\";
-                 CREATE TABLE IF NOT EXISTS \"{schema}\".schools (
-                     slug       TEXT PRIMARY KEY,
-                     name       TEXT NOT NULL,
-                     timezone   TEXT NOT NULL,
-                     created_at BIGINT NOT NULL
-                 );"
-            ))
-            .await?;
-        Ok(district)
+        })
     }
 
     /// The schema that lists the schools.
