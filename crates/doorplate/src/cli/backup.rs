@@ -56,6 +56,13 @@ pub async fn backup(data: Option<PathBuf>, store: super::StoreArgs, args: Backup
     // what the database does not (the key, media, schools' own keys).
     let outside = match &store.database {
         Some(db) => {
+            // Only a database that has schools: a backup makes nothing.
+            if doorplate_store::postgres::district::PgDistrict::existing(&db.url, &db.namespace)
+                .await?
+                .is_none()
+            {
+                bail!("the database has no Doorplate schools: there is nothing to back up");
+            }
             let catalog = doorplate_server::district::catalog::Catalog::open(&data, Some(db)).await?;
             Some(backup::postgres::outside(&catalog, &key_file).await?)
         }
