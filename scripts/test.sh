@@ -54,7 +54,9 @@ echo "== the same integration tests on PostgreSQL (a throwaway cluster; crates/p
 # Every test that drives the server through its API runs again with its schools in
 # PostgreSQL. Left out: the tests of the data folder itself (backups, the folder of
 # schools, file permissions and the disk), the SQLite writer's metrics, and the move
-# of a school between the stores (which sets up both stores itself).
+# of a school between the stores — binaries whose PostgreSQL cases (a backup paired
+# with pg_dump, the PostgreSQL writer's metrics, a school moved in) set up their
+# PostgreSQL deployment themselves and so already ran in the pass above.
 DOORPLATE_TEST_STORE=postgres cargo nextest run -p doorplate --no-fail-fast \
   -E 'not (binary(backup) | binary(schools) | binary(security_storage) | binary(metrics) | binary(restart) | binary(school_move))'
 
