@@ -111,7 +111,7 @@ export function mount(root) {
   const backupNotes = h('div', {});
   const backupCard = h('section', { class: 'card card-pad settings-card' },
     h('div', { class: 'settings-head' }, h('h2', { text: t('settings.backup') }), h('p', { text: t('settings.backup_sub') })),
-    backupStatus, backupNotes);
+    h('div', { class: 'form-stack' }, backupStatus, backupNotes));
   async function loadBackup() {
     try {
       const last = await call('GET', '/api/v1/backups/last');
