@@ -668,7 +668,9 @@ async fn on_postgres_the_backup_keeps_key_and_media_and_pairs_with_the_printed_p
     let (ok, said) = restore_into(&archive, &files_only, Some(PASSPHRASE));
     assert!(ok, "{said}");
     assert!(
-        said.contains("school main: 1 media files") && said.contains("holds no database") && said.contains("pg_restore"),
+        said.contains("school main: 1 media files")
+            && said.contains("holds no database")
+            && said.contains("pg_restore"),
         "{said}"
     );
     assert_eq!(
@@ -719,7 +721,11 @@ async fn on_postgres_the_backup_keeps_key_and_media_and_pairs_with_the_printed_p
     };
     let restored = TestServer::start_configured(TempDir(target), config).await;
     let api = restored.api();
-    assert_eq!(all_messages(&api, &s.gwen_token, &conv).await, before, "the same messages");
+    assert_eq!(
+        all_messages(&api, &s.gwen_token, &conv).await,
+        before,
+        "the same messages"
+    );
     let picture = api
         .http
         .get(format!("{}/api/v1/media/{media}", api.base))
@@ -768,7 +774,10 @@ async fn on_postgres_the_daily_backup_holds_no_database_and_says_so() {
     assert!(file.ends_with("-no-database.dpbk"), "{file}");
     let work = TempDir::new();
     let (ok, said) = restore_into(&backups.0.join(file), &work.0.join("r"), Some(PASSPHRASE));
-    assert!(ok && said.contains("holds no database") && said.contains("school main:"), "{said}");
+    assert!(
+        ok && said.contains("holds no database") && said.contains("school main:"),
+        "{said}"
+    );
     server.stop().await;
 }
 

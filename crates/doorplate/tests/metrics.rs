@@ -321,12 +321,19 @@ async fn on_postgres_the_writer_is_measured_and_a_removed_school_leaves_no_serie
     value(&after, "doorplate_store_writer_queue", &north);
     value(&after, "doorplate_messages_stored_total", &north);
     assert_eq!(value(&after, "doorplate_schools_hosted", &[]), 2.0);
-    assert!(after.contains("school=\"north\",method=\"GET\",route=\"/api/v1/me\""), "{after}");
+    assert!(
+        after.contains("school=\"north\",method=\"GET\",route=\"/api/v1/me\""),
+        "{after}"
+    );
 
     // North leaves the district's list: within a few seconds it is no longer hosted,
     // and not one series names it any more.
     let schema = format!("{}district", db.namespace);
-    pgtest::execute(&db.url, &format!("DELETE FROM \"{schema}\".schools WHERE slug = 'north'")).unwrap();
+    pgtest::execute(
+        &db.url,
+        &format!("DELETE FROM \"{schema}\".schools WHERE slug = 'north'"),
+    )
+    .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let mut now = scrape(&http, &url).await;
     while now.contains("school=\"north\"") && std::time::Instant::now() < deadline {
@@ -335,6 +342,10 @@ async fn on_postgres_the_writer_is_measured_and_a_removed_school_leaves_no_serie
     }
     assert_eq!(value(&now, "doorplate_schools_hosted", &[]), 1.0);
     assert!(!now.contains("north"), "a removed school is still reported:\n{now}");
-    assert_eq!(value(&now, "doorplate_messages_stored_total", &main), 5.0, "main's stay");
+    assert_eq!(
+        value(&now, "doorplate_messages_stored_total", &main),
+        5.0,
+        "main's stay"
+    );
     server.stop().await;
 }

@@ -276,11 +276,7 @@ impl Metrics {
                 source: source.as_str(),
             });
         }
-        let seen = self
-            .routes_seen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(slug);
+        let seen = self.routes_seen.lock().unwrap_or_else(|e| e.into_inner()).remove(slug);
         if let Some(seen) = seen {
             for labels in seen.read().unwrap_or_else(|e| e.into_inner()).iter() {
                 self.requests.remove(labels);

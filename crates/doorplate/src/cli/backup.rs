@@ -94,7 +94,11 @@ pub async fn backup(data: Option<PathBuf>, store: super::StoreArgs, args: Backup
     if !taken.sealed {
         eprintln!(
             "note: the archive holds the key{}; keep it only where the data folder itself may be, or take it with --passphrase-stdin",
-            if taken.database_included { " and every message" } else { "" }
+            if taken.database_included {
+                " and every message"
+            } else {
+                ""
+            }
         );
     }
     Ok(())
@@ -126,10 +130,7 @@ pub async fn restore(data: Option<PathBuf>, store: super::StoreArgs, args: Resto
                 "  school {}: {} people, {} messages, {} media files ({} bytes)",
                 s.slug, c.people, c.messages, c.media, c.media_bytes
             ),
-            None => println!(
-                "  school {}: {} media files ({} bytes)",
-                s.slug, s.media, s.media_bytes
-            ),
+            None => println!("  school {}: {} media files ({} bytes)", s.slug, s.media, s.media_bytes),
         }
     }
     let Some(db) = &restored.database else {
@@ -146,7 +147,11 @@ pub async fn restore(data: Option<PathBuf>, store: super::StoreArgs, args: Resto
         db.url,
         db.schemas.join(", "),
         c.restore,
-        if store.key_file.is_some() { " and the same --key-file" } else { "" }
+        if store.key_file.is_some() {
+            " and the same --key-file"
+        } else {
+            ""
+        }
     );
     match &store.database {
         Some(database) => check_against_database(&target, database, &restored).await,
@@ -174,17 +179,22 @@ async fn check_against_database(
     for slug in &listed {
         if !restored.schools.iter().any(|s| &s.slug == slug) {
             problems += 1;
-            println!("warning: school {slug} is in the database but not in this archive (its media and own key are elsewhere)");
+            println!(
+                "warning: school {slug} is in the database but not in this archive (its media and own key are elsewhere)"
+            );
             continue;
         }
         let media = target.join("schools").join(slug).join("media");
         let rows = district.media_files(slug).await?;
         let missing = rows
             .iter()
-            .filter(|(file, size)| std::fs::metadata(media.join(file)).map(|m| m.len()) .ok() != Some(*size))
+            .filter(|(file, size)| std::fs::metadata(media.join(file)).map(|m| m.len()).ok() != Some(*size))
             .count();
         if missing == 0 {
-            println!("  school {slug}: every one of its {} media rows has its file", rows.len());
+            println!(
+                "  school {slug}: every one of its {} media rows has its file",
+                rows.len()
+            );
         } else {
             problems += 1;
             println!(

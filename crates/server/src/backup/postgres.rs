@@ -68,7 +68,9 @@ pub fn take(
             outside.key_file.display()
         )));
     }
-    super::seal(out, passphrase, now, Some(outside.database.clone()), |w| write(w, outside))
+    super::seal(out, passphrase, now, Some(outside.database.clone()), |w| {
+        write(w, outside)
+    })
 }
 
 fn write(w: &mut ArchiveWriter, o: &Outside) -> Result<Vec<ManifestSchool>, BackupError> {

@@ -98,7 +98,11 @@ impl PgStore {
 
     /// [`PgStore::open`], with the writer reporting its queue and its commits to
     /// `observer` (the server's metrics), as `SqliteStore::open_observed` does.
-    pub async fn open_observed(url: &str, schema: &str, observer: std::sync::Arc<dyn WriterObserver>) -> Result<PgStore> {
+    pub async fn open_observed(
+        url: &str,
+        schema: &str,
+        observer: std::sync::Arc<dyn WriterObserver>,
+    ) -> Result<PgStore> {
         if !valid_schema(schema) {
             return Err(StoreError::Internal(format!(
                 "{schema:?} is not a usable schema name: use lower-case letters, digits and _"
