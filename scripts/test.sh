@@ -11,6 +11,8 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need_apt+=(fonts-noto-cjk)
 # The service unit is checked with systemd-analyze (tests/systemd.rs, package-test.sh).
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+# The package test signs in to the installed server over HTTP.
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 # The calls browser test starts a throwaway TURN relay on loopback.
 command -v turnserver >/dev/null 2>&1 || need_apt+=(coturn)
 # The PostgreSQL tests start their own cluster (crates/pgtest) with initdb and pg_ctl,
