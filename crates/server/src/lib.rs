@@ -345,6 +345,7 @@ pub async fn run_with(
         }
         None => None,
     };
+    let backup_catalog = catalog.clone();
     let watcher = tokio::spawn(watch_catalog(
         district.clone(),
         catalog,
@@ -357,7 +358,11 @@ pub async fn run_with(
     if let Some(schedule) = config.backups.clone() {
         let zone_of = district.clone();
         let zone = move || backup_zone(&zone_of);
-        let task = backup::schedule::run(config.data_dir.clone(), schedule, clock.clone(), zone, stop_rx.clone());
+        let key_file = config
+            .key_file
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("secret.key"));
+        let task = backup::schedule::run(backup_catalog, key_file, schedule, clock.clone(), zone, stop_rx.clone());
         tokio::spawn(task);
     }
     let addr = listener.local_addr().ok();
@@ -444,6 +449,8 @@ async fn watch_catalog(
             {
                 tracing::info!(school = %slug, "school removed: no longer hosted");
                 hosted.stop(DRAIN).await;
+                // Its series go too: a scrape shows the schools hosted, nothing stale.
+                metrics.forget(&slug);
             }
         }
     }

@@ -6,10 +6,12 @@
 pub mod dump;
 mod migration;
 mod model;
+pub mod observe;
 pub mod postgres;
 pub mod sqlite;
 
 pub use model::*;
+pub use observe::WriterObserver;
 
 use async_trait::async_trait;
 use doorplate_domain::quiet::QuietHours;

@@ -93,6 +93,16 @@ impl PgStore {
     /// few seconds is an error naming it; a migration edited after it ran is an error
     /// naming its file.
     pub async fn open(url: &str, schema: &str) -> Result<PgStore> {
+        Self::open_observed(url, schema, crate::observe::unobserved()).await
+    }
+
+    /// [`PgStore::open`], with the writer reporting its queue and its commits to
+    /// `observer` (the server's metrics), as `SqliteStore::open_observed` does.
+    pub async fn open_observed(
+        url: &str,
+        schema: &str,
+        observer: std::sync::Arc<dyn WriterObserver>,
+    ) -> Result<PgStore> {
         if !valid_schema(schema) {
             return Err(StoreError::Internal(format!(
                 "{schema:?} is not a usable schema name: use lower-case letters, digits and _"
@@ -124,7 +134,7 @@ impl PgStore {
             migrate::migrate(&conn, schema).await?;
         }
         Ok(PgStore {
-            writer: Writer::start(writes),
+            writer: Writer::start(writes, observer),
             readers: pool(&config, READERS)?,
             schema: schema.to_string(),
         })

@@ -23,10 +23,12 @@
 
 use super::Conn;
 use super::errors::is_disk_full;
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, WriterObserver};
 use deadpool_postgres::Pool;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
+use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most jobs in one transaction: each has a savepoint, and PostgreSQL caches 64
@@ -66,14 +68,16 @@ where
 /// Handle to the writer task.
 pub(crate) struct Writer {
     tx: mpsc::UnboundedSender<Job>,
+    /// Hears the queue and each batch (the server's metrics), as the SQLite writer's.
+    observer: Arc<dyn WriterObserver>,
 }
 
 impl Writer {
     /// Starts the task on the current tokio runtime; it ends when the handle is dropped.
-    pub(crate) fn start(pool: Pool) -> Writer {
+    pub(crate) fn start(pool: Pool, observer: Arc<dyn WriterObserver>) -> Writer {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(pool, rx));
-        Writer { tx }
+        tokio::spawn(run(pool, rx, observer.clone()));
+        Writer { tx, observer }
     }
 
     /// Runs `f` in the next batch and returns its result once the batch is committed.
@@ -133,7 +137,12 @@ impl Writer {
                 (failed, finish)
             })
         });
+        // Counted before it is sent, so the writer never takes it off a count of zero.
+        self.observer.queued(1);
         let sent = self.tx.send(job).is_ok();
+        if !sent {
+            self.observer.queued(-1);
+        }
         Box::pin(async move {
             if !sent {
                 return Err(StoreError::WriterStopped);
@@ -143,7 +152,7 @@ impl Writer {
     }
 }
 
-async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
+async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>, observer: Arc<dyn WriterObserver>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut finishes: Vec<Finish> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
@@ -154,6 +163,10 @@ async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
                 Err(_) => break,
             }
         }
+        observer.queued(-(jobs.len() as i64));
+        // Timed from here, as the SQLite writer times from its BEGIN: the connection,
+        // the jobs' statements and the commit (the flush).
+        let began = Instant::now();
         // A connection per batch from a pool of one: one that broke is replaced.
         let conn = match pool.get().await {
             Ok(conn) => conn,
@@ -206,6 +219,7 @@ async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
         if let Err(e) = &committed {
             tracing::error!(error = ?e, batch = finishes.len(), "group commit failed");
         }
+        observer.committed(finishes.len(), began.elapsed());
         for finish in finishes.drain(..) {
             finish(committed.clone());
         }

@@ -11,30 +11,13 @@
 use crate::{Result, StoreError};
 use rusqlite::Connection;
 use std::sync::{Arc, mpsc};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// Who watches the writer (the server's metrics). The store only reports; how the
-/// numbers are kept and shown is the watcher's business, so this crate needs no metrics
-/// library. Each call must be cheap and never block: `queued` runs on every write.
-pub trait WriterObserver: Send + Sync {
-    /// A write joined the queue (`+1`), or the writer took one from it (`-1`).
-    fn queued(&self, delta: i64);
-    /// A batch of `jobs` writes ended (committed or not) `took` after its `BEGIN`: the
-    /// jobs' own work plus the disk sync of the commit.
-    fn committed(&self, jobs: usize, took: Duration);
-}
-
-/// The watcher of a store nobody watches.
-struct Unobserved;
-
-impl WriterObserver for Unobserved {
-    fn queued(&self, _: i64) {}
-    fn committed(&self, _: usize, _: Duration) {}
-}
+pub use crate::observe::WriterObserver;
 
 /// A writer nobody watches.
 pub(crate) fn unobserved() -> Arc<dyn WriterObserver> {
-    Arc::new(Unobserved)
+    crate::observe::unobserved()
 }
 
 /// Most jobs in one transaction: bounds the time the first caller waits.
