@@ -31,6 +31,9 @@ pub struct ConnLimits {
     pub per_address: usize,
     /// Reverse proxies: not capped, and their `X-Forwarded-For` names the client.
     pub trusted_proxies: Arc<[IpAddr]>,
+    /// Checks the hop header of requests another server of the district forwarded
+    /// (`district::hop`); `None`: no hop is believed.
+    pub hop: Option<crate::district::hop::HopKey>,
 }
 
 /// Open connections per client address.
@@ -75,10 +78,11 @@ impl Drop for Slot {
 
 /// A client's socket with its slot: the slot is given back only when the socket is
 /// closed, so an event socket (which outlives hyper's connection after the upgrade) keeps
-/// counting.
+/// counting — or when the connection turns out to be another server of the district
+/// forwarding requests (a valid hop), which carries many clients and is not capped.
 struct Counted {
     tcp: TcpStream,
-    _slot: Slot,
+    _slot: Arc<Mutex<Option<Slot>>>,
 }
 
 impl AsyncRead for Counted {
@@ -169,10 +173,27 @@ pub async fn serve(
         // No Nagle: an event is often two small frames in a row (a message, then its
         // status); waiting for the first one's ACK cost 40 ms at the tail.
         let _ = tcp.set_nodelay(true);
+        let slot = Arc::new(Mutex::new(Some(slot)));
         let router = router.clone();
         let trusted = limits.trusted_proxies.clone();
+        let hop_key = limits.hop.clone();
+        let held = slot.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-            let client = crate::client::client_of(peer.ip(), req.headers(), &trusted);
+            let path = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
+            let now = crate::school::now_micros();
+            let method = req.method().clone();
+            let hop = crate::district::hop::take(hop_key.as_ref(), req.headers_mut(), &method, &path, now);
+            let client = match &hop {
+                Some(h) => {
+                    // Another server of the district: its connections are not capped.
+                    held.lock().expect("connection slot poisoned").take();
+                    h.client
+                }
+                None => crate::client::client_of(peer.ip(), req.headers(), &trusted),
+            };
+            if let Some(h) = hop {
+                req.extensions_mut().insert(h);
+            }
             req.extensions_mut().insert(ConnectInfo(peer));
             req.extensions_mut().insert(crate::client::ClientAddr(client));
             let mut router = router.clone();
