@@ -155,6 +155,27 @@ async fn a_school_hosted_elsewhere_is_served_whole_through_another_server() {
     assert_eq!((res.status(), served_by(&res)), (StatusCode::OK, "bravo".into()));
     let res = http.get(format!("{}/s/nowhere/api/v1/me", alpha.base)).send().await.unwrap();
     assert_eq!((res.status(), served_by(&res)), (StatusCode::NOT_FOUND, "alpha".into()));
+    // The API's document says so on every answer, and what a 503 means.
+    let doc: Value = http
+        .get(format!("{}/api/v1/openapi.json", alpha.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for (status, res) in op["responses"].as_object().unwrap() {
+                assert!(
+                    res["headers"]["Doorplate-Served-By"].is_object(),
+                    "{method} {path} {status} names Doorplate-Served-By"
+                );
+            }
+            let unavailable = &op["responses"]["503"];
+            assert!(unavailable["headers"]["Retry-After"].is_object(), "{method} {path} 503");
+        }
+    }
     // The school's front door redirects as at its host, to the same address.
     let no_redirect = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -373,6 +373,7 @@ pub async fn run_with(
         per_address: config.http.max_connections_per_ip,
         trusted_proxies: config.http.trusted_proxies.clone().into(),
         hop: Some(district.forwarder().hop_key().clone()),
+        served_by: config.server.name.clone(),
     };
     let front = {
         let district = district.clone();

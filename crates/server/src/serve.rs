@@ -15,7 +15,7 @@ use std::future::Future;
 use std::io::ErrorKind;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -34,6 +34,8 @@ pub struct ConnLimits {
     /// Checks the hop header of requests another server of the district forwarded
     /// (`district::hop`); `None`: no hop is believed.
     pub hop: Option<crate::district::hop::HopKey>,
+    /// This server's name, for `Doorplate-Served-By` on the answers made here.
+    pub served_by: String,
 }
 
 /// Open connections per client address.
@@ -113,16 +115,21 @@ impl AsyncWrite for Counted {
     }
 }
 
-/// What a refused connection reads before it is closed: a 503 with the error JSON.
-static REFUSED: LazyLock<Vec<u8>> = LazyLock::new(|| {
+/// What a refused connection reads before it is closed: a 503 with the error JSON, and
+/// this server's name (`served_by`, when it can be a header value).
+fn refused_answer(served_by: &str) -> Vec<u8> {
     let body = r#"{"error":{"code":"too_many_connections","message":"this address has too many open connections"}}"#;
+    let name = match axum::http::HeaderValue::from_str(served_by) {
+        Ok(_) if !served_by.is_empty() => format!("doorplate-served-by: {served_by}\r\n"),
+        _ => String::new(),
+    };
     format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\n\
-         retry-after: 10\r\ncontent-length: {}\r\n\r\n{body}",
+         retry-after: 10\r\n{name}content-length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
-});
+}
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets open requests
 /// finish (live sockets are closed by the app's own shutdown flag) and returns.
@@ -133,6 +140,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let counts = Arc::new(Counts::default());
+    let refused = refused_answer(&limits.served_by);
     // Dropped at shutdown: every connection task watches it to start its graceful close.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
     // Each connection task holds a clone; `closed()` completes when all are gone.
@@ -167,7 +175,7 @@ pub async fn serve(
         let Some(slot) = counts.admit(peer.ip(), cap) else {
             tracing::debug!(%peer, "refused: too many connections from this address");
             // Best effort, never waits: the socket's buffer takes these few bytes.
-            let _ = tcp.try_write(&REFUSED);
+            let _ = tcp.try_write(&refused);
             continue;
         };
         // No Nagle: an event is often two small frames in a row (a message, then its
