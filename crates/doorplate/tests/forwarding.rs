@@ -410,6 +410,36 @@ async fn no_second_hop_and_a_school_between_hosts_gets_503_with_retry_after() {
     assert_eq!(res.headers()["retry-after"], "2");
     assert_eq!(error_code(&res.json().await.unwrap()), "host_unreachable");
 
+    // A host that takes the connection and never answers (paused): once the placement
+    // no longer names it, the waiting request gets 503 within seconds.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = silent.accept().await {
+            held.push(tcp);
+        }
+    });
+    alpha.placement.set(
+        "south",
+        Some(Place::Peer(Peer {
+            name: "paused".into(),
+            url: silent_url,
+        })),
+    );
+    let placement = alpha.placement.clone();
+    let mover = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        placement.set("south", Some(Place::Moving));
+    });
+    let started = Instant::now();
+    let res = http.get(format!("{}/s/south/api/v1/me", alpha.base)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(error_code(&res.json().await.unwrap()), "host_unreachable");
+    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+    mover.await.unwrap();
+    holder.abort();
+
     alpha.stop().await;
     bravo.stop().await;
 }

@@ -11,14 +11,17 @@
 //! - Each forwarded request carries a hop header ([`super::hop`]) with the client's
 //!   address, signed with the district's key: the host counts throttles and limits by
 //!   that client, and never forwards the request again.
-//! - A host that does not answer (refused, no connection within [`CONNECT_TIMEOUT`], or
-//!   nothing moves for [`STALL`]) gets the client a 503 with `Retry-After`, never a
-//!   wrong answer.
+//! - A host that does not answer gets the client a 503 with `Retry-After`, never a wrong
+//!   answer: a refused connection, none within [`CONNECT_TIMEOUT`], or a request that
+//!   makes no progress (no byte of its body taken, no answer) for [`MOVED_STALL`] once
+//!   the placement no longer names that host (a paused host accepts connections into
+//!   its backlog but never answers; the lease keeper soon gives its schools to another),
+//!   or for [`STALL`] in any case.
 //!
 //! One hyper client holds a pool of keep-alive connections per peer.
 
 use super::hop::{self, HopKey};
-use super::placement::Peer;
+use super::placement::{Peer, Place, Placement};
 use crate::crypto::Secrets;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
@@ -39,9 +42,17 @@ use tokio::time::Instant;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long a forwarded request may make no progress — no byte of its body taken, no
-/// answer — before the host counts as not answering (a paused or cut-off host accepts
-/// connections into its backlog but never answers).
-pub const STALL: Duration = Duration::from_secs(10);
+/// answer — while its host is still the school's: as long as a reverse proxy's usual
+/// read timeout, since an import or an export may take a while.
+pub const STALL: Duration = Duration::from_secs(60);
+
+/// How long a forwarded request may make no progress once the placement says its host no
+/// longer has the school (died, paused past its lease, handed it over). A host that lost
+/// its lease cannot write any more (fencing), so the 503 is never a lie about a write.
+pub const MOVED_STALL: Duration = Duration::from_secs(2);
+
+/// How often a waiting forwarded request looks at the placement.
+const PLACEMENT_POLL: Duration = Duration::from_millis(250);
 
 /// An idle pooled connection is closed after this, well before the peer's own idle
 /// timeout (`--header-timeout`, 15 s by default) would close it under a request.
@@ -107,10 +118,10 @@ impl Forwarder {
         self.splices.close();
     }
 
-    /// Sends `req` (its path as the client sent it) to `peer`, which hosts `school`, and
-    /// returns the peer's answer; a peer that does not answer is a 503 (`api`: as the
-    /// error JSON).
-    pub async fn forward(&self, req: Request, peer: &Peer, school: &str, api: bool) -> Response {
+    /// Sends `req` (its path as the client sent it) to `peer`, which hosts `school` as
+    /// `placement` says, and returns the peer's answer; a peer that does not answer is a
+    /// 503 (`api`: as the error JSON).
+    pub async fn forward(&self, req: Request, peer: &Peer, school: &str, api: bool, placement: &Placement) -> Response {
         let (mut parts, body) = req.into_parts();
         let upgrade = is_upgrade(&parts.headers);
         let on_upgrade = if upgrade {
@@ -148,18 +159,20 @@ impl Forwarder {
         let sent = self.client.request(out);
         tokio::pin!(sent);
         let mut res = loop {
-            match tokio::time::timeout_at(progress.deadline(), &mut sent).await {
+            match tokio::time::timeout(PLACEMENT_POLL, &mut sent).await {
                 Ok(Ok(res)) => break res,
                 Ok(Err(e)) => {
                     tracing::warn!(peer = %peer.name, %school, error = %e, "forwarding failed: the host did not answer");
                     return unreachable(api);
                 }
-                Err(_) if progress.deadline() <= Instant::now() => {
-                    tracing::warn!(peer = %peer.name, %school, "forwarding stalled: the host stopped answering");
-                    return unreachable(api);
+                Err(_) => {
+                    let moved = placement.place_of(school) != Some(Place::Peer(peer.clone()));
+                    let idle = progress.idle();
+                    if idle >= STALL || (moved && idle >= MOVED_STALL) {
+                        tracing::warn!(peer = %peer.name, %school, moved, idle_ms = idle.as_millis() as u64, "forwarding stalled: the host stopped answering");
+                        return unreachable(api);
+                    }
                 }
-                // The body moved meanwhile: wait on from its last step.
-                Err(_) => continue,
             }
         };
 
@@ -245,6 +258,8 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     }
     headers.remove("keep-alive");
     headers.remove("proxy-connection");
+    // The forwarding server answered the client's `Expect: 100-continue` already.
+    headers.remove(header::EXPECT);
     if let Some(u) = kept_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, u);
@@ -272,9 +287,10 @@ impl Progress {
         self.last.fetch_max(ms, Ordering::Relaxed);
     }
 
-    /// When the request counts as stalled if nothing moves before.
-    fn deadline(&self) -> Instant {
-        self.started + Duration::from_millis(self.last.load(Ordering::Relaxed)) + STALL
+    /// How long since the last step.
+    fn idle(&self) -> Duration {
+        let last = self.started + Duration::from_millis(self.last.load(Ordering::Relaxed));
+        Instant::now().saturating_duration_since(last)
     }
 }
 

@@ -227,7 +227,7 @@ impl District {
             }
             match self.placement.place_of(&slug) {
                 Some(placement::Place::Peer(peer)) => {
-                    return self.forwarder.forward(req, &peer, &slug, api).await;
+                    return self.forwarder.forward(req, &peer, &slug, api, &self.placement).await;
                 }
                 Some(placement::Place::Moving) if tokio::time::Instant::now() < waited_until => {
                     tokio::time::sleep(MOVING_POLL).await;
