@@ -355,8 +355,31 @@ async fn the_hop_carries_the_client_address_and_a_client_cannot_forge_it() {
 /// `Retry-After`; a host that does not answer is a 503 too — never a wrong answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_second_hop_and_a_school_between_hosts_gets_503_with_retry_after() {
-    let (alpha, bravo, _keys) = two_servers(256).await;
+    let (alpha, bravo, keys) = two_servers(256).await;
     let http = reqwest::Client::new();
+
+    // A hop signed with the district's key names the school at the root paths: bravo's
+    // root serves `south` for it (its own default school otherwise).
+    let south = api_at(&format!("{}/s/south", bravo.base));
+    let admin = south.login("admin", ADMIN_PASSWORD).await;
+    let master = doorplate_server::crypto::Secrets::load_or_create_at(&keys.0.join("district.key")).unwrap();
+    let hop = doorplate_server::district::hop::HopKey::derive(&master);
+    let signed = hop.sign(
+        "192.0.2.1".parse().unwrap(),
+        "south",
+        &reqwest::Method::GET,
+        "/api/v1/me",
+        doorplate_server::school::now_micros(),
+    );
+    let me = |hop: Option<reqwest::header::HeaderValue>| {
+        let mut req = http.get(format!("{}/api/v1/me", bravo.base)).bearer_auth(&admin);
+        if let Some(h) = hop {
+            req = req.header("doorplate-hop", h);
+        }
+        async move { req.send().await.unwrap().status() }
+    };
+    assert_eq!(me(Some(signed)).await, StatusCode::OK);
+    assert_eq!(me(None).await, StatusCode::UNAUTHORIZED, "bravo's own school knows no such token");
 
     // Two servers that each think the other hosts `west`: one hop, then 503.
     alpha.placement.set("west", Some(bravo.peer("bravo")));
