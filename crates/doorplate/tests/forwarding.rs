@@ -149,11 +149,19 @@ async fn a_school_hosted_elsewhere_is_served_whole_through_another_server() {
     // Served-By on every answer: the server's own, a forwarded one, an unknown school.
     let res = http.get(format!("{}/healthz", alpha.base)).send().await.unwrap();
     assert_eq!((res.status(), served_by(&res)), (StatusCode::OK, "alpha".into()));
-    let res = http.get(format!("{}/s/south/healthz", alpha.base)).send().await.unwrap();
+    let res = http
+        .get(format!("{}/s/south/healthz", alpha.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!((res.status(), served_by(&res)), (StatusCode::OK, "bravo".into()));
     let res = http.get(format!("{}/s/south/app", bravo.base)).send().await.unwrap();
     assert_eq!((res.status(), served_by(&res)), (StatusCode::OK, "bravo".into()));
-    let res = http.get(format!("{}/s/nowhere/api/v1/me", alpha.base)).send().await.unwrap();
+    let res = http
+        .get(format!("{}/s/nowhere/api/v1/me", alpha.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!((res.status(), served_by(&res)), (StatusCode::NOT_FOUND, "alpha".into()));
     // The API's document says so on every answer, and what a 503 means.
     let doc: Value = http
@@ -208,7 +216,10 @@ async fn a_school_hosted_elsewhere_is_served_whole_through_another_server() {
         .unwrap();
     assert_eq!(served_by(&res), "bravo");
     assert_eq!(res.status(), StatusCode::CREATED);
-    let id = res.json::<Value>().await.unwrap()["media_id"].as_str().unwrap().to_string();
+    let id = res.json::<Value>().await.unwrap()["media_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let url = format!("{}/s/south/api/v1/media/{id}", alpha.base);
     let res = http.get(&url).bearer_auth(&s.gwen_token).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
@@ -379,14 +390,26 @@ async fn no_second_hop_and_a_school_between_hosts_gets_503_with_retry_after() {
         async move { req.send().await.unwrap().status() }
     };
     assert_eq!(me(Some(signed)).await, StatusCode::OK);
-    assert_eq!(me(None).await, StatusCode::UNAUTHORIZED, "bravo's own school knows no such token");
+    assert_eq!(
+        me(None).await,
+        StatusCode::UNAUTHORIZED,
+        "bravo's own school knows no such token"
+    );
 
     // Two servers that each think the other hosts `west`: one hop, then 503.
     alpha.placement.set("west", Some(bravo.peer("bravo")));
     bravo.placement.set("west", Some(alpha.peer("alpha")));
-    let res = http.get(format!("{}/s/west/api/v1/me", alpha.base)).send().await.unwrap();
+    let res = http
+        .get(format!("{}/s/west/api/v1/me", alpha.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(served_by(&res), "bravo", "answered by the second server, not forwarded back");
+    assert_eq!(
+        served_by(&res),
+        "bravo",
+        "answered by the second server, not forwarded back"
+    );
     assert_eq!(res.headers()["retry-after"], "2");
     assert_eq!(error_code(&res.json().await.unwrap()), "school_moving");
 
@@ -394,8 +417,16 @@ async fn no_second_hop_and_a_school_between_hosts_gets_503_with_retry_after() {
     // both languages for a person.
     alpha.placement.set("south", Some(Place::Moving));
     let started = Instant::now();
-    let res = http.get(format!("{}/s/south/api/v1/me", alpha.base)).send().await.unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(2900), "{:?}", started.elapsed());
+    let res = http
+        .get(format!("{}/s/south/api/v1/me", alpha.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(2900),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(served_by(&res), "alpha");
     assert_eq!(res.headers()["retry-after"], "2");
@@ -404,7 +435,10 @@ async fn no_second_hop_and_a_school_between_hosts_gets_503_with_retry_after() {
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(res.headers()["retry-after"], "2");
     let page = res.text().await.unwrap();
-    assert!(page.contains("moving to another server") && page.contains("学校正在迁移"), "{page}");
+    assert!(
+        page.contains("moving to another server") && page.contains("学校正在迁移"),
+        "{page}"
+    );
 
     // Hosted again while the request waits: it is served.
     let placement = alpha.placement.clone();
@@ -413,7 +447,11 @@ async fn no_second_hop_and_a_school_between_hosts_gets_503_with_retry_after() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         placement.set("south", Some(back));
     });
-    let res = http.get(format!("{}/s/south/healthz", alpha.base)).send().await.unwrap();
+    let res = http
+        .get(format!("{}/s/south/healthz", alpha.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!((res.status(), served_by(&res)), (StatusCode::OK, "bravo".into()));
     waiter.await.unwrap();
 
@@ -428,7 +466,11 @@ async fn no_second_hop_and_a_school_between_hosts_gets_503_with_retry_after() {
             url: dead,
         })),
     );
-    let res = http.get(format!("{}/s/south/api/v1/me", alpha.base)).send().await.unwrap();
+    let res = http
+        .get(format!("{}/s/south/api/v1/me", alpha.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(res.headers()["retry-after"], "2");
     assert_eq!(error_code(&res.json().await.unwrap()), "host_unreachable");
@@ -456,7 +498,11 @@ async fn no_second_hop_and_a_school_between_hosts_gets_503_with_retry_after() {
         placement.set("south", Some(Place::Moving));
     });
     let started = Instant::now();
-    let res = http.get(format!("{}/s/south/api/v1/me", alpha.base)).send().await.unwrap();
+    let res = http
+        .get(format!("{}/s/south/api/v1/me", alpha.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(error_code(&res.json().await.unwrap()), "host_unreachable");
     assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());

@@ -105,7 +105,12 @@ pub async fn listen(run: &Run) -> Result<(usize, f64)> {
     }
     for (i, g) in run.school.guardians.iter().enumerate() {
         let http = run.server_for(i);
-        sockets.push((crate::client::events(&http.base, &g.token).await?, http, &g.token, false));
+        sockets.push((
+            crate::client::events(&http.base, &g.token).await?,
+            http,
+            &g.token,
+            false,
+        ));
     }
     let connect_secs = t.elapsed().as_secs_f64();
     let socket_count = sockets.len();

@@ -93,13 +93,7 @@ impl HopKey {
 
 /// Takes every hop header off `headers` and returns the valid hop, if the one there was.
 /// Two hop headers are never valid (a client could add one beside a server's).
-pub fn take(
-    key: Option<&HopKey>,
-    headers: &mut HeaderMap,
-    method: &Method,
-    path: &str,
-    now: i64,
-) -> Option<Forwarded> {
+pub fn take(key: Option<&HopKey>, headers: &mut HeaderMap, method: &Method, path: &str, now: i64) -> Option<Forwarded> {
     let values: Vec<HeaderValue> = headers.get_all(HOP_HEADER).iter().cloned().collect();
     if values.is_empty() {
         return None;
@@ -142,7 +136,10 @@ mod tests {
         // Another method, path, key, or a stale stamp: refused.
         assert_eq!(k.verify(&v, &Method::GET, "/s/north/api/v1/auth/login", NOW), None);
         assert_eq!(k.verify(&v, &Method::POST, "/s/south/api/v1/auth/login", NOW), None);
-        assert_eq!(key(2).verify(&v, &Method::POST, "/s/north/api/v1/auth/login", NOW), None);
+        assert_eq!(
+            key(2).verify(&v, &Method::POST, "/s/north/api/v1/auth/login", NOW),
+            None
+        );
         let late = NOW + FRESH_MICROS + 1;
         assert_eq!(k.verify(&v, &Method::POST, "/s/north/api/v1/auth/login", late), None);
         let early = NOW - FRESH_MICROS - 1;

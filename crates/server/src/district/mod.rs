@@ -207,7 +207,11 @@ impl District {
                 Some(i) => (tail[..i].to_string(), tail[i..].to_string(), true),
                 None => (tail.to_string(), String::new(), true),
             },
-            None => (forwarded.clone().unwrap_or_else(|| self.default.clone()), path.to_string(), false),
+            None => (
+                forwarded.clone().unwrap_or_else(|| self.default.clone()),
+                path.to_string(),
+                false,
+            ),
         };
         let api = rest.starts_with("/api/");
         let waited_until = tokio::time::Instant::now() + MOVING_WAIT;
