@@ -412,6 +412,24 @@ async fn no_second_hop_and_a_school_between_hosts_gets_503_with_retry_after() {
     );
     assert_eq!(res.headers()["retry-after"], "2");
     assert_eq!(error_code(&res.json().await.unwrap()), "school_moving");
+    // A hop stamped a minute ago (clocks out of step) is still never forwarded again.
+    let stale = hop.sign(
+        "192.0.2.1".parse().unwrap(),
+        "west",
+        &reqwest::Method::GET,
+        "/s/west/api/v1/me",
+        doorplate_server::school::now_micros() - 60_000_000,
+    );
+    let res = http
+        .get(format!("{}/s/west/api/v1/me", bravo.base))
+        .header("doorplate-hop", stale)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (res.status(), served_by(&res)),
+        (StatusCode::SERVICE_UNAVAILABLE, "bravo".into())
+    );
 
     // Between hosts: the request waits about 3 s, then 503 — JSON for the API, a page in
     // both languages for a person.

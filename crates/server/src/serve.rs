@@ -6,6 +6,7 @@
 //! keep-alive connections that stay idle that long), and every client address may hold
 //! only so many connections at once: one host cannot use up the process's files.
 
+use crate::district::hop::Hop;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
@@ -187,21 +188,30 @@ pub async fn serve(
         let hop_key = limits.hop.clone();
         let held = slot.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-            let path = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
-            let now = crate::school::now_micros();
-            let method = req.method().clone();
-            let hop = crate::district::hop::take(hop_key.as_ref(), req.headers_mut(), &method, &path, now);
-            let client = match &hop {
-                Some(h) => {
+            let hop = if req.headers().contains_key(crate::district::hop::HOP_HEADER) {
+                let path = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
+                let (method, now) = (req.method().clone(), crate::school::now_micros());
+                crate::district::hop::take(hop_key.as_ref(), req.headers_mut(), &method, &path, now)
+            } else {
+                None
+            };
+            let client = match hop {
+                Some(Hop::Fresh(h)) => {
                     // Another server of the district: its connections are not capped.
                     held.lock().expect("connection slot poisoned").take();
-                    h.client
+                    let client = h.client;
+                    req.extensions_mut().insert(h);
+                    client
+                }
+                Some(Hop::Stale(h)) => {
+                    // A server sent it (the MAC is right), so it is not forwarded again;
+                    // but its stamp is off, so its client is not believed.
+                    tracing::warn!(%peer, "a forwarded request's stamp is over 30 s off: are the servers' clocks in step?");
+                    req.extensions_mut().insert(h);
+                    crate::client::client_of(peer.ip(), req.headers(), &trusted)
                 }
                 None => crate::client::client_of(peer.ip(), req.headers(), &trusted),
             };
-            if let Some(h) = hop {
-                req.extensions_mut().insert(h);
-            }
             req.extensions_mut().insert(ConnectInfo(peer));
             req.extensions_mut().insert(crate::client::ClientAddr(client));
             let mut router = router.clone();

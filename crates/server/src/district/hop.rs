@@ -3,10 +3,11 @@
 //! and when — with a MAC over those and the method and path, keyed by a key derived from
 //! the district's key file (every server is given the same one).
 //!
-//! The host believes the client address in it (for throttles, per-address limits and
-//! the audit) only when the MAC is right and the stamp fresh; any other copy of the
-//! header — a client's own — is removed before the request goes further. A request that
-//! carries a valid hop is never forwarded again, so a forwarding loop cannot happen.
+//! The host believes the client address in it (for throttles and per-address limits)
+//! only when the MAC is right and the stamp fresh; any other copy of the header — a
+//! client's own — is removed before the request goes further. A request whose hop has a
+//! right MAC (fresh or not: clocks may drift) is never forwarded again, so a forwarding
+//! loop cannot happen.
 //!
 //! Pure: the time is passed in.
 
@@ -25,7 +26,17 @@ pub const FRESH_MICROS: i64 = 30_000_000;
 #[derive(Clone, Debug)]
 pub struct HopKey(Secrets);
 
-/// What a valid hop tells the host.
+/// A hop whose MAC is right.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Hop {
+    /// Stamped within [`FRESH_MICROS`]: its client address is believed.
+    Fresh(Forwarded),
+    /// Stamped too long ago or ahead (the servers' clocks disagree, or a replay): still
+    /// a forwarded request, but its client address is not believed.
+    Stale(Forwarded),
+}
+
+/// What a hop tells the host.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Forwarded {
     /// The client the forwarding server accepted the request from.
@@ -48,9 +59,9 @@ impl HopKey {
         HeaderValue::from_str(&v).expect("hop fields are visible ASCII")
     }
 
-    /// The hop in `value` if its MAC is right for `method` and `path` and its stamp is
-    /// within [`FRESH_MICROS`] of `now`.
-    pub fn verify(&self, value: &HeaderValue, method: &Method, path: &str, now: i64) -> Option<Forwarded> {
+    /// The hop in `value` if its MAC is right for `method` and `path`; fresh if its
+    /// stamp is within [`FRESH_MICROS`] of `now`.
+    pub fn verify(&self, value: &HeaderValue, method: &Method, path: &str, now: i64) -> Option<Hop> {
         let text = value.to_str().ok()?;
         let mut fields = text.split(';');
         if fields.next()? != "v1" {
@@ -75,12 +86,17 @@ impl HopKey {
         let school = school?;
         crate::district::check_slug(school).ok()?;
         let expected = self.mac(client, ts, school, method, path);
-        if !same(expected.as_bytes(), mac?.as_bytes()) || (now - ts).abs() > FRESH_MICROS {
+        if !same(expected.as_bytes(), mac?.as_bytes()) {
             return None;
         }
-        Some(Forwarded {
+        let hop = Forwarded {
             client,
             school: school.to_string(),
+        };
+        Some(if (now - ts).abs() <= FRESH_MICROS {
+            Hop::Fresh(hop)
+        } else {
+            Hop::Stale(hop)
         })
     }
 
@@ -91,9 +107,9 @@ impl HopKey {
     }
 }
 
-/// Takes every hop header off `headers` and returns the valid hop, if the one there was.
-/// Two hop headers are never valid (a client could add one beside a server's).
-pub fn take(key: Option<&HopKey>, headers: &mut HeaderMap, method: &Method, path: &str, now: i64) -> Option<Forwarded> {
+/// Takes every hop header off `headers` and returns the hop, if the one there was has a
+/// right MAC. Two hop headers are never valid (a client could add one beside a server's).
+pub fn take(key: Option<&HopKey>, headers: &mut HeaderMap, method: &Method, path: &str, now: i64) -> Option<Hop> {
     let values: Vec<HeaderValue> = headers.get_all(HOP_HEADER).iter().cloned().collect();
     if values.is_empty() {
         return None;
@@ -126,24 +142,24 @@ mod tests {
         let client: IpAddr = "203.0.113.7".parse().unwrap();
         let v = k.sign(client, "north", &Method::POST, "/s/north/api/v1/auth/login", NOW);
         let hop = k.verify(&v, &Method::POST, "/s/north/api/v1/auth/login", NOW + 1_000_000);
-        assert_eq!(
-            hop,
-            Some(Forwarded {
-                client,
-                school: "north".into()
-            })
-        );
-        // Another method, path, key, or a stale stamp: refused.
+        let north = Forwarded {
+            client,
+            school: "north".into(),
+        };
+        assert_eq!(hop, Some(Hop::Fresh(north.clone())));
+        // Another method, path or key: refused.
         assert_eq!(k.verify(&v, &Method::GET, "/s/north/api/v1/auth/login", NOW), None);
         assert_eq!(k.verify(&v, &Method::POST, "/s/south/api/v1/auth/login", NOW), None);
         assert_eq!(
             key(2).verify(&v, &Method::POST, "/s/north/api/v1/auth/login", NOW),
             None
         );
+        // A stale stamp: still a hop (never forwarded again), but not believed.
         let late = NOW + FRESH_MICROS + 1;
-        assert_eq!(k.verify(&v, &Method::POST, "/s/north/api/v1/auth/login", late), None);
+        let stale = Some(Hop::Stale(north));
+        assert_eq!(k.verify(&v, &Method::POST, "/s/north/api/v1/auth/login", late), stale);
         let early = NOW - FRESH_MICROS - 1;
-        assert_eq!(k.verify(&v, &Method::POST, "/s/north/api/v1/auth/login", early), None);
+        assert_eq!(k.verify(&v, &Method::POST, "/s/north/api/v1/auth/login", early), stale);
     }
 
     #[test]
