@@ -299,7 +299,22 @@ async fn a_school_hosted_elsewhere_is_served_whole_through_another_server() {
     .expect("a close within 5 s");
     assert_eq!(u16::from(close.expect("a close frame").code), 4001);
 
-    alpha.stop().await;
+    // The forwarding server stops: its spliced socket gets the restart close (1012),
+    // as the host's own sockets would, so the client resumes quietly elsewhere.
+    let mut events = Events::open(&s.api.base, &s.teacher_token, None).await;
+    let stopping = tokio::spawn(alpha.stop());
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match events.next_within(5000).await {
+                Ok(_) => continue,
+                Err(e) => return e,
+            }
+        }
+    })
+    .await
+    .expect("the socket closes within 5 s");
+    assert!(ended.contains("1012") || ended.contains("Restart"), "{ended}");
+    stopping.await.unwrap();
     bravo.stop().await;
 }
 

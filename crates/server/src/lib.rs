@@ -396,6 +396,8 @@ pub async fn run_with(
         signal.forwarder().close();
     })
     .await;
+    // The forwarded event sockets close at their moments of the spread.
+    district.forwarder().closed(Duration::from_secs(3)).await;
     let _ = watcher.await;
     if let Some(scraper) = scraper {
         let _ = scraper.await;

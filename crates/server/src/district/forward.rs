@@ -6,8 +6,11 @@
 //!   origin check sees the address the browser used), the hop-by-hop ones (RFC 9110
 //!   §7.6.1) are dropped.
 //! - An event socket's upgrade is forwarded as a request; on the host's 101 the two
-//!   upgraded connections are spliced byte for byte (`copy_bidirectional`), so frames and
-//!   close codes pass unchanged, and when one side closes the other is closed.
+//!   upgraded connections are spliced byte for byte, so frames and close codes pass
+//!   unchanged, and when one side closes the other is closed. When this server stops,
+//!   each spliced socket ends at a frame boundary with its own close, 1012, at a random
+//!   moment within 1.5 s — as the host's own sockets do at a restart — so clients resume
+//!   quietly elsewhere.
 //! - Each forwarded request carries a hop header ([`super::hop`]) with the client's
 //!   address, signed with the district's key: the host counts throttles and limits by
 //!   that client, and never forwards the request again.
@@ -111,11 +114,18 @@ impl Forwarder {
         res
     }
 
-    /// Closes every spliced event socket (the server is stopping; the clients reconnect
-    /// and resume with `after`).
+    /// Closes every spliced event socket with 1012, each at its moment within 1.5 s (the
+    /// server is stopping; the clients reconnect and resume with `after`).
     pub fn close(&self) {
         let _ = self.stop.send(true);
         self.splices.close();
+    }
+
+    /// Waits (at most `limit`) for the spliced sockets to have sent their close.
+    pub async fn closed(&self, limit: Duration) {
+        if tokio::time::timeout(limit, self.splices.wait()).await.is_err() {
+            tracing::warn!(open = self.splices.len(), "forwarded sockets did not close in time");
+        }
     }
 
     /// Sends `req` (its path as the client sent it) to `peer`, which hosts `school` as
@@ -181,25 +191,12 @@ impl Forwarder {
                 return unreachable(api);
             };
             let peer_side = hyper::upgrade::on(&mut res);
-            let mut stop = self.stop.subscribe();
+            let stop = self.stop.subscribe();
             let peer_name = peer.name.clone();
             self.splices.spawn(async move {
-                let (client_side, peer_side) = match tokio::try_join!(client_side, peer_side) {
-                    Ok(both) => both,
-                    Err(e) => {
-                        tracing::debug!(peer = %peer_name, error = %e, "a forwarded socket did not open");
-                        return;
-                    }
-                };
-                let mut a = TokioIo::new(client_side);
-                let mut b = TokioIo::new(peer_side);
-                tokio::select! {
-                    done = tokio::io::copy_bidirectional(&mut a, &mut b) => {
-                        if let Err(e) = done {
-                            tracing::debug!(peer = %peer_name, error = %e, "a forwarded socket ended");
-                        }
-                    }
-                    _ = stop.wait_for(|s| *s) => {}
+                match tokio::try_join!(client_side, peer_side) {
+                    Ok((client, host)) => splice(TokioIo::new(client), TokioIo::new(host), stop).await,
+                    Err(e) => tracing::debug!(peer = %peer_name, error = %e, "a forwarded socket did not open"),
                 }
             });
         }
@@ -207,6 +204,128 @@ impl Forwarder {
         strip_hop_by_hop(&mut parts.headers, parts.status == StatusCode::SWITCHING_PROTOCOLS);
         Response::from_parts(parts, Body::new(incoming))
     }
+}
+
+/// At shutdown each spliced socket closes at a random moment within this (as the host's
+/// own sockets do), so thousands of clients do not come back at once.
+const RESTART_SPREAD_MS: u32 = 1500;
+
+/// A WebSocket close frame from the server side (unmasked): 1012, "service restart".
+const CLOSE_RESTART: [u8; 4] = [0x88, 0x02, 0x03, 0xf4];
+
+/// Joins a client's and a host's upgraded connections until either side ends (then both
+/// are closed), or until this server stops: then, at the first frame boundary after a
+/// random moment of the spread, the client gets a close of its own (1012) and the host's
+/// connection is dropped.
+async fn splice<C, H>(client: C, host: H, mut stop: tokio::sync::watch::Receiver<bool>)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    H: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut client_in, mut client_out) = tokio::io::split(client);
+    let (mut host_in, mut host_out) = tokio::io::split(host);
+    let up = async {
+        let _ = tokio::io::copy(&mut client_in, &mut host_out).await;
+        let _ = host_out.shutdown().await;
+    };
+    let down = async {
+        let mut frames = Frames::default();
+        let mut buf = vec![0u8; 8 << 10];
+        let mut at_boundary = true;
+        let mut close_at: Option<Instant> = None;
+        let spread = || {
+            let ms = getrandom::u32().unwrap_or(0) % RESTART_SPREAD_MS;
+            Some(Instant::now() + Duration::from_millis(u64::from(ms)))
+        };
+        loop {
+            let stopping = *stop.borrow();
+            if stopping && close_at.is_none() {
+                close_at = spread();
+            }
+            if at_boundary && close_at.is_some_and(|t| t <= Instant::now()) {
+                let _ = client_out.write_all(&CLOSE_RESTART).await;
+                let _ = client_out.shutdown().await;
+                return;
+            }
+            let waiting = close_at.filter(|t| *t > Instant::now());
+            tokio::select! {
+                read = host_in.read(&mut buf) => match read {
+                    Ok(0) | Err(_) => {
+                        let _ = client_out.shutdown().await;
+                        return;
+                    }
+                    Ok(n) => {
+                        at_boundary = frames.feed(&buf[..n]);
+                        if client_out.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                },
+                changed = stop.changed(), if close_at.is_none() => {
+                    // Stopping (looked at above), or the forwarder is gone: close too.
+                    if changed.is_err() {
+                        close_at = spread();
+                    }
+                }
+                _ = tokio::time::sleep_until(waiting.unwrap_or_else(Instant::now)), if waiting.is_some() => {}
+            }
+        }
+    };
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
+    }
+}
+
+/// Where a server's stream of WebSocket frames is (RFC 6455 §5.2): the header bytes of
+/// the next frame gathered so far, or the payload bytes left of the current one.
+#[derive(Default)]
+struct Frames {
+    head: Vec<u8>,
+    payload_left: u64,
+}
+
+impl Frames {
+    /// Takes the next bytes of the stream; `true` when they end at a frame boundary.
+    fn feed(&mut self, mut bytes: &[u8]) -> bool {
+        while !bytes.is_empty() {
+            if self.payload_left > 0 {
+                let n = self.payload_left.min(bytes.len() as u64);
+                self.payload_left -= n;
+                bytes = &bytes[n as usize..];
+                continue;
+            }
+            self.head.push(bytes[0]);
+            bytes = &bytes[1..];
+            if let Some(len) = payload_length(&self.head) {
+                self.payload_left = len;
+                self.head.clear();
+            }
+        }
+        self.head.is_empty() && self.payload_left == 0
+    }
+}
+
+/// The payload length a frame header announces, once `head` holds all of the header.
+fn payload_length(head: &[u8]) -> Option<u64> {
+    let second = *head.get(1)?;
+    let masked = second & 0x80 != 0;
+    let extended = match second & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let size = 2 + extended + if masked { 4 } else { 0 };
+    if head.len() < size {
+        return None;
+    }
+    Some(match second & 0x7f {
+        n @ 0..=125 => u64::from(n),
+        _ => head[2..2 + extended]
+            .iter()
+            .fold(0u64, |len, b| len << 8 | u64::from(*b)),
+    })
 }
 
 /// The client's address as the accept loop found it (`client.rs`).
@@ -406,6 +525,34 @@ mod tests {
         assert_eq!(h[header::CONNECTION], "upgrade");
         assert_eq!(h[header::UPGRADE], "websocket");
         assert_eq!(h[header::SEC_WEBSOCKET_KEY], "abc");
+    }
+
+    #[test]
+    fn frame_boundaries_are_found_in_any_split_of_the_stream() {
+        // A 5-byte text frame, a 300-byte one (16-bit length), a ping with no payload,
+        // and a 70,000-byte one (64-bit length).
+        let mut stream = vec![0x81, 5];
+        stream.extend(b"hello");
+        let first_end = stream.len();
+        stream.extend([0x81, 126, 0x01, 0x2c]);
+        stream.extend([b'x'; 300]);
+        stream.extend([0x89, 0]);
+        stream.extend([0x82, 127, 0, 0, 0, 0, 0, 0x01, 0x11, 0x70]);
+        stream.extend(vec![7u8; 70_000]);
+        let mut whole = Frames::default();
+        assert!(whole.feed(&stream));
+        // Byte by byte: at a boundary exactly after each frame.
+        let mut frames = Frames::default();
+        let boundaries: Vec<usize> = (0..stream.len())
+            .filter(|&i| frames.feed(&stream[i..=i]))
+            .map(|i| i + 1)
+            .collect();
+        assert_eq!(boundaries, [first_end, first_end + 304, first_end + 306, stream.len()]);
+        // Cut inside a header and inside a payload.
+        let mut frames = Frames::default();
+        assert!(!frames.feed(&stream[..first_end + 1]));
+        assert!(!frames.feed(&stream[first_end + 1..first_end + 10]));
+        assert!(frames.feed(&stream[first_end + 10..]));
     }
 
     #[test]
