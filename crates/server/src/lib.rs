@@ -293,6 +293,11 @@ impl Control {
         Ok(())
     }
 
+    /// Where the schools other servers host are (the lease keeper fills it; tests set it).
+    pub fn placement(&self) -> Arc<district::placement::Placement> {
+        self.district.placement().clone()
+    }
+
     /// Replaces the per-user upload limits of every hosted school (and of schools
     /// hosted from now on: they copy the default school's).
     pub fn set_upload_policy(&self, policy: doorplate_domain::uploads::UploadPolicy) {
@@ -321,7 +326,8 @@ pub async fn run_with(
     if !entries.iter().any(|e| e.info.slug == default) {
         return Err(StartError::NoDefault(default));
     }
-    let district = Arc::new(District::new(default));
+    let forwarder = district::forward::Forwarder::new(&config.server.name, &master);
+    let district = Arc::new(District::new(default, forwarder));
     let metrics = Arc::new(metrics::Metrics::new());
     for entry in &entries {
         let hosted = host(&config, &catalog, entry, &master, clock.clone(), &metrics).await?;
@@ -371,6 +377,8 @@ pub async fn run_with(
         header_timeout: config.http.header_timeout,
         per_address: config.http.max_connections_per_ip,
         trusted_proxies: config.http.trusted_proxies.clone().into(),
+        hop: Some(district.forwarder().hop_key().clone()),
+        served_by: config.server.name.clone(),
     };
     let front = {
         let district = district.clone();
@@ -390,8 +398,11 @@ pub async fn run_with(
         for hosted in signal.all() {
             hosted.signal_stop();
         }
+        signal.forwarder().close();
     })
     .await;
+    // The forwarded event sockets close at their moments of the spread.
+    district.forwarder().closed(Duration::from_secs(3)).await;
     let _ = watcher.await;
     if let Some(scraper) = scraper {
         let _ = scraper.await;
