@@ -3,9 +3,8 @@
 //! `ns` is empty in production; tests give each server a namespace of its own so many
 //! districts share one throwaway database.
 
-use super::{CONNECT_TIMEOUT, PgStore, describe, internal};
+use super::{PgPools, PgStore, SHARED_READERS, SHARED_WRITERS, internal};
 use crate::{Result, StoreError};
-use tokio_postgres::NoTls;
 
 /// One school row of the district.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,9 +17,9 @@ pub struct SchoolRow {
 /// The district's own tables, and the way to each school's store.
 #[derive(Clone, Debug)]
 pub struct PgDistrict {
-    url: String,
+    /// The connections every school of this process shares.
+    pools: PgPools,
     namespace: String,
-    config: tokio_postgres::Config,
 }
 
 impl PgDistrict {
@@ -37,17 +36,9 @@ impl PgDistrict {
                 "{namespace:?} is not a usable namespace: at most 16 of a-z, 0-9 and _"
             )));
         }
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Internal(format!("the database URL is not valid: {e}")))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        config.application_name("doorplate");
         let district = PgDistrict {
-            url: url.to_string(),
+            pools: PgPools::connect(url, SHARED_WRITERS, SHARED_READERS).await?,
             namespace: namespace.to_string(),
-            config,
         };
         let schema = district.district_schema();
         district
@@ -73,17 +64,10 @@ impl PgDistrict {
         format!("{}school_{}", self.namespace, slug.replace('-', "_"))
     }
 
-    async fn client(&self) -> Result<tokio_postgres::Client> {
-        let (client, conn) = self.config.connect(NoTls).await.map_err(|e| {
-            StoreError::Internal(format!(
-                "cannot connect to the PostgreSQL database at {}: {e}",
-                describe(&self.config)
-            ))
-        })?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(client)
+    /// A connection for the district's own statements (which name their schema): one of
+    /// the shared write connections, so listing the schools every few seconds opens none.
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pools.writers.get().await.map_err(|e| self.pools.unreachable(e))
     }
 
     async fn batch(&self, sql: &str) -> Result<()> {
@@ -149,7 +133,12 @@ impl PgDistrict {
 
     /// Opens a school's store (making and migrating its schema when missing).
     pub async fn open_school(&self, slug: &str) -> Result<PgStore> {
-        PgStore::open(&self.url, &self.school_schema(slug)).await
+        PgStore::open_in(&self.pools, &self.school_schema(slug)).await
+    }
+
+    /// The connections this process's schools share.
+    pub fn pools(&self) -> &PgPools {
+        &self.pools
     }
 
     /// Drops the schema of a school that is not listed (what a failed import made);

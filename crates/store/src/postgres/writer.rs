@@ -63,16 +63,20 @@ where
     Box::new(f)
 }
 
-/// Handle to the writer task.
+/// Handle to the writer task (clones share it; the task ends when the last goes).
+#[derive(Clone)]
 pub(crate) struct Writer {
     tx: mpsc::UnboundedSender<Job>,
 }
 
 impl Writer {
     /// Starts the task on the current tokio runtime; it ends when the handle is dropped.
-    pub(crate) fn start(pool: Pool) -> Writer {
+    /// `pool` may be shared with other schools' writers: each batch takes a connection
+    /// for its transaction and sets the transaction's `search_path` to `schema`.
+    pub(crate) fn start(pool: Pool, schema: &str) -> Writer {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(pool, rx));
+        let begin = format!("BEGIN; SET LOCAL search_path TO {}; SAVEPOINT job", super::quoted(schema));
+        tokio::spawn(run(pool, begin, rx));
         Writer { tx }
     }
 
@@ -127,7 +131,7 @@ impl Writer {
     }
 }
 
-async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
+async fn run(pool: Pool, begin: String, mut rx: mpsc::UnboundedReceiver<Job>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut finishes: Vec<Finish> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
@@ -138,7 +142,8 @@ async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
                 Err(_) => break,
             }
         }
-        // A connection per batch from a pool of one: one that broke is replaced.
+        // A connection per batch (from a pool the process's schools share): one that
+        // broke is replaced.
         let conn = match pool.get().await {
             Ok(conn) => conn,
             Err(e) => {
@@ -160,7 +165,7 @@ async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
                 continue;
             }
             let prefix = if i == 0 {
-                "BEGIN; SAVEPOINT job"
+                begin.as_str()
             } else {
                 "RELEASE job; SAVEPOINT job"
             };
