@@ -24,12 +24,14 @@ async fn fresh_pg() -> conformance::Fixture {
     let schema = schema().await;
     let store = PgStore::open(&schema.url, &schema.name).await.unwrap();
     conformance::Fixture {
+        media: Arc::new(store.media_bytes()),
         store: Arc::new(store),
         guard: Box::new(schema),
     }
 }
 
 conformance::conformance_suite!(fresh_pg);
+conformance::media_bytes_suite!(fresh_pg);
 
 /// A plain connection to the test database, for what goes around the store.
 async fn raw(url: &str) -> tokio_postgres::Client {
