@@ -12,7 +12,7 @@
 # DOORPLATE_DATABASE (and DOORPLATE_DATABASE_NAMESPACE) set, the schools live in
 # PostgreSQL, and `measure` also prints the connections the server holds
 # (pg_stat_activity, application_name 'doorplate'). SERVER_CPUS (default 0) pins the
-# server; hold the build lock around `measure` (flock -o /work/notes/cargo.lock …).
+# server; run `measure` when nothing else (a build) competes for the cores.
 set -euo pipefail
 MODE=$1 BIN=$2 DIR=$3 N=${4:-50} M=${5:-1000}
 PORT=${PORT:-18471} CPUS=${SERVER_CPUS:-0}
