@@ -94,7 +94,11 @@ async fn a_refused_upload_leaves_no_bytes_however_far_it_got() {
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let (st, bytes) = download(&s.api, &s.gwen_token, v["media_id"].as_str().unwrap()).await;
     assert_eq!(st, StatusCode::OK);
-    assert!(bytes == good, "the stored picture is the uploaded one ({} bytes)", bytes.len());
+    assert!(
+        bytes == good,
+        "the stored picture is the uploaded one ({} bytes)",
+        bytes.len()
+    );
     assert_eq!(stored_uploads(&server.dir.0).await.len(), 1);
 }
 
@@ -156,7 +160,11 @@ async fn one_user_cannot_pile_up_unsent_uploads_or_upload_without_pause() {
         (StatusCode::PAYLOAD_TOO_LARGE, "upload_quota"),
         "120 kB unsent is past the quota: {v}"
     );
-    assert_eq!(settled_uploads(&server.dir.0, 1).await.len(), 1, "the refused upload left no bytes");
+    assert_eq!(
+        settled_uploads(&server.dir.0, 1).await.len(),
+        1,
+        "the refused upload left no bytes"
+    );
 
     // Sending the first frees its bytes.
     let conv = s.conversation(&s.gwen_token, &s.ann).await;

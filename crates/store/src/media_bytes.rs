@@ -12,8 +12,8 @@
 pub mod files;
 
 use crate::Result;
-use doorplate_domain::Micros;
 use async_trait::async_trait;
+use doorplate_domain::Micros;
 use futures_util::stream::BoxStream;
 
 /// A download's bytes, a piece at a time.

@@ -479,7 +479,7 @@ async fn schools_share_a_fixed_set_of_connections_and_never_see_each_other() {
     use doorplate_store::postgres::district::PgDistrict;
     use doorplate_store::postgres::{SHARED_READERS, SHARED_WRITERS};
     let url = tokio::task::spawn_blocking(pgtest::database_url).await.unwrap();
-    let ns = format!("c{:x}_", std::process::id() & 0xffff_ffff);
+    let ns = format!("c{:x}_", std::process::id());
     let district = PgDistrict::connect(&url, &ns).await.unwrap();
     let mut schools = Vec::new();
     for i in 0..30 {

@@ -120,7 +120,9 @@ pub async fn default_school_store(dir: &std::path::Path) -> std::sync::Arc<dyn d
 
 /// Where the default school of a test folder keeps the bytes of its uploads: files in
 /// its media folder (SQLite), or pieces in its schema (PostgreSQL).
-pub async fn default_school_media(dir: &std::path::Path) -> std::sync::Arc<dyn doorplate_store::media_bytes::MediaBytes> {
+pub async fn default_school_media(
+    dir: &std::path::Path,
+) -> std::sync::Arc<dyn doorplate_store::media_bytes::MediaBytes> {
     let database = test_database(dir).await;
     let catalog = doorplate_server::district::catalog::Catalog::open(dir, database.as_ref())
         .await

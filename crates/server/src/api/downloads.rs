@@ -55,7 +55,7 @@ impl Validators {
     }
 }
 
-fn text<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn text(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
 }
 
@@ -210,9 +210,9 @@ pub(crate) async fn send(
         }
     };
     let body = if status.is_success() && end > start && *method != Method::HEAD {
-        let pieces = bytes.read(&media.file, start, end).map(|piece| {
-            piece.inspect_err(|e| tracing::error!(error = %e, "reading an upload failed mid-way"))
-        });
+        let pieces = bytes
+            .read(&media.file, start, end)
+            .map(|piece| piece.inspect_err(|e| tracing::error!(error = %e, "reading an upload failed mid-way")));
         Body::from_stream(pieces)
     } else {
         Body::empty()
@@ -237,10 +237,7 @@ pub(crate) async fn send(
     );
     h.insert(header::CONTENT_LENGTH, value((end - start).to_string()));
     if status == StatusCode::PARTIAL_CONTENT {
-        h.insert(
-            header::CONTENT_RANGE,
-            value(format!("bytes {start}-{}/{len}", end - 1)),
-        );
+        h.insert(header::CONTENT_RANGE, value(format!("bytes {start}-{}/{len}", end - 1)));
     }
     Ok(res)
 }
@@ -272,7 +269,11 @@ mod tests {
     }
 
     fn date(secs: i64) -> String {
-        Validators { etag: String::new(), modified: secs }.last_modified()
+        Validators {
+            etag: String::new(),
+            modified: secs,
+        }
+        .last_modified()
     }
 
     #[test]
@@ -283,8 +284,19 @@ mod tests {
         assert_eq!(ask(&[("range", "bytes=90-")]), piece(90, 100));
         assert_eq!(ask(&[("range", "bytes=90-500")]), piece(90, 100));
         assert_eq!(ask(&[("range", "bytes=-5")]), piece(95, 100));
-        assert_eq!(ask(&[("range", "bytes=-101")]), piece(0, 100), "a suffix past the start is all");
-        for bad in ["bytes=100-", "bytes=0-1,4-5", "bytes=-0", "pages=1-2", "bytes=5-1", "bytes=a-"] {
+        assert_eq!(
+            ask(&[("range", "bytes=-101")]),
+            piece(0, 100),
+            "a suffix past the start is all"
+        );
+        for bad in [
+            "bytes=100-",
+            "bytes=0-1,4-5",
+            "bytes=-0",
+            "pages=1-2",
+            "bytes=5-1",
+            "bytes=a-",
+        ] {
             assert_eq!(ask(&[("range", bad)]), Answer::Unsatisfiable, "{bad}");
         }
     }
@@ -313,7 +325,11 @@ mod tests {
             Answer::Piece { start: 0, end: 4 }
         );
         for stale in ["\"old\"", "W/\"m1-2-3\"", "Mon, 01 Jan 2001 00:00:00 GMT"] {
-            assert_eq!(ask(&[("range", "bytes=0-3"), ("if-range", stale)]), Answer::Whole, "{stale}");
+            assert_eq!(
+                ask(&[("range", "bytes=0-3"), ("if-range", stale)]),
+                Answer::Whole,
+                "{stale}"
+            );
         }
         assert_eq!(ask(&[("range", "bytes=9999-"), ("if-range", "\"old\"")]), Answer::Whole);
     }

@@ -13,8 +13,8 @@ use crate::crypto::Secrets;
 use doorplate_domain::Settings;
 use doorplate_store::media_bytes::{MediaBytes, files::FileBytes};
 use doorplate_store::{SettingsStore, sqlite::SqliteStore};
-use std::sync::Arc;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A school moved in from another deployment keeps the key its card, badge, doorplate
 /// and token hashes were made with in this file of its folder (mode 0600), preferred to

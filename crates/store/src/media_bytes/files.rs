@@ -116,40 +116,43 @@ impl MediaBytes for FileBytes {
         };
         // The file opens on the first poll; each piece is one blocking read.
         let state: (Option<std::fs::File>, PathBuf, u64) = (None, path, start);
-        Box::pin(futures_util::stream::try_unfold(state, move |(file, path, pos)| async move {
-            if pos >= end {
-                return Ok(None);
-            }
-            let want = (end - pos).min(PIECE as u64) as usize;
-            let opened = file;
-            let read_path = path.clone();
-            let (file, piece) = blocking("reading an upload", move || {
-                let mut file = match opened {
-                    Some(f) => f,
-                    None => {
-                        let mut f = std::fs::File::open(&read_path)?;
-                        f.seek(SeekFrom::Start(pos))?;
-                        f
-                    }
-                };
-                let mut piece = vec![0u8; want];
-                let mut got = 0;
-                while got < want {
-                    match file.read(&mut piece[got..])? {
-                        0 => {
-                            return Err(std::io::Error::new(
-                                ErrorKind::UnexpectedEof,
-                                "the file is shorter than its row",
-                            ));
-                        }
-                        n => got += n,
-                    }
+        Box::pin(futures_util::stream::try_unfold(
+            state,
+            move |(file, path, pos)| async move {
+                if pos >= end {
+                    return Ok(None);
                 }
-                Ok((file, piece))
-            })
-            .await?;
-            Ok(Some((piece, (Some(file), path, pos + want as u64))))
-        }))
+                let want = (end - pos).min(PIECE as u64) as usize;
+                let opened = file;
+                let read_path = path.clone();
+                let (file, piece) = blocking("reading an upload", move || {
+                    let mut file = match opened {
+                        Some(f) => f,
+                        None => {
+                            let mut f = std::fs::File::open(&read_path)?;
+                            f.seek(SeekFrom::Start(pos))?;
+                            f
+                        }
+                    };
+                    let mut piece = vec![0u8; want];
+                    let mut got = 0;
+                    while got < want {
+                        match file.read(&mut piece[got..])? {
+                            0 => {
+                                return Err(std::io::Error::new(
+                                    ErrorKind::UnexpectedEof,
+                                    "the file is shorter than its row",
+                                ));
+                            }
+                            n => got += n,
+                        }
+                    }
+                    Ok((file, piece))
+                })
+                .await?;
+                Ok(Some((piece, (Some(file), path, pos + want as u64))))
+            },
+        ))
     }
 
     async fn remove(&self, names: Vec<String>) -> Result<()> {

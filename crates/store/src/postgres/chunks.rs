@@ -82,40 +82,43 @@ impl MediaBytes for PgMediaBytes {
 
     fn read(&self, name: &str, start: u64, end: u64) -> ByteStream {
         let state = (self.clone(), name.to_string(), start);
-        Box::pin(futures_util::stream::try_unfold(state, move |(me, name, pos)| async move {
-            if pos >= end {
-                return Ok(None);
-            }
-            // The piece that holds byte `pos`: the last one that starts at or before it.
-            let row = {
-                let c = read_conn(&me.readers, &me.schema).await?;
-                let at = pos as i64;
-                rows::opt(
-                    &c,
-                    "SELECT pos, bytes FROM media_chunks WHERE file = $1 AND pos <= $2 ORDER BY pos DESC LIMIT 1",
-                    &[&name, &at],
-                )
-                .await?
-            };
-            let Some(row) = row else {
-                return Err(StoreError::NotFound);
-            };
-            let piece_at = row.get::<_, i64>(0) as u64;
-            let mut bytes: Vec<u8> = row.get(1);
-            let from = (pos - piece_at) as usize;
-            if from >= bytes.len() {
-                // A piece is missing: the upload is damaged.
-                tracing::error!(file = %name, pos, "a stored upload has a gap");
-                return Err(StoreError::Internal(format!("upload {name} has no byte {pos}")));
-            }
-            let to = bytes.len().min((end - piece_at) as usize);
-            bytes.truncate(to);
-            if from > 0 {
-                bytes.drain(..from);
-            }
-            let next = pos + bytes.len() as u64;
-            Ok(Some((bytes, (me, name, next))))
-        }))
+        Box::pin(futures_util::stream::try_unfold(
+            state,
+            move |(me, name, pos)| async move {
+                if pos >= end {
+                    return Ok(None);
+                }
+                // The piece that holds byte `pos`: the last one that starts at or before it.
+                let row = {
+                    let c = read_conn(&me.readers, &me.schema).await?;
+                    let at = pos as i64;
+                    rows::opt(
+                        &c,
+                        "SELECT pos, bytes FROM media_chunks WHERE file = $1 AND pos <= $2 ORDER BY pos DESC LIMIT 1",
+                        &[&name, &at],
+                    )
+                    .await?
+                };
+                let Some(row) = row else {
+                    return Err(StoreError::NotFound);
+                };
+                let piece_at = row.get::<_, i64>(0) as u64;
+                let mut bytes: Vec<u8> = row.get(1);
+                let from = (pos - piece_at) as usize;
+                if from >= bytes.len() {
+                    // A piece is missing: the upload is damaged.
+                    tracing::error!(file = %name, pos, "a stored upload has a gap");
+                    return Err(StoreError::Internal(format!("upload {name} has no byte {pos}")));
+                }
+                let to = bytes.len().min((end - piece_at) as usize);
+                bytes.truncate(to);
+                if from > 0 {
+                    bytes.drain(..from);
+                }
+                let next = pos + bytes.len() as u64;
+                Ok(Some((bytes, (me, name, next))))
+            },
+        ))
     }
 
     async fn remove(&self, names: Vec<String>) -> Result<()> {

@@ -188,7 +188,10 @@ impl PgPools {
     }
 
     fn unreachable(&self, e: impl std::fmt::Display) -> StoreError {
-        StoreError::Internal(format!("cannot connect to the PostgreSQL database at {}: {e}", self.place))
+        StoreError::Internal(format!(
+            "cannot connect to the PostgreSQL database at {}: {e}",
+            self.place
+        ))
     }
 
     /// Connections open now (writes, reads) — for measurements and tests.

@@ -75,7 +75,10 @@ impl Writer {
     /// for its transaction and sets the transaction's `search_path` to `schema`.
     pub(crate) fn start(pool: Pool, schema: &str) -> Writer {
         let (tx, rx) = mpsc::unbounded_channel();
-        let begin = format!("BEGIN; SET LOCAL search_path TO {}; SAVEPOINT job", super::quoted(schema));
+        let begin = format!(
+            "BEGIN; SET LOCAL search_path TO {}; SAVEPOINT job",
+            super::quoted(schema)
+        );
         tokio::spawn(run(pool, begin, rx));
         Writer { tx }
     }

@@ -38,7 +38,12 @@ pub async fn an_upload_is_stored_whole_and_read_by_any_range(_s: &dyn Store, byt
     let data = pattern(700 * 1024 + 13);
     let mut sink = bytes.create("m_whole", 1).await.unwrap();
     // Writes of odd sizes, across the pieces' boundaries.
-    for part in [&data[..1000], &data[1000..300_000], &data[300_000..300_001], &data[300_001..]] {
+    for part in [
+        &data[..1000],
+        &data[1000..300_000],
+        &data[300_000..300_001],
+        &data[300_001..],
+    ] {
         sink.write(part).await.unwrap();
     }
     sink.finish().await.unwrap();
@@ -46,7 +51,14 @@ pub async fn an_upload_is_stored_whole_and_read_by_any_range(_s: &dyn Store, byt
     let len = data.len() as u64;
     assert_eq!(bytes.stored_len("m_whole").await.unwrap(), len);
     assert!(read_all(bytes, "m_whole").await.unwrap() == data, "read whole");
-    for (start, end) in [(0, 1), (1000, 600_000), (262_000, 263_000), (262_144, 524_288), (len - 5, len), (0, len)] {
+    for (start, end) in [
+        (0, 1),
+        (1000, 600_000),
+        (262_000, 263_000),
+        (262_144, 524_288),
+        (len - 5, len),
+        (0, len),
+    ] {
         let got = read(bytes, "m_whole", start, end).await;
         assert!(
             got == data[start as usize..end as usize],
@@ -79,10 +91,7 @@ pub async fn an_upload_not_kept_or_removed_leaves_nothing(_s: &dyn Store, bytes:
 
     write_all(bytes, "m_a", &pattern(400 * 1024), 1).await.unwrap();
     write_all(bytes, "m_b", b"bytes of b", 1).await.unwrap();
-    bytes
-        .remove(vec!["m_a".into(), "m_never_was".into()])
-        .await
-        .unwrap();
+    bytes.remove(vec!["m_a".into(), "m_never_was".into()]).await.unwrap();
     assert!(matches!(bytes.stored_len("m_a").await, Err(StoreError::NotFound)));
     assert_eq!(read_all(bytes, "m_b").await.unwrap(), b"bytes of b");
     let mut names = bytes.names().await.unwrap();
