@@ -1,6 +1,6 @@
 // The console's backup card (Settings) against the real server binary: the server's
 // backup folder holds a sealed archive, then a newer one with no database in it (what a
-// PostgreSQL deployment's daily backup is: keys and media, named `…-no-database`), and
+// PostgreSQL deployment's daily backup is: keys only, named `…-no-database`), and
 // the card says when, how large, whether it is encrypted and whether the database is
 // in it — in English and in Chinese.
 //
@@ -83,14 +83,14 @@ test('a newer backup without the database and not sealed, in both languages', { 
   await openSettings('en');
   await page.locator(tid('backup-last')).filter({ hasText: /doorplate-20261130T023000Z-no-database\.dpbk/ }).waitFor();
   assert.match(await page.locator(tid('backup-encrypted')).innerText(), /^Not encrypted: /);
-  assert.match(await page.locator(tid('backup-no-database')).innerText(), /keys and media only.*pg_dump/);
+  assert.match(await page.locator(tid('backup-no-database')).innerText(), /keys only.*pg_dump/);
   await page.locator(tid('backup-no-database')).scrollIntoViewIfNeeded();
   await shot(page, 'backup-card-no-database-en');
 
   await openSettings('zh-CN');
   await page.locator(tid('backup-last')).filter({ hasText: /上次备份/ }).waitFor();
   assert.match(await page.locator(tid('backup-encrypted')).innerText(), /^未加密/);
-  assert.match(await page.locator(tid('backup-no-database')).innerText(), /仅包含密钥和媒体文件.*pg_dump/);
+  assert.match(await page.locator(tid('backup-no-database')).innerText(), /仅包含密钥.*pg_dump/);
   await page.locator(tid('backup-no-database')).scrollIntoViewIfNeeded();
   await shot(page, 'backup-card-no-database-zh');
 });

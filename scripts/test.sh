@@ -54,11 +54,13 @@ cargo nextest run --workspace --no-fail-fast
 
 echo "== the same integration tests on PostgreSQL (a throwaway cluster; crates/pgtest)"
 # Every test that drives the server through its API runs again with its schools in
-# PostgreSQL. Left out: the tests of the data folder itself (backups, the folder of
-# schools, file permissions and the disk), the SQLite writer's metrics, and the move
-# of a school between the stores — binaries whose PostgreSQL cases (a backup paired
-# with pg_dump, the PostgreSQL writer's metrics, a school moved in) set up their
-# PostgreSQL deployment themselves and so already ran in the pass above.
+# PostgreSQL, uploads included (tests/uploads.rs: the bytes are pieces in the school's
+# schema there). Left out: the tests of the data folder itself (backups, the folder of
+# schools, file permissions and the disk — security_storage), the SQLite writer's
+# metrics, the graceful restart (restart.rs), and the move of a school between the
+# stores — binaries whose PostgreSQL cases (a backup paired with pg_dump, the
+# PostgreSQL writer's metrics, a school moved in) set up their PostgreSQL deployment
+# themselves and so already ran in the pass above.
 DOORPLATE_TEST_STORE=postgres cargo nextest run -p doorplate --no-fail-fast \
   -E 'not (binary(backup) | binary(schools) | binary(security_storage) | binary(metrics) | binary(restart) | binary(school_move))'
 

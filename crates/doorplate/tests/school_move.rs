@@ -68,8 +68,9 @@ async fn serve(dir: TempDir, db: Option<doorplate_server::district::catalog::Dat
 }
 
 /// Something of everything: a presence, messages in each status, an image, quiet hours,
-/// audit. Returns the conversations (token, id) and the image's media id.
-async fn load(s: &School) -> (Vec<(String, String)>, String) {
+/// audit. Returns the conversations (token, id) and the pictures (media id, bytes): a
+/// small one and one of several of PostgreSQL's pieces (256 KiB each).
+async fn load(s: &School) -> (Vec<(String, String)>, Vec<(String, Vec<u8>)>) {
     let (st, v) = s
         .api
         .post(
@@ -114,16 +115,48 @@ async fn load(s: &School) -> (Vec<(String, String)>, String) {
         )
         .await;
     assert!(st.is_success(), "{v}");
+    let big = big_picture();
+    let res = s
+        .api
+        .http
+        .post(format!("{}/api/v1/media", s.api.base))
+        .bearer_auth(&s.gwen_token)
+        .header("content-type", "image/png")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let v: Value = res.json().await.unwrap();
+    let big_id = v["media_id"].as_str().unwrap().to_string();
+    let (st, v) = s
+        .api
+        .post(
+            &format!("/api/v1/conversations/{gwen_ann}/messages"),
+            &s.gwen_token,
+            json!({"client_id": "img-2", "kind": "image", "media_id": big_id}),
+        )
+        .await;
+    assert!(st.is_success(), "{v}");
     let convs = vec![
         (s.gwen_token.clone(), gwen_ann),
         (s.hal_token.clone(), hal_bob),
         (s.hal_token.clone(), hal_teacher),
     ];
-    (convs, media_id)
+    (convs, vec![(media_id, PNG.to_vec()), (big_id, big)])
+}
+
+/// A picture of 700 KiB whose every byte depends on its offset (a piece out of order or
+/// cut would show).
+fn big_picture() -> Vec<u8> {
+    let mut v = PNG.to_vec();
+    let n = v.len();
+    v.extend((n..700 * 1024 + 7).map(|i| (i * 31 + i / 4099) as u8));
+    v
 }
 
 /// Everything a user of `api` sees of the school, asked with the tokens of before.
-async fn view(api: &Api, s: &School, convs: &[(String, String)], media: &str) -> Value {
+async fn view(api: &Api, s: &School, convs: &[(String, String)], media: &[(String, Vec<u8>)]) -> Value {
     let (st, users) = api.get("/api/v1/users", &s.admin).await;
     assert_eq!(st, StatusCode::OK, "the admin's token of before: {users}");
     let doorplate = s.doorplate["id"].as_str().unwrap();
@@ -145,17 +178,31 @@ async fn view(api: &Api, s: &School, convs: &[(String, String)], media: &str) ->
     let (_, children) = api.get("/api/v1/children", &s.gwen_token).await;
     let (_, groups) = api.get("/api/v1/groups", &s.admin).await;
     let (_, doorplates) = api.get("/api/v1/doorplates", &s.admin).await;
-    let bytes = api
-        .http
-        .get(format!("{}/api/v1/media/{media}", api.base))
-        .bearer_auth(&s.gwen_token)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(&bytes[..], PNG, "the image's bytes at {}", api.base);
+    for (id, want) in media {
+        let get = |range: Option<String>| {
+            let mut req = api
+                .http
+                .get(format!("{}/api/v1/media/{id}", api.base))
+                .bearer_auth(&s.gwen_token);
+            if let Some(r) = range {
+                req = req.header("range", r);
+            }
+            async move { req.send().await.unwrap().bytes().await.unwrap() }
+        };
+        let bytes = get(None).await;
+        assert!(
+            bytes[..] == want[..],
+            "the bytes of picture {id} at {} ({} bytes, {} expected)",
+            api.base,
+            bytes.len(),
+            want.len()
+        );
+        // A piece across the boundary of PostgreSQL's 256 KiB pieces, when there is one.
+        if want.len() > 300_000 {
+            let piece = get(Some("bytes=262000-263000".into())).await;
+            assert!(piece[..] == want[262_000..263_001], "a range of picture {id}");
+        }
+    }
     assert!(audit.as_array().is_some_and(|a| !a.is_empty()), "{audit}");
     json!({
         "users": users, "presence": presence, "conversations": lists, "messages": messages,
@@ -194,7 +241,7 @@ async fn a_school_moves_to_postgres_and_back_with_everything_a_user_sees() {
     args.extend(["school", "export", "--slug", "main", "--out", file.to_str().unwrap()].map(String::from));
     let (ok, said) = doorplate(args.clone()).await;
     assert!(ok, "export: {said}");
-    assert!(said.contains("1 media files"), "{said}");
+    assert!(said.contains("2 media files"), "{said}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -225,6 +272,10 @@ async fn a_school_moves_to_postgres_and_back_with_everything_a_user_sees() {
     let on_pg = api_at(&format!("{}/s/north", pg.base));
     let moved = view(&on_pg, &s, &convs, &media).await;
     same(&before, &moved, "on PostgreSQL");
+    // The bytes are in the school's schema: nothing of them on the server's disk.
+    let media_dir = pg.dir.0.join("schools/north/media");
+    let on_disk = std::fs::read_dir(&media_dir).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(on_disk, 0, "no media files in {}", media_dir.display());
 
     // A changed file is refused as damaged, leaving nothing behind.
     let mut bytes = std::fs::read(&file).unwrap();

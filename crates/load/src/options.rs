@@ -62,6 +62,12 @@ pub struct Args {
     /// Skip the timetable rollover.
     #[arg(long)]
     pub no_rollover: bool,
+    /// Seconds the first slot's placement may take before the messaging starts; the
+    /// rollover's boundary comes this much (plus the messaging and 2 s) after the
+    /// placement's. Raise it when the placement of a large school takes longer (the run
+    /// then says `rollover_overrun`).
+    #[arg(long, default_value_t = 3)]
+    pub placement_window: u64,
     #[arg(long, default_value = "load-result.json")]
     pub out: PathBuf,
     #[arg(long, default_value = "load-latency.svg")]

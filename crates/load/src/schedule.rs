@@ -27,12 +27,14 @@ fn local(ts: jiff::Timestamp, tz: &jiff::tz::TimeZone) -> (i8, String) {
     )
 }
 
-/// Imports the slots: placement in 4 s, the rollover when the messaging is over.
+/// Imports the slots: placement in 4 s, the rollover when the messaging is over (the
+/// placement's window, the messaging and 2 s later).
 pub async fn post_slots(run: &Run, tz: &jiff::tz::TimeZone) -> Result<Boundaries> {
     let school: &School = &run.school;
     let now = jiff::Timestamp::now();
     let t0 = jiff::Timestamp::from_second(now.as_second() + 4)?;
-    let t1 = jiff::Timestamp::from_second(t0.as_second() + 3 + run.args.duration as i64 + 2)?;
+    let window = run.args.placement_window as i64;
+    let t1 = jiff::Timestamp::from_second(t0.as_second() + window + run.args.duration as i64 + 2)?;
     let t2 = jiff::Timestamp::from_second(t1.as_second() + 60)?;
     let n = school.room_names.len();
     let mut csv = String::from("room,weekday,start,end,kind,title,group,teacher_username,valid_from,valid_until\n");

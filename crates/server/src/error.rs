@@ -134,6 +134,10 @@ impl From<StoreError> for ApiError {
                 ApiError::Unprocessable("unknown_reference", format!("{field} refers to nothing"))
             }
             StoreError::Full => ApiError::InsufficientStorage("the server's disk is full; try again later".into()),
+            StoreError::Unavailable(m) => {
+                tracing::error!(error = %m, "storage failed");
+                ApiError::StorageUnavailable("the server could not store or read the file; try again later".into())
+            }
             StoreError::WriterStopped => {
                 tracing::error!("the database writer has stopped: writes fail until a restart");
                 ApiError::StorageUnavailable("the server cannot store anything now; try again later".into())

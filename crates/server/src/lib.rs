@@ -215,11 +215,18 @@ async fn open_school(
     };
     private().map_err(|e| StartError::DataDir(dir.clone(), e))?;
     storage::tidy_media_dir(&media);
-    let store = catalog.open_store_observed(entry, metrics.writer.clone()).await?;
+    let opened = catalog.open_school(entry, Some(metrics.writer.clone())).await?;
+    // Uploads a crash cut short: nothing names them (no upload of this school is in
+    // flight while it is being hosted).
+    match opened.media.tidy(doorplate_domain::Micros::MAX).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(school = %entry.info.slug, removed = n, "removed uploads a crash interrupted"),
+        Err(e) => tracing::warn!(school = %entry.info.slug, error = %e, "tidying interrupted uploads failed"),
+    }
     let secrets = catalog
         .secrets_of(entry, master)
         .map_err(|e| StartError::DataDir(dir.join(district::catalog::KEY_FILE), e))?;
-    let mut app = HostedSchool::new(clock, store, secrets, media, shutdown, metrics).await?;
+    let mut app = HostedSchool::new(clock, opened.store, secrets, media, opened.media, shutdown, metrics).await?;
     app.min_free_bytes = config.min_free_bytes;
     app.uploads = uploads::Uploads::new(config.uploads);
     app.school = entry.info.clone();
@@ -606,15 +613,21 @@ async fn apply_retention(app: &AppState) {
     };
     match app.store.purge_before(cutoff).await {
         Ok(files) => {
-            for f in &files {
-                let _ = tokio::fs::remove_file(app.media_dir.join(f)).await;
+            let removed = files.len();
+            if let Err(e) = app.media_bytes.remove(files).await {
+                tracing::warn!(error = %e, "removing the bytes of expired uploads failed");
             }
             if let Ok(counts) = app.store.unread_counts().await {
                 app.unread.reset(counts);
             }
-            tracing::info!(retention_days = days, media_removed = files.len(), "retention applied");
+            tracing::info!(retention_days = days, media_removed = removed, "retention applied");
         }
         Err(e) => tracing::error!(error = %e, "retention failed"),
+    }
+    // Bytes of uploads cut short since the start (a lost connection whose clean-up
+    // failed): older than any upload may take.
+    if let Err(e) = app.media_bytes.tidy(app.now() - uploads::UNATTACHED_TTL).await {
+        tracing::warn!(error = %e, "tidying interrupted uploads failed");
     }
     match app.store.purge_audit_before(audit_cutoff).await {
         Ok(n) => tracing::info!(removed = n, "audit retention applied"),

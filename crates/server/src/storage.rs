@@ -1,23 +1,9 @@
-//! The data folder on disk: private modes, free space, and writing an upload so that it
-//! is acknowledged only once its bytes are on disk.
-//!
-//! An upload goes to `<name>.part` in the media folder, is synced, renamed to `<name>`,
-//! and the folder is synced so the rename survives a crash; only then does the caller
-//! write the media row. A failed write anywhere (a full disk, an I/O error) is an error
-//! for the caller and leaves no file behind: `tokio::fs::File` reports a failed last
-//! write only on the next call, and `sync_all` does not make one — so a full disk once
-//! answered 201 for a file of 0 bytes. Here every write is a plain blocking `write_all`
-//! on a blocking thread, whose error is the caller's answer.
+//! The data folder on disk: private modes and free space. (Writing an upload's bytes
+//! durably is the store's `media_bytes::files`.)
 
 use crate::error::{ApiError, ApiResult};
-use std::io::{ErrorKind, Write};
-use std::path::{Path, PathBuf};
-
-/// Suffix of an upload still being received; such files are removed at start.
-const PARTIAL: &str = ".part";
-
-/// Bytes gathered before one write: few thread hops per upload, little memory each.
-const WRITE_BUFFER: usize = 256 * 1024;
+use std::io::ErrorKind;
+use std::path::Path;
 
 /// Creates `dir` (and its parents) readable by the server's user alone (0700), and
 /// tightens it if it exists with a looser mode — unless it is a shared folder (sticky,
@@ -123,9 +109,8 @@ pub fn io_error(doing: &str, e: std::io::Error) -> ApiError {
     }
 }
 
-/// Tidies the media folder at start: removes uploads a crash interrupted (`*.part`;
-/// nothing refers to them) and makes files an older version left readable by others
-/// private (0600).
+/// Tidies the media folder at start: makes files an older version left readable by
+/// others private (0600). (Uploads a crash interrupted go through `MediaBytes::tidy`.)
 pub fn tidy_media_dir(media_dir: &Path) {
     let Ok(entries) = std::fs::read_dir(media_dir) else {
         return;
@@ -133,11 +118,6 @@ pub fn tidy_media_dir(media_dir: &Path) {
     let mut tightened = 0usize;
     for entry in entries.flatten() {
         let path = entry.path();
-        if entry.file_name().to_string_lossy().ends_with(PARTIAL) {
-            tracing::info!(file = %path.display(), "removing an interrupted upload");
-            let _ = std::fs::remove_file(&path);
-            continue;
-        }
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -152,128 +132,6 @@ pub fn tidy_media_dir(media_dir: &Path) {
     if tightened > 0 {
         tracing::warn!(files = tightened, "made media files private (0600)");
     }
-}
-
-/// Runs blocking file work on tokio's blocking pool.
-async fn blocking<T: Send + 'static>(
-    doing: &'static str,
-    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::Internal(format!("{doing}: {e}")))?
-        .map_err(|e| io_error(doing, e))
-}
-
-/// An upload being written. Dropped before [`MediaFile::keep`], it removes what it
-/// wrote (the partial file, or the final one if the row could not be stored).
-pub struct MediaFile {
-    dir: PathBuf,
-    name: String,
-    /// `None` while a write runs on the blocking pool, or after `finish`.
-    file: Option<std::fs::File>,
-    buffer: Vec<u8>,
-    /// The path to remove when dropped: the partial file, then the final one.
-    written: Option<PathBuf>,
-}
-
-impl MediaFile {
-    /// Creates `<dir>/<name>.part`, private to the server's user (0600).
-    pub async fn create(dir: PathBuf, name: String) -> ApiResult<MediaFile> {
-        let partial = dir.join(format!("{name}{PARTIAL}"));
-        let path = partial.clone();
-        let file = blocking("creating an upload", move || {
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            opts.open(&path)
-        })
-        .await?;
-        Ok(MediaFile {
-            dir,
-            name,
-            file: Some(file),
-            buffer: Vec::with_capacity(WRITE_BUFFER),
-            written: Some(partial),
-        })
-    }
-
-    /// Adds bytes; they are written once the buffer is full, and any error is returned.
-    pub async fn write(&mut self, bytes: &[u8]) -> ApiResult<()> {
-        self.buffer.extend_from_slice(bytes);
-        if self.buffer.len() >= WRITE_BUFFER {
-            self.flush().await?;
-        }
-        Ok(())
-    }
-
-    async fn flush(&mut self) -> ApiResult<()> {
-        let mut file = self.take_file()?;
-        let buffer = std::mem::take(&mut self.buffer);
-        let (file, mut buffer) = blocking("writing an upload", move || {
-            file.write_all(&buffer)?;
-            Ok((file, buffer))
-        })
-        .await?;
-        buffer.clear();
-        self.buffer = buffer;
-        self.file = Some(file);
-        Ok(())
-    }
-
-    fn take_file(&mut self) -> ApiResult<std::fs::File> {
-        self.file
-            .take()
-            .ok_or_else(|| ApiError::Internal("an upload's file was used after a failure".into()))
-    }
-
-    /// Writes the rest, syncs the file, renames it to its final name and syncs the
-    /// folder: when this returns `Ok`, the whole file is on disk under its name.
-    pub async fn finish(&mut self) -> ApiResult<()> {
-        let mut file = self.take_file()?;
-        let buffer = std::mem::take(&mut self.buffer);
-        let partial = self.dir.join(format!("{}{PARTIAL}", self.name));
-        let done = self.dir.join(&self.name);
-        let dir = self.dir.clone();
-        let (from, to) = (partial, done.clone());
-        blocking("storing an upload", move || {
-            file.write_all(&buffer)?;
-            file.sync_all()?;
-            drop(file);
-            std::fs::rename(&from, &to)?;
-            sync_dir(&dir)
-        })
-        .await
-        .inspect_err(|_| {
-            // The rename may have happened before the folder's sync failed.
-            let _ = std::fs::remove_file(&done);
-        })?;
-        self.written = Some(done);
-        Ok(())
-    }
-
-    /// The row is stored: the file stays.
-    pub fn keep(mut self) {
-        self.written = None;
-    }
-}
-
-impl Drop for MediaFile {
-    fn drop(&mut self) {
-        if let Some(path) = self.written.take() {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-/// Makes a rename in `dir` durable.
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    std::fs::File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -230,8 +230,10 @@ pub const TABLES: &[Table] = &[
     t("quiet_hours", &[("user_id", Int), ("days", Json)], false),
 ];
 
-/// Tables in a school's schema that hold nothing to move.
-pub const NOT_MOVED: &[&str] = &["heartbeat"];
+/// Tables in a school's schema that are not rows of the dump: `heartbeat` holds nothing
+/// to move, and `media_chunks` (PostgreSQL) holds the bytes of uploads, which move as
+/// files beside the dump (`MediaBytes`, the server's `district::moving`).
+pub const NOT_MOVED: &[&str] = &["heartbeat", "media_chunks"];
 
 /// One value of a row.
 #[derive(Clone, Debug, PartialEq)]

@@ -4,6 +4,7 @@
 //! database, the PostgreSQL adapter in [`postgres`] the shared one (a schema per school).
 
 pub mod dump;
+pub mod media_bytes;
 mod migration;
 mod model;
 pub mod observe;
@@ -34,6 +35,10 @@ pub enum StoreError {
     #[error("the disk is full")]
     Full,
     /// The writer thread has stopped (it panicked): no write can succeed until a restart.
+    /// The storage failed for a reason other than room (an I/O error): nothing was
+    /// written; trying again later may work.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     #[error("the database writer has stopped")]
     WriterStopped,
     #[error("store failure: {0}")]

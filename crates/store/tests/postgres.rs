@@ -24,12 +24,14 @@ async fn fresh_pg() -> conformance::Fixture {
     let schema = schema().await;
     let store = PgStore::open(&schema.url, &schema.name).await.unwrap();
     conformance::Fixture {
+        media: Arc::new(store.media_bytes()),
         store: Arc::new(store),
         guard: Box::new(schema),
     }
 }
 
 conformance::conformance_suite!(fresh_pg);
+conformance::media_bytes_suite!(fresh_pg);
 
 /// A plain connection to the test database, for what goes around the store.
 async fn raw(url: &str) -> tokio_postgres::Client {
@@ -465,4 +467,56 @@ async fn a_dump_moves_between_sqlite_and_postgres_unchanged_and_ids_go_on() {
     back.import_dump(from_pg).await.unwrap();
     assert_eq!(back.export_dump().await.unwrap(), dump);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Many schools of one process share a fixed number of connections (a district's
+/// pools), and a shared connection never shows one school another's rows: 30 schools
+/// with the same username each find their own person, in parallel and interleaved,
+/// and their media's bytes stay theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schools_share_a_fixed_set_of_connections_and_never_see_each_other() {
+    use doorplate_store::media_bytes::{read_all, write_all};
+    use doorplate_store::postgres::district::PgDistrict;
+    use doorplate_store::postgres::{SHARED_READERS, SHARED_WRITERS};
+    let url = tokio::task::spawn_blocking(pgtest::database_url).await.unwrap();
+    let ns = format!("c{:x}_", std::process::id());
+    let district = PgDistrict::connect(&url, &ns).await.unwrap();
+    let mut schools = Vec::new();
+    for i in 0..30 {
+        let store = Arc::new(district.open_school(&format!("s{i}")).await.unwrap());
+        store
+            .create_user(NewUser {
+                role: Some(Role::Teacher),
+                display_name: format!("Teacher of school {i}"),
+                username: Some("same".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        write_all(&store.media_bytes(), "m_same", format!("bytes of {i}").as_bytes(), 1)
+            .await
+            .unwrap();
+        schools.push(store);
+    }
+    for round in 0..3 {
+        let reads = schools.iter().enumerate().map(|(i, s)| {
+            let s = s.clone();
+            async move {
+                let u = s.user_by_username("same".into()).await.unwrap();
+                assert_eq!(u.display_name, format!("Teacher of school {i}"), "round {round}");
+                let bytes = read_all(&s.media_bytes(), "m_same").await.unwrap();
+                assert_eq!(bytes, format!("bytes of {i}").as_bytes(), "round {round}");
+            }
+        });
+        futures_util::future::join_all(reads).await;
+    }
+    let (writers, readers) = district.pools().open_connections();
+    assert!(
+        writers <= SHARED_WRITERS && readers <= SHARED_READERS,
+        "{writers} write and {readers} read connections for 30 schools"
+    );
+    drop(schools);
+    tokio::task::spawn_blocking(move || pgtest::drop_schemas_with_prefix(&url, &ns))
+        .await
+        .unwrap();
 }

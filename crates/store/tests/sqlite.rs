@@ -36,13 +36,16 @@ impl Drop for TempDir {
 async fn fresh_sqlite() -> conformance::Fixture {
     let dir = TempDir::new();
     let store = SqliteStore::open(&dir.0.join("t.db")).unwrap();
+    std::fs::create_dir_all(dir.0.join("media")).unwrap();
     conformance::Fixture {
         store: Arc::new(store),
+        media: Arc::new(doorplate_store::media_bytes::files::FileBytes::new(dir.0.join("media"))),
         guard: Box::new(dir),
     }
 }
 
 conformance::conformance_suite!(fresh_sqlite);
+conformance::media_bytes_suite!(fresh_sqlite);
 
 fn temp_db() -> (std::path::PathBuf, SqliteStore) {
     let dir = std::env::temp_dir().join(format!(

@@ -81,11 +81,7 @@ pub async fn backup(data: Option<PathBuf>, store: super::StoreArgs, args: Backup
         taken.schools,
         taken.files,
         if taken.sealed { "encrypted" } else { "not encrypted" },
-        if taken.database_included {
-            ""
-        } else {
-            ", keys and media only"
-        },
+        if taken.database_included { "" } else { ", keys only" },
         started.elapsed().as_secs_f64()
     );
     if let Some(o) = &outside {
@@ -154,18 +150,17 @@ pub async fn restore(data: Option<PathBuf>, store: super::StoreArgs, args: Resto
         }
     );
     match &store.database {
-        Some(database) => check_against_database(&target, database, &restored).await,
+        Some(database) => check_against_database(database, &restored).await,
         None => {
-            println!("(Give --database to check the media against a database already restored.)");
+            println!("(Give --database to check this archive against a database already restored.)");
             Ok(())
         }
     }
 }
 
-/// After a restore of keys and media: does the database (restored already, or not yet)
-/// name the same schools, and has every media row its file, of its size?
+/// After a restore of the keys: does the database (restored already, or not yet) name the
+/// same schools, and has every media row its bytes there, of its size?
 async fn check_against_database(
-    target: &std::path::Path,
     database: &doorplate_server::district::catalog::Database,
     restored: &backup::Restored,
 ) -> anyhow::Result<()> {
@@ -180,26 +175,17 @@ async fn check_against_database(
         if !restored.schools.iter().any(|s| &s.slug == slug) {
             problems += 1;
             println!(
-                "warning: school {slug} is in the database but not in this archive (its media and own key are elsewhere)"
+                "warning: school {slug} is in the database but not in this archive (its own key, if it has one, is elsewhere)"
             );
             continue;
         }
-        let media = target.join("schools").join(slug).join("media");
-        let rows = district.media_files(slug).await?;
-        let missing = rows
-            .iter()
-            .filter(|(file, size)| std::fs::metadata(media.join(file)).map(|m| m.len()).ok() != Some(*size))
-            .count();
+        let (rows, missing) = district.media_without_bytes(slug).await?;
         if missing == 0 {
-            println!(
-                "  school {slug}: every one of its {} media rows has its file",
-                rows.len()
-            );
+            println!("  school {slug}: every one of its {rows} media rows has its bytes in the database");
         } else {
             problems += 1;
             println!(
-                "warning: school {slug}: {missing} of its {} media rows have no file of their size in this archive (was the archive taken before the dump?)",
-                rows.len()
+                "warning: school {slug}: {missing} of its {rows} media rows lack their bytes in the database (an incomplete dump?)"
             );
         }
     }

@@ -180,7 +180,7 @@ listen = "127.0.0.1:8080"
 # keep the folder as private as the data folder, or seal each archive with the
 # passphrase in a file (its first line; mode 0600, and a copy kept apart from the
 # backups: without it they cannot be restored). On PostgreSQL an archive holds the key
-# and media only: back the database up with pg_dump.
+# only: back the database (media included) up with pg_dump.
 # backup_dir = "/var/backups/doorplate"
 # backup_at = "02:30"
 # backup_keep = "7"

@@ -118,6 +118,26 @@ pub async fn default_school_store(dir: &std::path::Path) -> std::sync::Arc<dyn d
     catalog.open_store(&entry).await.unwrap()
 }
 
+/// Where the default school of a test folder keeps the bytes of its uploads: files in
+/// its media folder (SQLite), or pieces in its schema (PostgreSQL).
+pub async fn default_school_media(
+    dir: &std::path::Path,
+) -> std::sync::Arc<dyn doorplate_store::media_bytes::MediaBytes> {
+    let database = test_database(dir).await;
+    let catalog = doorplate_server::district::catalog::Catalog::open(dir, database.as_ref())
+        .await
+        .unwrap();
+    let entry = catalog.get(None).await.unwrap();
+    catalog.open_school(&entry, None).await.unwrap().media
+}
+
+/// The names of the uploads the default school of a test folder holds, sorted.
+pub async fn stored_uploads(dir: &std::path::Path) -> Vec<String> {
+    let mut names = default_school_media(dir).await.names().await.unwrap();
+    names.sort();
+    names
+}
+
 /// The hashing key of the default school of a test folder (the folder's own key on
 /// SQLite, the key derived for `main` on PostgreSQL).
 pub async fn default_school_secrets(dir: &std::path::Path) -> doorplate_server::crypto::Secrets {

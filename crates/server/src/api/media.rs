@@ -2,25 +2,25 @@
 //!
 //! The type is taken from the file's first bytes, never from the `Content-Type` header;
 //! the size limits are school settings and are enforced while streaming, so an
-//! oversized upload is refused without being held in memory. A file is synced to disk
-//! before its row is written, and a failed write is an error, never a 201
-//! ([`crate::storage`]); the per-user rate and quota are in [`crate::uploads`].
-//! Downloads are for the uploader and the participants of a conversation that carries
-//! the file, served by tower-http's `ServeFile` (one `Range`, conditional requests).
+//! oversized upload is refused without being held in memory. The bytes go to the
+//! school's [`MediaBytes`](doorplate_store::media_bytes::MediaBytes) — files synced to
+//! disk, or pieces committed to PostgreSQL — before the row is written, and a failed
+//! write is an error, never a 201; the per-user rate and quota are in
+//! [`crate::uploads`]. Downloads are for the uploader and the participants of a
+//! conversation that carries the file, streamed by [`super::downloads`] (one `Range`,
+//! conditional requests).
 
 use super::parse_id;
 use crate::auth::UserAuth;
 use crate::error::{ApiError, ApiResult, Path};
 use crate::school::AppState;
-use crate::storage::MediaFile;
 use axum::body::{Body, BodyDataStream};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
-use tower_http::services::ServeFile;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -36,7 +36,7 @@ pub struct Uploaded {
 }
 
 /// POST /api/v1/media — upload a file (raw body); answers its id, sniffed type and size
-/// once the file is on disk and its row is stored. A full disk is 507, another storage
+/// once the file is stored (on disk, or committed to the database) and its row is. A full disk is 507, another storage
 /// failure 503, too many uploads 429, too much waiting to be sent 413; none of them
 /// leaves a file or a row.
 #[utoipa::path(post, path = "/media", tag = "messages", request_body(content = Vec<u8>, content_type = "application/octet-stream"),
@@ -110,7 +110,7 @@ async fn receive(
     let stored = app.store.unattached_media_bytes(user).await?;
     let mut reservation = app.uploads.reserve(user);
     let name = crate::crypto::new_token("m_");
-    let mut file = MediaFile::create(app.media_dir.clone(), name.clone()).await?;
+    let mut file = app.media_bytes.create(&name, now).await?;
     let mut head: Vec<u8> = Vec::with_capacity(64);
     let mut mime: Option<&'static str> = None;
     let mut limit = u64::MAX;
@@ -201,10 +201,10 @@ fn sniff_or_refuse(head: &[u8], declared_family: &str) -> ApiResult<&'static str
     Ok(m)
 }
 
-/// GET /api/v1/media/{id} — the file, for participants only. tower-http's `ServeFile`
-/// answers `Range` (one range; 416 otherwise), `If-None-Match`, `If-Modified-Since`,
-/// `If-Match` and `If-Unmodified-Since` from the file's ETag and date; `If-Range` is
-/// checked here, as `ServeFile` does not. The type is the one sniffed at upload.
+/// GET /api/v1/media/{id} — the file, for participants only: one `Range` (416
+/// otherwise), and `If-None-Match`, `If-Modified-Since`, `If-Match`,
+/// `If-Unmodified-Since` and `If-Range` against its ETag and date. The type is the one
+/// sniffed at upload.
 #[utoipa::path(get, path = "/media/{id}", tag = "messages", params(("id" = String, Path)),
     responses((status = 200), (status = 206), (status = 304),
         (status = 404, description = "no such upload for the caller, or its file is missing or damaged"),
@@ -224,129 +224,14 @@ async fn download(
     send_media(&app, &media, req, "private, max-age=86400").await
 }
 
-/// Answers a request for a stored upload: our checks of the file, then `ServeFile`, then
-/// the type sniffed at upload, `nosniff`, and `cache` as its `Cache-Control`. The caller
-/// has checked that the requester may read it.
+/// Answers a request for a stored upload (see [`super::downloads`]), with `cache` as its
+/// `Cache-Control`. The caller has checked that the requester may read it.
 pub(crate) async fn send_media(
     app: &AppState,
     media: &doorplate_store::Media,
     req: Request,
     cache: &'static str,
 ) -> ApiResult<Response> {
-    let path = app.media_dir.join(&media.file);
-    let on_disk = check_whole(&path, media.size).await?;
-    let (mut parts, _) = req.into_parts();
-    whole_for_long_suffix(&mut parts.headers, on_disk);
-    let mut res = serve(&path, &parts.headers, &parts.method).await?;
-    if parts.headers.contains_key(header::RANGE) && !if_range_holds(&parts.headers, &res) {
-        // The client's copy is not this file: the whole file, not a piece of it.
-        let mut headers = parts.headers.clone();
-        headers.remove(header::RANGE);
-        res = serve(&path, &headers, &parts.method).await?;
-    }
-    let status = res.status();
-    if status == StatusCode::RANGE_NOT_SATISFIABLE {
-        let mut refused = ApiError::bad("bad_range", "the requested range is not satisfiable").into_response();
-        *refused.status_mut() = status;
-        if let Some(range) = res.headers().get(header::CONTENT_RANGE) {
-            refused.headers_mut().insert(header::CONTENT_RANGE, range.clone());
-        }
-        return Ok(refused);
-    }
-    let h = res.headers_mut();
-    if matches!(status, StatusCode::OK | StatusCode::PARTIAL_CONTENT) {
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_str(&media.mime).unwrap_or(HeaderValue::from_static("application/octet-stream")),
-        );
-    }
-    if status.is_success() || status == StatusCode::NOT_MODIFIED {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    }
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    Ok(res)
-}
-
-/// The stored file answered by `ServeFile` for a request with these headers.
-async fn serve(path: &std::path::Path, headers: &HeaderMap, method: &Method) -> ApiResult<Response> {
-    let mut req = axum::http::Request::new(Body::empty());
-    *req.method_mut() = method.clone();
-    *req.headers_mut() = headers.clone();
-    match ServeFile::new(path).try_call(req).await {
-        Ok(res) => Ok(res.map(Body::new)),
-        // Removed between the check and the open (the sweeper, or by hand).
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(ApiError::NotFound("the file of this upload is missing".into()))
-        }
-        Err(e) => Err(crate::storage::io_error("reading an upload", e)),
-    }
-}
-
-/// Turns `bytes=-N` with N past the file's length into `bytes=0-`. RFC 9110 §14.1.2
-/// reads such a suffix as the whole file, but http-range-header (under `ServeFile`)
-/// answers it 416 — a player that asks for "the last 64 KiB" of a short voice message
-/// would get nothing.
-fn whole_for_long_suffix(headers: &mut HeaderMap, len: u64) {
-    let long = headers
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().strip_prefix("bytes=-"))
-        .and_then(|n| n.trim().parse::<u64>().ok())
-        .is_some_and(|n| n > len);
-    if long {
-        headers.insert(header::RANGE, HeaderValue::from_static("bytes=0-"));
-    }
-}
-
-/// Whether a range may be served (RFC 9110 §13.1.5): with no `If-Range`, or one that
-/// names this file exactly: its strong ETag, or its `Last-Modified` date.
-fn if_range_holds(req: &HeaderMap, res: &Response) -> bool {
-    let Some(wanted) = req.get(header::IF_RANGE) else {
-        return true;
-    };
-    let is = |name| res.headers().get(name).is_some_and(|v| v == wanted);
-    if wanted.as_bytes().starts_with(b"W/") {
-        return false;
-    }
-    is(header::ETAG) || is(header::LAST_MODIFIED)
-}
-
-/// Refuses a stored file that is missing or shorter than its row says (a file damaged
-/// before uploads were synced, or by hand): sending it would promise a `Content-Length`
-/// the body never reaches, and the client would see a dropped connection.
-/// Answers the file's length on disk.
-async fn check_whole(path: &std::path::Path, size: u64) -> ApiResult<u64> {
-    let on_disk = match tokio::fs::metadata(path).await {
-        Ok(m) => m.len(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            tracing::error!(file = %path.display(), "a stored upload's file is missing");
-            return Err(ApiError::NotFound("the file of this upload is missing".into()));
-        }
-        Err(e) => return Err(crate::storage::io_error("opening an upload", e)),
-    };
-    if on_disk < size {
-        tracing::error!(file = %path.display(), on_disk, size, "a stored upload's file is shorter than its row");
-        return Err(ApiError::NotFound("the file of this upload is damaged".into()));
-    }
-    Ok(on_disk)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_suffix_past_the_end_asks_for_the_whole_file() {
-        let range = |v: &str| {
-            let mut h = HeaderMap::new();
-            h.insert(header::RANGE, HeaderValue::from_str(v).unwrap());
-            whole_for_long_suffix(&mut h, 100);
-            h[header::RANGE].to_str().unwrap().to_string()
-        };
-        assert_eq!(range("bytes=-101"), "bytes=0-");
-        assert_eq!(range("bytes=-100"), "bytes=-100", "the whole file already");
-        assert_eq!(range("bytes=-5"), "bytes=-5");
-        assert_eq!(range("bytes=5-"), "bytes=5-");
-        assert_eq!(range("bytes=-200,0-1"), "bytes=-200,0-1", "two ranges stay refused");
-    }
+    let (parts, _) = req.into_parts();
+    super::downloads::send(app.media_bytes.as_ref(), media, &parts.headers, &parts.method, cache).await
 }

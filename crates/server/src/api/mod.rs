@@ -8,6 +8,7 @@ pub mod auth;
 pub mod backups;
 pub mod calls;
 pub mod doorplate;
+pub mod downloads;
 pub mod events;
 pub mod fleet;
 pub mod import;

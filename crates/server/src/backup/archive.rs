@@ -41,13 +41,13 @@ pub struct Manifest {
     pub files: Vec<ManifestFile>,
     /// Set when the schools' databases are not in the archive: a deployment on
     /// PostgreSQL, whose database is backed up with PostgreSQL's own tools. The archive
-    /// then holds the keys and media only; this says which database and schemas pair
+    /// then holds the keys only; this says which database and schemas pair
     /// with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<ManifestDatabase>,
 }
 
-/// The database a keys-and-media archive pairs with.
+/// The database a keys-only archive pairs with.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ManifestDatabase {
     /// Its connection string, without a password.

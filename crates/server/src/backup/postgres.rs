@@ -3,13 +3,8 @@
 //! an operator of a shared database has its backups already). What the database does not
 //! hold is backed up here, into the same archive format as a data folder's (sealed with
 //! a passphrase likewise): the deployment's key file, and each school's own key (a school
-//! moved in) and media, which stay on the data folder's disk. The manifest names the
-//! database and its schemas, so a restore can say what pairs with it.
-//!
-//! The database first, then this archive: a media file is written and synced before its
-//! row commits and never changes afterwards, so every file a dump names is on disk when
-//! an archive is taken after the dump (unless the server removed it in between —
-//! retention, or an upload no message took — rows the restored server drops again).
+//! moved in). Media are in the database (`media_chunks`), so the dump has them. The
+//! manifest names the database and its schemas, so a restore can say what pairs with it.
 
 use super::archive::{ManifestDatabase, ManifestSchool};
 use super::{ArchiveWriter, BackupError, Taken, add_file};
@@ -19,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// What a PostgreSQL deployment keeps outside its database, to back up.
 #[derive(Clone, Debug)]
 pub struct Outside {
-    /// The data folder: `schools/<slug>/media/` and `schools/<slug>/school.key`.
+    /// The data folder: `schools/<slug>/school.key`.
     pub data_dir: PathBuf,
     /// The deployment's key (`--key-file`, or `DATA/secret.key`).
     pub key_file: PathBuf,
@@ -79,15 +74,6 @@ fn write(w: &mut ArchiveWriter, o: &Outside) -> Result<Vec<ManifestSchool>, Back
     for slug in &o.schools {
         let rel = format!("schools/{slug}");
         let dir = o.data_dir.join(&rel);
-        for (name, path) in media_files(&dir.join("media"))? {
-            // Removed since it was listed (retention, an upload no message took): its row
-            // is gone or going too.
-            let Ok(mut f) = std::fs::File::open(&path) else {
-                continue;
-            };
-            let size = f.metadata()?.len();
-            w.add(&format!("{rel}/media/{name}"), size, &mut f)?;
-        }
         let own_key = dir.join(KEY_FILE);
         if own_key.exists() {
             add_file(w, &own_key, &format!("{rel}/{KEY_FILE}"), None)?;
@@ -98,27 +84,6 @@ fn write(w: &mut ArchiveWriter, o: &Outside) -> Result<Vec<ManifestSchool>, Back
         });
     }
     Ok(schools)
-}
-
-/// The finished media files of a school's folder (not an upload still being written,
-/// `*.part`), by name.
-fn media_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, BackupError> {
-    let read = match std::fs::read_dir(dir) {
-        Ok(r) => r,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(BackupError::Source(format!("{}: {e}", dir.display()))),
-    };
-    let mut files = Vec::new();
-    for item in read {
-        let item = item?;
-        let name = item.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".part") || super::archive::check_path(&name).is_err() || !item.file_type()?.is_file() {
-            continue;
-        }
-        files.push((name, item.path()));
-    }
-    files.sort();
-    Ok(files)
 }
 
 /// A value quoted for a POSIX shell.
@@ -159,10 +124,9 @@ pub fn backup_advice(db: &ManifestDatabase, archive: &Path) -> String {
     let c = commands(db, "doorplate-db.dump");
     format!(
         "The schools' database is NOT in this archive: it holds what PostgreSQL does not keep \
-         (the key file, each school's media and own key). Back the database up with \
-         PostgreSQL's own tools, BEFORE this archive (so the archive has every media file \
-         the dump names), and keep the dump with the archive — the database is useless \
-         without its key:\n\
+         (the key file, and each school's own key where it has one). Back the database \
+         up with PostgreSQL's own tools (its media are in it too), and keep the dump with \
+         the archive — the database is useless without its key:\n\
          \x20 {}\n\
          \x20 or only Doorplate's schemas (a database shared with others), in one snapshot too:\n\
          \x20 {}\n\

@@ -3,7 +3,7 @@
 //! move time by hand), into a folder of their own, keeping the newest N, sealed with the
 //! passphrase of a file when one is set. A setting of the deployment, not of a school:
 //! one backup holds every school. On PostgreSQL it holds what the database does not
-//! (the keys and media, as `doorplate backup` there: see [`super::postgres`]), and its
+//! (the keys, as `doorplate backup` there: see [`super::postgres`]), and its
 //! name says so (`…-no-database.dpbk`).
 
 use super::{Passphrase, Taken};
@@ -116,7 +116,7 @@ pub struct LastBackup {
     /// Sealed with the passphrase file's passphrase.
     pub encrypted: bool,
     /// Whether the schools' databases are in it: not on PostgreSQL, whose database the
-    /// operator backs up with `pg_dump` (the archive then holds the keys and media).
+    /// operator backs up with `pg_dump` (the archive then holds the keys).
     pub database_included: bool,
 }
 
@@ -198,7 +198,7 @@ pub async fn run(
     {
         tracing::warn!(
             pg_dump = %super::postgres::commands(&o.database, "doorplate-db.dump").dump_schemas,
-            "the daily backups hold the key and media only: the schools' database is in PostgreSQL, back it up with pg_dump (before the daily backup)"
+            "the daily backups hold the keys only: the schools' database, media included, is in PostgreSQL: back it up with pg_dump"
         );
     }
     let mut due = match next_run(clock.now(), schedule.at_minute, &zone()) {
@@ -219,7 +219,7 @@ pub async fn run(
                     bytes = t.size,
                     schools = t.schools,
                     encrypted = t.sealed,
-                    "backup taken: the key and media only, not the database (PostgreSQL's: back it up with pg_dump)"
+                    "backup taken: the keys only, not the database (PostgreSQL's: back it up with pg_dump)"
                 ),
                 Err(e) => tracing::error!(error = %e, "the daily backup failed"),
             }

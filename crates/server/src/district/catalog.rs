@@ -11,8 +11,10 @@
 use super::{SchoolInfo, SlugError, check_slug};
 use crate::crypto::Secrets;
 use doorplate_domain::Settings;
+use doorplate_store::media_bytes::{MediaBytes, files::FileBytes};
 use doorplate_store::{SettingsStore, sqlite::SqliteStore};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A school moved in from another deployment keeps the key its card, badge, doorplate
 /// and token hashes were made with in this file of its folder (mode 0600), preferred to
@@ -276,16 +278,23 @@ mod tests {
 }
 
 /// Where a deployment's schools are: a data folder (SQLite, a file per school), or a
-/// PostgreSQL database (a schema per school, the list in its `district` schema) with a
-/// data folder for the media.
+/// PostgreSQL database (a schema per school with its media, the list in its `district`
+/// schema) with a data folder for the deployment's key.
 #[derive(Clone, Debug)]
 pub enum Catalog {
     Folder(FolderCatalog),
     Postgres {
         district: Box<doorplate_store::postgres::district::PgDistrict>,
-        /// Media of each school, under `schools/<slug>/media`.
+        /// The deployment's key, and a school's own key when it was moved in
+        /// (`schools/<slug>/school.key`).
         data_dir: PathBuf,
     },
+}
+
+/// A school's store and the bytes of its media, open.
+pub struct OpenSchool {
+    pub store: Arc<dyn doorplate_store::Store>,
+    pub media: Arc<dyn MediaBytes>,
 }
 
 /// The database a deployment keeps its schools in, when not its data folder.
@@ -380,28 +389,42 @@ impl Catalog {
         master.for_school(slug)
     }
 
-    /// Opens a school's store (no one hears its writer: see [`Catalog::open_store_observed`]).
-    pub async fn open_store(&self, entry: &Entry) -> Result<std::sync::Arc<dyn doorplate_store::Store>, CatalogError> {
-        Ok(match self {
-            Catalog::Folder(f) => std::sync::Arc::new(SqliteStore::open(&f.dir_of(entry).join("doorplate.db"))?),
-            Catalog::Postgres { district, .. } => std::sync::Arc::new(district.open_school(&entry.info.slug).await?),
-        })
+    /// Opens a school's store (no one hears its writer: see [`Catalog::open_school`]).
+    pub async fn open_store(&self, entry: &Entry) -> Result<Arc<dyn doorplate_store::Store>, CatalogError> {
+        Ok(self.open_school(entry, None).await?.store)
     }
 
-    /// Opens a school's store; `observer` hears its writer's queue and commits (the
-    /// metrics), on either store.
-    pub async fn open_store_observed(
+    /// Opens a school's store and the bytes of its media: on a data folder the SQLite
+    /// file and the files of `media/` (which must exist), on a database the school's
+    /// schema for both. `observer` hears the writer's queue and commits (the metrics),
+    /// on either store.
+    pub async fn open_school(
         &self,
         entry: &Entry,
-        observer: std::sync::Arc<dyn doorplate_store::WriterObserver>,
-    ) -> Result<std::sync::Arc<dyn doorplate_store::Store>, CatalogError> {
+        observer: Option<Arc<dyn doorplate_store::WriterObserver>>,
+    ) -> Result<OpenSchool, CatalogError> {
         Ok(match self {
-            Catalog::Folder(f) => std::sync::Arc::new(SqliteStore::open_observed(
-                &f.dir_of(entry).join("doorplate.db"),
-                observer,
-            )?),
+            Catalog::Folder(f) => {
+                let dir = f.dir_of(entry);
+                let db = dir.join("doorplate.db");
+                let store = match observer {
+                    Some(o) => SqliteStore::open_observed(&db, o)?,
+                    None => SqliteStore::open(&db)?,
+                };
+                OpenSchool {
+                    store: Arc::new(store),
+                    media: Arc::new(FileBytes::new(dir.join("media"))),
+                }
+            }
             Catalog::Postgres { district, .. } => {
-                std::sync::Arc::new(district.open_school_observed(&entry.info.slug, observer).await?)
+                let store = match observer {
+                    Some(o) => district.open_school_observed(&entry.info.slug, o).await?,
+                    None => district.open_school(&entry.info.slug).await?,
+                };
+                OpenSchool {
+                    media: Arc::new(store.media_bytes()),
+                    store: Arc::new(store),
+                }
             }
         })
     }

@@ -7,11 +7,13 @@
 //! - `move.json` — the school's slug, name, zone, and the key its card, badge, doorplate
 //!   and token hashes were made with;
 //! - `dump.json` — every table ([`doorplate_store::dump`]), ids and all;
-//! - `media/<file>` — each file a media row names.
+//! - `media/<file>` — the bytes of each upload a media row names, read from the
+//!   school's `MediaBytes` (files of a data folder, or pieces in a PostgreSQL schema).
 //!
 //! `import` checks the whole file first, then makes the school under its slug (or a new
-//! one): media files, then the rows in one transaction into its empty database, then its
-//! key, and lists it last — so a failed import leaves nothing behind and a taken slug
+//! one): its database, the bytes of its media (into files, or pieces in its schema), then
+//! the rows in one transaction into its empty database, then its key, and lists it
+//! last — so a failed import leaves nothing behind and a taken slug
 //! changes nothing. The hashes only match under the key they were made with, so when the
 //! key the school brought is not the one its new place would derive (another deployment
 //! key, another slug, or the root school of a data folder), it is kept in the school's
@@ -24,9 +26,12 @@ use crate::backup::{BackupError, archive};
 use crate::crypto::Secrets;
 use doorplate_store::StoreError;
 use doorplate_store::dump::{SchoolDump, Value};
+use doorplate_store::media_bytes::{ByteStream, MediaBytes, MediaSink};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The archive's manifest format for a moved school.
 const FORMAT: u32 = 1;
@@ -96,11 +101,20 @@ pub async fn export(catalog: &Catalog, master: &Secrets, slug: &str, out: &Path)
     let key = catalog
         .secrets_of(&entry, master)
         .map_err(|e| MoveError::Io(dir.join(KEY_FILE), e))?;
-    let dump = {
-        let store = catalog.open_store(&entry).await?;
-        store.export_dump().await?
-    };
+    let opened = catalog.open_school(&entry, None).await?;
+    let dump = opened.store.export_dump().await?;
     let files = media_files(&dump)?;
+    for (name, size) in &files {
+        let stored = opened.media.stored_len(name).await.map_err(|e| match e {
+            StoreError::NotFound => MoveError::Invalid(format!("the bytes of upload {name} are missing")),
+            other => other.into(),
+        })?;
+        if stored != *size {
+            return Err(MoveError::Invalid(format!(
+                "upload {name} is {stored} bytes but its media row says {size}"
+            )));
+        }
+    }
     let meta = Meta {
         slug: entry.info.slug.clone(),
         name: entry.info.name.clone(),
@@ -111,25 +125,73 @@ pub async fn export(catalog: &Catalog, master: &Secrets, slug: &str, out: &Path)
         std::io::ErrorKind::AlreadyExists => MoveError::Exists(out.to_path_buf()),
         _ => MoveError::Io(out.to_path_buf(), e),
     })?;
-    let written = write_archive(file, &meta, &dump, &dir.join("media"), &files);
+    let (rows, media) = (dump.row_count(), files.len());
+    // The archive is written with blocking I/O; each upload's bytes stream from the
+    // store into it a piece at a time.
+    let bytes = opened.media.clone();
+    let rt = tokio::runtime::Handle::current();
+    let written = tokio::task::spawn_blocking(move || {
+        let open = |name: &str, size: u64| StreamRead::new(rt.clone(), bytes.read(name, 0, size));
+        write_archive(file, &meta, &dump, &files, open)
+    })
+    .await
+    .unwrap_or_else(|e| Err(MoveError::Invalid(format!("writing the export failed: {e}"))));
     if let Err(e) = written {
         let _ = std::fs::remove_file(out);
         return Err(e);
     }
     Ok(Moved {
         info: entry.info,
-        rows: dump.row_count(),
-        media: files.len(),
+        rows,
+        media,
         own_key: false,
     })
+}
+
+/// A download stream read as blocking `Read`, on a thread outside the runtime.
+struct StreamRead {
+    rt: tokio::runtime::Handle,
+    stream: ByteStream,
+    piece: Vec<u8>,
+    at: usize,
+}
+
+impl StreamRead {
+    fn new(rt: tokio::runtime::Handle, stream: ByteStream) -> StreamRead {
+        StreamRead {
+            rt,
+            stream,
+            piece: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+impl Read for StreamRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at >= self.piece.len() {
+            match self.rt.block_on(self.stream.next()) {
+                None => return Ok(0),
+                Some(Ok(piece)) => {
+                    self.piece = piece;
+                    self.at = 0;
+                }
+                Some(Err(e)) => return Err(std::io::Error::other(e.to_string())),
+            }
+        }
+        let n = buf.len().min(self.piece.len() - self.at);
+        buf[..n].copy_from_slice(&self.piece[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 fn write_archive(
     file: std::fs::File,
     meta: &Meta,
     dump: &SchoolDump,
-    media: &Path,
     files: &[(String, u64)],
+    open: impl Fn(&str, u64) -> StreamRead,
 ) -> Result<(), MoveError> {
     let mut w = archive::Writer::new(std::io::BufWriter::new(file));
     let head = serde_json::to_vec(meta).expect("plain data serialises");
@@ -137,16 +199,7 @@ fn write_archive(
     let body = serde_json::to_vec(dump).expect("plain data serialises");
     w.add(DUMP, body.len() as u64, &mut &body[..])?;
     for (name, size) in files {
-        let path = media.join(name);
-        let mut f = std::fs::File::open(&path).map_err(|e| MoveError::Io(path.clone(), e))?;
-        let on_disk = f.metadata().map_err(|e| MoveError::Io(path.clone(), e))?.len();
-        if on_disk != *size {
-            return Err(MoveError::Invalid(format!(
-                "{} is {on_disk} bytes but its media row says {size}",
-                path.display()
-            )));
-        }
-        w.add(&format!("media/{name}"), *size, &mut f)?;
+        w.add(&format!("media/{name}"), *size, &mut open(name, *size))?;
     }
     let (out, _) = w.finish(archive::Manifest {
         format: FORMAT,
@@ -269,6 +322,42 @@ pub async fn import(
     }
 }
 
+/// Stores the bytes of every upload in the archive at `file` through `media`; returns
+/// the finished sinks (dropped unkept, they remove what they wrote).
+async fn write_media(file: &Path, media: Arc<dyn MediaBytes>) -> Result<Vec<Box<dyn MediaSink>>, MoveError> {
+    let input = std::fs::File::open(file).map_err(|e| MoveError::Io(file.to_path_buf(), e))?;
+    let rt = tokio::runtime::Handle::current();
+    let now = crate::school::now_micros();
+    tokio::task::spawn_blocking(move || {
+        let mut sinks: Vec<Box<dyn MediaSink>> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let store = |e: StoreError| BackupError::Io(std::io::Error::other(e.to_string()));
+        archive::read(std::io::BufReader::new(input), |path, _, body| {
+            let Some(name) = media_name(path) else {
+                return Ok(());
+            };
+            if !seen.insert(name.to_string()) {
+                return Err(BackupError::Damaged(format!("{path} appears twice")));
+            }
+            let mut sink = rt.block_on(media.create(name, now)).map_err(store)?;
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                let n = body.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                rt.block_on(sink.write(&buf[..n])).map_err(store)?;
+            }
+            rt.block_on(sink.finish()).map_err(store)?;
+            sinks.push(sink);
+            Ok(())
+        })?;
+        Ok(sinks)
+    })
+    .await
+    .unwrap_or_else(|e| Err(MoveError::Invalid(format!("reading the export failed: {e}"))))
+}
+
 /// Everything of an import after the checks; the caller removes what it made on failure.
 async fn make(
     catalog: &Catalog,
@@ -283,35 +372,27 @@ async fn make(
         let p = p.to_path_buf();
         move |e| MoveError::Io(p, e)
     };
-    let media_dir = dir.join("media");
     crate::storage::private_dir(dir).map_err(io(dir))?;
-    crate::storage::private_dir(&media_dir).map_err(io(&media_dir))?;
+    if let Catalog::Folder(_) = catalog {
+        let media_dir = dir.join("media");
+        crate::storage::private_dir(&media_dir).map_err(io(&media_dir))?;
+    }
     let files = media_files(&dump)?;
-    let input = std::fs::File::open(file).map_err(io(file))?;
-    archive::read(std::io::BufReader::new(input), |path, _, body| {
-        let Some(name) = media_name(path) else {
-            return Ok(());
-        };
-        let dest = media_dir.join(name);
-        let mut f = private_file(&dest).map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => BackupError::Damaged(format!("{path} appears twice")),
-            _ => BackupError::Io(e),
-        })?;
-        std::io::copy(body, &mut f)?;
-        f.flush()?;
-        f.sync_all()?;
-        Ok(())
-    })?;
+    let opened = catalog.open_school(entry, None).await?;
+    // The bytes first (each upload durable when its sink finishes), then the rows that
+    // name them; the sinks are kept only once the rows are in, and remove their bytes
+    // when dropped otherwise.
+    let sinks = write_media(file, opened.media.clone()).await?;
     for (name, size) in &files {
-        let on_disk = std::fs::metadata(media_dir.join(name)).map(|m| m.len()).ok();
-        if on_disk != Some(*size) {
+        let stored = opened.media.stored_len(name).await.ok();
+        if stored != Some(*size) {
             return Err(MoveError::Invalid(format!(
                 "the export's media file {name} is missing or not the size its row says"
             )));
         }
     }
     {
-        let store = catalog.open_store(entry).await?;
+        let store = opened.store;
         match store.import_dump(dump).await {
             Err(StoreError::Conflict("school")) => {
                 return Err(MoveError::Invalid(format!(
@@ -321,6 +402,9 @@ async fn make(
             }
             other => other?,
         }
+    }
+    for sink in sinks {
+        sink.keep();
     }
     let own_key = catalog.derived_secrets(&entry.info.slug, master).bytes() != key.bytes();
     if own_key {

@@ -67,7 +67,12 @@ pub struct HostedSchool {
     pub tickets: Mutex<HashMap<Vec<u8>, Ticket>>,
     /// The event sockets of login tokens, closed when their token is revoked.
     pub revocations: Revocations,
+    /// The folder whose free space uploads and `/readyz` watch (the school's media
+    /// folder in the data folder).
     pub media_dir: PathBuf,
+    /// Where the bytes of uploads live: files in `media_dir` (SQLite), or pieces in the
+    /// school's PostgreSQL schema.
+    pub media_bytes: Arc<dyn doorplate_store::media_bytes::MediaBytes>,
     /// Below this many free bytes in the data folder, uploads are refused (507) and
     /// `/readyz` answers 503.
     pub min_free_bytes: u64,
@@ -100,6 +105,7 @@ impl HostedSchool {
         store: Arc<dyn Store>,
         secrets: Secrets,
         media_dir: PathBuf,
+        media_bytes: Arc<dyn doorplate_store::media_bytes::MediaBytes>,
         shutdown: tokio::sync::watch::Receiver<bool>,
         metrics: crate::metrics::SchoolMetrics,
     ) -> Result<HostedSchool, StoreError> {
@@ -121,6 +127,7 @@ impl HostedSchool {
             tickets: Mutex::new(HashMap::new()),
             revocations: Revocations::default(),
             media_dir,
+            media_bytes,
             min_free_bytes: crate::DEFAULT_MIN_FREE_BYTES,
             uploads: crate::uploads::Uploads::new(Default::default()),
             kiosk_versions: Mutex::new(HashMap::new()),
@@ -146,7 +153,7 @@ impl HostedSchool {
     }
 
     /// Removes the uploads made before `now - UNATTACHED_TTL` that no message or notice
-    /// carries, rows first, then their files; returns how many went. `now` is a parameter
+    /// carries, rows first, then their bytes; returns how many went. `now` is a parameter
     /// so a test can run the sweep an hour ahead without waiting.
     pub async fn sweep_unattached(&self, now: Micros) -> usize {
         self.uploads.prune(now);
@@ -165,13 +172,12 @@ impl HostedSchool {
         let ids = stale.iter().map(|m| m.id).collect();
         match self.store.delete_unattached_media(ids).await {
             Ok(files) => {
-                for f in &files {
-                    if let Err(e) = tokio::fs::remove_file(self.media_dir.join(f)).await {
-                        tracing::warn!(file = %f, error = %e, "removing an unattached upload failed");
-                    }
+                let removed = files.len();
+                if let Err(e) = self.media_bytes.remove(files).await {
+                    tracing::warn!(error = %e, "removing the bytes of unattached uploads failed");
                 }
-                tracing::info!(removed = files.len(), "unattached uploads removed");
-                files.len()
+                tracing::info!(removed, "unattached uploads removed");
+                removed
             }
             Err(e) => {
                 tracing::error!(error = %e, "removing unattached uploads failed");

@@ -3,9 +3,8 @@
 //! `ns` is empty in production; tests give each server a namespace of its own so many
 //! districts share one throwaway database.
 
-use super::{CONNECT_TIMEOUT, PgStore, describe, internal};
+use super::{PgPools, PgStore, SHARED_READERS, SHARED_WRITERS, internal};
 use crate::{Result, StoreError};
-use tokio_postgres::NoTls;
 
 /// One school row of the district.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,9 +17,11 @@ pub struct SchoolRow {
 /// The district's own tables, and the way to each school's store.
 #[derive(Clone, Debug)]
 pub struct PgDistrict {
+    /// The connections every school of this process shares.
+    pools: PgPools,
+    /// For PostgreSQL's own tools (printed without its password).
     url: String,
     namespace: String,
-    config: tokio_postgres::Config,
 }
 
 impl PgDistrict {
@@ -28,7 +29,7 @@ impl PgDistrict {
     /// seconds) and makes the district's schema and table if they are missing.
     /// `namespace` is `[a-z0-9_]*`, at most 16 bytes.
     pub async fn connect(url: &str, namespace: &str) -> Result<PgDistrict> {
-        let district = Self::configure(url, namespace)?;
+        let district = Self::configure(url, namespace).await?;
         let schema = district.district_schema();
         district
             .batch(&format!(
@@ -47,7 +48,7 @@ impl PgDistrict {
     /// The district at `url` only if its database already has one (its schools' list),
     /// making nothing: `None` for a database with none, e.g. one not restored yet.
     pub async fn existing(url: &str, namespace: &str) -> Result<Option<PgDistrict>> {
-        let district = Self::configure(url, namespace)?;
+        let district = Self::configure(url, namespace).await?;
         let client = district.client().await?;
         let table = format!("\"{}\".schools", district.district_schema());
         let found: Option<String> = client
@@ -58,8 +59,8 @@ impl PgDistrict {
         Ok(found.map(|_| district))
     }
 
-    /// Checks the namespace and reads the URL; connects to nothing.
-    fn configure(url: &str, namespace: &str) -> Result<PgDistrict> {
+    /// Checks the namespace and connects (once, to prove the database answers).
+    async fn configure(url: &str, namespace: &str) -> Result<PgDistrict> {
         if namespace.len() > 16
             || !namespace
                 .bytes()
@@ -69,17 +70,10 @@ impl PgDistrict {
                 "{namespace:?} is not a usable namespace: at most 16 of a-z, 0-9 and _"
             )));
         }
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Internal(format!("the database URL is not valid: {e}")))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        config.application_name("doorplate");
         Ok(PgDistrict {
+            pools: PgPools::connect(url, SHARED_WRITERS, SHARED_READERS).await?,
             url: url.to_string(),
             namespace: namespace.to_string(),
-            config,
         })
     }
 
@@ -93,17 +87,10 @@ impl PgDistrict {
         format!("{}school_{}", self.namespace, slug.replace('-', "_"))
     }
 
-    async fn client(&self) -> Result<tokio_postgres::Client> {
-        let (client, conn) = self.config.connect(NoTls).await.map_err(|e| {
-            StoreError::Internal(format!(
-                "cannot connect to the PostgreSQL database at {}: {e}",
-                describe(&self.config)
-            ))
-        })?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(client)
+    /// A connection for the district's own statements (which name their schema): one of
+    /// the shared write connections, so listing the schools every few seconds opens none.
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pools.writers.get().await.map_err(|e| self.pools.unreachable(e))
     }
 
     async fn batch(&self, sql: &str) -> Result<()> {
@@ -169,7 +156,12 @@ impl PgDistrict {
 
     /// Opens a school's store (making and migrating its schema when missing).
     pub async fn open_school(&self, slug: &str) -> Result<PgStore> {
-        PgStore::open(&self.url, &self.school_schema(slug)).await
+        PgStore::open_in(&self.pools, &self.school_schema(slug)).await
+    }
+
+    /// The connections this process's schools share.
+    pub fn pools(&self) -> &PgPools {
+        &self.pools
     }
 
     /// [`PgDistrict::open_school`], its writer reporting to `observer` (the metrics).
@@ -178,7 +170,7 @@ impl PgDistrict {
         slug: &str,
         observer: std::sync::Arc<dyn crate::WriterObserver>,
     ) -> Result<PgStore> {
-        PgStore::open_observed(&self.url, &self.school_schema(slug), observer).await
+        PgStore::open_in_observed(&self.pools, &self.school_schema(slug), observer).await
     }
 
     /// The database's address for PostgreSQL's own tools (`pg_dump`, `pg_restore`),
@@ -188,24 +180,24 @@ impl PgDistrict {
         without_password(&self.url)
     }
 
-    /// Every media row of a listed school's schema: (file name, size in bytes). A
-    /// restore checks the files it put back against them.
-    pub async fn media_files(&self, slug: &str) -> Result<Vec<(String, u64)>> {
+    /// A listed school's media rows, and how many of them lack bytes of their size in
+    /// its `media_chunks` (a restore checks the dump it put back).
+    pub async fn media_without_bytes(&self, slug: &str) -> Result<(u64, u64)> {
         let client = self.client().await?;
-        let rows = client
-            .query(
+        let schema = self.school_schema(slug);
+        let row = client
+            .query_one(
                 &format!(
-                    "SELECT file, size FROM \"{}\".media ORDER BY id",
-                    self.school_schema(slug)
+                    "SELECT COUNT(*), COUNT(*) FILTER (WHERE COALESCE(c.n, 0) <> m.size)
+                       FROM \"{schema}\".media m
+                       LEFT JOIN (SELECT file, SUM(length(bytes))::BIGINT AS n
+                                    FROM \"{schema}\".media_chunks GROUP BY file) c ON c.file = m.file"
                 ),
                 &[],
             )
             .await
             .map_err(internal)?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1).max(0) as u64))
-            .collect())
+        Ok((row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64))
     }
 
     /// Drops the schema of a school that is not listed (what a failed import made);

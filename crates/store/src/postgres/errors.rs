@@ -26,6 +26,7 @@ pub(crate) fn conflict_field(constraint: &str) -> Option<&'static str> {
         "suppressions_pkey" => "suppression",
         "kv_pkey" => "key",
         "alerts_teacher_id_message_id_key" => "alert",
+        "media_chunks_pkey" => "media_chunk",
         _ => return None,
     })
 }

@@ -65,7 +65,8 @@ where
     Box::new(f)
 }
 
-/// Handle to the writer task.
+/// Handle to the writer task (clones share it; the task ends when the last goes).
+#[derive(Clone)]
 pub(crate) struct Writer {
     tx: mpsc::UnboundedSender<Job>,
     /// Hears the queue and each batch (the server's metrics), as the SQLite writer's.
@@ -74,9 +75,15 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Starts the task on the current tokio runtime; it ends when the handle is dropped.
-    pub(crate) fn start(pool: Pool, observer: Arc<dyn WriterObserver>) -> Writer {
+    /// `pool` may be shared with other schools' writers: each batch takes a connection
+    /// for its transaction and sets the transaction's `search_path` to `schema`.
+    pub(crate) fn start(pool: Pool, schema: &str, observer: Arc<dyn WriterObserver>) -> Writer {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(pool, rx, observer.clone()));
+        let begin = format!(
+            "BEGIN; SET LOCAL search_path TO {}; SAVEPOINT job",
+            super::quoted(schema)
+        );
+        tokio::spawn(run(pool, begin, rx, observer.clone()));
         Writer { tx, observer }
     }
 
@@ -152,7 +159,7 @@ impl Writer {
     }
 }
 
-async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>, observer: Arc<dyn WriterObserver>) {
+async fn run(pool: Pool, begin: String, mut rx: mpsc::UnboundedReceiver<Job>, observer: Arc<dyn WriterObserver>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut finishes: Vec<Finish> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
@@ -167,7 +174,8 @@ async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>, observer: Arc<dyn
         // Timed from here, as the SQLite writer times from its BEGIN: the connection,
         // the jobs' statements and the commit (the flush).
         let began = Instant::now();
-        // A connection per batch from a pool of one: one that broke is replaced.
+        // A connection per batch (from a pool the process's schools share): one that
+        // broke is replaced.
         let conn = match pool.get().await {
             Ok(conn) => conn,
             Err(e) => {
@@ -189,7 +197,7 @@ async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>, observer: Arc<dyn
                 continue;
             }
             let prefix = if i == 0 {
-                "BEGIN; SAVEPOINT job"
+                begin.as_str()
             } else {
                 "RELEASE job; SAVEPOINT job"
             };

@@ -8,11 +8,13 @@
 #![allow(dead_code)] // each adapter's test binary uses the suite through the macro
 
 pub mod directory;
+pub mod media_bytes;
 pub mod messages;
 pub mod records;
 pub mod schedule;
 
 use doorplate_domain::{Id, MessageKind, MessageStatus, Micros, Role};
+use doorplate_store::media_bytes::MediaBytes;
 use doorplate_store::{NewMessage, NewUser, Store};
 use std::any::Any;
 use std::sync::Arc;
@@ -21,6 +23,8 @@ use std::sync::Arc;
 /// database to drop).
 pub struct Fixture {
     pub store: Arc<dyn Store>,
+    /// Where the adapter keeps the bytes of uploads.
+    pub media: Arc<dyn MediaBytes>,
     pub guard: Box<dyn Any + Send>,
 }
 
@@ -82,6 +86,27 @@ macro_rules! conformance_suite {
     };
 }
 pub(crate) use conformance_suite;
+
+/// Expands to one `#[tokio::test]` per case of the bytes of uploads ([`media_bytes`]).
+macro_rules! media_bytes_suite {
+    ($make:path) => {
+        conformance::media_bytes_suite!(@cases $make;
+            an_upload_is_stored_whole_and_read_by_any_range,
+            an_upload_not_kept_or_removed_leaves_nothing,
+            tidy_removes_what_a_crash_left_and_nothing_a_row_names,
+        );
+    };
+    (@cases $make:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let fixture = $make().await;
+                conformance::media_bytes::$case(&*fixture.store, &*fixture.media).await;
+            }
+        )*
+    };
+}
+pub(crate) use media_bytes_suite;
 
 /// Runs every case, each on a fresh store from `make`.
 pub async fn run_all<F, Fut>(make: F)
