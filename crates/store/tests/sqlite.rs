@@ -80,6 +80,7 @@ fn msg(conv: i64, from: i64, to: i64, client_id: &str, now: i64) -> NewMessage {
         now,
         status: MessageStatus::Sent,
         notified_rooms: vec![],
+        push: None,
     }
 }
 

@@ -452,6 +452,7 @@ impl Calls {
             now,
             status: MessageStatus::Sent,
             notified_rooms: Vec::new(),
+            push: None,
         };
         self.delivery.send(new, &caller, &callee).await?;
         Ok(())

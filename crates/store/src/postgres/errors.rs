@@ -26,6 +26,8 @@ pub(crate) fn conflict_field(constraint: &str) -> Option<&'static str> {
         "suppressions_pkey" => "suppression",
         "kv_pkey" => "key",
         "alerts_teacher_id_message_id_key" => "alert",
+        "push_subscriptions_endpoint_key" => "endpoint",
+        "push_queue_subscription_id_tag_key" => "push",
         _ => return None,
     })
 }
