@@ -14,6 +14,7 @@ pub mod hub;
 pub mod layers;
 pub mod metrics;
 pub mod origin;
+pub mod push;
 pub mod ready;
 pub mod revocation;
 pub mod school;
