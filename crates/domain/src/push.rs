@@ -80,7 +80,9 @@ pub fn check_endpoint(url: &str, extra_hosts: &[String]) -> Result<(), EndpointE
     }
     let host = https_host(url)?;
     let allowed = DEFAULT_PUSH_HOSTS.iter().any(|e| host_matches(&host, e))
-        || extra_hosts.iter().any(|e| host_matches(&host, e));
+        || extra_hosts
+            .iter()
+            .any(|e| valid_host_entry(e) && host_matches(&host, e));
     if allowed {
         Ok(())
     } else {
@@ -88,12 +90,15 @@ pub fn check_endpoint(url: &str, extra_hosts: &[String]) -> Result<(), EndpointE
     }
 }
 
-/// Checks an operator's extra allow-list entry: a host name, or `*.` and a domain with
-/// at least one dot (no bare `*`, which would allow every host).
+/// Checks an operator's extra allow-list entry: a DNS name (its last label has a
+/// letter: no address literal, no `localhost`), or `*.` and a domain with at least one
+/// dot (no bare `*`, which would allow every host).
 pub fn valid_host_entry(entry: &str) -> bool {
     let host = entry.strip_prefix("*.").unwrap_or(entry);
+    let tld = host.rsplit('.').next().unwrap_or("");
     !host.is_empty()
-        && (entry == host || host.contains('.'))
+        && host.contains('.')
+        && tld.bytes().any(|b| b.is_ascii_alphabetic())
         && host
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
@@ -181,6 +186,7 @@ mod tests {
         );
         assert!(valid_host_entry("push.example.org") && valid_host_entry("*.example.org"));
         assert!(!valid_host_entry("*") && !valid_host_entry("*.org") && !valid_host_entry("a/b"));
+        assert!(!valid_host_entry("127.0.0.1") && !valid_host_entry("localhost") && !valid_host_entry("*.0.1"));
     }
 
     #[test]

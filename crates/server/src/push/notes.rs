@@ -68,7 +68,7 @@ pub fn alert(teacher: Id, student: &User, from: &User, message_id: Id, now: Micr
         "from": from.display_name,
         "message_id": message_id.to_string(),
         "urgent": true,
-        "url": "#/alerts",
+        "url": "#/",
     });
     push(teacher, format!("alert:{}", student.id), body, now, lang)
 }
@@ -93,7 +93,7 @@ pub fn notice(user: Id, notice_id: Id, title: &str, now: Micros, lang: &str) -> 
     let body = json!({
         "type": "notice",
         "title": title.chars().take(PREVIEW_CHARS).collect::<String>(),
-        "url": "#/notices",
+        "url": "#/",
     });
     push(user, format!("notice:{notice_id}"), body, now, lang)
 }
