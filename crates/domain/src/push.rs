@@ -135,15 +135,25 @@ pub fn verdict(status: Option<u16>, attempts: u32, retry_after: Option<u64>) -> 
     }
 }
 
-/// Whether a push that became ready at `ready_at` is too late to send at `now`.
-pub fn too_late(ready_at: i64, now: i64) -> bool {
-    now - ready_at > MAX_LATE_MICROS
+/// A ringing call is worth a notification only while it rings (45 s) and a moment more.
+pub const MAX_LATE_CALL_MICROS: i64 = 60 * 1_000_000;
+
+/// How late a push with this tag may still go: a call's (`call:…`) only while it rings,
+/// anything else [`MAX_LATE_MICROS`].
+pub fn max_late(tag: &str) -> i64 {
+    if tag.starts_with("call:") { MAX_LATE_CALL_MICROS } else { MAX_LATE_MICROS }
+}
+
+/// Whether a push with this tag that became ready at `ready_at` is too late at `now`.
+pub fn too_late(tag: &str, ready_at: i64, now: i64) -> bool {
+    now - ready_at > max_late(tag)
 }
 
 /// The seconds a push service should keep a push for a device that is offline: what
-/// remains of [`MAX_LATE_MICROS`] (at least a minute).
-pub fn ttl_secs(ready_at: i64, now: i64) -> u64 {
-    ((ready_at + MAX_LATE_MICROS - now) / 1_000_000).max(60) as u64
+/// remains of its lateness allowance (at least a minute, at most what remains of two
+/// hours).
+pub fn ttl_secs(tag: &str, ready_at: i64, now: i64) -> u64 {
+    ((ready_at + max_late(tag) - now) / 1_000_000).max(60) as u64
 }
 
 #[cfg(test)]
@@ -207,9 +217,13 @@ mod tests {
     #[test]
     fn a_push_hours_late_is_dropped() {
         let hour = 3600 * 1_000_000;
-        assert!(!too_late(0, 2 * hour));
-        assert!(too_late(0, 2 * hour + 1));
-        assert_eq!(ttl_secs(0, 0), 7200);
-        assert_eq!(ttl_secs(0, 2 * hour), 60);
+        assert!(!too_late("c:1", 0, 2 * hour));
+        assert!(too_late("c:1", 0, 2 * hour + 1));
+        assert_eq!(ttl_secs("c:1", 0, 0), 7200);
+        assert_eq!(ttl_secs("c:1", 0, 2 * hour), 60);
+        // A call rings for 45 s: its push is worthless a minute on.
+        assert!(!too_late("call:7", 0, 60_000_000));
+        assert!(too_late("call:7", 0, 60_000_001));
+        assert_eq!(ttl_secs("call:7", 0, 0), 60);
     }
 }

@@ -679,3 +679,71 @@ async fn the_binary_never_accepts_a_loopback_push_endpoint() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test]
+async fn a_childs_call_rings_on_the_guardians_phone_and_lapses_within_a_minute() {
+    let t = Setup::start().await;
+    let s = &t.s;
+    t.subscribe(&s.gwen_token, "gwen").await;
+    let session = s
+        .api
+        .ok(
+            "/api/v1/doorplate/sessions",
+            &s.device,
+            json!({"credential": {"card": "04A1B2C3"}}),
+        )
+        .await["session_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, v) = s
+        .api
+        .post("/api/v1/calls", &session, json!({"peer_id": s.gwen["id"], "video": false}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    t.until_received(1).await;
+    let note = t.note(0);
+    assert_eq!(note["type"], "call");
+    assert_eq!(note["from"], "Ann 安");
+    assert_eq!(note["video"], false);
+    assert_eq!(t.svc.lock().unwrap().received[0].headers["ttl"], "60");
+}
+
+#[tokio::test]
+async fn a_notice_for_a_class_reaches_its_families_phones_only() {
+    let t = Setup::start().await;
+    let s = &t.s;
+    t.subscribe(&s.gwen_token, "gwen").await;
+    t.subscribe(&s.teacher_token, "teach").await;
+    let (_, groups) = s.api.get("/api/v1/groups", &s.admin).await;
+    let class = groups
+        .as_array()
+        .map(|g| g[0]["id"].clone())
+        .unwrap_or_else(|| groups["groups"][0]["id"].clone());
+    let other = s
+        .api
+        .ok("/api/v1/groups", &s.admin, json!({"name": "Class 2", "member_ids": []}))
+        .await;
+    // A notice for another class reaches nobody here.
+    s.api
+        .ok(
+            "/api/v1/notices",
+            &s.admin,
+            json!({"kind": "notice", "title": "Class 2 picnic", "group_ids": [other["group"]["id"]]}),
+        )
+        .await;
+    s.api
+        .ok(
+            "/api/v1/notices",
+            &s.admin,
+            json!({"kind": "notice", "title": "Sports day on Friday", "group_ids": [class]}),
+        )
+        .await;
+    t.until_received(1).await;
+    let note = t.note(0);
+    assert_eq!(note["type"], "notice");
+    assert_eq!(note["title"], "Sports day on Friday");
+    // Gwen's (Ann is in Class 1); not the teacher's, not Hal's (no phone subscribed).
+    assert_eq!(t.svc.lock().unwrap().received[0].device, "gwen");
+    t.nothing_more(1).await;
+}

@@ -105,7 +105,7 @@ enum Attempt {
 }
 
 async fn attempt(app: &AppState, http: &HttpsClient, p: &PendingPush, now: Micros) -> Attempt {
-    if too_late(p.ready_at, now) {
+    if too_late(&p.tag, p.ready_at, now) {
         tracing::info!(push = p.id, "push dropped: too late");
         return Attempt::Settle(PushOutcome::Dropped);
     }
@@ -136,7 +136,7 @@ async fn attempt(app: &AppState, http: &HttpsClient, p: &PendingPush, now: Micro
         .vapid
         .authorization(endpoint, now / 1_000_000, &app.push.contact());
     let request = hyper::Request::post(endpoint.as_str())
-        .header("TTL", ttl_secs(p.ready_at, now).to_string())
+        .header("TTL", ttl_secs(&p.tag, p.ready_at, now).to_string())
         .header("Content-Encoding", "aes128gcm")
         .header("Content-Type", "application/octet-stream")
         .header("Urgency", if urgent { "high" } else { "normal" })
