@@ -141,7 +141,11 @@ pub const MAX_LATE_CALL_MICROS: i64 = 60 * 1_000_000;
 /// How late a push with this tag may still go: a call's (`call:…`) only while it rings,
 /// anything else [`MAX_LATE_MICROS`].
 pub fn max_late(tag: &str) -> i64 {
-    if tag.starts_with("call:") { MAX_LATE_CALL_MICROS } else { MAX_LATE_MICROS }
+    if tag.starts_with("call:") {
+        MAX_LATE_CALL_MICROS
+    } else {
+        MAX_LATE_MICROS
+    }
 }
 
 /// Whether a push with this tag that became ready at `ready_at` is too late at `now`.
@@ -173,8 +177,14 @@ mod tests {
         }
         let no = |url: &str| check_endpoint(url, &[]).unwrap_err();
         assert_eq!(no("http://fcm.googleapis.com/fcm/send/x"), EndpointError::NotHttps);
-        assert_eq!(no("https://evil.example/fcm.googleapis.com"), EndpointError::HostNotAllowed);
-        assert_eq!(no("https://fcm.googleapis.com.evil.example/x"), EndpointError::HostNotAllowed);
+        assert_eq!(
+            no("https://evil.example/fcm.googleapis.com"),
+            EndpointError::HostNotAllowed
+        );
+        assert_eq!(
+            no("https://fcm.googleapis.com.evil.example/x"),
+            EndpointError::HostNotAllowed
+        );
         assert_eq!(no("https://notify.windows.com/x"), EndpointError::HostNotAllowed);
         assert_eq!(no("https://fcm.googleapis.com:8443/x"), EndpointError::HostNotAllowed);
         assert_eq!(no("https://127.0.0.1/x"), EndpointError::HostNotAllowed);
@@ -182,7 +192,10 @@ mod tests {
         assert_eq!(no("https://fcm.googleapis.com/a b"), EndpointError::Malformed);
         assert_eq!(no("ftp://fcm.googleapis.com/x"), EndpointError::Malformed);
         assert_eq!(no("not a url"), EndpointError::Malformed);
-        assert_eq!(no(&format!("https://fcm.googleapis.com/{}", "x".repeat(1100))), EndpointError::Malformed);
+        assert_eq!(
+            no(&format!("https://fcm.googleapis.com/{}", "x".repeat(1100))),
+            EndpointError::Malformed
+        );
     }
 
     #[test]

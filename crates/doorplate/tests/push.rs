@@ -223,9 +223,7 @@ impl Setup {
             received: Vec::new(),
             vapid_key: key["public_key"].as_str().unwrap().to_string(),
             origin: base.clone(),
-            now_secs: Arc::new(move || {
-                doorplate_server::school::clock::Clock::now(clock.as_ref()) / 1_000_000
-            }),
+            now_secs: Arc::new(move || doorplate_server::school::clock::Clock::now(clock.as_ref()) / 1_000_000),
         }));
         let arrived = Arc::new(tokio::sync::Notify::new());
         let app = axum::Router::new()
@@ -374,7 +372,11 @@ async fn a_burst_in_one_conversation_collapses_into_one_push_with_the_newest() {
     t.server.advance(30.0);
     t.until_received(2).await;
     assert_eq!(t.note(1)["text"], "four");
-    assert_eq!(t.note(1)["tag"], t.note(0)["tag"], "the same tag: the phone replaces it");
+    assert_eq!(
+        t.note(1)["tag"],
+        t.note(0)["tag"],
+        "the same tag: the phone replaces it"
+    );
     t.nothing_more(2).await;
     // Another conversation is not held by this one's gap.
     let from_hal = s.conversation(&s.hal_token, &s.teacher).await;
@@ -570,7 +572,10 @@ async fn bad_subscriptions_are_refused_and_stored_nowhere_and_logout_removes_the
         async move { api.post("/api/v1/push/subscriptions", &token, body).await }
     };
     let cases = [
-        (json!({"endpoint": "https://fcm.googleapis.com/fcm/send/x"}), "bad_request"),
+        (
+            json!({"endpoint": "https://fcm.googleapis.com/fcm/send/x"}),
+            "bad_request",
+        ),
         (
             json!({"endpoint": "https://evil.example/push", "keys": good_keys}),
             "endpoint_not_allowed",
@@ -602,10 +607,7 @@ async fn bad_subscriptions_are_refused_and_stored_nowhere_and_logout_removes_the
         assert!(!v["error"]["message"].as_str().unwrap().is_empty());
     }
     let (_, v) = post(json!({"endpoint": "https://evil.example/push", "keys": good_keys})).await;
-    assert!(
-        v["error"]["message"].as_str().unwrap().contains("push service"),
-        "{v}"
-    );
+    assert!(v["error"]["message"].as_str().unwrap().contains("push service"), "{v}");
     let (_, list) = s.api.get("/api/v1/push/subscriptions", &s.gwen_token).await;
     assert_eq!(list["subscriptions"], json!([]), "nothing stored");
 
@@ -622,12 +624,22 @@ async fn bad_subscriptions_are_refused_and_stored_nowhere_and_logout_removes_the
     let id = v["subscription"]["id"].as_str().unwrap().to_string();
     let (st, _) = s
         .api
-        .call("DELETE", &format!("/api/v1/push/subscriptions/{id}"), Some(&s.hal_token), None)
+        .call(
+            "DELETE",
+            &format!("/api/v1/push/subscriptions/{id}"),
+            Some(&s.hal_token),
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     let (st, _) = s
         .api
-        .call("DELETE", &format!("/api/v1/push/subscriptions/{id}"), Some(&s.gwen_token), None)
+        .call(
+            "DELETE",
+            &format!("/api/v1/push/subscriptions/{id}"),
+            Some(&s.gwen_token),
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
 
@@ -698,7 +710,11 @@ async fn a_childs_call_rings_on_the_guardians_phone_and_lapses_within_a_minute()
         .to_string();
     let (st, v) = s
         .api
-        .post("/api/v1/calls", &session, json!({"peer_id": s.gwen["id"], "video": false}))
+        .post(
+            "/api/v1/calls",
+            &session,
+            json!({"peer_id": s.gwen["id"], "video": false}),
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     t.until_received(1).await;

@@ -426,7 +426,18 @@ fn every_table_dump() -> doorplate_store::dump::SchoolDump {
         ),
         (
             "push_queue",
-            vec![vec![i(1), i(1), t("c:1"), t("{}"), i(5), i(130), i(140), i(1), i(2), n()]],
+            vec![vec![
+                i(1),
+                i(1),
+                t("c:1"),
+                t("{}"),
+                i(5),
+                i(130),
+                i(140),
+                i(1),
+                i(2),
+                n(),
+            ]],
         ),
     ];
     let dump = SchoolDump {

@@ -370,7 +370,12 @@ fn push_config(
     }
     let hosts: Vec<String> = if hosts.is_empty() {
         from_file("push_hosts")
-            .map(|v| v.split(',').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect())
+            .map(|v| {
+                v.split(',')
+                    .map(|h| h.trim().to_ascii_lowercase())
+                    .filter(|h| !h.is_empty())
+                    .collect()
+            })
             .unwrap_or_default()
     } else {
         hosts.iter().map(|h| h.trim().to_ascii_lowercase()).collect()

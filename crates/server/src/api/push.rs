@@ -165,7 +165,10 @@ async fn subscribe(
     })?;
     let decode = |s: &str| B64.decode(s.trim().trim_end_matches('='));
     let (Ok(p256dh), Ok(auth)) = (decode(&req.keys.p256dh), decode(&req.keys.auth)) else {
-        return Err(ApiError::bad("bad_subscription", "the subscription's keys are not base64url"));
+        return Err(ApiError::bad(
+            "bad_subscription",
+            "the subscription's keys are not base64url",
+        ));
     };
     crate::push::ece::check_keys(&p256dh, &auth)
         .map_err(|e| ApiError::bad("bad_subscription", format!("the subscription's keys are unusable: {e}")))?;

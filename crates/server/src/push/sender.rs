@@ -200,7 +200,13 @@ async fn settle(app: &AppState, p: &PendingPush, outcome: Attempt) {
 /// The `Topic` header (RFC 8030 §5.4: at most 32 base64url characters) for a tag.
 fn topic(tag: &str) -> String {
     tag.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(32)
         .collect()
 }

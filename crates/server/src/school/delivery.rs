@@ -6,10 +6,10 @@ use super::core::Core;
 use crate::error::ApiResult;
 use crate::hub::Principal;
 use crate::views::{QuietNow, message_json, sees_rooms};
+use doorplate_domain::Micros;
 use doorplate_domain::quiet::holds;
 use doorplate_domain::routing::{Placement, Recipient, route};
 use doorplate_domain::{Id, MessageStatus, Role};
-use doorplate_domain::Micros;
 use doorplate_store::{Message, NewAlert, NewMessage, NewPush, StatusChange, User};
 use serde_json::json;
 use std::sync::Arc;
@@ -131,7 +131,13 @@ impl Delivery {
     /// guardian or staff member (students have no phones at school), after their quiet
     /// hours when the message is held, and a moment later when their app is open, so a
     /// message they read there at once is not pushed as well.
-    fn push_for(&self, new: &NewMessage, sender: &User, recipient: &User, held_until: Option<Micros>) -> Option<NewPush> {
+    fn push_for(
+        &self,
+        new: &NewMessage,
+        sender: &User,
+        recipient: &User,
+        held_until: Option<Micros>,
+    ) -> Option<NewPush> {
         if recipient.role == Role::Student {
             return None;
         }

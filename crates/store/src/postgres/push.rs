@@ -101,7 +101,14 @@ impl PushStore for PgStore {
     async fn delete_push_subscription(&self, user_id: Id, id: Id) -> Result<()> {
         self.write(move |c| {
             Box::pin(async move {
-                found(exec(c, "DELETE FROM push_subscriptions WHERE id = $1 AND user_id = $2", &[&id, &user_id]).await?)
+                found(
+                    exec(
+                        c,
+                        "DELETE FROM push_subscriptions WHERE id = $1 AND user_id = $2",
+                        &[&id, &user_id],
+                    )
+                    .await?,
+                )
             })
         })
         .await

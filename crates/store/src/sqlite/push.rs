@@ -58,7 +58,15 @@ impl PushStore for SqliteStore {
             ))
             .and_then(|mut s| {
                 s.query_row(
-                    params![new.user_id, new.endpoint, new.p256dh, new.auth, new.device_name, new.token_hash, new.now],
+                    params![
+                        new.user_id,
+                        new.endpoint,
+                        new.p256dh,
+                        new.auth,
+                        new.device_name,
+                        new.token_hash,
+                        new.now
+                    ],
                     |r| subscription_row(r, 0),
                 )
             })
@@ -182,9 +190,11 @@ impl PushStore for SqliteStore {
                         .map_err(db)?;
                 }
                 PushOutcome::Dropped => {
-                    c.prepare_cached("UPDATE push_queue SET payload = NULL, attempts = 0 WHERE id = ?1 AND version = ?2")
-                        .and_then(|mut s| s.execute([id, version]))
-                        .map_err(db)?;
+                    c.prepare_cached(
+                        "UPDATE push_queue SET payload = NULL, attempts = 0 WHERE id = ?1 AND version = ?2",
+                    )
+                    .and_then(|mut s| s.execute([id, version]))
+                    .map_err(db)?;
                 }
             }
             Ok(())
