@@ -177,3 +177,35 @@ for (const lang of ['en', 'zh-CN']) {
     assert.equal(subscriptions.filter((x) => x.device_name === other.device_name).length, 0, 'removed on the server');
   });
 }
+
+test('the console turns notification previews on for the school', { skip }, async () => {
+  const DESKTOP = { width: 1280, height: 900 };
+  const browser = await launch({ baseURL: server.url, viewport: DESKTOP });
+  browsers.push(browser);
+  const page = await browser.newPage(DESKTOP);
+  for (const [lang, label] of [['en', 'Phone notifications show the message’s text'], ['zh-CN', '手机通知显示消息内容']]) {
+    await page.goto(`/admin?lang=${lang}`);
+    if (await page.locator(tid('login-username')).count()) {
+      await page.locator(tid('login-username')).fill(server.admin.username);
+      await page.locator(tid('login-password')).fill(server.admin.password);
+      await page.locator(tid('login-submit')).click();
+    }
+    await page.locator('.shell').waitFor();
+    await page.locator(tid('nav-settings')).click();
+    await page.locator('.view-inner[data-view="settings"]').waitFor();
+    await page.waitForFunction(() => !document.querySelector('.view .loading'));
+    const box = page.locator(tid('set-push-previews'));
+    await page.getByText(label).waitFor();
+    await box.scrollIntoViewIfNeeded();
+    await shot(page, `admin-push-previews-${lang}`);
+    if (lang === 'en') {
+      assert.equal(await box.isChecked(), false, 'off by default');
+      await box.check();
+      await page.locator(tid('settings-save')).click();
+      await until(async () => (await s.school.settings()).push_previews === true, { message: 'the setting is saved' });
+    } else {
+      assert.equal(await box.isChecked(), true);
+    }
+  }
+  await s.school.patchSettings({ push_previews: false });
+});
