@@ -584,6 +584,8 @@ addStrings({
     'settings.days': 'days',
     'settings.show_room': 'Guardians see in which room a message was shown',
     'settings.arrival_notices': 'Guardians may choose to be told when their child checks in',
+    'settings.push_previews': 'Phone notifications show the message’s text',
+    'settings.push_previews_hint': 'Off: a notification says only who wrote and what kind of message (“Li Hua: sent a message”). On: the first words of a text message too, on the phone’s lock screen.',
     'settings.arrival_notices_hint': 'Each guardian turns it on per child in the family app (off until they do). Where rooms are hidden from guardians, the notice says “at school”.',
     'settings.messages': 'Messages and media',
     'settings.messages_sub': 'How long messages are kept and how large pictures, voice and video may be.',

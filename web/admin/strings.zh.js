@@ -574,6 +574,8 @@ addStrings({
     'settings.days': '天',
     'settings.show_room': '家长可以看到消息是在哪个房间展示的',
     'settings.arrival_notices': '家长可以选择在孩子签到时收到通知',
+    'settings.push_previews': '手机通知显示消息内容',
+    'settings.push_previews_hint': '关闭时，通知只显示谁发来的、是哪种消息（“李华：发来一条消息”）。开启时，文字消息的开头也会显示在手机锁屏上。',
     'settings.arrival_notices_hint': '每位家长在家长端为每个孩子单独开启（默认关闭）。如果不向家长显示房间，通知只写“在学校”。',
     'settings.messages': '消息与媒体',
     'settings.messages_sub': '消息保留多久，以及图片、语音和视频的大小上限。',

@@ -24,6 +24,7 @@ import { createAlerts } from './alerts.js';
 import { createNoticeFeed } from './notices.js';
 import { beep } from './ui.js';
 import { onCallEvent } from './calls.js';
+import { forgetThisDevice, rememberLangForNotifications } from './push.js';
 import { icon } from '/common/icons.js';
 import { configureUi, confirmDialog, toast } from '/common/ui.js';
 
@@ -48,7 +49,10 @@ const wide = matchMedia('(min-width: 900px)');
 
 function applyLang() {
   const pref = query.get('lang') || readPref('lang', 'auto');
-  return setLang(pref !== 'auto' ? pref : resolveLang(state.settings.language || 'auto'));
+  const applied = setLang(pref !== 'auto' ? pref : resolveLang(state.settings.language || 'auto'));
+  // Notifications shown while the app is closed speak the same language.
+  rememberLangForNotifications();
+  return applied;
 }
 
 /** A language picked by hand: kept on the phone, and it overrides `?lang=` from now on. */
@@ -452,7 +456,8 @@ async function logout() {
   stopMain();
   clearSession();
   showLogin();
-  api('POST', '/api/v1/auth/logout', { token: bearer }).catch(() => {});
+  // The server removes this phone's subscription with the login; the browser forgets it.
+  api('POST', '/api/v1/auth/logout', { token: bearer }).catch(() => {}).finally(() => forgetThisDevice());
 }
 
 // ---- start ------------------------------------------------------------------------------
@@ -464,4 +469,10 @@ else showLogin();
 
 if ('serviceWorker' in navigator) {
   navigator.serviceWorker.register(at('/app/sw.js'), { scope: at('/app/') }).catch((err) => console.warn('no offline support', err));
+  // A tapped notification (sw.js) opens its conversation here.
+  navigator.serviceWorker.addEventListener('message', (event) => {
+    const hash = event.data?.type === 'open' ? event.data.hash : null;
+    if (typeof hash === 'string' && /^#\/(c\/\d+)?$/.test(hash)) location.hash = hash;
+  });
+  navigator.serviceWorker.startMessages();
 }

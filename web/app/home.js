@@ -11,6 +11,7 @@ import { personAvatar, listTime, clock, openSheet } from './ui.js';
 import { icon } from '/common/icons.js';
 import { toast } from '/common/ui.js';
 import { hasQuietHours, openQuietHours } from './quiet.js';
+import { openNotifications } from './push.js';
 
 /** "Checked in at Dormitory 3 at 21:03", or "at school" where rooms are hidden. */
 export function arrivalLine(a) {
@@ -187,6 +188,9 @@ export function createHome({ onOpen, onStart, onLogout, onLanguage, feed }) {
           h('p', { class: 'menu-role' }, `${t(`role.${user.role}`)} · ${user.username || ''}`))),
       h('p', { class: 'menu-label' }, t('menu.language')),
       h('div', { class: 'segmented' }, langBtn('zh-CN', '中文'), langBtn('en', 'English'), langBtn('auto', t('menu.lang.auto'))),
+      h('button', {
+        type: 'button', class: 'btn btn-outline menu-push', 'data-testid': 'push-settings', onclick: () => { sheet.close(); openNotifications(); },
+      }, icon('bell'), t('push.menu')),
       hasQuietHours(user) ? h('button', {
         type: 'button', class: 'btn btn-outline menu-quiet', 'data-testid': 'quiet-hours', onclick: () => { sheet.close(); openQuietHours(); },
       }, icon('moon'), t('quiet.title')) : null,

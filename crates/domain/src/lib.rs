@@ -11,6 +11,7 @@ pub mod media;
 pub mod message;
 pub mod permissions;
 pub mod presence;
+pub mod push;
 pub mod queue;
 pub mod quiet;
 pub mod role;

@@ -26,6 +26,9 @@ pub struct Settings {
     /// Whether guardians may choose to be told when their child checks in ("checked
     /// in at Dormitory 3 at 21:03"; each guardian opts in per child). Off: nobody is.
     pub arrival_notices: bool,
+    /// Whether a push notification on a phone shows a message's text ("张小明: see you
+    /// at 5"). Off, it says only who wrote and what kind ("张小明: a voice message").
+    pub push_previews: bool,
     /// Messages older than this many days are deleted (0 keeps them forever).
     pub retention_days: u32,
     /// "zh-CN", "en" or "auto" (the browser decides).
@@ -53,6 +56,7 @@ impl Default for Settings {
             end_of_day: "22:30".into(),
             show_room_to_guardians: true,
             arrival_notices: true,
+            push_previews: false,
             retention_days: 365,
             language: "auto".into(),
             max_image_bytes: 10 << 20,

@@ -14,6 +14,7 @@ pub mod hub;
 pub mod layers;
 pub mod metrics;
 pub mod origin;
+pub mod push;
 pub mod ready;
 pub mod revocation;
 pub mod school;
@@ -67,6 +68,8 @@ pub struct Config {
     /// This server's name in the district (`--name`; default: the host's name), and the
     /// URL the other servers reach it at (`--advertise`).
     pub server: ServerIdentity,
+    /// Web Push: the operator's contact for push services and extra allowed hosts.
+    pub push: push::PushConfig,
 }
 
 /// Who this server is among the servers of a district.
@@ -119,6 +122,7 @@ impl Config {
             metrics_listener: None,
             backups: None,
             server: ServerIdentity::default(),
+            push: push::PushConfig::default(),
         }
     }
 }
@@ -231,6 +235,8 @@ async fn open_school(
     app.uploads = uploads::Uploads::new(config.uploads);
     app.school = entry.info.clone();
     app.ice = config.ice.clone();
+    app.push
+        .configure(config.push.clone(), config.http.public_url.as_deref());
     Ok(Arc::new(app))
 }
 
@@ -254,6 +260,7 @@ async fn host(
     info.timezone = app.settings().timezone.clone();
     let hosted = Arc::new(Hosted::new(info, app.clone(), router, stop));
     hosted.track(tokio::spawn(sweep(app.clone())));
+    hosted.track(tokio::spawn(push::sender::run(app.clone())));
     hosted.track(tokio::spawn(school::engine::run(
         app.engine.clone(),
         app.shutdown.clone(),

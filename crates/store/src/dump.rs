@@ -228,6 +228,37 @@ pub const TABLES: &[Table] = &[
         true,
     ),
     t("quiet_hours", &[("user_id", Int), ("days", Json)], false),
+    t(
+        "push_subscriptions",
+        &[
+            ("id", Int),
+            ("user_id", Int),
+            ("endpoint", Text),
+            ("p256dh", Bytes),
+            ("auth", Bytes),
+            ("device_name", Text),
+            ("token_hash", Bytes),
+            ("created_at", Int),
+            ("last_used_at", Int),
+        ],
+        true,
+    ),
+    t(
+        "push_queue",
+        &[
+            ("id", Int),
+            ("subscription_id", Int),
+            ("tag", Text),
+            ("payload", Text),
+            ("message_id", Int),
+            ("ready_at", Int),
+            ("due_at", Int),
+            ("attempts", Int),
+            ("version", Int),
+            ("last_sent_at", Int),
+        ],
+        true,
+    ),
 ];
 
 /// Tables in a school's schema that are not rows of the dump: `heartbeat` holds nothing

@@ -273,13 +273,42 @@ pub trait SettingsStore: Send + Sync {
     async fn save_settings(&self, settings: Settings) -> Result<()>;
 }
 
+/// Web Push: the people's subscriptions and the queue of pushes waiting to go.
+#[async_trait]
+pub trait PushStore: Send + Sync {
+    /// Keeps a subscription (the same endpoint again replaces the old one, whoever had it).
+    async fn save_push_subscription(&self, new: NewPushSubscription) -> Result<PushSubscription>;
+    /// A person's subscriptions, oldest first.
+    async fn push_subscriptions_of(&self, user_id: Id) -> Result<Vec<PushSubscription>>;
+    /// Removes one of the person's subscriptions (`NotFound` if it is not theirs).
+    async fn delete_push_subscription(&self, user_id: Id, id: Id) -> Result<()>;
+    /// Removes a subscription the push service no longer knows (404, 410), with its queue.
+    async fn drop_push_subscription(&self, id: Id) -> Result<()>;
+    /// Queues pushes for every subscription of each person (see [`NewPush`]).
+    async fn enqueue_pushes(&self, pushes: Vec<NewPush>) -> Result<()>;
+    /// Up to `limit` pushes due at `now`, the earliest first.
+    async fn due_pushes(&self, now: Micros, limit: u32) -> Result<Vec<PendingPush>>;
+    /// When the next waiting push is due (`None`: none waits).
+    async fn next_push_due(&self) -> Result<Option<Micros>>;
+    /// Records what became of a push the sender tried (`version` as it was read).
+    async fn settle_push(&self, id: Id, version: i64, outcome: PushOutcome) -> Result<()>;
+}
+
 /// The port: every area above, and what spans them. Every call is durable when it
 /// returns `Ok`: writes are committed (group commit batches them, but nobody is answered
 /// before their batch is on disk). Handlers hold an `Arc<dyn Store>`; an area's methods
 /// are callable through it with only `Store` in scope.
 #[async_trait]
 pub trait Store:
-    DirectoryStore + PresenceStore + MessageStore + MediaStore + ScheduleStore + AuditStore + SettingsStore + 'static
+    DirectoryStore
+    + PresenceStore
+    + MessageStore
+    + MediaStore
+    + ScheduleStore
+    + AuditStore
+    + SettingsStore
+    + PushStore
+    + 'static
 {
     /// Applies the rows all or nothing: with any error, or in a dry run, nothing stays.
     async fn import(&self, ops: Vec<ImportOp>, dry_run: bool) -> Result<ImportReport>;

@@ -122,6 +122,9 @@ pub struct NewMessage {
     /// insert; the hints go out right after the commit.
     pub status: MessageStatus,
     pub notified_rooms: Vec<String>,
+    /// The push to the recipient's devices, queued in the same commit as the message
+    /// (only when it is created now; `message_id` is filled in).
+    pub push: Option<NewPush>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -261,4 +264,88 @@ pub struct NewAlert {
     pub student_id: Id,
     pub from_id: Id,
     pub at: Micros,
+}
+
+/// A browser's Web Push subscription (RFC 8030/8291): where its push service takes
+/// messages for it, and the keys its payloads are encrypted to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushSubscription {
+    pub id: Id,
+    pub user_id: Id,
+    /// The push service's URL for this browser (https, a host on the allow-list).
+    pub endpoint: String,
+    /// The browser's P-256 public key, uncompressed (65 bytes).
+    pub p256dh: Vec<u8>,
+    /// The browser's authentication secret (16 bytes).
+    pub auth: Vec<u8>,
+    /// What the person calls the device ("Mum's phone"), shown in the app's settings.
+    pub device_name: String,
+    pub created_at: Micros,
+    /// When a push last reached the push service for it (`None`: never yet).
+    pub last_used_at: Option<Micros>,
+}
+
+/// A subscription to keep: a new endpoint is added, a known one (the same browser
+/// subscribing again, perhaps as another person) is replaced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewPushSubscription {
+    pub user_id: Id,
+    pub endpoint: String,
+    pub p256dh: Vec<u8>,
+    pub auth: Vec<u8>,
+    pub device_name: String,
+    /// The hash of the login token the device subscribed with: that token's logout (or
+    /// the end of every token of the user) removes the subscription.
+    pub token_hash: Option<Vec<u8>>,
+    pub now: Micros,
+}
+
+/// A notification to push to every subscription of a person. One per `tag` and
+/// subscription waits at a time: a newer one with the same tag replaces the text of one
+/// still waiting (a burst in one conversation collapses into one push).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewPush {
+    pub user_id: Id,
+    /// The collapse key, also the notification's `tag` (`c:<conversation>`, `alerts` …).
+    pub tag: String,
+    /// The clear payload (JSON), encrypted per subscription when it is sent.
+    pub payload: String,
+    /// The message it tells of: a message read before the push goes is not pushed. In a
+    /// [`NewMessage`], the store fills it in.
+    pub message_id: Option<Id>,
+    /// When it may go first (now, or the end of the recipient's quiet hours); lateness
+    /// is counted from here.
+    pub ready_at: Micros,
+    /// The least time between two pushes with one tag to one device (the rate limit):
+    /// a push that follows a sent one sooner waits until then.
+    pub min_gap: Micros,
+}
+
+/// A push whose time has come, with its subscription.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingPush {
+    /// The queue row.
+    pub id: Id,
+    /// Changes whenever a newer notification replaces the payload: settling an older
+    /// version as sent keeps the newer one waiting.
+    pub version: i64,
+    pub tag: String,
+    pub payload: String,
+    pub ready_at: Micros,
+    pub attempts: u32,
+    /// The message it tells of is read already (it is not pushed then).
+    pub message_read: bool,
+    pub subscription: PushSubscription,
+}
+
+/// What became of a push the sender tried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// The push service took it at `at`; the next push with this tag waits `min_gap`.
+    Sent { at: Micros, min_gap: Micros },
+    /// Try again at `due_at` (the push service was busy or failing).
+    Retry { due_at: Micros },
+    /// Given up (too late, read meanwhile, refused for good): forgotten, unless a newer
+    /// notification replaced it meanwhile.
+    Dropped,
 }

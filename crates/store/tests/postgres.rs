@@ -64,6 +64,7 @@ fn msg(conv: i64, from: i64, to: i64, client_id: &str, now: i64) -> NewMessage {
         now,
         status: MessageStatus::Sent,
         notified_rooms: vec![],
+        push: None,
     }
 }
 
@@ -411,6 +412,35 @@ fn every_table_dump() -> doorplate_store::dump::SchoolDump {
         ("kv", vec![vec![t("k"), t("v")]]),
         ("alerts", vec![vec![i(1), i(4), i(1), i(2), i(1), i(110), n()]]),
         ("quiet_hours", vec![vec![i(2), Value::Json(json!([[1, 2]]))]]),
+        (
+            "push_subscriptions",
+            vec![vec![
+                i(1),
+                i(2),
+                t("https://fcm.googleapis.com/fcm/send/x"),
+                Value::Bytes(vec![4; 65]),
+                Value::Bytes(vec![7; 16]),
+                t("Phone"),
+                n(),
+                i(100),
+                i(120),
+            ]],
+        ),
+        (
+            "push_queue",
+            vec![vec![
+                i(1),
+                i(1),
+                t("c:1"),
+                t("{}"),
+                i(5),
+                i(130),
+                i(140),
+                i(1),
+                i(2),
+                n(),
+            ]],
+        ),
     ];
     let dump = SchoolDump {
         tables: TABLES

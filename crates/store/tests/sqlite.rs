@@ -83,6 +83,7 @@ fn msg(conv: i64, from: i64, to: i64, client_id: &str, now: i64) -> NewMessage {
         now,
         status: MessageStatus::Sent,
         notified_rooms: vec![],
+        push: None,
     }
 }
 
@@ -168,7 +169,7 @@ fn a_database_from_before_checksums_is_adopted_and_upgraded() {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
     let made = |name: &str| -> i64 {
         raw.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = ?1", [name], |r| {
             r.get(0)

@@ -60,6 +60,7 @@ fn message(conv: i64, from: i64, to: i64, client_id: &str, media_id: i64) -> New
         now: 1_000,
         status: MessageStatus::Sent,
         notified_rooms: vec![],
+        push: None,
     }
 }
 

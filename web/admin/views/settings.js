@@ -44,6 +44,7 @@ export function mount(root) {
     };
     const showRoom = checkbox(t('settings.show_room'), s.show_room_to_guardians, { 'data-testid': 'set-show-room' });
     const arrivals = checkbox(t('settings.arrival_notices'), s.arrival_notices, { 'data-testid': 'set-arrival-notices' });
+    const previews = checkbox(t('settings.push_previews'), s.push_previews, { 'data-testid': 'set-push-previews' });
     let holidays = [...(s.holidays || [])].sort();
     const holidayList = h('div', { class: 'chips', 'data-testid': 'set-holidays' });
     const renderHolidays = () => setChildren(holidayList, holidays.length
@@ -69,6 +70,7 @@ export function mount(root) {
       num('max_image_bytes', MB); num('max_voice_bytes', MB); num('max_video_bytes', MB);
       if (showRoom.box.checked !== s.show_room_to_guardians) patch.show_room_to_guardians = showRoom.box.checked;
       if (arrivals.box.checked !== s.arrival_notices) patch.arrival_notices = arrivals.box.checked;
+      if (previews.box.checked !== !!s.push_previews) patch.push_previews = previews.box.checked;
       if (JSON.stringify(holidays) !== JSON.stringify([...(s.holidays || [])].sort())) patch.holidays = holidays;
       const callsPatch = calls.patch();
       if (callsPatch) patch.calls = callsPatch;
@@ -99,7 +101,8 @@ export function mount(root) {
         field(t('settings.retention'), h('div', { class: 'with-unit' }, f.retention_days, h('span', { class: 'unit', text: t('settings.days') }))),
         field(t('settings.max_image'), mb('max_image_bytes')),
         field(t('settings.max_voice'), mb('max_voice_bytes')),
-        field(t('settings.max_video'), mb('max_video_bytes')))),
+        field(t('settings.max_video'), mb('max_video_bytes')),
+        h('div', { class: 'field-wide form-stack' }, previews.el, h('span', { class: 'field-hint', text: t('settings.push_previews_hint') })))),
       card(t('settings.calls'), t('settings.calls_sub'), calls.el),
       h('div', { class: 'settings-save' }, errors.el, save),
       backupCard));

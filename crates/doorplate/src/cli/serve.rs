@@ -64,6 +64,14 @@ pub struct Args {
     /// 127.0.0.1:9090; keep it off the public network) [default: off].
     #[arg(long, env = "DOORPLATE_METRICS_LISTEN")]
     metrics_listen: Option<String>,
+    /// Web Push: where push services can reach the operator, as the VAPID `sub` claim
+    /// (mailto:ops@school.example or an https URL) [default: --public-url when https].
+    #[arg(long, env = "DOORPLATE_PUSH_CONTACT")]
+    push_contact: Option<String>,
+    /// Web Push: push service hosts to allow besides the browsers' own (FCM, Mozilla,
+    /// Windows, Apple), e.g. push.example.org or *.push.example.net (comma-separated).
+    #[arg(long, env = "DOORPLATE_PUSH_HOSTS", value_delimiter = ',')]
+    push_host: Vec<String>,
     /// Take a backup of every school daily into this folder (for operators with no
     /// backup of their own; see `doorplate backup`).
     #[arg(long, env = "DOORPLATE_BACKUP_DIR")]
@@ -175,6 +183,12 @@ listen = "127.0.0.1:8080"
 # with doorplate_; no label carries a message, a name or a token. Keep it private.
 # metrics_listen = "127.0.0.1:9090"
 
+# Web Push: where the push services (Google's, Mozilla's, Microsoft's, Apple's) can
+# reach the operator (mailto: or https:; default: public_url when it is https), and push
+# hosts to allow besides theirs (comma-separated; "*.example.net" for its subdomains).
+# push_contact = "mailto:it@school.example"
+# push_hosts = "push.example.org"
+
 # Daily backups of every school into a folder of their own, at a time on the default
 # school's clock, keeping the newest few. An archive holds the key and every message:
 # keep the folder as private as the data folder, or seal each archive with the
@@ -188,7 +202,7 @@ listen = "127.0.0.1:8080"
 "#;
 
 /// The settings a configuration file may hold.
-const KNOWN: [&str; 18] = [
+const KNOWN: [&str; 20] = [
     "log",
     "uploads_per_minute",
     "upload_quota_mb",
@@ -207,6 +221,8 @@ const KNOWN: [&str; 18] = [
     "backup_passphrase_file",
     "name",
     "advertise",
+    "push_contact",
+    "push_hosts",
 ];
 
 /// Reads `key = "value"` lines (a subset of TOML: strings, comments).
@@ -364,6 +380,37 @@ fn upload_policy(flags: &UploadFlags, file: &[(String, String)]) -> anyhow::Resu
     })
 }
 
+/// The Web Push settings from the flags (first) or the file: a contact that is a
+/// `mailto:` or `https:` URL, and extra hosts that are host names or `*.domain`.
+fn push_config(
+    contact: Option<String>,
+    hosts: &[String],
+    from_file: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<doorplate_server::push::PushConfig> {
+    let contact = contact.or_else(|| from_file("push_contact"));
+    if let Some(c) = &contact
+        && !(c.starts_with("mailto:") || c.starts_with("https://"))
+    {
+        anyhow::bail!("push_contact {c:?}: expected mailto:ADDRESS or an https:// URL");
+    }
+    let hosts: Vec<String> = if hosts.is_empty() {
+        from_file("push_hosts")
+            .map(|v| {
+                v.split(',')
+                    .map(|h| h.trim().to_ascii_lowercase())
+                    .filter(|h| !h.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        hosts.iter().map(|h| h.trim().to_ascii_lowercase()).collect()
+    };
+    if let Some(bad) = hosts.iter().find(|h| !doorplate_domain::push::valid_host_entry(h)) {
+        anyhow::bail!("push_hosts: {bad:?} is not a host name or *.domain");
+    }
+    Ok(doorplate_server::push::PushConfig::new(contact, hosts))
+}
+
 pub async fn run(data: Option<PathBuf>, store: super::StoreArgs, args: Args) -> anyhow::Result<()> {
     let ice = ice_config(&args)?;
     let file = match &args.config {
@@ -433,6 +480,7 @@ pub async fn run(data: Option<PathBuf>, store: super::StoreArgs, args: Args) -> 
         .backup_passphrase_file
         .clone()
         .or_else(|| from_file("backup_passphrase_file").map(PathBuf::from));
+    let push = push_config(args.push_contact.clone(), &args.push_host, &from_file)?;
     let backups = match args.backup_dir.or_else(|| from_file("backup_dir").map(PathBuf::from)) {
         Some(dir) => {
             let at = args
@@ -479,6 +527,7 @@ pub async fn run(data: Option<PathBuf>, store: super::StoreArgs, args: Args) -> 
         http,
         default_school: args.default_school.or_else(|| from_file("default_school")),
         ice,
+        push,
         metrics_listener,
         backups,
         server: doorplate_server::ServerIdentity {

@@ -271,6 +271,7 @@ async fn send_message(
         now: app.now(),
         status: MessageStatus::Sent,
         notified_rooms: Vec::new(),
+        push: None,
     };
     let (msg, created) = app.delivery.send(new, me, &peer).await.map_err(|e| match e {
         ApiError::Unprocessable(..) => {

@@ -18,6 +18,7 @@ pub mod notices;
 pub mod openapi;
 pub mod preferences;
 pub mod presence;
+pub mod push;
 pub mod school;
 pub mod settings;
 pub mod timetable;
@@ -71,6 +72,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(import::router())
         .merge(alerts::router())
         .merge(preferences::router())
+        .merge(push::router())
         .merge(calls::router())
         .merge(backups::router());
     let (router, mut doc) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();

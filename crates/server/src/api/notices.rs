@@ -269,6 +269,57 @@ fn is_school_wide(n: &Notice) -> bool {
 }
 
 /// Tells the doorplates these notices target to refresh their signage.
+/// Queues a push of a new notice to the guardians it is addressed to: every guardian
+/// for a school-wide one, those of the named classes' children otherwise. Signage for
+/// rooms only, honours and showcases, and a notice that starts later, are not pushed.
+async fn push_notice(app: AppState, n: Notice) {
+    let today = app
+        .schedule
+        .calendar()
+        .and_then(|c| c.date_of(app.now()))
+        .map(|d| d.to_string())
+        .unwrap_or_default();
+    let for_families = matches!(n.kind.as_str(), "notice" | "announcement")
+        && (is_school_wide(&n) || !n.group_ids.is_empty())
+        && n.starts_on.as_deref().is_none_or(|s| s <= today.as_str());
+    if !for_families {
+        return;
+    }
+    let guardians: Result<Vec<Id>, doorplate_store::StoreError> = async {
+        if is_school_wide(&n) {
+            let all = app
+                .store
+                .list_users(Some(doorplate_domain::Role::Guardian), None, u32::MAX)
+                .await?;
+            return Ok(all.into_iter().filter(|u| !u.disabled).map(|u| u.id).collect());
+        }
+        let mut out = std::collections::BTreeSet::new();
+        for g in &n.group_ids {
+            let Ok(group) = app.store.group(*g).await else { continue };
+            for student in group.member_ids {
+                out.extend(app.store.guardians_of(student).await?);
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+    .await;
+    let lang = app.settings().language;
+    let now = app.now();
+    match guardians {
+        Ok(ids) => {
+            let pushes = ids
+                .into_iter()
+                .map(|g| crate::push::notes::notice(g, n.id, &n.title, now, &lang))
+                .collect();
+            match app.store.enqueue_pushes(pushes).await {
+                Ok(()) => app.push.wake(),
+                Err(e) => tracing::error!(error = %e, "could not queue a notice's pushes"),
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "could not find whom a notice is for"),
+    }
+}
+
 fn announce(app: &AppState, notices: &[&Notice]) {
     let plates: Vec<Id> = if notices.iter().any(|n| is_school_wide(n)) {
         app.schedule.all_plates()
@@ -313,6 +364,9 @@ async fn create_notice(
     let n = app.store.create_notice(n).await?;
     app.audit(Some(admin.id), "notice.created", Some(n.id), json!({})).await;
     announce(&app, &[&n]);
+    // The families it is addressed to hear of it on their phones; queueing for a whole
+    // school is many rows, so it is done beside the request, not in its way.
+    tokio::spawn(push_notice(app.clone(), n.clone()));
     Ok((StatusCode::CREATED, axum::Json(NoticeResponse { notice: view(&n) })))
 }
 

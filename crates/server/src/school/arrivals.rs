@@ -453,12 +453,26 @@ impl Arrivals {
             .unwrap_or_default();
         let mut data = json!({"student_id": student.id.to_string(), "student_name": student.display_name,
                               "at": crate::time::rfc3339(at), "time": local});
-        if crate::views::sees_rooms(Role::Guardian, &settings) {
-            data["room"] = json!(self.core.directory.room_name_of(doorplate).await);
+        let room = if crate::views::sees_rooms(Role::Guardian, &settings) {
+            Some(self.core.directory.room_name_of(doorplate).await)
+        } else {
+            None
+        };
+        if let Some(room) = &room {
+            data["room"] = json!(room);
         }
         let data = data.to_string();
-        for g in guardians {
-            self.core.hub.publish_raw(Principal::User(g), "child.arrived", &data);
+        for g in &guardians {
+            self.core.hub.publish_raw(Principal::User(*g), "child.arrived", &data);
+        }
+        // And to their phones (the arrival is durable already: the presence was stored).
+        let pushes = guardians
+            .iter()
+            .map(|&g| crate::push::notes::arrival(g, student, room.as_deref(), &local, at, &settings.language))
+            .collect();
+        match self.core.store.enqueue_pushes(pushes).await {
+            Ok(()) => self.core.push.wake(),
+            Err(e) => tracing::error!(error = %e, "could not queue the arrival notices' pushes"),
         }
     }
 

@@ -184,6 +184,16 @@ impl Calls {
         let data = json!({"call": live.json()}).to_string();
         core.hub.publish_raw(Principal::User(me.id), "call.ringing", &data);
         core.hub.publish_raw(Principal::User(peer.id), "call.ringing", &data);
+        // A guardian whose app is closed hears of the call on their phone (the call is
+        // in memory only, so the push is queued after it rings; it lapses in a minute).
+        if peer.role == Role::Guardian {
+            let lang = core.settings().language;
+            let push = crate::push::notes::call(peer.id, &id.to_string(), me, video, now, &lang);
+            match core.store.enqueue_pushes(vec![push]).await {
+                Ok(()) => core.push.wake(),
+                Err(e) => tracing::error!(error = %e, "could not queue a call's push"),
+            }
+        }
         if session.is_none() {
             // The shared screen gets the child's name only, like a hint.
             for d in &live.doorplates {
@@ -452,6 +462,7 @@ impl Calls {
             now,
             status: MessageStatus::Sent,
             notified_rooms: Vec::new(),
+            push: None,
         };
         self.delivery.send(new, &caller, &callee).await?;
         Ok(())

@@ -71,6 +71,8 @@ pub struct Core {
     /// The calls going on (memory only; see `call_table`).
     pub calls: CallTable,
     pub unread: Unread,
+    /// Web Push: the school's VAPID key, the configuration, the sender's wake-up.
+    pub push: crate::push::Push,
     /// The school's settings, cached: read on every request, written by an admin.
     pub settings: RwLock<Settings>,
     /// The admins, who watch the whole presence board live.
@@ -102,6 +104,7 @@ impl Core {
         clock: Arc<dyn Clock>,
         store: Arc<dyn Store>,
         metrics: crate::metrics::SchoolMetrics,
+        vapid: crate::push::vapid::Vapid,
     ) -> Result<Core, doorplate_store::StoreError> {
         let settings = store.settings().await?;
         let presence = PresenceTable::load(&store.presences().await?);
@@ -119,6 +122,7 @@ impl Core {
             sessions: Sessions::default(),
             calls: CallTable::default(),
             unread,
+            push: crate::push::Push::new(vapid),
             settings: RwLock::new(settings),
             admins: RwLock::new(Vec::new()),
             last_seen_written: Sharded::default(),

@@ -6,12 +6,17 @@ use super::core::Core;
 use crate::error::ApiResult;
 use crate::hub::Principal;
 use crate::views::{QuietNow, message_json, sees_rooms};
+use doorplate_domain::Micros;
 use doorplate_domain::quiet::holds;
 use doorplate_domain::routing::{Placement, Recipient, route};
 use doorplate_domain::{Id, MessageStatus, Role};
-use doorplate_store::{Message, NewAlert, NewMessage, StatusChange, User};
+use doorplate_store::{Message, NewAlert, NewMessage, NewPush, StatusChange, User};
 use serde_json::json;
 use std::sync::Arc;
+
+/// How long a push waits when the recipient's app is open: time to read the message
+/// there (a message read before its push goes is not pushed).
+const OPEN_APP_GRACE: Micros = 3_000_000;
 
 /// R3's delivery: store, hint, and move the sender's status forward.
 pub struct Delivery {
@@ -64,6 +69,8 @@ impl Delivery {
         let plates = route.hint;
         new.status = route.status;
         new.notified_rooms = route.rooms;
+        new.push = self.push_for(&new, sender, recipient, quiet.as_ref().filter(|_| held).map(|q| q.at));
+        let pushed = new.push.is_some();
         let queued = self.core.store.insert_message(new);
         let turn = guard.map(|lock| {
             let turn = self.core.student_line(recipient.id).take();
@@ -74,6 +81,9 @@ impl Delivery {
         let (msg, created) = queued.await?;
         if !created {
             return Ok((msg, false));
+        }
+        if pushed {
+            self.core.push.wake();
         }
         self.core.metrics.messages_stored.inc();
         if let Some(turn) = &turn {
@@ -128,6 +138,43 @@ impl Delivery {
             self.alert_class_teachers(&msg, sender, recipient).await;
         }
         Ok((msg, true))
+    }
+
+    /// The push to the recipient's phones that the message's commit queues: for a
+    /// guardian or staff member (students have no phones at school), after their quiet
+    /// hours when the message is held, and a moment later when their app is open, so a
+    /// message they read there at once is not pushed as well.
+    fn push_for(
+        &self,
+        new: &NewMessage,
+        sender: &User,
+        recipient: &User,
+        held_until: Option<Micros>,
+    ) -> Option<NewPush> {
+        if recipient.role == Role::Student {
+            return None;
+        }
+        let now = self.core.now();
+        let ready_at = match held_until {
+            Some(until) => until,
+            None if self.core.hub.is_online(Principal::User(recipient.id)) => now + OPEN_APP_GRACE,
+            None => now,
+        };
+        let settings = self.core.settings();
+        let note = crate::push::notes::MessageNote {
+            conversation_id: new.conversation_id,
+            kind: new.kind,
+            text: new.text.as_deref(),
+            urgent: new.urgent,
+            sender,
+            recipient: recipient.id,
+        };
+        Some(crate::push::notes::new_message(
+            note,
+            settings.push_previews,
+            ready_at,
+            &settings.language,
+        ))
     }
 
     /// R3's hint to a doorplate: a count and a name, never content.
@@ -233,6 +280,17 @@ impl Delivery {
                 Vec::new()
             }
         };
+        // The teachers' phones too: an urgent alert never waits for quiet hours.
+        let settings = self.core.settings();
+        let now = self.core.now();
+        let pushes = teachers
+            .iter()
+            .map(|&t| crate::push::notes::alert(t, student, sender, msg.id, now, &settings.language))
+            .collect();
+        match self.core.store.enqueue_pushes(pushes).await {
+            Ok(()) => self.core.push.wake(),
+            Err(e) => tracing::error!(error = %e, "could not queue the urgent alerts' pushes"),
+        }
         for t in teachers {
             let mut data = json!({"message_id": msg.id.to_string(), "student_id": student.id.to_string(),
                                   "student_name": student.display_name, "from_id": sender.id.to_string(),

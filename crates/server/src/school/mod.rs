@@ -110,7 +110,8 @@ impl HostedSchool {
         metrics: crate::metrics::SchoolMetrics,
     ) -> Result<HostedSchool, StoreError> {
         let throttles = Throttles::counting(metrics.throttled.clone());
-        let core = Arc::new(Core::load(clock, store, metrics).await?);
+        let vapid = crate::push::vapid::Vapid::derive(&secrets);
+        let core = Arc::new(Core::load(clock, store, metrics, vapid).await?);
         let delivery = Arc::new(Delivery::new(core.clone()));
         let arrivals = Arc::new(Arrivals::new(core.clone(), delivery.clone()));
         let engine = Arc::new(Engine::new(core.clone(), arrivals.clone(), delivery.clone()));

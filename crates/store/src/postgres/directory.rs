@@ -124,6 +124,7 @@ impl DirectoryStore for PgStore {
                 .await?;
                 found(n)?;
                 exec(c, "DELETE FROM tokens WHERE user_id = $1", &[&id]).await?;
+                super::push::forget_user(c, id).await?;
                 exec(
                     c,
                     "DELETE FROM guardianships WHERE guardian_id = $1 OR student_id = $1",
@@ -309,7 +310,10 @@ impl DirectoryStore for PgStore {
 
     async fn delete_token(&self, hash: Vec<u8>) -> Result<()> {
         self.write(move |c| {
-            Box::pin(async move { exec(c, "DELETE FROM tokens WHERE hash = $1", &[&hash]).await.map(drop) })
+            Box::pin(async move {
+                super::push::forget_token(c, &hash).await?;
+                exec(c, "DELETE FROM tokens WHERE hash = $1", &[&hash]).await.map(drop)
+            })
         })
         .await
     }
@@ -317,6 +321,7 @@ impl DirectoryStore for PgStore {
     async fn delete_tokens_of(&self, user_id: Id) -> Result<()> {
         self.write(move |c| {
             Box::pin(async move {
+                super::push::forget_user(c, user_id).await?;
                 exec(c, "DELETE FROM tokens WHERE user_id = $1", &[&user_id])
                     .await
                     .map(drop)

@@ -27,6 +27,8 @@ pub(crate) fn conflict_field(constraint: &str) -> Option<&'static str> {
         "kv_pkey" => "key",
         "alerts_teacher_id_message_id_key" => "alert",
         "media_chunks_pkey" => "media_chunk",
+        "push_subscriptions_endpoint_key" => "endpoint",
+        "push_queue_subscription_id_tag_key" => "push",
         _ => return None,
     })
 }

@@ -152,6 +152,10 @@ impl MessageStore for PgStore {
                 match inserted {
                     // New: the message is what was sent, no need to read it back.
                     Some(row) => {
+                        if let Some(push) = &new.push {
+                            let id: Id = row.get(0);
+                            super::push::enqueue(c, &NewPush { message_id: Some(id), ..push.clone() }).await?;
+                        }
                         let media = match new.media_id {
                             Some(m) => {
                                 let sql = format!("SELECT {MEDIA_COLS} FROM media WHERE id = $1");

@@ -13,7 +13,11 @@ use crate::migration::{Migration, check_recorded, digest, migration, now_micros}
 use crate::{Result, StoreError};
 
 /// Every migration, in the order they apply. Append only; never edit one that landed.
-pub(crate) const MIGRATIONS: &[Migration] = &[migration!(1, "0001_init.sql"), migration!(2, "0002_media_chunks.sql")];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_init.sql"),
+    migration!(2, "0002_media_chunks.sql"),
+    migration!(3, "0003_push.sql"),
+];
 
 /// The advisory lock's key for a schema (both halves of `pg_advisory_xact_lock(int, int)`).
 const LOCK_SQL: &str = "SELECT pg_advisory_xact_lock(hashtext('doorplate-migrate'), hashtext($1))";

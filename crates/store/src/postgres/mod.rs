@@ -17,6 +17,7 @@ mod dump;
 mod errors;
 mod messages;
 mod migrate;
+mod push;
 mod records;
 mod rows;
 mod schedule;

@@ -127,6 +127,7 @@ impl DirectoryStore for SqliteStore {
                 return Err(StoreError::NotFound);
             }
             c.execute("DELETE FROM tokens WHERE user_id = ?1", [id]).map_err(db)?;
+            super::push::forget_user(c, id)?;
             c.execute(
                 "DELETE FROM guardianships WHERE guardian_id = ?1 OR student_id = ?1",
                 [id],
@@ -297,6 +298,7 @@ impl DirectoryStore for SqliteStore {
 
     async fn delete_token(&self, hash: Vec<u8>) -> Result<()> {
         self.write(move |c| {
+            super::push::forget_token(c, &hash)?;
             c.execute("DELETE FROM tokens WHERE hash = ?1", [hash])
                 .map(drop)
                 .map_err(db)
@@ -306,6 +308,7 @@ impl DirectoryStore for SqliteStore {
 
     async fn delete_tokens_of(&self, user_id: Id) -> Result<()> {
         self.write(move |c| {
+            super::push::forget_user(c, user_id)?;
             c.execute("DELETE FROM tokens WHERE user_id = ?1", [user_id])
                 .map(drop)
                 .map_err(db)

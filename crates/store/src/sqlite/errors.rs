@@ -28,6 +28,8 @@ pub(crate) fn conflict_field(constraint: &str) -> Option<&'static str> {
         "suppressions.student_id, suppressions.doorplate_id" => "suppression",
         "kv.key" => "key",
         "alerts.teacher_id, alerts.message_id" => "alert",
+        "push_subscriptions.endpoint" => "endpoint",
+        "push_queue.subscription_id, push_queue.tag" => "push",
         _ => return None,
     })
 }

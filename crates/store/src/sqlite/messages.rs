@@ -164,6 +164,9 @@ impl MessageStore for SqliteStore {
             match inserted {
                 // New: the message is what was sent, no need to read it back.
                 Some(id) => {
+                    if let Some(push) = &new.push {
+                        super::push::enqueue(c, &NewPush { message_id: Some(id), ..push.clone() })?;
+                    }
                     let media = match new.media_id {
                         Some(m) => Some(
                             c.prepare_cached("SELECT id, owner_id, mime, size, file, created_at FROM media WHERE id = ?1")

@@ -24,6 +24,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_quiet_hours_arrival_notices.sql"),
     migration!(7, "0007_fleet_and_class_notices.sql"),
     migration!(8, "0008_call_messages.sql"),
+    migration!(9, "0009_push.sql"),
 ];
 
 /// Applies what is missing; fails, changing nothing, when an applied migration's text

@@ -10,6 +10,7 @@
 pub mod directory;
 pub mod media_bytes;
 pub mod messages;
+pub mod push;
 pub mod records;
 pub mod schedule;
 
@@ -55,6 +56,12 @@ macro_rules! each_case {
             messages::media_is_readable_by_its_owner_and_the_conversation,
             messages::purge_before_removes_old_messages_and_orphaned_media,
             messages::alerts_are_kept_until_their_teacher_acknowledges_them,
+            push::a_subscription_is_kept_per_endpoint_and_removed_by_its_owner_only,
+            push::logout_and_deleting_the_user_remove_their_subscriptions,
+            push::a_message_queues_its_push_in_the_same_write_and_only_once,
+            push::pushes_collapse_per_tag_and_respect_the_gap_after_a_send,
+            push::a_retry_waits_and_a_newer_payload_survives_a_send,
+            push::a_read_message_is_marked_and_a_dropped_subscription_takes_its_queue,
             records::settings_round_trip,
             records::audit_is_filtered_newest_first_and_purged_by_age,
             records::kv_and_suppressions_round_trip,
@@ -154,6 +161,7 @@ pub fn text(conversation_id: Id, from: Id, to: Id, client_id: &str, now: Micros)
         now,
         status: MessageStatus::Sent,
         notified_rooms: vec![],
+        push: None,
     }
 }
 
