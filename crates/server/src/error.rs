@@ -39,6 +39,10 @@ pub enum ApiError {
     /// Storage failed for another reason (503 `storage_unavailable`); nothing was stored.
     #[error("{0}")]
     StorageUnavailable(String),
+    /// The school is between servers (its lease was taken over, or no server hosts it
+    /// yet): 503 `school_moving` with `Retry-After`; nothing was stored.
+    #[error("{0}")]
+    SchoolMoving(String),
     /// Our fault: logged with its cause, shown to the caller only as "internal error".
     #[error("internal: {0}")]
     Internal(String),
@@ -138,6 +142,13 @@ impl From<StoreError> for ApiError {
                 tracing::error!("the database writer has stopped: writes fail until a restart");
                 ApiError::StorageUnavailable("the server cannot store anything now; try again later".into())
             }
+            StoreError::Fenced => ApiError::SchoolMoving(
+                "this school is moving to another server; nothing was stored, try again in a moment".into(),
+            ),
+            StoreError::Unavailable(why) => {
+                tracing::error!(error = %why, "the database cannot be reached: writes are refused");
+                ApiError::StorageUnavailable("the server cannot reach its database; try again later".into())
+            }
             StoreError::Internal(m) => ApiError::Internal(m),
         }
     }
@@ -183,6 +194,7 @@ impl ApiError {
             ApiError::Quota(c, _) => (StatusCode::PAYLOAD_TOO_LARGE, c),
             ApiError::InsufficientStorage(_) => (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage"),
             ApiError::StorageUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
+            ApiError::SchoolMoving(_) => (StatusCode::SERVICE_UNAVAILABLE, "school_moving"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             ApiError::WithParams(inner, _) => inner.status_and_code(),
         }
@@ -192,6 +204,8 @@ impl ApiError {
     fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::Throttled(secs) | ApiError::RateLimited(_, _, secs) => Some(*secs),
+            // A takeover is done within seconds.
+            ApiError::SchoolMoving(_) => Some(2),
             ApiError::WithParams(inner, _) => inner.retry_after(),
             _ => None,
         }

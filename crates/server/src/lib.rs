@@ -168,6 +168,10 @@ pub enum StartError {
     NoDefault(String),
     #[error("metrics listener: {0}")]
     Metrics(std::io::Error),
+    #[error(
+        "another server named {0:?} is running on this database (at {1}); give each server its own --name"
+    )]
+    NameTaken(String, String),
 }
 
 /// Makes the data folder private (messages, media and the key are the server user's
@@ -194,7 +198,7 @@ pub async fn open_app(
     let catalog = Catalog::open(&config.data_dir, config.database.as_ref()).await?;
     let root = catalog.get(config.default_school.as_deref()).await?;
     let metrics = metrics::SchoolMetrics::default();
-    open_school(config, &catalog, &root, &master, clock, shutdown, metrics).await
+    open_school(config, &catalog, &root, &master, clock, shutdown, metrics, None).await
 }
 
 /// Opens one school: its store, media folder and key.
@@ -206,6 +210,7 @@ async fn open_school(
     clock: Arc<dyn clock::Clock>,
     shutdown: tokio::sync::watch::Receiver<bool>,
     metrics: metrics::SchoolMetrics,
+    lease: Option<district::hosts::Granted>,
 ) -> Result<AppState, StartError> {
     let dir = catalog.dir_of(entry);
     let media = dir.join("media");
@@ -215,7 +220,10 @@ async fn open_school(
     };
     private().map_err(|e| StartError::DataDir(dir.clone(), e))?;
     storage::tidy_media_dir(&media);
-    let store = catalog.open_store_observed(entry, metrics.writer.clone()).await?;
+    let store = match lease {
+        Some(lease) => catalog.open_store_fenced(entry, lease.epoch, lease.on_fenced).await?,
+        None => catalog.open_store_observed(entry, metrics.writer.clone()).await?,
+    };
     let secrets = catalog
         .secrets_of(entry, master)
         .map_err(|e| StartError::DataDir(dir.join(district::catalog::KEY_FILE), e))?;
@@ -235,12 +243,16 @@ async fn host(
     master: &crypto::Secrets,
     clock: Arc<dyn clock::Clock>,
     metrics: &metrics::Metrics,
+    lease: Option<district::hosts::Granted>,
 ) -> Result<Arc<Hosted>, StartError> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let counted = metrics.school(&entry.info.slug);
-    let app = open_school(config, catalog, entry, master, clock, stopped, counted).await?;
+    let app = open_school(config, catalog, entry, master, clock, stopped, counted, lease).await?;
     let backups = api::backups::BackupDir(config.backups.as_ref().map(|b| b.dir.clone()));
-    let router = router(app.clone(), &config.http)?.layer(axum::Extension(backups));
+    let district_tables = api::district::DistrictTables(catalog.pg_district().cloned());
+    let router = router(app.clone(), &config.http)?
+        .layer(axum::Extension(backups))
+        .layer(axum::Extension(district_tables));
     app.reload_admins().await;
     let mut info = entry.info.clone();
     // The school's settings hold its zone; the catalog's copy may be older.
@@ -323,10 +335,54 @@ pub async fn run_with(
     }
     let district = Arc::new(District::new(default));
     let metrics = Arc::new(metrics::Metrics::new());
-    for entry in &entries {
-        let hosted = host(&config, &catalog, entry, &master, clock.clone(), &metrics).await?;
-        district.insert(hosted);
-    }
+    let keeper = match &catalog {
+        // Several servers may share the database: this one hosts the schools it holds
+        // the lease of (district/hosts.rs), and takes its share before it serves.
+        Catalog::Postgres { .. } => {
+            let url = match &config.server.advertise {
+                Some(u) => u.trim_end_matches('/').to_string(),
+                None => format!(
+                    "http://{}",
+                    listener
+                        .local_addr()
+                        .map_err(|e| StartError::DataDir(config.data_dir.clone(), e))?
+                ),
+            };
+            let opener: district::hosts::Opener = {
+                let (config, catalog, master, clock, metrics, district) = (
+                    config.clone(),
+                    catalog.clone(),
+                    master.clone(),
+                    clock.clone(),
+                    metrics.clone(),
+                    district.clone(),
+                );
+                Arc::new(move |entry, granted| {
+                    let (mut config, catalog, master, clock, metrics) =
+                        (config.clone(), catalog.clone(), master.clone(), clock.clone(), metrics.clone());
+                    // The upload limits in force now (a reload may have changed them).
+                    if let Some(any) = district.all().first() {
+                        config.uploads = any.app.uploads.policy();
+                    }
+                    Box::pin(async move {
+                        host(&config, &catalog, &entry, &master, clock, &metrics, Some(granted)).await
+                    })
+                })
+            };
+            let mut keeper =
+                district::hosts::Keeper::start(district.clone(), catalog.clone(), &config.server.name, &url, opener)
+                    .await?;
+            keeper.pass().await;
+            Some(keeper)
+        }
+        Catalog::Folder(_) => {
+            for entry in &entries {
+                let hosted = host(&config, &catalog, entry, &master, clock.clone(), &metrics, None).await?;
+                district.insert(hosted);
+            }
+            None
+        }
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let scraper = match &config.metrics_listener {
         Some(l) => {
@@ -345,15 +401,24 @@ pub async fn run_with(
         }
         None => None,
     };
-    let watcher = tokio::spawn(watch_catalog(
-        district.clone(),
-        catalog,
-        master,
-        config.clone(),
-        clock.clone(),
-        metrics,
-        stop_rx.clone(),
-    ));
+    // On PostgreSQL the lease keeper hosts schools made while the server runs; on a data
+    // folder the folder is watched.
+    let health = keeper.as_ref().map(|k| k.health());
+    let (watcher, keeper) = match keeper {
+        Some(k) => (None, Some(tokio::spawn(k.run(stop_rx.clone())))),
+        None => {
+            let watch = watch_catalog(
+                district.clone(),
+                catalog,
+                master,
+                config.clone(),
+                clock.clone(),
+                metrics,
+                stop_rx.clone(),
+            );
+            (Some(tokio::spawn(watch)), None)
+        }
+    };
     if let Some(schedule) = config.backups.clone() {
         let zone_of = district.clone();
         let zone = move || backup_zone(&zone_of);
@@ -368,11 +433,26 @@ pub async fn run_with(
         trusted_proxies: config.http.trusted_proxies.clone().into(),
     };
     let front = {
-        let district = district.clone();
-        axum::Router::new().fallback(move |req: Request| {
-            let district = district.clone();
+        let dispatch = district.clone();
+        let front = axum::Router::new().fallback(move |req: Request| {
+            let district = dispatch.clone();
             async move { district.dispatch(req).await }
-        })
+        });
+        match health {
+            // A server of a district is ready or not by itself, whichever schools it
+            // hosts: `/readyz` and `/healthz` are its own, never another server's.
+            Some(health) => {
+                let district = district.clone();
+                let draining = stop_rx.clone();
+                front
+                    .route(
+                        "/readyz",
+                        get(move || district::hosts::readyz(district.clone(), health.clone(), draining.clone())),
+                    )
+                    .route("/healthz", get(|| async { "ok" }))
+            }
+            None => front,
+        }
     };
     started(Control {
         district: district.clone(),
@@ -387,7 +467,13 @@ pub async fn run_with(
         }
     })
     .await;
-    let _ = watcher.await;
+    if let Some(watcher) = watcher {
+        let _ = watcher.await;
+    }
+    let keeper = match keeper {
+        Some(k) => k.await.ok(),
+        None => None,
+    };
     if let Some(scraper) = scraper {
         let _ = scraper.await;
     }
@@ -395,6 +481,10 @@ pub async fn run_with(
     // applied would be redone at the next start, but there is no need to cut it short).
     let stopping: Vec<_> = district.all();
     futures_util::future::join_all(stopping.iter().map(|h| h.stop(DRAIN))).await;
+    // Every acknowledged write is committed: the other servers may take the schools now.
+    if let Some(keeper) = keeper {
+        keeper.hand_over().await;
+    }
     Ok(())
 }
 
@@ -432,7 +522,7 @@ async fn watch_catalog(
             if let Some(default) = district.get(district.default_slug()) {
                 config.uploads = default.app.uploads.policy();
             }
-            match host(&config, &catalog, entry, &master, clock.clone(), &metrics).await {
+            match host(&config, &catalog, entry, &master, clock.clone(), &metrics, None).await {
                 Ok(hosted) => district.insert(hosted),
                 Err(e) => tracing::error!(school = %entry.info.slug, error = %e, "hosting a new school failed"),
             }

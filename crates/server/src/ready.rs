@@ -55,6 +55,10 @@ pub async fn store_problem(app: &crate::school::HostedSchool) -> Option<String> 
         Ok(Ok(())) => None,
         Ok(Err(StoreError::WriterStopped)) => Some("store: the database writer has stopped; restart the server".into()),
         Ok(Err(StoreError::Full)) => Some("store: the disk is full; nothing can be written".into()),
+        Ok(Err(StoreError::Fenced)) => Some("store: another server took this school over; it is no longer hosted here".into()),
+        Ok(Err(StoreError::Unavailable(why))) => Some(format!(
+            "store: the database cannot be reached ({why}); writes are refused until it answers again"
+        )),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: the store cannot write");
             Some("store: a write failed (see the server log)".into())

@@ -34,6 +34,14 @@ pub enum StoreError {
     /// The writer thread has stopped (it panicked): no write can succeed until a restart.
     #[error("the database writer has stopped")]
     WriterStopped,
+    /// The school's lease was taken by another server since this one was granted it
+    /// (several servers on PostgreSQL): nothing was written, and this server must stop
+    /// hosting the school.
+    #[error("this server no longer hosts the school: another server took it over")]
+    Fenced,
+    /// The database cannot be reached (connection refused or lost): nothing was written.
+    #[error("the database cannot be reached: {0}")]
+    Unavailable(String),
     #[error("store failure: {0}")]
     Internal(String),
 }

@@ -388,6 +388,32 @@ impl Catalog {
         })
     }
 
+    /// The district's tables on PostgreSQL (schools, servers, leases); `None` on a data
+    /// folder.
+    pub fn pg_district(&self) -> Option<&doorplate_store::postgres::district::PgDistrict> {
+        match self {
+            Catalog::Folder(_) => None,
+            Catalog::Postgres { district, .. } => Some(district),
+        }
+    }
+
+    /// Opens the store of a school this server holds the lease of, at `epoch`: every
+    /// write transaction checks the lease first (`on_fenced` hears when it moved on). A
+    /// data folder has no leases: its plain store.
+    pub async fn open_store_fenced(
+        &self,
+        entry: &Entry,
+        epoch: i64,
+        on_fenced: std::sync::Arc<dyn Fn() + Send + Sync>,
+    ) -> Result<std::sync::Arc<dyn doorplate_store::Store>, CatalogError> {
+        Ok(match self {
+            Catalog::Folder(_) => self.open_store(entry).await?,
+            Catalog::Postgres { district, .. } => {
+                std::sync::Arc::new(district.open_school_fenced(&entry.info.slug, epoch, on_fenced).await?)
+            }
+        })
+    }
+
     /// Opens a school's store; `observer` hears the SQLite writer's commits (the
     /// metrics; the PostgreSQL writer reports none yet).
     pub async fn open_store_observed(

@@ -10,8 +10,10 @@
 //! id or throttle lives in one school's store and memory, hashed with its own key.
 
 pub mod catalog;
+pub mod hosts;
 pub mod moving;
 pub mod placement;
+pub mod status;
 
 use crate::school::AppState;
 use axum::Router;

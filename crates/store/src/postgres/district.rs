@@ -1,5 +1,6 @@
 //! The district on PostgreSQL: which schools the database holds (`<ns>district.schools`)
 //! and the schema each keeps its tables in (`<ns>school_<slug>`, the slug's `-` as `_`).
+//! The leases of several servers (`servers`, `hosts`) are in [`super::leases`].
 //! `ns` is empty in production; tests give each server a namespace of its own so many
 //! districts share one throwaway database.
 
@@ -20,7 +21,7 @@ pub struct SchoolRow {
 pub struct PgDistrict {
     url: String,
     namespace: String,
-    config: tokio_postgres::Config,
+    pub(super) config: tokio_postgres::Config,
 }
 
 impl PgDistrict {
@@ -50,6 +51,7 @@ impl PgDistrict {
             config,
         };
         let schema = district.district_schema();
+        let leases = super::leases::tables(&schema);
         district
             .batch(&format!(
                 "CREATE SCHEMA IF NOT EXISTS \"{schema}\";
@@ -58,13 +60,14 @@ impl PgDistrict {
                      name       TEXT NOT NULL,
                      timezone   TEXT NOT NULL,
                      created_at BIGINT NOT NULL
-                 );"
+                 );
+                 {leases}"
             ))
             .await?;
         Ok(district)
     }
 
-    fn district_schema(&self) -> String {
+    pub(super) fn district_schema(&self) -> String {
         format!("{}district", self.namespace)
     }
 
@@ -150,6 +153,24 @@ impl PgDistrict {
     /// Opens a school's store (making and migrating its schema when missing).
     pub async fn open_school(&self, slug: &str) -> Result<PgStore> {
         PgStore::open(&self.url, &self.school_schema(slug)).await
+    }
+
+    /// Opens a school's store for the server that holds its lease at `epoch`: every
+    /// write checks the lease first (see [`super::Fence`]); `on_fenced` is called once
+    /// another server has taken the school over.
+    pub async fn open_school_fenced(
+        &self,
+        slug: &str,
+        epoch: i64,
+        on_fenced: std::sync::Arc<dyn Fn() + Send + Sync>,
+    ) -> Result<PgStore> {
+        let fence = super::Fence {
+            table: format!("\"{}\".hosts", self.district_schema()),
+            slug: slug.to_string(),
+            epoch,
+            on_fenced,
+        };
+        PgStore::open_fenced(&self.url, &self.school_schema(slug), Some(fence)).await
     }
 
     /// Drops the schema of a school that is not listed (what a failed import made);

@@ -10,6 +10,7 @@ mod directory;
 pub mod district;
 mod dump;
 mod errors;
+pub mod leases;
 mod messages;
 mod migrate;
 mod records;
@@ -25,6 +26,7 @@ use std::time::Duration;
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 use writer::Writer;
+pub use writer::Fence;
 
 /// A connection as the adapter uses it (with its cache of prepared statements).
 pub(crate) type Conn = deadpool_postgres::ClientWrapper;
@@ -93,6 +95,13 @@ impl PgStore {
     /// few seconds is an error naming it; a migration edited after it ran is an error
     /// naming its file.
     pub async fn open(url: &str, schema: &str) -> Result<PgStore> {
+        PgStore::open_fenced(url, schema, None).await
+    }
+
+    /// [`PgStore::open`], every write transaction of which first checks `fence` (the
+    /// school's lease epoch, when several servers share the database): once another
+    /// server took the school over, every write fails with [`StoreError::Fenced`].
+    pub async fn open_fenced(url: &str, schema: &str, fence: Option<Fence>) -> Result<PgStore> {
         if !valid_schema(schema) {
             return Err(StoreError::Internal(format!(
                 "{schema:?} is not a usable schema name: use lower-case letters, digits and _"
@@ -119,12 +128,12 @@ impl PgStore {
         let writes = pool(&config, 1)?;
         {
             let conn = writes.get().await.map_err(|e| {
-                StoreError::Internal(format!("cannot connect to the PostgreSQL database at {where_}: {e}"))
+                StoreError::Unavailable(format!("cannot connect to the PostgreSQL database at {where_}: {e}"))
             })?;
             migrate::migrate(&conn, schema).await?;
         }
         Ok(PgStore {
-            writer: Writer::start(writes),
+            writer: Writer::start(writes, fence),
             readers: pool(&config, READERS)?,
             schema: schema.to_string(),
         })
@@ -140,7 +149,7 @@ impl PgStore {
         self.readers
             .get()
             .await
-            .map_err(|e| StoreError::Internal(format!("no database connection: {e}")))
+            .map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
     }
 
     /// Runs `f` in the writer's next batch; returns once the batch is committed.

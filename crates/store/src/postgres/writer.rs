@@ -20,6 +20,15 @@
 //! to 64 per transaction in shared memory and slows every other session's snapshots once
 //! a transaction has more, so a batch holds at most 64 jobs. At one commit per 64 jobs
 //! the flush is not the limit (a round trip per statement is).
+//!
+//! Fencing (several servers on one database): a writer opened with a [`Fence`] begins
+//! every batch with `SELECT epoch FROM district.hosts WHERE slug = $1 FOR SHARE`, sent in
+//! the same pipeline as `BEGIN`. The row lock is held until the batch commits, so a
+//! server taking the school over (its `UPDATE … SET epoch = epoch + 1`) waits for a batch
+//! in flight, and every batch after it sees the new epoch: the batch is rolled back, each
+//! caller gets [`StoreError::Fenced`] (never an acknowledgement), and the fence's
+//! `on_fenced` tells the server to drop the school. A host that was paused or cut off
+//! past its lease can therefore never write again.
 
 use super::Conn;
 use super::errors::is_disk_full;
@@ -27,7 +36,30 @@ use crate::{Result, StoreError};
 use deadpool_postgres::Pool;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, oneshot};
+
+/// The lease a school's writes are fenced by: its row in the district's `hosts` table
+/// and the epoch this server was granted.
+#[derive(Clone)]
+pub struct Fence {
+    /// The lease table, schema-qualified and quoted (`"district".hosts`).
+    pub table: String,
+    pub slug: String,
+    pub epoch: i64,
+    /// Called once, from the writer, when a batch finds the epoch changed.
+    pub on_fenced: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl std::fmt::Debug for Fence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fence")
+            .field("slug", &self.slug)
+            .field("epoch", &self.epoch)
+            .finish()
+    }
+}
 
 /// Most jobs in one transaction: each has a savepoint, and PostgreSQL caches 64
 /// subtransactions per transaction (PGPROC_MAX_CACHED_SUBXIDS).
@@ -37,6 +69,10 @@ pub(crate) const MAX_BATCH: usize = 64;
 #[derive(Clone, Debug)]
 enum CommitError {
     Full,
+    /// The school's lease moved on: nothing of the batch ran.
+    Fenced,
+    /// The database did not answer.
+    Unavailable(String),
     Other(String),
 }
 
@@ -44,8 +80,21 @@ impl CommitError {
     fn of(e: &tokio_postgres::Error) -> CommitError {
         if is_disk_full(e) {
             CommitError::Full
+        } else if e.as_db_error().is_none() {
+            CommitError::Unavailable(e.to_string())
         } else {
             CommitError::Other(e.to_string())
+        }
+    }
+
+    /// What the caller of a job of the batch hears.
+    fn answer(self, ran: bool) -> StoreError {
+        match self {
+            CommitError::Full => StoreError::Full,
+            CommitError::Fenced => StoreError::Fenced,
+            CommitError::Unavailable(e) => StoreError::Unavailable(e),
+            CommitError::Other(e) if ran => StoreError::Internal(format!("commit failed: {e}")),
+            CommitError::Other(e) => StoreError::Internal(e),
         }
     }
 }
@@ -70,9 +119,9 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Starts the task on the current tokio runtime; it ends when the handle is dropped.
-    pub(crate) fn start(pool: Pool) -> Writer {
+    pub(crate) fn start(pool: Pool, fence: Option<Fence>) -> Writer {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(pool, rx));
+        tokio::spawn(run(pool, rx, fence));
         Writer { tx }
     }
 
@@ -90,8 +139,7 @@ impl Writer {
                 let Some(c) = c else {
                     let finish: Finish = Box::new(move |committed| {
                         let answer = match committed {
-                            Err(CommitError::Full) => Err(StoreError::Full),
-                            Err(CommitError::Other(e)) => Err(StoreError::Internal(e)),
+                            Err(e) => Err(e.answer(false)),
                             Ok(()) => Err(StoreError::Internal("no write transaction".into())),
                         };
                         let _ = tx.send(answer);
@@ -114,8 +162,7 @@ impl Writer {
                 let finish: Finish = Box::new(move |committed| {
                     let answer = match committed {
                         Ok(()) => outcome,
-                        Err(CommitError::Full) => Err(StoreError::Full),
-                        Err(CommitError::Other(e)) => Err(StoreError::Internal(format!("commit failed: {e}"))),
+                        Err(e) => Err(e.answer(true)),
                     };
                     let _ = tx.send(answer);
                 });
@@ -127,7 +174,22 @@ impl Writer {
     }
 }
 
-async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
+/// Begins a fenced batch: `BEGIN` and the lease check in one pipeline. `Ok(true)` when
+/// the epoch is still ours (the transaction is open, the row share-locked).
+async fn begin_fenced(c: &Conn, fence: &Fence) -> std::result::Result<bool, tokio_postgres::Error> {
+    let sql = format!("SELECT epoch FROM {} WHERE slug = $1 FOR SHARE", fence.table);
+    let check = c.prepare_cached(&sql).await?;
+    let slug: &(dyn tokio_postgres::types::ToSql + Sync) = &fence.slug;
+    let params = [slug];
+    let (began, row) = tokio::join!(c.batch_execute("BEGIN"), c.query_opt(&check, &params));
+    began?;
+    let epoch: Option<i64> = row?.map(|r| r.get(0));
+    Ok(epoch == Some(fence.epoch))
+}
+
+async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>, fence: Option<Fence>) {
+    // Once fenced, always fenced: the epoch only grows.
+    let fenced = AtomicBool::new(false);
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut finishes: Vec<Finish> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
@@ -138,29 +200,59 @@ async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
                 Err(_) => break,
             }
         }
+        let refuse = |jobs: &mut Vec<Job>, why: CommitError| {
+            let jobs: Vec<Job> = jobs.drain(..).collect();
+            async move {
+                for job in jobs {
+                    let (_, finish) = job(None).await;
+                    finish(Err(why.clone()));
+                }
+            }
+        };
+        if fenced.load(Ordering::Relaxed) {
+            refuse(&mut jobs, CommitError::Fenced).await;
+            continue;
+        }
         // A connection per batch from a pool of one: one that broke is replaced.
         let conn = match pool.get().await {
             Ok(conn) => conn,
             Err(e) => {
                 tracing::error!(error = %e, "the writer has no database connection");
-                let why = CommitError::Other(format!("no database connection: {e}"));
-                for job in jobs.drain(..) {
-                    let (_, finish) = job(None).await;
-                    finish(Err(why.clone()));
-                }
+                refuse(&mut jobs, CommitError::Unavailable(format!("no database connection: {e}"))).await;
                 continue;
             }
         };
         let c: &Conn = &conn;
-        let mut broken = false;
+        if let Some(fence) = &fence {
+            match begin_fenced(c, fence).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let _ = c.batch_execute("ROLLBACK").await;
+                    tracing::warn!(school = %fence.slug, epoch = fence.epoch, "the school's lease was taken over: its writes are refused");
+                    fenced.store(true, Ordering::Relaxed);
+                    (fence.on_fenced)();
+                    refuse(&mut jobs, CommitError::Fenced).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "could not begin a write");
+                    let _ = c.batch_execute("ROLLBACK").await;
+                    refuse(&mut jobs, CommitError::of(&e)).await;
+                    continue;
+                }
+            }
+        }
+        let mut broken: Option<CommitError> = None;
         for (i, job) in jobs.drain(..).enumerate() {
-            if broken {
+            if broken.is_some() {
                 // The transaction is lost: the job does not run, its caller hears why.
                 finishes.push(job(None).await.1);
                 continue;
             }
-            let prefix = if i == 0 {
+            let prefix = if i == 0 && fence.is_none() {
                 "BEGIN; SAVEPOINT job"
+            } else if i == 0 {
+                "SAVEPOINT job"
             } else {
                 "RELEASE job; SAVEPOINT job"
             };
@@ -168,16 +260,19 @@ async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
             let (began, (failed, finish)) = tokio::join!(c.batch_execute(prefix), job(Some(c)));
             if let Err(e) = began {
                 tracing::error!(error = %e, "could not begin a write");
-                broken = true;
+                broken = Some(CommitError::of(&e));
             } else if failed && let Err(e) = c.batch_execute("ROLLBACK TO SAVEPOINT job").await {
                 tracing::error!(error = %e, "could not roll back a failed write");
-                broken = true;
+                broken = Some(CommitError::of(&e));
             }
             finishes.push(finish);
         }
-        let committed = if broken {
+        let committed = if let Some(why) = broken {
             let _ = c.batch_execute("ROLLBACK").await;
-            Err(CommitError::Other("the write transaction was lost".into()))
+            Err(match why {
+                CommitError::Other(_) => CommitError::Other("the write transaction was lost".into()),
+                other => other,
+            })
         } else {
             match c.batch_execute("COMMIT").await {
                 Ok(()) => Ok(()),
