@@ -481,8 +481,33 @@ async fn a_host_paused_past_its_lease_has_its_writes_refused_and_drops_the_schoo
             (status, by, body)
         }));
     }
+    // A read waits there too: the stale host must not answer it from its memory.
+    let read = {
+        let (old, token, conv) = (old.clone(), s.gwen_token.clone(), conv.clone());
+        tokio::spawn(async move {
+            let res = old
+                .http
+                .get(format!("{}/api/v1/conversations/{conv}/messages", old.base))
+                .bearer_auth(&token)
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await
+                .unwrap();
+            let by = res
+                .headers()
+                .get("doorplate-served-by")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            (res.status(), by)
+        })
+    };
     tokio::time::sleep(Duration::from_millis(300)).await;
     d.signal(&host, libc::SIGCONT);
+    let (status, by) = read.await.unwrap();
+    assert!(
+        !status.is_success() || by.as_deref() == Some(other),
+        "a stale host answered a read itself: {status}"
+    );
     let mut refused = 0;
     let mut forwarded: Vec<String> = Vec::new();
     for p in pending {

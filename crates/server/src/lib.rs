@@ -247,12 +247,16 @@ async fn host(
 ) -> Result<Arc<Hosted>, StartError> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let counted = metrics.school(&entry.info.slug);
+    let guard = lease.as_ref().map(|l| l.guard.clone());
     let app = open_school(config, catalog, entry, master, clock, stopped, counted, lease).await?;
     let backups = api::backups::BackupDir(config.backups.as_ref().map(|b| b.dir.clone()));
     let district_tables = api::district::DistrictTables(catalog.pg_district().cloned());
-    let router = router(app.clone(), &config.http)?
+    let mut router = router(app.clone(), &config.http)?
         .layer(axum::Extension(backups))
         .layer(axum::Extension(district_tables));
+    if let Some(guard) = guard {
+        router = router.layer(middleware::from_fn_with_state(guard, district::hosts::guard_requests));
+    }
     app.reload_admins().await;
     let mut info = entry.info.clone();
     // The school's settings hold its zone; the catalog's copy may be older.
@@ -295,10 +299,12 @@ pub struct Control {
 
 impl Control {
     /// Writes a heartbeat through every hosted school's writer; `Err` names the first
-    /// school whose store cannot write, and why.
+    /// school whose store cannot write, and why (a database that cannot be reached is
+    /// not counted: a restart would not bring it back, and the server recovers by
+    /// itself when it returns).
     pub async fn writers_alive(&self) -> Result<(), String> {
         for hosted in self.district.all() {
-            if let Some(problem) = ready::store_problem(&hosted.app).await {
+            if let Some(problem) = ready::store_problem_for_restart(&hosted.app).await {
                 return Err(format!("school {}: {problem}", hosted.info.slug));
             }
         }

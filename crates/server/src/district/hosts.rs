@@ -51,11 +51,63 @@ pub fn lease_micros() -> i64 {
 }
 
 /// What a server that takes a school was granted: the lease epoch its writes are fenced
-/// by, and what to call when the fence refuses them.
+/// by, what to call when the fence refuses them, and the guard its requests pass.
 #[derive(Clone)]
 pub struct Granted {
     pub epoch: i64,
     pub on_fenced: Arc<dyn Fn() + Send + Sync>,
+    pub guard: Arc<LeaseGuard>,
+}
+
+/// Whether this server's leases still hold by its own clock: moved on after every
+/// renewal, read by every request of a school hosted here. The fence keeps a stale host
+/// from writing; this keeps it from answering from memory — a process that was paused
+/// wakes with its clock moved past its leases and answers 503 `school_moving` until
+/// its keeper has renewed them (or dropped the schools it lost).
+pub struct LeaseGuard {
+    base: Instant,
+    /// Milliseconds after `base` until which the leases hold.
+    valid_until: std::sync::atomic::AtomicU64,
+}
+
+impl Default for LeaseGuard {
+    fn default() -> Self {
+        LeaseGuard {
+            base: Instant::now(),
+            valid_until: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl LeaseGuard {
+    /// A renewal sent at `sent` succeeded: the leases hold until a lease after it (less a
+    /// margin).
+    fn renewed(&self, sent: Instant) {
+        let until = (sent + LEASE - MARGIN).saturating_duration_since(self.base);
+        self.valid_until
+            .store(until.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the leases hold now.
+    pub fn holds(&self) -> bool {
+        (self.base.elapsed().as_millis() as u64) < self.valid_until.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A layer of every hosted school's router on a district: requests pass while the
+/// leases hold (see [`LeaseGuard`]).
+pub async fn guard_requests(
+    axum::extract::State(guard): axum::extract::State<Arc<LeaseGuard>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if guard.holds() {
+        next.run(req).await
+    } else {
+        crate::error::ApiError::SchoolMoving("this server's lease on the school is being renewed or moved; try again in a moment".into())
+            .into_response()
+    }
 }
 
 /// Opens and starts a school this server was granted (`host()` in lib.rs).
@@ -97,6 +149,7 @@ pub struct Keeper {
     fenced_tx: mpsc::UnboundedSender<(String, i64)>,
     fenced_rx: mpsc::UnboundedReceiver<(String, i64)>,
     health: Arc<Health>,
+    guard: Arc<LeaseGuard>,
 }
 
 impl Keeper {
@@ -148,6 +201,7 @@ impl Keeper {
             fenced_tx,
             fenced_rx,
             health: Arc::new(Health::default()),
+            guard: Arc::new(LeaseGuard::default()),
         })
     }
 
@@ -242,6 +296,8 @@ impl Keeper {
         for slug in lost {
             self.drop_school(&slug, "its lease was taken over");
         }
+        // Only now, with the lost schools gone, may requests pass again.
+        self.guard.renewed(sent);
         let unhosted: Vec<String> = renewed.keys().filter(|s| !self.held.contains_key(*s)).cloned().collect();
         for slug in unhosted {
             // Held but not hosted (a load that failed): let another server try.
@@ -310,6 +366,7 @@ impl Keeper {
             on_fenced: Arc::new(move || {
                 let _ = tx.send((fenced_slug.clone(), epoch));
             }),
+            guard: self.guard.clone(),
         };
         let started = Instant::now();
         match (self.open)(entry, granted).await {
