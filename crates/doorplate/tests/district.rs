@@ -121,7 +121,15 @@ impl District {
             Err(_) => Command::new(BIN),
         };
         let mut child = command
-            .args(["--data", data.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0", "--name", name])
+            .args([
+                "--data",
+                data.to_str().unwrap(),
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--name",
+                name,
+            ])
             .envs(self.env())
             .env("DOORPLATE_DATABASE", db_url)
             .env("RUST_LOG", "info")
@@ -136,7 +144,12 @@ impl District {
         let base = line
             .trim()
             .strip_prefix("doorplate listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}: {}", std::fs::read_to_string(&log).unwrap_or_default()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "unexpected first line {line:?}: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            })
             .to_string();
         (child, base, log)
     }
@@ -338,19 +351,18 @@ async fn schools_spread_evenly_and_the_host_of_a_busy_school_is_replaced_within_
         {
             break (h, e);
         }
-        assert!(killed.elapsed() < Duration::from_secs(15), "no server took the school within 15 s");
+        assert!(
+            killed.elapsed() < Duration::from_secs(15),
+            "no server took the school within 15 s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(new_epoch > first_epoch, "a takeover raises the epoch");
     let new_base = format!("{}/s/busy", d.server(&new_host).base);
     *base.lock().unwrap() = new_base.clone();
     let before = acked.lock().unwrap().len();
-    let by_new = |a: &HashMap<String, (Instant, String)>| {
-        a.values()
-            .filter(|(_, by)| *by == new_base)
-            .map(|(at, _)| *at)
-            .min()
-    };
+    let by_new =
+        |a: &HashMap<String, (Instant, String)>| a.values().filter(|(_, by)| *by == new_base).map(|(at, _)| *at).min();
     loop {
         let served_again = by_new(&acked.lock().unwrap()).is_some();
         if served_again && acked.lock().unwrap().len() > before + 40 {
@@ -426,7 +438,8 @@ async fn schools_spread_evenly_and_the_host_of_a_busy_school_is_replaced_within_
 async fn a_host_paused_past_its_lease_has_its_writes_refused_and_drops_the_school() {
     let mut d = District::new(&["main", "paused"]).await;
     d.start("first");
-    d.wait_for(20, "first holds both", |v| counts(v).get("first") == Some(&2)).await;
+    d.wait_for(20, "first holds both", |v| counts(v).get("first") == Some(&2))
+        .await;
     d.start("second");
     d.wait_for(20, "one school each", |v| {
         all_held(v) && counts(v).len() == 2 && counts(v).values().all(|n| *n == 1)
@@ -524,7 +537,11 @@ async fn a_host_paused_past_its_lease_has_its_writes_refused_and_drops_the_schoo
         if status.is_success() {
             // Once requests are forwarded, the stale server may hand a send on to the
             // school's new host; it must never answer one itself.
-            assert_eq!(by.as_deref(), Some(other), "a stale host must not acknowledge: {status} {body}");
+            assert_eq!(
+                by.as_deref(),
+                Some(other),
+                "a stale host must not acknowledge: {status} {body}"
+            );
             forwarded.push(body["message"]["client_id"].as_str().unwrap().to_string());
             continue;
         }
@@ -570,7 +587,8 @@ async fn a_host_paused_past_its_lease_has_its_writes_refused_and_drops_the_schoo
 async fn sigterm_hands_every_school_over_at_once() {
     let mut d = District::new(&["main", "one", "two", "three"]).await;
     d.start("stays");
-    d.wait_for(20, "stays holds all", |v| counts(v).get("stays") == Some(&4)).await;
+    d.wait_for(20, "stays holds all", |v| counts(v).get("stays") == Some(&4))
+        .await;
     d.start("leaves");
     let before = d
         .wait_for(20, "two schools each", |v| {
@@ -596,7 +614,14 @@ async fn sigterm_hands_every_school_over_at_once() {
             assert_eq!(now.epoch, l.epoch + 2, "freed (+1), then taken (+1): {}", l.slug);
         }
     }
-    let status = d.servers.iter_mut().find(|s| s.name == "leaves").unwrap().child.wait().unwrap();
+    let status = d
+        .servers
+        .iter_mut()
+        .find(|s| s.name == "leaves")
+        .unwrap()
+        .child
+        .wait()
+        .unwrap();
     assert!(status.success(), "SIGTERM exits 0: {status:?}");
 }
 
@@ -604,7 +629,8 @@ async fn sigterm_hands_every_school_over_at_once() {
 async fn a_second_server_with_a_name_in_use_is_refused() {
     let mut d = District::new(&["main"]).await;
     d.start("twin");
-    d.wait_for(20, "twin holds main", |v| counts(v).get("twin") == Some(&1)).await;
+    d.wait_for(20, "twin holds main", |v| counts(v).get("twin") == Some(&1))
+        .await;
     let url = d.db.url.clone();
     let (mut child, _, log) = d.spawn_on("twin", &url);
     let started = Instant::now();
@@ -612,7 +638,10 @@ async fn a_second_server_with_a_name_in_use_is_refused() {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(started.elapsed() < Duration::from_secs(15), "the second twin did not give up");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the second twin did not give up"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(!status.success());
@@ -633,7 +662,10 @@ async fn a_second_server_with_a_name_in_use_is_refused() {
         })
         .await;
     assert_eq!(view.servers.len(), 1);
-    eprintln!("the name was taken again {:.1} s after its server died", restarted.elapsed().as_secs_f64());
+    eprintln!(
+        "the name was taken again {:.1} s after its server died",
+        restarted.elapsed().as_secs_f64()
+    );
 }
 
 /// A TCP relay in front of the database that the test can cut (every connection closed,
@@ -695,11 +727,15 @@ async fn without_its_database_a_server_refuses_writes_says_why_and_recovers() {
         child,
         log: PathBuf::new(),
     };
-    d.wait_for(20, "solo hosts main", |v| counts(v).get("solo") == Some(&1)).await;
+    d.wait_for(20, "solo hosts main", |v| counts(v).get("solo") == Some(&1))
+        .await;
     let api = api_at(&base);
     let s = School::with_api(api.clone()).await;
     let conv = s.conversation(&s.gwen_token, &s.ann).await;
-    assert_eq!(s.send_text(&s.gwen_token, &conv, "up", "hello").await.0, StatusCode::CREATED);
+    assert_eq!(
+        s.send_text(&s.gwen_token, &conv, "up", "hello").await.0,
+        StatusCode::CREATED
+    );
 
     relay.cut();
     // Writes are refused, never acknowledged, while the database is away.
@@ -713,7 +749,10 @@ async fn without_its_database_a_server_refuses_writes_says_why_and_recovers() {
         if status == StatusCode::SERVICE_UNAVAILABLE && body.to_string().contains("database") {
             break body;
         }
-        assert!(Instant::now() < deadline, "/readyz did not say the database is gone: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "/readyz did not say the database is gone: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     eprintln!("readyz while the database is away: {why}");
@@ -816,10 +855,16 @@ async fn failover_time_median_of_ten_kills() {
                     break killed.elapsed();
                 }
             }
-            assert!(killed.elapsed() < Duration::from_secs(30), "round {round}: not served within 30 s");
+            assert!(
+                killed.elapsed() < Duration::from_secs(30),
+                "round {round}: not served within 30 s"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
-        eprintln!("round {round}: {victim} killed, busy served again after {:.2} s", served.as_secs_f64());
+        eprintln!(
+            "round {round}: {victim} killed, busy served again after {:.2} s",
+            served.as_secs_f64()
+        );
         times.push(served.as_secs_f64());
         d.servers.retain(|s| s.name != victim);
         d.start(&format!("s{}", round + 3));

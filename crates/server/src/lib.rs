@@ -168,9 +168,7 @@ pub enum StartError {
     NoDefault(String),
     #[error("metrics listener: {0}")]
     Metrics(std::io::Error),
-    #[error(
-        "another server named {0:?} is running on this database (at {1}); give each server its own --name"
-    )]
+    #[error("another server named {0:?} is running on this database (at {1}); give each server its own --name")]
     NameTaken(String, String),
 }
 
@@ -197,8 +195,18 @@ pub async fn open_app(
     let master = open_data_dir(config)?;
     let catalog = Catalog::open(&config.data_dir, config.database.as_ref()).await?;
     let root = catalog.get(config.default_school.as_deref()).await?;
-    let metrics = metrics::SchoolMetrics::default();
-    open_school(config, &catalog, &root, &master, clock, shutdown, metrics, None).await
+    let hosting = Hosting {
+        metrics: metrics::SchoolMetrics::default(),
+        lease: None,
+    };
+    open_school(config, &catalog, &root, &master, clock, shutdown, hosting).await
+}
+
+/// How this process hosts a school: the counters its requests and writer feed, and on a
+/// district of several servers the lease it holds (its writes are fenced by it).
+struct Hosting {
+    metrics: metrics::SchoolMetrics,
+    lease: Option<district::hosts::Granted>,
 }
 
 /// Opens one school: its store, media folder and key.
@@ -209,9 +217,9 @@ async fn open_school(
     master: &crypto::Secrets,
     clock: Arc<dyn clock::Clock>,
     shutdown: tokio::sync::watch::Receiver<bool>,
-    metrics: metrics::SchoolMetrics,
-    lease: Option<district::hosts::Granted>,
+    hosting: Hosting,
 ) -> Result<AppState, StartError> {
+    let Hosting { metrics, lease } = hosting;
     let dir = catalog.dir_of(entry);
     let media = dir.join("media");
     let private = || {
@@ -248,7 +256,11 @@ async fn host(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let counted = metrics.school(&entry.info.slug);
     let guard = lease.as_ref().map(|l| l.guard.clone());
-    let app = open_school(config, catalog, entry, master, clock, stopped, counted, lease).await?;
+    let hosting = Hosting {
+        metrics: counted,
+        lease,
+    };
+    let app = open_school(config, catalog, entry, master, clock, stopped, hosting).await?;
     let backups = api::backups::BackupDir(config.backups.as_ref().map(|b| b.dir.clone()));
     let district_tables = api::district::DistrictTables(catalog.pg_district().cloned());
     let mut router = router(app.clone(), &config.http)?
@@ -364,15 +376,20 @@ pub async fn run_with(
                     district.clone(),
                 );
                 Arc::new(move |entry, granted| {
-                    let (mut config, catalog, master, clock, metrics) =
-                        (config.clone(), catalog.clone(), master.clone(), clock.clone(), metrics.clone());
+                    let (mut config, catalog, master, clock, metrics) = (
+                        config.clone(),
+                        catalog.clone(),
+                        master.clone(),
+                        clock.clone(),
+                        metrics.clone(),
+                    );
                     // The upload limits in force now (a reload may have changed them).
                     if let Some(any) = district.all().first() {
                         config.uploads = any.app.uploads.policy();
                     }
-                    Box::pin(async move {
-                        host(&config, &catalog, &entry, &master, clock, &metrics, Some(granted)).await
-                    })
+                    Box::pin(
+                        async move { host(&config, &catalog, &entry, &master, clock, &metrics, Some(granted)).await },
+                    )
                 })
             };
             let mut keeper =

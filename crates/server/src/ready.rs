@@ -70,7 +70,9 @@ fn describe(outcome: Result<Result<(), StoreError>, tokio::time::error::Elapsed>
         Ok(Ok(())) => None,
         Ok(Err(StoreError::WriterStopped)) => Some("store: the database writer has stopped; restart the server".into()),
         Ok(Err(StoreError::Full)) => Some("store: the disk is full; nothing can be written".into()),
-        Ok(Err(StoreError::Fenced)) => Some("store: another server took this school over; it is no longer hosted here".into()),
+        Ok(Err(StoreError::Fenced)) => {
+            Some("store: another server took this school over; it is no longer hosted here".into())
+        }
         Ok(Err(StoreError::Unavailable(why))) => Some(format!(
             "store: the database cannot be reached ({why}); writes are refused until it answers again"
         )),

@@ -105,8 +105,10 @@ pub async fn guard_requests(
     if guard.holds() {
         next.run(req).await
     } else {
-        crate::error::ApiError::SchoolMoving("this server's lease on the school is being renewed or moved; try again in a moment".into())
-            .into_response()
+        crate::error::ApiError::SchoolMoving(
+            "this server's lease on the school is being renewed or moved; try again in a moment".into(),
+        )
+        .into_response()
     }
 }
 
@@ -150,6 +152,9 @@ pub struct Keeper {
     fenced_rx: mpsc::UnboundedReceiver<(String, i64)>,
     health: Arc<Health>,
     guard: Arc<LeaseGuard>,
+    /// Just after the next lease held elsewhere runs out, if that is before the next
+    /// pass: a pass then takes it at once rather than up to [`RENEW`] later.
+    wake_at: Option<tokio::time::Instant>,
 }
 
 impl Keeper {
@@ -202,6 +207,7 @@ impl Keeper {
             fenced_rx,
             health: Arc::new(Health::default()),
             guard: Arc::new(LeaseGuard::default()),
+            wake_at: None,
         })
     }
 
@@ -223,14 +229,23 @@ impl Keeper {
         }
         loop {
             // Decided first, awaited after: the stop flag's guard is not held across a pass.
+            let wake = self.wake_at.take();
+            let expiry = async {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             let next = tokio::select! {
                 _ = tick.tick() => Next::Pass,
+                _ = expiry => Next::Pass,
                 Some((slug, epoch)) = self.fenced_rx.recv() => Next::Fenced(slug, epoch),
                 _ = stop.wait_for(|s| *s) => Next::Stop,
             };
             match next {
                 Next::Pass => self.pass().await,
                 Next::Fenced(slug, epoch) => {
+                    self.wake_at = wake;
                     if self.held.get(&slug) == Some(&epoch) {
                         self.drop_school(&slug, "another server took it over (a write was refused)");
                     }
@@ -298,7 +313,11 @@ impl Keeper {
         }
         // Only now, with the lost schools gone, may requests pass again.
         self.guard.renewed(sent);
-        let unhosted: Vec<String> = renewed.keys().filter(|s| !self.held.contains_key(*s)).cloned().collect();
+        let unhosted: Vec<String> = renewed
+            .keys()
+            .filter(|s| !self.held.contains_key(*s))
+            .cloned()
+            .collect();
         for slug in unhosted {
             // Held but not hosted (a load that failed): let another server try.
             self.leases.release(&slug, &self.name, &self.instance).await?;
@@ -342,13 +361,28 @@ impl Keeper {
         }
 
         self.write_placement(&view);
+        // Wake when the first lease held elsewhere runs out, should its holder be gone.
+        let next = view
+            .leases
+            .iter()
+            .filter(|l| l.host.is_some() && !self.held.contains_key(&l.slug) && l.expires_at > view.now)
+            .map(|l| l.expires_at - view.now)
+            .min();
+        self.wake_at = next
+            .map(|micros| Duration::from_micros(micros as u64) + Duration::from_millis(50))
+            .filter(|d| *d < RENEW)
+            .map(|d| tokio::time::Instant::now() + d);
         Ok(())
     }
 
     /// Takes a free or expired lease and hosts the school; a school that cannot be
     /// loaded is freed again for another server.
     async fn take_and_host(&mut self, slug: &str) -> Result<(), StoreError> {
-        let Some(epoch) = self.leases.take(slug, &self.name, &self.instance, lease_micros()).await? else {
+        let Some(epoch) = self
+            .leases
+            .take(slug, &self.name, &self.instance, lease_micros())
+            .await?
+        else {
             return Ok(());
         };
         let entry = match self.catalog.get(Some(slug)).await {
@@ -374,7 +408,12 @@ impl Keeper {
                 self.district.insert(hosted);
                 self.district.placement().set(slug, None);
                 self.held.insert(slug.to_string(), epoch);
-                tracing::info!(school = slug, epoch, millis = started.elapsed().as_millis() as u64, "took the school's lease and hosts it");
+                tracing::info!(
+                    school = slug,
+                    epoch,
+                    millis = started.elapsed().as_millis() as u64,
+                    "took the school's lease and hosts it"
+                );
             }
             Err(e) => {
                 tracing::error!(school = slug, error = %e, "hosting a school failed; its lease is freed");

@@ -48,7 +48,8 @@ impl DistrictStatus {
     /// From the lease tables; a server is `silent` when not seen within `lease` µs, and a
     /// school's host is shown only while its lease runs.
     pub fn from_view(view: &DistrictView, lease: i64) -> DistrictStatus {
-        let holder = |l: &doorplate_store::postgres::leases::LeaseRow| view.live_holder(l, lease).map(|s| s.name.clone());
+        let holder =
+            |l: &doorplate_store::postgres::leases::LeaseRow| view.live_holder(l, lease).map(|s| s.name.clone());
         let schools: Vec<SchoolLease> = view
             .leases
             .iter()

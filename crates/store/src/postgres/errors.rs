@@ -38,10 +38,7 @@ pub(crate) fn db(e: tokio_postgres::Error) -> StoreError {
         return StoreError::Unavailable(e.to_string());
     };
     let code = d.code();
-    if *code == SqlState::ADMIN_SHUTDOWN
-        || *code == SqlState::CRASH_SHUTDOWN
-        || *code == SqlState::CANNOT_CONNECT_NOW
-    {
+    if *code == SqlState::ADMIN_SHUTDOWN || *code == SqlState::CRASH_SHUTDOWN || *code == SqlState::CANNOT_CONNECT_NOW {
         StoreError::Unavailable(d.message().to_string())
     } else if *code == SqlState::UNIQUE_VIOLATION {
         let constraint = d.constraint().unwrap_or("");

@@ -173,7 +173,7 @@ impl Leases {
         if !self.query(&sql, &[&name, &url, &instance, &ttl]).await?.is_empty() {
             return Ok(None);
         }
-        Ok(self.server(name).await?)
+        self.server(name).await
     }
 
     /// One server's row.

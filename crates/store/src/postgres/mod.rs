@@ -25,8 +25,8 @@ use futures_util::future::BoxFuture;
 use std::time::Duration;
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
-use writer::Writer;
 pub use writer::Fence;
+use writer::Writer;
 
 /// A connection as the adapter uses it (with its cache of prepared statements).
 pub(crate) type Conn = deadpool_postgres::ClientWrapper;

@@ -201,7 +201,7 @@ async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>, fence: Option<Fen
             }
         }
         let refuse = |jobs: &mut Vec<Job>, why: CommitError| {
-            let jobs: Vec<Job> = jobs.drain(..).collect();
+            let jobs: Vec<Job> = std::mem::take(jobs);
             async move {
                 for job in jobs {
                     let (_, finish) = job(None).await;
@@ -218,7 +218,11 @@ async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>, fence: Option<Fen
             Ok(conn) => conn,
             Err(e) => {
                 tracing::error!(error = %e, "the writer has no database connection");
-                refuse(&mut jobs, CommitError::Unavailable(format!("no database connection: {e}"))).await;
+                refuse(
+                    &mut jobs,
+                    CommitError::Unavailable(format!("no database connection: {e}")),
+                )
+                .await;
                 continue;
             }
         };
