@@ -217,10 +217,27 @@ impl District {
         }
     }
 
-    /// The school's API at its current host.
+    /// The school's API at its current host, once it serves the school (the lease is
+    /// taken a moment before the school is loaded).
     async fn api_of(&self, slug: &str) -> Api {
         let (host, _) = self.host_of(slug).await.unwrap();
-        api_at(&format!("{}/s/{slug}", self.server(&host).base))
+        let base = format!("{}/s/{slug}", self.server(&host).base);
+        served(&base).await;
+        api_at(&base)
+    }
+}
+
+/// Waits (up to 10 s) until `GET {base}/api/v1/school` answers 200.
+async fn served(base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(r) = reqwest::get(format!("{base}/api/v1/school")).await
+            && r.status() == StatusCode::OK
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{base} does not serve its school");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -447,7 +464,7 @@ async fn a_host_paused_past_its_lease_has_its_writes_refused_and_drops_the_schoo
     .await;
     let (host, epoch) = d.host_of("paused").await.unwrap();
     let other = if host == "first" { "second" } else { "first" };
-    let old = api_at(&format!("{}/s/paused", d.server(&host).base));
+    let old = d.api_of("paused").await;
     let s = School::with_api(old.clone()).await;
     let conv = s.conversation(&s.gwen_token, &s.ann).await;
     let (st, _) = s.send_text(&s.gwen_token, &conv, "before", "before the pause").await;
@@ -623,6 +640,22 @@ async fn sigterm_hands_every_school_over_at_once() {
         .wait()
         .unwrap();
     assert!(status.success(), "SIGTERM exits 0: {status:?}");
+
+    // A school made while the district runs is hosted at the next pass.
+    let catalog = Catalog::open(&d.dir.0.join("setup"), Some(&d.db)).await.unwrap();
+    catalog
+        .create(SchoolInfo {
+            slug: "late".into(),
+            name: "Late school".into(),
+            timezone: "Asia/Shanghai".into(),
+        })
+        .await
+        .unwrap();
+    d.wait_for(10, "the new school is hosted", |v| {
+        v.leases.len() == 5 && all_held(v) && counts(v).get("stays") == Some(&5)
+    })
+    .await;
+    served(&format!("{}/s/late", d.server("stays").base)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
