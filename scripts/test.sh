@@ -11,6 +11,8 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need_apt+=(fonts-noto-cjk)
 # The service unit is checked with systemd-analyze (tests/systemd.rs, package-test.sh).
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+# The package test signs in to the installed server over HTTP.
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 # The calls browser test starts a throwaway TURN relay on loopback.
 command -v turnserver >/dev/null 2>&1 || need_apt+=(coturn)
 # The PostgreSQL tests start their own cluster (crates/pgtest) with initdb and pg_ctl,
@@ -54,8 +56,10 @@ echo "== the same integration tests on PostgreSQL (a throwaway cluster; crates/p
 # Every test that drives the server through its API runs again with its schools in
 # PostgreSQL. Left out: the tests of the data folder itself (backups, the folder of
 # schools, file permissions and the disk), the SQLite writer's metrics, and the move
-# of a school between the stores (which sets up both stores itself), and the district of
-# several servers (always on PostgreSQL: it ran in the pass above).
+# of a school between the stores — binaries whose PostgreSQL cases (a backup paired
+# with pg_dump, the PostgreSQL writer's metrics, a school moved in) set up their
+# PostgreSQL deployment themselves and so already ran in the pass above (the district
+# of several servers too).
 DOORPLATE_TEST_STORE=postgres cargo nextest run -p doorplate --no-fail-fast \
   -E 'not (binary(backup) | binary(schools) | binary(security_storage) | binary(metrics) | binary(restart) | binary(school_move) | binary(district))'
 

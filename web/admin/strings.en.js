@@ -610,6 +610,9 @@ addStrings({
     'settings.backup_last': 'Last backup {when} ({ago}): {size}, {file}',
     'settings.backup_none': 'No backup by the server yet: it takes none, or its first is still to come. Ask the operator how this school is backed up.',
     'settings.backup_unknown': 'The last backup could not be read.',
+    'settings.backup_encrypted': 'Encrypted with the operator’s passphrase.',
+    'settings.backup_plain': 'Not encrypted: the backup folder must be kept as private as the server’s data.',
+    'settings.backup_no_database': 'It holds the keys and media only: the schools’ database is in PostgreSQL, and the operator backs it up with pg_dump.',
 
     // Import
     'import.sub': 'Bring in a whole school from CSV files. Nothing is written until the check passes; then everything is imported at once, or nothing.',

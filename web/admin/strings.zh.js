@@ -600,6 +600,9 @@ addStrings({
     'settings.backup_last': '上次备份：{when}（{ago}），{size}，{file}',
     'settings.backup_none': '服务器还没有备份：未开启自动备份，或第一次备份尚未进行。请向运维人员确认本校的备份方式。',
     'settings.backup_unknown': '无法读取上次备份的信息。',
+    'settings.backup_encrypted': '已用运维人员设置的口令加密。',
+    'settings.backup_plain': '未加密：备份目录须与服务器数据同样严格保管。',
+    'settings.backup_no_database': '仅包含密钥和媒体文件：各校数据库在 PostgreSQL 中，由运维人员用 pg_dump 备份。',
 
     'import.sub': '用 CSV 文件导入全校数据。检查通过之前不会写入任何内容；导入时要么全部成功，要么全部不写入。',
     'import.step_kind': '要导入什么？',

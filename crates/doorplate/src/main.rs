@@ -65,7 +65,7 @@ enum Command {
         command: cli::district::Command,
     },
     /// Back up every school (databases, media, key) into one archive, while the server
-    /// runs.
+    /// runs; on PostgreSQL the key and media only (the database: pg_dump, printed).
     Backup(cli::backup::BackupArgs),
     /// Restore an archive into an empty (or new) data folder.
     Restore(cli::backup::RestoreArgs),
@@ -90,9 +90,9 @@ fn main() -> anyhow::Result<()> {
             Command::Demo(args) => cli::demo::run(cli.data, args).await,
             Command::Admin { command } => cli::admin::run(cli.data, store, command).await,
             Command::School { command } => cli::school::run(cli.data, store, command).await,
-            Command::District { command } => cli::district::run(store, command).await,
-            Command::Backup(args) => cli::backup::backup(cli.data, args).await,
-            Command::Restore(args) => cli::backup::restore(cli.data, args).await,
+            Command::District { command } => cli::district::run(store.clone(), command).await,
+            Command::Backup(args) => cli::backup::backup(cli.data, store, args).await,
+            Command::Restore(args) => cli::backup::restore(cli.data, store, args).await,
             Command::DefaultConfig => {
                 print!("{}", cli::serve::DEFAULT_CONFIG);
                 Ok(())

@@ -440,6 +440,7 @@ async fn the_server_backs_up_daily_keeps_the_newest_and_the_console_shows_the_la
             dir: backups.0.clone(),
             at_minute: 2 * 60 + 30,
             keep: 2,
+            passphrase: Some(doorplate_server::backup::Passphrase::new(PASSPHRASE).unwrap()),
         }),
         ..doorplate_server::Config::new(dir.0.clone())
     };
@@ -475,10 +476,308 @@ async fn the_server_backs_up_daily_keeps_the_newest_and_the_console_shows_the_la
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         assert!(last["size_bytes"].as_u64().unwrap_or(0) > 0, "day {day}: {last}");
+        assert_eq!(last["encrypted"], true, "sealed with the passphrase file's: {last}");
+        assert_eq!(last["database_included"], true, "{last}");
         let file = last["file"].as_str().unwrap();
         assert!(backups.0.join(file).is_file());
         assert_eq!(count(), day.min(2), "keeps the newest two");
     }
+    // The last one restores with the passphrase, and only with it.
+    let (_, last) = api.get("/api/v1/backups/last", &s.admin).await;
+    let file = backups.0.join(last["file"].as_str().unwrap());
+    let work = TempDir::new();
+    let (ok, said) = restore_into(&file, &work.0.join("a"), None);
+    assert!(!ok && said.contains("encrypted"), "{said}");
+    let (ok, said) = restore_into(&file, &work.0.join("b"), Some(PASSPHRASE));
+    assert!(ok && said.contains("school main:"), "{said}");
+    server.stop().await;
+}
+
+/// `serve --backup-passphrase-file`: a file that holds no usable passphrase, or one
+/// without a backup folder, stops the start with the reason (before anything listens).
+#[test]
+fn a_backup_passphrase_file_must_hold_a_passphrase_and_needs_a_backup_folder() {
+    let dir = TempDir::new();
+    let short = dir.0.join("short");
+    std::fs::write(&short, "short\n").unwrap();
+    let good = dir.0.join("good");
+    std::fs::write(&good, format!("{PASSPHRASE}\n")).unwrap();
+    let data = dir.0.join("data");
+    let backups = dir.0.join("backups");
+    let serve = |extra: &[&str]| {
+        let mut args = vec!["--data", data.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let (ok, out, err) = doorplate(&args, "");
+        (ok, format!("{out}{err}"))
+    };
+    let (ok, said) = serve(&[
+        "--backup-dir",
+        backups.to_str().unwrap(),
+        "--backup-passphrase-file",
+        short.to_str().unwrap(),
+    ]);
+    assert!(!ok && said.contains("at least 8 characters"), "{said}");
+    let missing = dir.0.join("missing");
+    let (ok, said) = serve(&[
+        "--backup-dir",
+        backups.to_str().unwrap(),
+        "--backup-passphrase-file",
+        missing.to_str().unwrap(),
+    ]);
+    assert!(!ok && said.contains("reading") && said.contains("missing"), "{said}");
+    let (ok, said) = serve(&["--backup-passphrase-file", good.to_str().unwrap()]);
+    assert!(!ok && said.contains("need --backup-dir"), "{said}");
+    assert!(!said.contains(PASSPHRASE), "the passphrase is never printed: {said}");
+}
+
+/// A deployment of its own on the throwaway PostgreSQL (its schemas dropped with the
+/// folder), with the first admin in its default school.
+async fn postgres_deployment(dir: &Path) -> doorplate_server::district::catalog::Database {
+    let namespace = format!("b{:012x}_", rand_u64() & 0xffff_ffff_ffff);
+    // TempDir's drop removes this namespace's schemas.
+    std::fs::write(dir.join("test-namespace"), &namespace).unwrap();
+    let url = tokio::task::spawn_blocking(pgtest::database_url).await.unwrap();
+    let db = doorplate_server::district::catalog::Database { url, namespace };
+    doorplate_server::crypto::Secrets::load_or_create(dir).unwrap();
+    let catalog = doorplate_server::district::catalog::Catalog::open(dir, Some(&db))
+        .await
+        .unwrap();
+    let store = catalog.open_store(&catalog.get(None).await.unwrap()).await.unwrap();
+    store
+        .create_user(doorplate_store::NewUser {
+            role: Some(doorplate_domain::Role::Admin),
+            display_name: "Admin".into(),
+            username: Some("admin".into()),
+            password_hash: Some(doorplate_server::crypto::hash_password(ADMIN_PASSWORD)),
+            card_hash: None,
+            now: doorplate_server::school::now_micros(),
+        })
+        .await
+        .unwrap();
+    db
+}
+
+fn store_args(db: &doorplate_server::district::catalog::Database) -> Vec<String> {
+    vec![
+        "--database".into(),
+        db.url.clone(),
+        "--database-namespace".into(),
+        db.namespace.clone(),
+    ]
+}
+
+/// Runs a shell command line as an operator would, in `dir`, with the PostgreSQL
+/// programs of the throwaway cluster's version first on `PATH`.
+fn operator_runs(line: &str, dir: &Path) -> (bool, String) {
+    let programs = pgtest::programs_dir().unwrap();
+    let path = format!("{}:{}", programs.display(), std::env::var("PATH").unwrap_or_default());
+    let out = Command::new("sh")
+        .args(["-c", line])
+        .current_dir(dir)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The URL of another database of the same cluster.
+fn other_database(url: &str, name: &str) -> String {
+    let (base, rest) = url.rsplit_once('/').unwrap();
+    let query = rest.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    format!("{base}/{name}{query}")
+}
+
+/// On PostgreSQL, `backup` keeps what the database does not — the key file and the
+/// media — sealed, and prints the `pg_dump` that pairs with it; the operator runs that
+/// dump, restores it into an empty database with the printed `pg_restore`, and
+/// `restore` puts the key (at `--key-file`) and the media back and checks them against
+/// the restored database. A server on the two serves the same messages and picture,
+/// and the sign-ins made before the backup still work: the key came back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_the_backup_keeps_key_and_media_and_pairs_with_the_printed_pg_dump() {
+    let dir = TempDir::new();
+    let db = postgres_deployment(&dir.0).await;
+    let config = doorplate_server::Config {
+        database: Some(db.clone()),
+        ..doorplate_server::Config::new(dir.0.clone())
+    };
+    let server = TestServer::start_configured(dir, config).await;
+    let s = School::new(&server).await;
+    let conv = s.conversation(&s.gwen_token, &s.ann).await;
+    let (st, _) = s.send_text(&s.gwen_token, &conv, "pg-1", "hello from PostgreSQL").await;
+    assert!(st.is_success());
+    let media = upload_png(&s.api, &s.gwen_token).await;
+    let (st, v) = s
+        .api
+        .post(
+            &format!("/api/v1/conversations/{conv}/messages"),
+            &s.gwen_token,
+            json!({"client_id": "pg-img", "kind": "image", "media_id": media}),
+        )
+        .await;
+    assert!(st.is_success(), "{v}");
+    let before = all_messages(&s.api, &s.gwen_token, &conv).await;
+
+    let work = TempDir::new();
+    let archive = work.0.join("pg.dpbk");
+    let mut args = vec!["--data".to_string(), server.dir.0.to_str().unwrap().into()];
+    args.extend(store_args(&db));
+    args.extend([
+        "backup".into(),
+        "--out".into(),
+        archive.to_str().unwrap().into(),
+        "--passphrase-stdin".into(),
+    ]);
+    let (ok, out, err) = run_doorplate(args, PASSPHRASE).await;
+    assert!(ok, "backup failed: {out} {err}");
+    assert!(out.contains("encrypted, keys and media only"), "{out}");
+    assert!(out.contains("NOT in this archive"), "{out}");
+    let ns = &db.namespace;
+    let dump_line = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("pg_dump") && l.contains("--schema="))
+        .unwrap_or_else(|| panic!("no schema-by-schema pg_dump printed: {out}"));
+    assert!(
+        dump_line.contains(&format!("--schema='{ns}district'"))
+            && dump_line.contains(&format!("--schema='{ns}school_main'")),
+        "{dump_line}"
+    );
+    let restore_line = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("pg_restore"))
+        .unwrap_or_else(|| panic!("no pg_restore printed: {out}"))
+        .to_string();
+
+    // The operator dumps the schemas with the printed command.
+    let (ok, said) = operator_runs(dump_line, &work.0);
+    assert!(ok, "{dump_line}: {said}");
+    assert!(work.0.join("doorplate-db.dump").is_file());
+
+    // Without the database at hand, a restore puts the key and media back and says
+    // what else is needed.
+    let files_only = work.0.join("files-only");
+    let (ok, said) = restore_into(&archive, &files_only, Some(PASSPHRASE));
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("school main: 1 media files")
+            && said.contains("holds no database")
+            && said.contains("pg_restore"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read(files_only.join("secret.key")).unwrap(),
+        std::fs::read(server.dir.0.join("secret.key")).unwrap()
+    );
+
+    // A new, empty database: the dump goes in with the printed pg_restore …
+    let name = format!("restored_{:x}", rand_u64() & 0xffff_ffff);
+    pgtest::execute(&db.url, &format!("CREATE DATABASE {name}")).unwrap();
+    let new_url = other_database(&db.url, &name);
+    let line = restore_line.replace(&db.url, &new_url);
+    let (ok, said) = operator_runs(&line, &work.0);
+    assert!(ok, "{line}: {said}");
+
+    // … then the archive, the key kept apart (--key-file), checked against the database.
+    let target = work.0.join("restored");
+    let key = work.0.join("etc").join("secret.key");
+    let restored_db = doorplate_server::district::catalog::Database {
+        url: new_url.clone(),
+        namespace: ns.clone(),
+    };
+    let mut args = vec!["--data".to_string(), target.to_str().unwrap().into()];
+    args.extend(store_args(&restored_db));
+    args.extend([
+        "--key-file".into(),
+        key.to_str().unwrap().into(),
+        "restore".into(),
+        archive.to_str().unwrap().into(),
+        "--passphrase-stdin".into(),
+    ]);
+    let (ok, out, err) = run_doorplate(args, PASSPHRASE).await;
+    assert!(ok, "restore failed: {out} {err}");
+    assert!(
+        out.contains("school main: every one of its 1 media rows has its file") && out.contains("pair"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(&key).unwrap(),
+        std::fs::read(server.dir.0.join("secret.key")).unwrap()
+    );
+    assert!(!target.join("secret.key").exists(), "the key went to --key-file only");
+
+    let config = doorplate_server::Config {
+        database: Some(restored_db),
+        key_file: Some(key.clone()),
+        ..doorplate_server::Config::new(target.clone())
+    };
+    let restored = TestServer::start_configured(TempDir(target), config).await;
+    let api = restored.api();
+    assert_eq!(
+        all_messages(&api, &s.gwen_token, &conv).await,
+        before,
+        "the same messages"
+    );
+    let picture = api
+        .http
+        .get(format!("{}/api/v1/media/{media}", api.base))
+        .bearer_auth(&s.gwen_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(picture.status(), StatusCode::OK);
+    assert_eq!(picture.bytes().await.unwrap().to_vec(), PNG);
+    restored.stop().await;
+    server.stop().await;
+    pgtest::execute(&db.url, &format!("DROP DATABASE {name} WITH (FORCE)")).unwrap();
+}
+
+/// On PostgreSQL the daily backup is what `backup` takes there — key and media,
+/// sealed with the passphrase file's passphrase — and its name and the console say the
+/// database is not in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_the_daily_backup_holds_no_database_and_says_so() {
+    let dir = TempDir::new();
+    let db = postgres_deployment(&dir.0).await;
+    let backups = TempDir::new();
+    let config = doorplate_server::Config {
+        database: Some(db.clone()),
+        backups: Some(doorplate_server::backup::schedule::Schedule {
+            dir: backups.0.clone(),
+            at_minute: 2 * 60 + 30,
+            keep: 2,
+            passphrase: Some(doorplate_server::backup::Passphrase::new(PASSPHRASE).unwrap()),
+        }),
+        ..doorplate_server::Config::new(dir.0.clone())
+    };
+    let server = TestServer::start_configured_at(dir, config, monday_morning()).await;
+    let s = School::new(&server).await;
+    let api = server.api();
+    server.advance(86_400.0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut last = Value::Null;
+    while last.is_null() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        last = api.get("/api/v1/backups/last", &s.admin).await.1;
+    }
+    assert_eq!(last["database_included"], false, "{last}");
+    assert_eq!(last["encrypted"], true, "{last}");
+    let file = last["file"].as_str().unwrap();
+    assert!(file.ends_with("-no-database.dpbk"), "{file}");
+    let work = TempDir::new();
+    let (ok, said) = restore_into(&backups.0.join(file), &work.0.join("r"), Some(PASSPHRASE));
+    assert!(
+        ok && said.contains("holds no database") && said.contains("school main:"),
+        "{said}"
+    );
     server.stop().await;
 }
 

@@ -836,6 +836,7 @@ async fn a_store_whose_lease_was_taken_writes_nothing() {
             Arc::new(move || {
                 h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }),
+            doorplate_store::observe::unobserved(),
         )
         .await
         .unwrap();

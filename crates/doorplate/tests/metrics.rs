@@ -243,3 +243,109 @@ async fn without_the_flag_nothing_listens_for_metrics() {
     assert_eq!(status, 404);
     server.stop().await;
 }
+
+/// On PostgreSQL the writer is measured as on SQLite (the same series, the same labels),
+/// and a school the process no longer hosts leaves no series behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_the_writer_is_measured_and_a_removed_school_leaves_no_series() {
+    use doorplate_server::district::catalog::{Catalog, Database};
+    let dir = TempDir::new();
+    let namespace = format!("x{:012x}_", rand_u64() & 0xffff_ffff_ffff);
+    // TempDir's drop removes this namespace's schemas.
+    std::fs::write(dir.0.join("test-namespace"), &namespace).unwrap();
+    let url = tokio::task::spawn_blocking(pgtest::database_url).await.unwrap();
+    let db = Database { url, namespace };
+    doorplate_server::crypto::Secrets::load_or_create(&dir.0).unwrap();
+    let catalog = Catalog::open(&dir.0, Some(&db)).await.unwrap();
+    catalog
+        .open_store(&catalog.get(None).await.unwrap())
+        .await
+        .unwrap()
+        .create_user(doorplate_store::NewUser {
+            role: Some(doorplate_domain::Role::Admin),
+            display_name: "Admin".into(),
+            username: Some("admin".into()),
+            password_hash: Some(doorplate_server::crypto::hash_password(ADMIN_PASSWORD)),
+            card_hash: None,
+            now: doorplate_server::school::now_micros(),
+        })
+        .await
+        .unwrap();
+    catalog
+        .create(SchoolInfo {
+            slug: "north".into(),
+            name: "North".into(),
+            timezone: "UTC".into(),
+        })
+        .await
+        .unwrap();
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/metrics", metrics.local_addr().unwrap());
+    let config = doorplate_server::Config {
+        metrics_listener: Some(Arc::new(metrics)),
+        database: Some(db.clone()),
+        ..doorplate_server::Config::new(dir.0.clone())
+    };
+    let server = TestServer::start_configured(dir, config).await;
+    let http = reqwest::Client::new();
+    let s = School::new(&server).await;
+    let main = [("school", "main")];
+    let north = [("school", "north")];
+
+    let before = scrape(&http, &url).await;
+    let commits_before = value(&before, "doorplate_store_commit_seconds_count", &main);
+    let conv = s.conversation(&s.gwen_token, &s.ann).await;
+    for i in 0..5 {
+        let (status, _) = s
+            .send_text(&s.gwen_token, &conv, &format!("pg-metrics-{i}"), "hello")
+            .await;
+        assert!(status.is_success());
+    }
+    // A request to north, so it has a request series too.
+    let (st, _) = api_at(&format!("{}/s/north", server.base))
+        .get("/api/v1/me", "no-such-token")
+        .await;
+    assert_eq!(st, 401);
+
+    let after = scrape(&http, &url).await;
+    assert_eq!(value(&after, "doorplate_messages_stored_total", &main), 5.0);
+    // Every message is a write the PostgreSQL writer committed and timed.
+    let commits = value(&after, "doorplate_store_commit_seconds_count", &main);
+    assert!(commits >= commits_before + 1.0, "{commits_before} → {commits}");
+    assert!(value(&after, "doorplate_store_commit_seconds_sum", &main) > 0.0);
+    assert!(value(&after, "doorplate_store_batch_size_sum", &main) >= 5.0);
+    assert!(value(&after, "doorplate_store_batch_size_count", &main) >= 1.0);
+    assert_eq!(value(&after, "doorplate_store_writer_queue", &main), 0.0);
+    // North is hosted and has its series (its writer committed its settings at least
+    // when the server read them, or not: the series is there either way).
+    value(&after, "doorplate_store_writer_queue", &north);
+    value(&after, "doorplate_messages_stored_total", &north);
+    assert_eq!(value(&after, "doorplate_schools_hosted", &[]), 2.0);
+    assert!(
+        after.contains("school=\"north\",method=\"GET\",route=\"/api/v1/me\""),
+        "{after}"
+    );
+
+    // North leaves the district's list: within a few seconds it is no longer hosted,
+    // and not one series names it any more.
+    let schema = format!("{}district", db.namespace);
+    pgtest::execute(
+        &db.url,
+        &format!("DELETE FROM \"{schema}\".schools WHERE slug = 'north'"),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut now = scrape(&http, &url).await;
+    while now.contains("school=\"north\"") && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        now = scrape(&http, &url).await;
+    }
+    assert_eq!(value(&now, "doorplate_schools_hosted", &[]), 1.0);
+    assert!(!now.contains("north"), "a removed school is still reported:\n{now}");
+    assert_eq!(
+        value(&now, "doorplate_messages_stored_total", &main),
+        5.0,
+        "main's stay"
+    );
+    server.stop().await;
+}

@@ -304,6 +304,8 @@ async fn one_address_may_hold_only_so_many_connections() {
     assert!(got.starts_with("HTTP/1.1 503"), "{got}");
     let (head, body) = got.split_once("\r\n\r\n").unwrap();
     assert!(head.contains(&format!("content-length: {}", body.len())), "{got}");
+    let name = doorplate_server::host_name();
+    assert!(head.contains(&format!("doorplate-served-by: {name}\r\n")), "{got}");
     let body: Value = serde_json::from_str(body).unwrap();
     assert_eq!(error_code(&body), "too_many_connections");
     // Another address is served, and so are the three held connections.

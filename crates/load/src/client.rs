@@ -26,6 +26,14 @@ impl Http {
         }
     }
 
+    /// The same client (and its pools) for the server at `base`.
+    pub fn at(&self, base: &str) -> Http {
+        Http {
+            base: base.trim_end_matches('/').to_string(),
+            client: self.client.clone(),
+        }
+    }
+
     /// A request; `Err` carries the status (or "network") as the error kind.
     pub async fn call(
         &self,

@@ -11,8 +11,11 @@ use std::sync::Arc;
 /// One run of the simulator, once its school is set up.
 pub struct Run {
     pub args: Args,
-    /// The server's base URL.
+    /// The (first) server's base URL.
     pub base: String,
+    /// A client of each server (`--url` list); client `i` of the school talks to
+    /// `servers[i % len]`.
+    pub servers: Vec<Http>,
     /// The server's process id, when known (its CPU and memory are read from /proc).
     pub server_pid: Option<u32>,
     pub http: Http,
@@ -26,4 +29,16 @@ pub struct Run {
     pub waiting: Arc<Waiting>,
     /// Presence and signage events the doorplate sockets saw.
     pub moves: Arc<Moves>,
+}
+
+impl Run {
+    /// The server the school's `i`-th doorplate or guardian talks to.
+    pub fn server_for(&self, i: usize) -> &Http {
+        server_for(&self.servers, i)
+    }
+}
+
+/// The server client `i` talks to: the list in turn.
+pub fn server_for(servers: &[Http], i: usize) -> &Http {
+    &servers[i % servers.len()]
 }

@@ -25,16 +25,18 @@ pub async fn notice(run: &Run) -> Result<(Value, Fanout)> {
     let (school, stats, moves) = (&run.school, &run.stats, &run.moves);
     let mut extra = Vec::new();
     for i in 0..run.args.fanout_sockets {
-        let p = &school.plates[i % school.plates.len()];
-        match events(&run.base, &p.token).await {
-            Ok(ws) => extra.push((ws, p.token.clone())),
+        let at = i % school.plates.len();
+        let p = &school.plates[at];
+        let http = run.server_for(at);
+        match events(&http.base, &p.token).await {
+            Ok(ws) => extra.push((ws, http.clone(), p.token.clone())),
             Err(_) => stats.error("fanout_connect"),
         }
     }
     let fanout_total = (school.plates.len() + extra.len()) as u64;
-    for (ws, token) in extra {
+    for (ws, http, token) in extra {
         let who = Listener {
-            http: run.http.clone(),
+            http,
             token,
             plate: true,
         };

@@ -25,8 +25,9 @@ pub async fn weigh(run: &Run, pid: Option<u32>) -> Idle {
     let mut idle = Vec::new();
     let t = Instant::now();
     for i in 0..run.args.idle_sockets {
-        let g = &school.guardians[i % school.guardians.len()];
-        match events(&run.base, &g.token).await {
+        let at = i % school.guardians.len();
+        let g = &school.guardians[at];
+        match events(&run.server_for(at).base, &g.token).await {
             Ok(ws) => idle.push(ws),
             Err(e) => {
                 stats.error(format!("idle_connect: {e}"));

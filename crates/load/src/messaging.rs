@@ -38,7 +38,7 @@ pub async fn send_and_reply(run: &Run) -> Result<Sent> {
     // other phases stay out of the per-message figure.
     let cpu_start = (cpu_seconds(run.server_pid), cpu_seconds(None));
     let reply_task = tokio::spawn(replies(
-        run.http.clone(),
+        run.servers.clone(),
         run.school.clone(),
         args.reply_rate,
         args.duration,
@@ -50,7 +50,7 @@ pub async fn send_and_reply(run: &Run) -> Result<Sent> {
             stats.clone(),
             run.waiting.clone(),
             run.school.clone(),
-            run.http.clone(),
+            run.servers.clone(),
             sem.clone(),
         );
         let (rate, duration) = (args.rate, args.duration);
@@ -64,8 +64,10 @@ pub async fn send_and_reply(run: &Run) -> Result<Sent> {
                 due = (t.elapsed().as_secs_f64() * rate as f64) as u64;
                 while i < due {
                     let permit = sem.clone().acquire_owned().await.expect("semaphore");
-                    let (stats, waiting, school, http) = (stats.clone(), waiting.clone(), school.clone(), http.clone());
                     let k = (i.wrapping_mul(2654435761) % school.students.len() as u64) as usize;
+                    // Through the server this student's guardian talks to.
+                    let http = crate::context::server_for(&http, school.students[k].guardian).clone();
+                    let (stats, waiting, school) = (stats.clone(), waiting.clone(), school.clone());
                     tokio::spawn(async move {
                         send_one(&http, &school, k, i, &stats, &waiting).await;
                         drop(permit);
@@ -164,7 +166,14 @@ async fn send_one(http: &Http, school: &School, k: usize, i: u64, stats: &Stats,
 
 /// Students reply through doorplate sessions: a card proof opens the session (the
 /// kiosk's "my messages"), the conversations load, and the reply is sent.
-async fn replies(http: Http, school: Arc<School>, rate: u64, duration: u64, stats: Arc<Stats>, waiting: Arc<Waiting>) {
+async fn replies(
+    servers: Vec<Http>,
+    school: Arc<School>,
+    rate: u64,
+    duration: u64,
+    stats: Arc<Stats>,
+    waiting: Arc<Waiting>,
+) {
     if rate == 0 {
         return;
     }
@@ -176,7 +185,10 @@ async fn replies(http: Http, school: Arc<School>, rate: u64, duration: u64, stat
         i += 1;
         let k = (i * 7919) % school.students.len();
         let s = &school.students[k];
-        let plate = &school.plates[s.class % school.plates.len()];
+        let at = s.class % school.plates.len();
+        let plate = &school.plates[at];
+        // Through the server this doorplate talks to.
+        let http = crate::context::server_for(&servers, at);
         let started = Instant::now();
         stats.replies.fetch_add(1, Ordering::Relaxed);
         let sess = match http

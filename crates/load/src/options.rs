@@ -11,10 +11,14 @@ pub struct Args {
     /// Start this server binary on a fresh data folder (and weigh its memory).
     #[arg(long, conflicts_with = "url")]
     pub spawn: Option<PathBuf>,
-    /// Or drive the server already running at this URL…
-    #[arg(long)]
-    pub url: Option<String>,
-    /// …whose process id this is (to weigh its memory).
+    /// Or drive the servers already running at these URLs (comma-separated, or the
+    /// flag repeated), e.g. three servers of a district: the school is set up through
+    /// the first, and each doorplate and guardian talks to one server, in turn down the
+    /// list, so requests and sockets for one school arrive at every server. A URL may
+    /// name the school (`http://10.0.0.2:8080/s/north`).
+    #[arg(long, value_delimiter = ',')]
+    pub url: Vec<String>,
+    /// …the first of which has this process id (to weigh its memory).
     #[arg(long)]
     pub pid: Option<u32>,
     /// An admin account of that server.

@@ -58,6 +58,7 @@ pub fn write(run: &Run, f: &Figures) -> Result<()> {
     });
     let result = json!({
         "server": run.base,
+        "servers": run.servers.iter().map(|s| s.base.as_str()).collect::<Vec<_>>(),
         "scenario": {
             "doorplates": args.doorplates, "students": args.students, "guardians": args.guardians,
             "rate_per_second": args.rate, "duration_seconds": args.duration, "reply_rate": args.reply_rate,

@@ -53,9 +53,11 @@ pub async fn play(args: &Args, server: &Server, fds: u64) -> Result<()> {
     );
     let setup_secs = t.elapsed().as_secs_f64();
     eprintln!("\nschool set up in {setup_secs:.1} s (run {run_id})");
+    let servers = server.bases.iter().map(|b| http.at(b)).collect();
     let run = Run {
         args: args.clone(),
         base: server.base.clone(),
+        servers,
         server_pid: server.pid,
         http,
         admin,
@@ -97,17 +99,24 @@ pub async fn play(args: &Args, server: &Server, fds: u64) -> Result<()> {
 pub async fn listen(run: &Run) -> Result<(usize, f64)> {
     let t = Instant::now();
     let mut sockets = Vec::new();
-    for p in &run.school.plates {
-        sockets.push((crate::client::events(&run.base, &p.token).await?, &p.token, true));
+    for (i, p) in run.school.plates.iter().enumerate() {
+        let http = run.server_for(i);
+        sockets.push((crate::client::events(&http.base, &p.token).await?, http, &p.token, true));
     }
-    for g in &run.school.guardians {
-        sockets.push((crate::client::events(&run.base, &g.token).await?, &g.token, false));
+    for (i, g) in run.school.guardians.iter().enumerate() {
+        let http = run.server_for(i);
+        sockets.push((
+            crate::client::events(&http.base, &g.token).await?,
+            http,
+            &g.token,
+            false,
+        ));
     }
     let connect_secs = t.elapsed().as_secs_f64();
     let socket_count = sockets.len();
-    for (ws, token, plate) in sockets {
+    for (ws, http, token, plate) in sockets {
         let who = events::Listener {
-            http: run.http.clone(),
+            http: http.clone(),
             token: token.clone(),
             plate,
         };

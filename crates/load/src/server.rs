@@ -1,6 +1,6 @@
 //! The server under test: one this run starts on a fresh data folder with its own admin
-//! (`--spawn`, pinned to `--server-cpus` if given), or one already running (`--url`,
-//! with `--pid` to weigh its memory and CPU).
+//! (`--spawn`, pinned to `--server-cpus` if given), or one or several already running
+//! (`--url`, with `--pid` to weigh the first one's memory and CPU).
 
 use crate::options::Args;
 use anyhow::{Context, Result, bail};
@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 
 /// The server a run drives, and what to clean up after it.
 pub struct Server {
-    /// Its base URL, `http://host:port`.
+    /// Its base URL, `http://host:port` (the first of `bases`).
     pub base: String,
+    /// Every server the clients spread over (one unless several `--url`s).
+    pub bases: Vec<String>,
     /// Its process id, when known: the memory figures read `/proc/<pid>/status`.
     pub pid: Option<u32>,
     /// The process this run started, if it started one.
@@ -22,18 +24,19 @@ pub struct Server {
 impl Server {
     /// Starts the `--spawn` binary, or takes the `--url` server as it is.
     pub fn start(args: &Args) -> Result<Server> {
-        match (&args.spawn, &args.url) {
+        match (&args.spawn, args.url.first()) {
             (Some(bin), _) => {
                 let cpus = args.server_cpus.as_deref().map(crate::cpu::parse_cpus).transpose()?;
                 spawn(bin, &args.admin_password, cpus)
             }
             (None, Some(url)) => Ok(Server {
                 base: url.clone(),
+                bases: args.url.clone(),
                 pid: args.pid,
                 child: None,
                 dir: None,
             }),
-            (None, None) => bail!("give --spawn PATH_TO_DOORPLATE or --url URL"),
+            (None, None) => bail!("give --spawn PATH_TO_DOORPLATE or --url URL[,URL…]"),
         }
     }
 
@@ -105,6 +108,7 @@ fn spawn(bin: &Path, password: &str, cpus: Option<Vec<usize>>) -> Result<Server>
         .context("the server's first line")?
         .to_string();
     Ok(Server {
+        bases: vec![base.clone()],
         base,
         pid: Some(child.id()),
         child: Some(child),

@@ -133,6 +133,34 @@ pub fn drop_schemas_with_prefix(url: &str, prefix: &str) {
     );
 }
 
+/// Runs `sql` on the database at `url` (on a thread of its own, so callable inside a
+/// tokio runtime too): e.g. `CREATE DATABASE` for a test that restores into a new one.
+pub fn execute(url: &str, sql: &str) -> Result<(), String> {
+    let (url, sql) = (url.to_owned(), sql.to_owned());
+    std::thread::spawn(move || -> Result<(), String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .map_err(|e| e.to_string())?;
+            tokio::spawn(conn);
+            client.batch_execute(&sql).await.map_err(|e| e.to_string())
+        })
+    })
+    .join()
+    .map_err(|_| "the SQL thread panicked".to_string())?
+}
+
+/// The folder of the PostgreSQL programs (`pg_dump`, `pg_restore`, `psql` …) of the
+/// version that runs the throwaway cluster: put it first on `PATH` to run a command an
+/// operator would.
+pub fn programs_dir() -> Result<PathBuf, String> {
+    find_bin()
+}
+
 /// Runs clean-up SQL on a thread of its own; failures are printed.
 fn run_cleanup(url: &str, sql: String) {
     let url = url.to_owned();

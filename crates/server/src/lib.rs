@@ -29,7 +29,7 @@ pub mod web;
 
 use axum::extract::Request;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use district::catalog::{self, Catalog};
 use district::{District, Hosted};
@@ -229,7 +229,11 @@ async fn open_school(
     private().map_err(|e| StartError::DataDir(dir.clone(), e))?;
     storage::tidy_media_dir(&media);
     let store = match lease {
-        Some(lease) => catalog.open_store_fenced(entry, lease.epoch, lease.on_fenced).await?,
+        Some(lease) => {
+            catalog
+                .open_store_fenced(entry, lease.epoch, lease.on_fenced, metrics.writer.clone())
+                .await?
+        }
         None => catalog.open_store_observed(entry, metrics.writer.clone()).await?,
     };
     let secrets = catalog
@@ -323,6 +327,11 @@ impl Control {
         Ok(())
     }
 
+    /// Where the schools other servers host are (the lease keeper fills it; tests set it).
+    pub fn placement(&self) -> Arc<district::placement::Placement> {
+        self.district.placement().clone()
+    }
+
     /// Replaces the per-user upload limits of every hosted school (and of schools
     /// hosted from now on: they copy the default school's).
     pub fn set_upload_policy(&self, policy: doorplate_domain::uploads::UploadPolicy) {
@@ -351,7 +360,8 @@ pub async fn run_with(
     if !entries.iter().any(|e| e.info.slug == default) {
         return Err(StartError::NoDefault(default));
     }
-    let district = Arc::new(District::new(default));
+    let forwarder = district::forward::Forwarder::new(&config.server.name, &master);
+    let district = Arc::new(District::new(default, forwarder));
     let metrics = Arc::new(metrics::Metrics::new());
     let keeper = match &catalog {
         // Several servers may share the database: this one hosts the schools it holds
@@ -426,6 +436,7 @@ pub async fn run_with(
     };
     // On PostgreSQL the lease keeper hosts schools made while the server runs; on a data
     // folder the folder is watched.
+    let backup_catalog = catalog.clone();
     let health = keeper.as_ref().map(|k| k.health());
     let (watcher, keeper) = match keeper {
         Some(k) => (None, Some(tokio::spawn(k.run(stop_rx.clone())))),
@@ -445,7 +456,11 @@ pub async fn run_with(
     if let Some(schedule) = config.backups.clone() {
         let zone_of = district.clone();
         let zone = move || backup_zone(&zone_of);
-        let task = backup::schedule::run(config.data_dir.clone(), schedule, clock.clone(), zone, stop_rx.clone());
+        let key_file = config
+            .key_file
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("secret.key"));
+        let task = backup::schedule::run(backup_catalog, key_file, schedule, clock.clone(), zone, stop_rx.clone());
         tokio::spawn(task);
     }
     let addr = listener.local_addr().ok();
@@ -454,6 +469,8 @@ pub async fn run_with(
         header_timeout: config.http.header_timeout,
         per_address: config.http.max_connections_per_ip,
         trusted_proxies: config.http.trusted_proxies.clone().into(),
+        hop: Some(district.forwarder().hop_key().clone()),
+        served_by: config.server.name.clone(),
     };
     let front = {
         let dispatch = district.clone();
@@ -465,14 +482,20 @@ pub async fn run_with(
             // A server of a district is ready or not by itself, whichever schools it
             // hosts: `/readyz` and `/healthz` are its own, never another server's.
             Some(health) => {
-                let district = district.clone();
+                let (district, healthz) = (district.clone(), district.clone());
                 let draining = stop_rx.clone();
                 front
                     .route(
                         "/readyz",
                         get(move || district::hosts::readyz(district.clone(), health.clone(), draining.clone())),
                     )
-                    .route("/healthz", get(|| async { "ok" }))
+                    .route(
+                        "/healthz",
+                        get(move || {
+                            let district = healthz.clone();
+                            async move { district.forwarder().stamp("ok".into_response()) }
+                        }),
+                    )
             }
             None => front,
         }
@@ -488,8 +511,11 @@ pub async fn run_with(
         for hosted in signal.all() {
             hosted.signal_stop();
         }
+        signal.forwarder().close();
     })
     .await;
+    // The forwarded event sockets close at their moments of the spread.
+    district.forwarder().closed(Duration::from_secs(3)).await;
     if let Some(watcher) = watcher {
         let _ = watcher.await;
     }
@@ -557,6 +583,8 @@ async fn watch_catalog(
             {
                 tracing::info!(school = %slug, "school removed: no longer hosted");
                 hosted.stop(DRAIN).await;
+                // Its series go too: a scrape shows the schools hosted, nothing stale.
+                metrics.forget(&slug);
             }
         }
     }

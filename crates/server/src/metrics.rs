@@ -23,7 +23,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// Request latency buckets, seconds: 0.5 ms to 10 s.
@@ -99,9 +100,20 @@ pub struct Metrics {
     batches: Family<SchoolLabel, Histogram, Buckets>,
     queue: Family<SchoolLabel, Gauge>,
     schools: Gauge,
+    /// The request label sets each school has counted under, so that its series can be
+    /// removed when it is no longer hosted (`Family` cannot be searched by one label).
+    routes_seen: Mutex<HashMap<String, RoutesSeen>>,
     /// One scrape at a time: a scrape clears and refills the gauges it reads.
     scraping: Mutex<()>,
 }
+
+/// A school's request label sets (added the first time each is counted, read when the
+/// school goes). A `RwLock`: every request reads it, only a new route writes.
+type RoutesSeen = Arc<RwLock<HashSet<RequestLabels>>>;
+
+/// The kinds of event socket (`live_sockets`), and of throttle budget.
+const SOCKET_KINDS: [&str; 3] = ["device", "user", "session"];
+const THROTTLE_KINDS: [&str; 6] = ["account", "doorplate", "probe", "client", "pairing", "pairing_locked"];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -125,6 +137,7 @@ impl Metrics {
             batches: Family::new_with_constructor(batch),
             queue: Family::default(),
             schools: Gauge::default(),
+            routes_seen: Mutex::new(HashMap::new()),
             scraping: Mutex::new(()),
         };
         let mut r = m.registry;
@@ -196,11 +209,19 @@ impl Metrics {
         };
         let socket = |k| self.sockets.get_or_create(&kind(k)).clone();
         let throttle = |k| self.throttled.get_or_create(&kind(k)).clone();
+        let seen = self
+            .routes_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(slug.to_string())
+            .or_default()
+            .clone();
         SchoolMetrics {
             slug: slug.into(),
             requests: Some(RequestSeries {
                 counts: self.requests.clone(),
                 durations: self.durations.clone(),
+                seen,
             }),
             messages_stored: self.messages.get_or_create(&school).clone(),
             hints_sent: self.hints.get_or_create(&school).clone(),
@@ -222,6 +243,44 @@ impl Metrics {
                 batch: self.batches.get_or_create(&school).clone(),
                 queue: self.queue.get_or_create(&school).clone(),
             }),
+        }
+    }
+
+    /// Removes every series labelled with the school `slug` (it is no longer hosted), so
+    /// a scrape stops showing it. The request latency histogram has no school label and
+    /// stays. Call it once the school has stopped: a request still counted afterwards
+    /// would make its series again.
+    pub fn forget(&self, slug: &str) {
+        let school = SchoolLabel { school: slug.into() };
+        self.messages.remove(&school);
+        self.hints.remove(&school);
+        self.sessions.remove(&school);
+        self.commits.remove(&school);
+        self.batches.remove(&school);
+        self.queue.remove(&school);
+        for kind in SOCKET_KINDS {
+            self.sockets.remove(&KindLabels {
+                school: slug.into(),
+                kind,
+            });
+        }
+        for kind in THROTTLE_KINDS {
+            self.throttled.remove(&KindLabels {
+                school: slug.into(),
+                kind,
+            });
+        }
+        for source in SOURCES {
+            self.presences.remove(&SourceLabels {
+                school: slug.into(),
+                source: source.as_str(),
+            });
+        }
+        let seen = self.routes_seen.lock().unwrap_or_else(|e| e.into_inner()).remove(slug);
+        if let Some(seen) = seen {
+            for labels in seen.read().unwrap_or_else(|e| e.into_inner()).iter() {
+                self.requests.remove(labels);
+            }
         }
     }
 
@@ -316,6 +375,8 @@ pub struct SchoolMetrics {
 struct RequestSeries {
     counts: Family<RequestLabels, Counter>,
     durations: Family<RouteLabels, Histogram, Buckets>,
+    /// The label sets this school counted under (see [`Metrics::forget`]).
+    seen: RoutesSeen,
 }
 
 /// Open event sockets by kind.
@@ -370,7 +431,7 @@ impl Default for WriterMetrics {
     }
 }
 
-impl doorplate_store::sqlite::WriterObserver for WriterMetrics {
+impl doorplate_store::WriterObserver for WriterMetrics {
     fn queued(&self, delta: i64) {
         self.queue.inc_by(delta);
     }
@@ -421,15 +482,19 @@ pub async fn track(State(m): State<SchoolMetrics>, req: Request, next: Next) -> 
     let started = Instant::now();
     let res = next.run(req).await;
     let took = started.elapsed().as_secs_f64();
-    series
-        .counts
-        .get_or_create(&RequestLabels {
-            school: m.slug.clone(),
-            method,
-            route: route.clone(),
-            status: status_class(res.status().as_u16()),
-        })
-        .inc();
+    let labels = RequestLabels {
+        school: m.slug.clone(),
+        method,
+        route: route.clone(),
+        status: status_class(res.status().as_u16()),
+    };
+    // The usual case takes read locks only; a label set seen for the first time is
+    // also noted for `Metrics::forget`.
+    let counted = series.counts.get(&labels).map(|c| c.inc()).is_some();
+    if !counted {
+        series.counts.get_or_create(&labels).inc();
+        series.seen.write().unwrap_or_else(|e| e.into_inner()).insert(labels);
+    }
     series
         .durations
         .get_or_create(&RouteLabels { method, route })

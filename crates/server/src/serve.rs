@@ -6,6 +6,7 @@
 //! keep-alive connections that stay idle that long), and every client address may hold
 //! only so many connections at once: one host cannot use up the process's files.
 
+use crate::district::hop::Hop;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
@@ -15,7 +16,7 @@ use std::future::Future;
 use std::io::ErrorKind;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -31,6 +32,11 @@ pub struct ConnLimits {
     pub per_address: usize,
     /// Reverse proxies: not capped, and their `X-Forwarded-For` names the client.
     pub trusted_proxies: Arc<[IpAddr]>,
+    /// Checks the hop header of requests another server of the district forwarded
+    /// (`district::hop`); `None`: no hop is believed.
+    pub hop: Option<crate::district::hop::HopKey>,
+    /// This server's name, for `Doorplate-Served-By` on the answers made here.
+    pub served_by: String,
 }
 
 /// Open connections per client address.
@@ -75,10 +81,11 @@ impl Drop for Slot {
 
 /// A client's socket with its slot: the slot is given back only when the socket is
 /// closed, so an event socket (which outlives hyper's connection after the upgrade) keeps
-/// counting.
+/// counting — or when the connection turns out to be another server of the district
+/// forwarding requests (a valid hop), which carries many clients and is not capped.
 struct Counted {
     tcp: TcpStream,
-    _slot: Slot,
+    _slot: Arc<Mutex<Option<Slot>>>,
 }
 
 impl AsyncRead for Counted {
@@ -109,16 +116,21 @@ impl AsyncWrite for Counted {
     }
 }
 
-/// What a refused connection reads before it is closed: a 503 with the error JSON.
-static REFUSED: LazyLock<Vec<u8>> = LazyLock::new(|| {
+/// What a refused connection reads before it is closed: a 503 with the error JSON, and
+/// this server's name (`served_by`, when it can be a header value).
+fn refused_answer(served_by: &str) -> Vec<u8> {
     let body = r#"{"error":{"code":"too_many_connections","message":"this address has too many open connections"}}"#;
+    let name = match axum::http::HeaderValue::from_str(served_by) {
+        Ok(_) if !served_by.is_empty() => format!("doorplate-served-by: {served_by}\r\n"),
+        _ => String::new(),
+    };
     format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\n\
-         retry-after: 10\r\ncontent-length: {}\r\n\r\n{body}",
+         retry-after: 10\r\n{name}content-length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
-});
+}
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets open requests
 /// finish (live sockets are closed by the app's own shutdown flag) and returns.
@@ -129,6 +141,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let counts = Arc::new(Counts::default());
+    let refused = refused_answer(&limits.served_by);
     // Dropped at shutdown: every connection task watches it to start its graceful close.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
     // Each connection task holds a clone; `closed()` completes when all are gone.
@@ -163,16 +176,42 @@ pub async fn serve(
         let Some(slot) = counts.admit(peer.ip(), cap) else {
             tracing::debug!(%peer, "refused: too many connections from this address");
             // Best effort, never waits: the socket's buffer takes these few bytes.
-            let _ = tcp.try_write(&REFUSED);
+            let _ = tcp.try_write(&refused);
             continue;
         };
         // No Nagle: an event is often two small frames in a row (a message, then its
         // status); waiting for the first one's ACK cost 40 ms at the tail.
         let _ = tcp.set_nodelay(true);
+        let slot = Arc::new(Mutex::new(Some(slot)));
         let router = router.clone();
         let trusted = limits.trusted_proxies.clone();
+        let hop_key = limits.hop.clone();
+        let held = slot.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-            let client = crate::client::client_of(peer.ip(), req.headers(), &trusted);
+            let hop = if req.headers().contains_key(crate::district::hop::HOP_HEADER) {
+                let path = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
+                let (method, now) = (req.method().clone(), crate::school::now_micros());
+                crate::district::hop::take(hop_key.as_ref(), req.headers_mut(), &method, &path, now)
+            } else {
+                None
+            };
+            let client = match hop {
+                Some(Hop::Fresh(h)) => {
+                    // Another server of the district: its connections are not capped.
+                    held.lock().expect("connection slot poisoned").take();
+                    let client = h.client;
+                    req.extensions_mut().insert(h);
+                    client
+                }
+                Some(Hop::Stale(h)) => {
+                    // A server sent it (the MAC is right), so it is not forwarded again;
+                    // but its stamp is off, so its client is not believed.
+                    tracing::warn!(%peer, "a forwarded request's stamp is over 30 s off: are the servers' clocks in step?");
+                    req.extensions_mut().insert(h);
+                    crate::client::client_of(peer.ip(), req.headers(), &trusted)
+                }
+                None => crate::client::client_of(peer.ip(), req.headers(), &trusted),
+            };
             req.extensions_mut().insert(ConnectInfo(peer));
             req.extensions_mut().insert(crate::client::ClientAddr(client));
             let mut router = router.clone();

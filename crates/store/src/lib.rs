@@ -6,10 +6,12 @@
 pub mod dump;
 mod migration;
 mod model;
+pub mod observe;
 pub mod postgres;
 pub mod sqlite;
 
 pub use model::*;
+pub use observe::WriterObserver;
 
 use async_trait::async_trait;
 use doorplate_domain::quiet::QuietHours;
@@ -141,6 +143,9 @@ pub trait PresenceStore: Send + Sync {
     async fn apply_presence(&self, change: PresenceChange) -> Result<()>;
 }
 
+/// A write already queued in the store's single writer: its result, once committed.
+pub type Queued<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'static>>;
+
 /// Conversations, messages and their statuses, and message retention.
 #[async_trait]
 pub trait MessageStore: Send + Sync {
@@ -153,8 +158,11 @@ pub trait MessageStore: Send + Sync {
     /// How many messages to `user_id` in the conversation are not read yet.
     async fn unread_in(&self, conversation_id: Id, user_id: Id) -> Result<u32>;
     /// Stores a message unless the sender already sent one with this `client_id`;
-    /// `.1` is true when it was created now.
-    async fn insert_message(&self, new: NewMessage) -> Result<(Message, bool)>;
+    /// `.1` is true when it was created now. The write is queued before this returns:
+    /// any write asked for after it commits in the same transaction or a later one, so a
+    /// caller can fix the message's place among other writes (a presence change of its
+    /// recipient) without holding a lock until it is on disk.
+    fn insert_message(&self, new: NewMessage) -> Queued<(Message, bool)>;
     async fn messages(
         &self,
         conversation_id: Id,

@@ -108,15 +108,23 @@ export function mount(root) {
 
   // The server's own daily backup (`serve --backup-dir`): when, how large, which file.
   const backupStatus = h('p', { class: 'dim', 'data-testid': 'backup-last', text: t('common.loading') });
+  const backupNotes = h('div', {});
   const backupCard = h('section', { class: 'card card-pad settings-card' },
     h('div', { class: 'settings-head' }, h('h2', { text: t('settings.backup') }), h('p', { text: t('settings.backup_sub') })),
-    backupStatus);
+    h('div', { class: 'form-stack' }, backupStatus, backupNotes));
   async function loadBackup() {
     try {
       const last = await call('GET', '/api/v1/backups/last');
-      backupStatus.textContent = last
-        ? t('settings.backup_last', { when: formatWhen(last.at, { year: true }), ago: formatAgo(last.at), size: megabytes(last.size_bytes), file: last.file })
-        : t('settings.backup_none');
+      if (!last) {
+        backupStatus.textContent = t('settings.backup_none');
+        backupNotes.replaceChildren();
+        return;
+      }
+      backupStatus.textContent = t('settings.backup_last', { when: formatWhen(last.at, { year: true }), ago: formatAgo(last.at), size: megabytes(last.size_bytes), file: last.file });
+      // Whether it is sealed, and — on PostgreSQL — that the database is not in it.
+      const notes = [h('p', { class: 'dim', 'data-testid': 'backup-encrypted', text: t(last.encrypted ? 'settings.backup_encrypted' : 'settings.backup_plain') })];
+      if (!last.database_included) notes.push(h('p', { class: 'dim', 'data-testid': 'backup-no-database', text: t('settings.backup_no_database') }));
+      backupNotes.replaceChildren(...notes);
     } catch {
       backupStatus.textContent = t('settings.backup_unknown');
     }

@@ -74,6 +74,10 @@ pub struct Args {
     /// How many daily backups to keep [default: 7].
     #[arg(long, env = "DOORPLATE_BACKUP_KEEP")]
     backup_keep: Option<u64>,
+    /// A file holding a passphrase (its first line, 8 characters or more) that seals
+    /// every daily backup, as `backup --passphrase-stdin` does [default: not encrypted].
+    #[arg(long, env = "DOORPLATE_BACKUP_PASSPHRASE_FILE")]
+    backup_passphrase_file: Option<PathBuf>,
     /// This server's name in the district, unique among the servers that share one
     /// database; every answer names it in Doorplate-Served-By [default: the host name].
     #[arg(long, env = "DOORPLATE_NAME")]
@@ -110,6 +114,22 @@ fn ice_config(args: &Args) -> anyhow::Result<doorplate_server::school::IceConfig
         turn_secret: secret,
         relay_only: args.turn_relay_only,
     })
+}
+
+/// The passphrase that seals the daily backups, from its file. A file others may read
+/// is used, but the log says so: whoever reads it can open every backup.
+fn backup_passphrase(path: &std::path::Path) -> anyhow::Result<doorplate_server::backup::Passphrase> {
+    let passphrase = doorplate_server::backup::Passphrase::read_file(path).map_err(anyhow::Error::msg)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(file = %path.display(), "the backup passphrase file can be read by others: make it 0600");
+        }
+    }
+    Ok(passphrase)
 }
 
 pub const DEFAULT_CONFIG: &str = r#"# Doorplate configuration. Flags and DOORPLATE_* variables override these lines.
@@ -157,14 +177,18 @@ listen = "127.0.0.1:8080"
 
 # Daily backups of every school into a folder of their own, at a time on the default
 # school's clock, keeping the newest few. An archive holds the key and every message:
-# keep the folder as private as the data folder.
+# keep the folder as private as the data folder, or seal each archive with the
+# passphrase in a file (its first line; mode 0600, and a copy kept apart from the
+# backups: without it they cannot be restored). On PostgreSQL an archive holds the key
+# and media only: back the database up with pg_dump.
 # backup_dir = "/var/backups/doorplate"
 # backup_at = "02:30"
 # backup_keep = "7"
+# backup_passphrase_file = "/etc/doorplate/backup.passphrase"
 "#;
 
 /// The settings a configuration file may hold.
-const KNOWN: [&str; 17] = [
+const KNOWN: [&str; 18] = [
     "log",
     "uploads_per_minute",
     "upload_quota_mb",
@@ -180,6 +204,7 @@ const KNOWN: [&str; 17] = [
     "backup_dir",
     "backup_at",
     "backup_keep",
+    "backup_passphrase_file",
     "name",
     "advertise",
 ];
@@ -404,6 +429,10 @@ pub async fn run(data: Option<PathBuf>, store: super::StoreArgs, args: Args) -> 
     } else {
         args.trusted_proxy
     };
+    let passphrase_file = args
+        .backup_passphrase_file
+        .clone()
+        .or_else(|| from_file("backup_passphrase_file").map(PathBuf::from));
     let backups = match args.backup_dir.or_else(|| from_file("backup_dir").map(PathBuf::from)) {
         Some(dir) => {
             let at = args
@@ -414,14 +443,19 @@ pub async fn run(data: Option<PathBuf>, store: super::StoreArgs, args: Args) -> 
             if keep == 0 {
                 anyhow::bail!("backup_keep must be at least 1");
             }
+            let passphrase = match &passphrase_file {
+                Some(path) => Some(backup_passphrase(path)?),
+                None => None,
+            };
             Some(doorplate_server::backup::schedule::Schedule {
                 dir,
                 at_minute: doorplate_server::backup::schedule::parse_at(&at).map_err(anyhow::Error::msg)?,
                 keep: keep as usize,
+                passphrase,
             })
         }
-        None if args.backup_at.is_some() || args.backup_keep.is_some() => {
-            anyhow::bail!("--backup-at and --backup-keep need --backup-dir")
+        None if args.backup_at.is_some() || args.backup_keep.is_some() || passphrase_file.is_some() => {
+            anyhow::bail!("--backup-at, --backup-keep and --backup-passphrase-file need --backup-dir")
         }
         None => None,
     };

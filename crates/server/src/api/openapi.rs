@@ -1,7 +1,8 @@
 //! What the OpenAPI document says once for every operation instead of in each handler's
 //! annotation: who may call it (401/403 on everything that needs a token, public
 //! operations marked so), the error body of every error answer, `Retry-After` on 429,
-//! and what the ids are.
+//! the 503 of a school between servers, `Doorplate-Served-By` on every answer, and what
+//! the ids are.
 
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::header::HeaderBuilder;
@@ -53,8 +54,35 @@ fn complete_operation(op: &mut Operation, public: bool) {
         r.entry("403".into())
             .or_insert_with(|| error_response("This caller may not do this").into());
     }
+    // Any request may reach a school that is between servers, or whose server does not
+    // answer the one that forwards it (district/forward.rs).
+    op.responses
+        .responses
+        .entry("503".into())
+        .or_insert_with(|| error_response(UNAVAILABLE).into());
     for (status, response) in op.responses.responses.iter_mut() {
         let RefOr::T(response) = response else { continue };
+        response.headers.entry("Doorplate-Served-By".into()).or_insert_with(|| {
+            HeaderBuilder::new()
+                .schema(Some(Object::with_type(Type::String)))
+                .description(Some(
+                    "The name (`serve --name`) of the server that hosted the school and made this answer",
+                ))
+                .build()
+                .into()
+        });
+        if status == "503" && !response.headers.contains_key("Retry-After") {
+            response.headers.insert(
+                "Retry-After".into(),
+                HeaderBuilder::new()
+                    .schema(Some(Object::with_type(Type::Integer)))
+                    .description(Some(
+                        "Seconds to wait before trying again (the school is between servers, or its server does not answer)",
+                    ))
+                    .build()
+                    .into(),
+            );
+        }
         if !status.starts_with('4') && !status.starts_with('5') {
             continue;
         }
@@ -87,6 +115,9 @@ fn complete_operation(op: &mut Operation, public: bool) {
         }
     }
 }
+
+/// What a 503 may mean on any operation.
+const UNAVAILABLE: &str = "The school is between servers (`school_moving`) or the server that hosts it does not answer (`host_unreachable`): try again after `Retry-After` seconds; a failed store is `storage_unavailable`";
 
 fn default_description(status: &str) -> &'static str {
     match status {

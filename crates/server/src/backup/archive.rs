@@ -39,6 +39,21 @@ pub struct Manifest {
     /// Each school and the folder (relative to the data folder) it lives in.
     pub schools: Vec<ManifestSchool>,
     pub files: Vec<ManifestFile>,
+    /// Set when the schools' databases are not in the archive: a deployment on
+    /// PostgreSQL, whose database is backed up with PostgreSQL's own tools. The archive
+    /// then holds the keys and media only; this says which database and schemas pair
+    /// with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<ManifestDatabase>,
+}
+
+/// The database a keys-and-media archive pairs with.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ManifestDatabase {
+    /// Its connection string, without a password.
+    pub url: String,
+    /// The schema listing the schools, then each school's, in the order of `schools`.
+    pub schemas: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -285,6 +300,7 @@ mod tests {
                 doorplate_version: "test".into(),
                 schools: vec![],
                 files: vec![],
+                database: None,
             })
             .unwrap();
         assert_eq!(m.files.len(), 2);

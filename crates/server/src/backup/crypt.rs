@@ -214,6 +214,13 @@ impl<W: Write> Write for SealWriter<W> {
 
 /// Reads an archive's header and returns the reader of what it holds, opened with the
 /// passphrase if it is sealed.
+/// Whether the archive at `path` is sealed with a passphrase (from its header alone).
+pub fn is_sealed(path: &std::path::Path) -> io::Result<bool> {
+    let mut head = [0u8; 10];
+    std::fs::File::open(path)?.read_exact(&mut head)?;
+    Ok(&head[..8] == MAGIC && head[9] == SEALED)
+}
+
 pub fn open<R: Read>(mut input: R, passphrase: Option<&str>) -> Result<Source<R>, BackupError> {
     let mut head = [0u8; 10];
     read_exact_or_damaged(&mut input, &mut head, "its header")?;

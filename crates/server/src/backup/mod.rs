@@ -13,9 +13,15 @@
 //! with `PRAGMA integrity_check` and every media row against its file, and renames the
 //! folder into place only when all of that passed — so a failed restore leaves the
 //! target as it was.
+//!
+//! A deployment on PostgreSQL keeps its schools' databases there, and PostgreSQL's own
+//! tools back them up ([`postgres`]): its archive holds what the database does not —
+//! the key file, each school's own key and its media — and says which database pairs
+//! with it.
 
 pub mod archive;
 pub mod crypt;
+pub mod postgres;
 pub mod schedule;
 
 use crate::district::catalog::FolderCatalog;
@@ -50,6 +56,41 @@ impl From<doorplate_store::StoreError> for BackupError {
     }
 }
 
+/// A passphrase that seals archives: never shown in a log or a `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Passphrase(String);
+
+impl std::fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Passphrase(redacted)")
+    }
+}
+
+impl Passphrase {
+    /// The fewest characters a passphrase that seals a backup may have.
+    pub const MIN_CHARS: usize = 8;
+
+    /// A passphrase of at least [`Passphrase::MIN_CHARS`] characters.
+    pub fn new(text: &str) -> Result<Passphrase, String> {
+        if text.chars().count() < Self::MIN_CHARS {
+            return Err(format!("the passphrase needs at least {} characters", Self::MIN_CHARS));
+        }
+        Ok(Passphrase(text.to_string()))
+    }
+
+    /// The passphrase in the file at `path` (its first line; a trailing line break is
+    /// not part of it).
+    pub fn read_file(path: &Path) -> Result<Passphrase, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let line = text.lines().next().unwrap_or("");
+        Passphrase::new(line).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A backup that was written.
 #[derive(Clone, Debug)]
 pub struct Taken {
@@ -58,6 +99,8 @@ pub struct Taken {
     pub schools: usize,
     pub files: usize,
     pub sealed: bool,
+    /// Whether the schools' databases are in it (not on PostgreSQL: see [`postgres`]).
+    pub database_included: bool,
 }
 
 /// `path` with `suffix` added to its file name.
@@ -104,19 +147,49 @@ pub fn take(
     passphrase: Option<&str>,
     now: doorplate_domain::Micros,
 ) -> Result<Taken, BackupError> {
+    take_folder(data, &data.join("secret.key"), out, passphrase, now)
+}
+
+/// [`take`] of a data folder whose deployment key is `key` (`--key-file`).
+pub fn take_folder(
+    data: &Path,
+    key: &Path,
+    out: &Path,
+    passphrase: Option<&str>,
+    now: doorplate_domain::Micros,
+) -> Result<Taken, BackupError> {
+    if !key.is_file() {
+        return Err(BackupError::Source(format!(
+            "{} is not a data folder (it has no key at {})",
+            data.display(),
+            key.display()
+        )));
+    }
+    let scratch = with_suffix(out, ".part-snapshot");
+    let taken = seal(out, passphrase, now, None, |w| write_folder(w, data, key, &scratch));
+    let _ = std::fs::remove_file(&scratch);
+    taken
+}
+
+/// The archive being written: the framing over the (maybe sealed) file.
+pub(crate) type ArchiveWriter = archive::Writer<crypt::Sink<BufWriter<std::fs::File>>>;
+
+/// Writes an archive into `out` (which must not exist) as `out.part`, with the files
+/// `fill` adds and the schools it returns, syncs it, and renames it into place; any
+/// failure removes the `.part`.
+pub(crate) fn seal(
+    out: &Path,
+    passphrase: Option<&str>,
+    now: doorplate_domain::Micros,
+    database: Option<archive::ManifestDatabase>,
+    fill: impl FnOnce(&mut ArchiveWriter) -> Result<Vec<archive::ManifestSchool>, BackupError>,
+) -> Result<Taken, BackupError> {
     if out.exists() {
         return Err(BackupError::Exists(out.to_path_buf()));
     }
-    if !data.join("secret.key").is_file() {
-        return Err(BackupError::Source(format!(
-            "{} is not a data folder (it has no secret.key)",
-            data.display()
-        )));
-    }
     let part = with_suffix(out, ".part");
-    let scratch = with_suffix(out, ".part-snapshot");
-    let result = write_archive(data, &part, &scratch, passphrase, now);
-    let _ = std::fs::remove_file(&scratch);
+    let database_included = database.is_none();
+    let result = write_archive(&part, passphrase, now, database, fill);
     let (files, schools) = match result {
         Ok(counts) => counts,
         Err(e) => {
@@ -138,21 +211,48 @@ pub fn take(
         schools,
         files,
         sealed: passphrase.is_some(),
+        database_included,
     })
 }
 
 /// Writes the whole archive to `part` and syncs it: (files, schools).
 fn write_archive(
-    data: &Path,
     part: &Path,
-    scratch: &Path,
     passphrase: Option<&str>,
     now: doorplate_domain::Micros,
+    database: Option<archive::ManifestDatabase>,
+    fill: impl FnOnce(&mut ArchiveWriter) -> Result<Vec<archive::ManifestSchool>, BackupError>,
 ) -> Result<(usize, usize), BackupError> {
     let file = create_private(part, true)?;
     let sink = crypt::Sink::start(BufWriter::with_capacity(256 * 1024, file), passphrase)?;
     let mut w = archive::Writer::new(sink);
-    add_file(&mut w, &data.join("secret.key"), "secret.key", None)?;
+    let schools = fill(&mut w)?;
+    let school_count = schools.len();
+    let (sink, manifest) = w.finish(archive::Manifest {
+        format: FORMAT,
+        created_at: crate::time::rfc3339(now),
+        doorplate_version: env!("CARGO_PKG_VERSION").into(),
+        schools,
+        files: Vec::new(),
+        database,
+    })?;
+    let file = sink
+        .finish()?
+        .into_inner()
+        .map_err(|e| BackupError::Io(e.into_error()))?;
+    file.sync_all()?;
+    Ok((manifest.files.len(), school_count))
+}
+
+/// A data folder's files: the key, and each school's database snapshot, media,
+/// `school.json` and own key.
+fn write_folder(
+    w: &mut ArchiveWriter,
+    data: &Path,
+    key: &Path,
+    scratch: &Path,
+) -> Result<Vec<archive::ManifestSchool>, BackupError> {
+    add_file(w, key, "secret.key", None)?;
     let catalog = FolderCatalog::new(data);
     let entries = catalog.list().map_err(|e| BackupError::Source(e.to_string()))?;
     let mut schools = Vec::new();
@@ -164,11 +264,11 @@ fn write_archive(
             format!("schools/{}/", entry.info.slug)
         };
         let media = snapshot_school(&dir, scratch)?;
-        add_file(&mut w, scratch, &format!("{rel}doorplate.db"), None)?;
+        add_file(w, scratch, &format!("{rel}doorplate.db"), None)?;
         let _ = std::fs::remove_file(scratch);
         for m in &media {
             add_file(
-                &mut w,
+                w,
                 &dir.join("media").join(&m.file),
                 &format!("{rel}media/{}", m.file),
                 Some(m.size),
@@ -176,14 +276,14 @@ fn write_archive(
         }
         let info = dir.join("school.json");
         if !entry.root || info.exists() {
-            add_file(&mut w, &info, &format!("{rel}school.json"), None)?;
+            add_file(w, &info, &format!("{rel}school.json"), None)?;
         }
         // A school moved in keeps its own key (district::catalog::KEY_FILE).
-        let key = dir.join(crate::district::catalog::KEY_FILE);
-        if !entry.root && key.exists() {
+        let own_key = dir.join(crate::district::catalog::KEY_FILE);
+        if !entry.root && own_key.exists() {
             add_file(
-                &mut w,
-                &key,
+                w,
+                &own_key,
                 &format!("{rel}{}", crate::district::catalog::KEY_FILE),
                 None,
             )?;
@@ -193,20 +293,7 @@ fn write_archive(
             dir: rel.trim_end_matches('/').to_string(),
         });
     }
-    let school_count = schools.len();
-    let (sink, manifest) = w.finish(archive::Manifest {
-        format: FORMAT,
-        created_at: crate::time::rfc3339(now),
-        doorplate_version: env!("CARGO_PKG_VERSION").into(),
-        schools,
-        files: Vec::new(),
-    })?;
-    let file = sink
-        .finish()?
-        .into_inner()
-        .map_err(|e| BackupError::Io(e.into_error()))?;
-    file.sync_all()?;
-    Ok((manifest.files.len(), school_count))
+    Ok(schools)
 }
 
 /// Snapshots one school's database into `scratch` and returns the media files the
@@ -231,7 +318,7 @@ fn snapshot_school(dir: &Path, scratch: &Path) -> Result<Vec<MediaFile>, BackupE
 }
 
 /// Adds one file; `expected` is the size its media row records.
-fn add_file<W: Write>(
+pub(crate) fn add_file<W: Write>(
     w: &mut archive::Writer<W>,
     path: &Path,
     name: &str,
@@ -254,7 +341,12 @@ fn add_file<W: Write>(
 #[derive(Clone, Debug)]
 pub struct RestoredSchool {
     pub slug: String,
-    pub contents: Contents,
+    /// What its restored database holds; `None` when the archive holds no database (a
+    /// deployment on PostgreSQL: the database is restored with `pg_restore`).
+    pub contents: Option<Contents>,
+    /// Media files put back, and their bytes.
+    pub media: u64,
+    pub media_bytes: u64,
 }
 
 /// What a restore put in place.
@@ -264,6 +356,10 @@ pub struct Restored {
     pub schools: Vec<RestoredSchool>,
     pub files: usize,
     pub bytes: u64,
+    /// Where the deployment's key was put.
+    pub key_file: PathBuf,
+    /// The database the archive pairs with, when it is not in it (PostgreSQL).
+    pub database: Option<archive::ManifestDatabase>,
 }
 
 /// Refuses a target that exists and is not an empty folder.
@@ -283,9 +379,26 @@ fn check_target(target: &Path) -> Result<(), BackupError> {
 }
 
 /// Restores the archive `file` into the data folder `target`, which must be empty or
-/// missing. Blocking.
-pub fn restore(file: &Path, target: &Path, passphrase: Option<&str>) -> Result<Restored, BackupError> {
+/// missing, with the deployment's key at `key_file` (`--key-file`; default
+/// `target/secret.key`), which must not exist. Blocking.
+pub fn restore(
+    file: &Path,
+    target: &Path,
+    key_file: Option<&Path>,
+    passphrase: Option<&str>,
+) -> Result<Restored, BackupError> {
     check_target(target)?;
+    // A key kept outside the data folder goes back where the deployment reads it; a
+    // restore never replaces a key that is there.
+    let key_apart = key_file.filter(|k| *k != target.join("secret.key"));
+    if let Some(k) = key_apart
+        && (k.exists() || k.is_symlink())
+    {
+        return Err(BackupError::Source(format!(
+            "{} already exists: a restore does not replace a key (move it away first)",
+            k.display()
+        )));
+    }
     let input = std::fs::File::open(file).map_err(|e| BackupError::Source(format!("{}: {e}", file.display())))?;
     let source = crypt::open(BufReader::with_capacity(256 * 1024, input), passphrase)?;
     let parent = parent_of(target);
@@ -300,22 +413,52 @@ pub fn restore(file: &Path, target: &Path, passphrase: Option<&str>) -> Result<R
     ));
     crate::storage::private_dir(&temp)?;
     let result = unpack_and_check(source, &temp);
-    let restored = match result {
+    let mut restored = match result {
         Ok(r) => r,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&temp);
             return Err(e);
         }
     };
+    restored.key_file = target.join("secret.key");
+    if let Some(k) = key_apart {
+        if let Err(e) = move_key(&temp.join("secret.key"), k) {
+            let _ = std::fs::remove_dir_all(&temp);
+            return Err(e);
+        }
+        restored.key_file = k.to_path_buf();
+    }
     // The target was checked before unpacking; check again (someone may have written
     // into it meanwhile), then put the folder in its place (over an empty folder).
     let placed = check_target(target).and_then(|()| std::fs::rename(&temp, target).map_err(BackupError::from));
     if let Err(e) = placed {
         let _ = std::fs::remove_dir_all(&temp);
+        if let Some(k) = key_apart {
+            let _ = std::fs::remove_file(k);
+        }
         return Err(e);
     }
     sync_dir(&parent);
     Ok(restored)
+}
+
+/// Puts the restored key at `to` (a new file, 0600, synced), then removes it from the
+/// unpacked folder.
+fn move_key(from: &Path, to: &Path) -> Result<(), BackupError> {
+    let key = std::fs::read(from)?;
+    let dir = parent_of(to);
+    std::fs::create_dir_all(&dir).map_err(|e| BackupError::Source(format!("{}: {e}", dir.display())))?;
+    let written = create_private(to, false).and_then(|mut f| {
+        f.write_all(&key)?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(to);
+        return Err(BackupError::Source(format!("writing the key to {}: {e}", to.display())));
+    }
+    sync_dir(&dir);
+    std::fs::remove_file(from)?;
+    Ok(())
 }
 
 fn unpack_and_check<R: Read>(source: crypt::Source<R>, temp: &Path) -> Result<Restored, BackupError> {
@@ -349,7 +492,9 @@ fn unpack_and_check<R: Read>(source: crypt::Source<R>, temp: &Path) -> Result<Re
     }
     let mut schools = Vec::new();
     for school in &manifest.schools {
-        let expected_dir = if schools.is_empty() {
+        // A data folder's first school is its root one; on PostgreSQL every school has
+        // a folder of its own (for its media).
+        let expected_dir = if schools.is_empty() && manifest.database.is_none() {
             String::new()
         } else {
             format!("schools/{}", school.slug)
@@ -361,6 +506,18 @@ fn unpack_and_check<R: Read>(source: crypt::Source<R>, temp: &Path) -> Result<Re
             )));
         }
         let dir = temp.join(&school.dir);
+        crate::storage::private_dir(&dir.join("media"))?;
+        if manifest.database.is_some() {
+            let prefix = format!("{}/media/", school.dir);
+            let media: Vec<_> = manifest.files.iter().filter(|f| f.path.starts_with(&prefix)).collect();
+            schools.push(RestoredSchool {
+                slug: school.slug.clone(),
+                contents: None,
+                media: media.len() as u64,
+                media_bytes: media.iter().map(|f| f.size).sum(),
+            });
+            continue;
+        }
         let db = dir.join("doorplate.db");
         if !db.is_file() {
             return Err(BackupError::Damaged(format!("school {} has no database", school.slug)));
@@ -383,10 +540,12 @@ fn unpack_and_check<R: Read>(source: crypt::Source<R>, temp: &Path) -> Result<Re
                 )));
             }
         }
-        crate::storage::private_dir(&dir.join("media"))?;
+        let contents = snapshot::contents(&db)?;
         schools.push(RestoredSchool {
             slug: school.slug.clone(),
-            contents: snapshot::contents(&db)?,
+            media: contents.media,
+            media_bytes: contents.media_bytes,
+            contents: Some(contents),
         });
     }
     if schools.is_empty() {
@@ -397,5 +556,7 @@ fn unpack_and_check<R: Read>(source: crypt::Source<R>, temp: &Path) -> Result<Re
         schools,
         files: manifest.files.len(),
         bytes,
+        key_file: temp.join("secret.key"),
+        database: manifest.database,
     })
 }

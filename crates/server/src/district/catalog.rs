@@ -405,28 +405,33 @@ impl Catalog {
         entry: &Entry,
         epoch: i64,
         on_fenced: std::sync::Arc<dyn Fn() + Send + Sync>,
+        observer: std::sync::Arc<dyn doorplate_store::WriterObserver>,
     ) -> Result<std::sync::Arc<dyn doorplate_store::Store>, CatalogError> {
         Ok(match self {
-            Catalog::Folder(_) => self.open_store(entry).await?,
-            Catalog::Postgres { district, .. } => {
-                std::sync::Arc::new(district.open_school_fenced(&entry.info.slug, epoch, on_fenced).await?)
-            }
+            Catalog::Folder(_) => self.open_store_observed(entry, observer).await?,
+            Catalog::Postgres { district, .. } => std::sync::Arc::new(
+                district
+                    .open_school_fenced(&entry.info.slug, epoch, on_fenced, observer)
+                    .await?,
+            ),
         })
     }
 
-    /// Opens a school's store; `observer` hears the SQLite writer's commits (the
-    /// metrics; the PostgreSQL writer reports none yet).
+    /// Opens a school's store; `observer` hears its writer's queue and commits (the
+    /// metrics), on either store.
     pub async fn open_store_observed(
         &self,
         entry: &Entry,
-        observer: std::sync::Arc<dyn doorplate_store::sqlite::WriterObserver>,
+        observer: std::sync::Arc<dyn doorplate_store::WriterObserver>,
     ) -> Result<std::sync::Arc<dyn doorplate_store::Store>, CatalogError> {
         Ok(match self {
             Catalog::Folder(f) => std::sync::Arc::new(SqliteStore::open_observed(
                 &f.dir_of(entry).join("doorplate.db"),
                 observer,
             )?),
-            Catalog::Postgres { district, .. } => std::sync::Arc::new(district.open_school(&entry.info.slug).await?),
+            Catalog::Postgres { district, .. } => {
+                std::sync::Arc::new(district.open_school_observed(&entry.info.slug, observer).await?)
+            }
         })
     }
 

@@ -452,25 +452,25 @@ impl Keeper {
         Ok(())
     }
 
-    /// Where every school not hosted here is, as `view` says.
+    /// Where every school of the district not hosted here is, as `view` says (a slug
+    /// the district does not list is left as it was).
     fn write_placement(&self, view: &DistrictView) {
         let ttl = lease_micros();
-        let places = view
-            .leases
-            .iter()
-            .filter(|l| !self.held.contains_key(&l.slug))
-            .map(|l| {
-                let place = match view.live_holder(l, ttl) {
-                    Some(s) if s.name != self.name => Place::Peer(Peer {
-                        name: s.name.clone(),
-                        url: s.url.trim_end_matches('/').to_string(),
-                    }),
-                    _ => Place::Moving,
-                };
-                (l.slug.clone(), place)
-            })
-            .collect();
-        self.district.placement().replace(places);
+        let placement = self.district.placement();
+        for l in &view.leases {
+            if self.held.contains_key(&l.slug) {
+                placement.set(&l.slug, None);
+                continue;
+            }
+            let place = match view.live_holder(l, ttl) {
+                Some(s) if s.name != self.name => Place::Peer(Peer {
+                    name: s.name.clone(),
+                    url: s.url.trim_end_matches('/').to_string(),
+                }),
+                _ => Place::Moving,
+            };
+            placement.set(&l.slug, Some(place));
+        }
     }
 
     /// After the server stopped serving and its schools stopped (every acknowledged
@@ -524,7 +524,7 @@ pub async fn readyz(
         }
     }
     let slugs = district.slugs();
-    if problems.is_empty() {
+    let answer = if problems.is_empty() {
         (
             axum::http::StatusCode::OK,
             axum::Json(serde_json::json!({"status": "ready", "schools": slugs})),
@@ -537,5 +537,6 @@ pub async fn readyz(
             axum::Json(serde_json::json!({"status": "not_ready", "problems": problems, "schools": slugs})),
         )
             .into_response()
-    }
+    };
+    district.forwarder().stamp(answer)
 }

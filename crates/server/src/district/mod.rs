@@ -8,8 +8,13 @@
 //! router unchanged otherwise, so every handler sees the paths it always saw, and can
 //! reach nothing of another school: a token, cookie, pairing code, card, ticket, media
 //! id or throttle lives in one school's store and memory, hashed with its own key.
+//!
+//! A school of the district that another server hosts is forwarded there
+//! ([`forward`]); one between hosts waits briefly, then gets 503 with `Retry-After`.
 
 pub mod catalog;
+pub mod forward;
+pub mod hop;
 pub mod hosts;
 pub mod moving;
 pub mod placement;
@@ -135,15 +140,25 @@ pub struct District {
     default: String,
     /// The schools other servers host (several servers on PostgreSQL); empty otherwise.
     placement: Arc<placement::Placement>,
+    /// Sends requests for schools hosted elsewhere to their host; names this server on
+    /// every answer.
+    forwarder: forward::Forwarder,
 }
 
 impl District {
-    pub fn new(default: String) -> District {
+    pub fn new(default: String, forwarder: forward::Forwarder) -> District {
         District {
             schools: RwLock::new(HashMap::new()),
             default,
             placement: Arc::new(placement::Placement::new()),
+            forwarder,
         }
+    }
+
+    /// Forwarding: the hop key the accept loop checks, and the spliced sockets to close
+    /// at shutdown.
+    pub fn forwarder(&self) -> &forward::Forwarder {
+        &self.forwarder
     }
 
     /// Where the schools hosted elsewhere are: written by the lease keeper, read to
@@ -181,44 +196,78 @@ impl District {
     }
 
     /// Hands a request to its school's router: `/s/{slug}/rest` as `/rest`, anything else
-    /// to the default school. An unknown slug is a 404 that says so (JSON for the API, a
-    /// page for a person).
-    pub async fn dispatch(&self, mut req: Request) -> Response {
+    /// to the default school (or, for a request forwarded here, the school its hop names).
+    /// A school hosted by another server is forwarded there; one between hosts waits up
+    /// to [`MOVING_WAIT`], then gets 503. An unknown slug is a 404 that says so (JSON for
+    /// the API, a page for a person). Every answer made here carries this server's name in
+    /// `Doorplate-Served-By`; a forwarded one keeps its host's.
+    pub async fn dispatch(&self, req: Request) -> Response {
+        let forwarded = req.extensions().get::<hop::Forwarded>().map(|f| f.school.clone());
         let path = req.uri().path();
-        let (hosted, base, rest) = match path.strip_prefix("/s/") {
-            Some(tail) => {
-                let (slug, rest) = match tail.find('/') {
-                    Some(i) => (&tail[..i], &tail[i..]),
-                    None => (tail, ""),
-                };
-                let Some(hosted) = self.get(slug) else {
-                    return unknown_school(rest);
-                };
-                if rest.is_empty() || rest == "/" {
-                    // The school's own front door, like `/` at the root.
-                    return Redirect::temporary(&format!("/s/{slug}/app")).into_response();
-                }
-                (hosted, format!("/s/{slug}"), rest.to_string())
-            }
-            None => {
-                let Some(hosted) = self.get(&self.default) else {
-                    return unknown_school(path);
-                };
-                return call(&hosted.router, req).await;
-            }
+        let (slug, rest, prefixed) = match path.strip_prefix("/s/") {
+            Some(tail) => match tail.find('/') {
+                Some(i) => (tail[..i].to_string(), tail[i..].to_string(), true),
+                None => (tail.to_string(), String::new(), true),
+            },
+            None => (
+                forwarded.clone().unwrap_or_else(|| self.default.clone()),
+                path.to_string(),
+                false,
+            ),
         };
+        let api = rest.starts_with("/api/");
+        let waited_until = tokio::time::Instant::now() + MOVING_WAIT;
+        loop {
+            if let Some(hosted) = self.get(&slug) {
+                let res = if prefixed {
+                    self.serve_prefixed(&hosted, &slug, &rest, req).await
+                } else {
+                    call(&hosted.router, req).await
+                };
+                return self.forwarder.stamp(res);
+            }
+            if forwarded.is_some() {
+                // Forwarded here by a server that thought we host it: never again (no
+                // loop), the client retries once the placement settles.
+                return self.forwarder.stamp(forward::moving(api));
+            }
+            match self.placement.place_of(&slug) {
+                Some(placement::Place::Peer(peer)) => {
+                    return self.forwarder.forward(req, &peer, &slug, api, &self.placement).await;
+                }
+                Some(placement::Place::Moving) if tokio::time::Instant::now() < waited_until => {
+                    tokio::time::sleep(MOVING_POLL).await;
+                }
+                Some(placement::Place::Moving) => return self.forwarder.stamp(forward::moving(api)),
+                None => return self.forwarder.stamp(unknown_school(&rest)),
+            }
+        }
+    }
+
+    /// `/s/{slug}/rest` to the school's router as `/rest`.
+    async fn serve_prefixed(&self, hosted: &Hosted, slug: &str, rest: &str, mut req: Request) -> Response {
+        if rest.is_empty() || rest == "/" {
+            // The school's own front door, like `/` at the root.
+            return Redirect::temporary(&format!("/s/{slug}/app")).into_response();
+        }
         let uri = match req.uri().query() {
             Some(q) => format!("{rest}?{q}"),
-            None => rest,
+            None => rest.to_string(),
         };
         match uri.parse::<Uri>() {
             Ok(u) => *req.uri_mut() = u,
             Err(_) => return StatusCode::BAD_REQUEST.into_response(),
         }
-        req.extensions_mut().insert(SchoolBase(base.into()));
+        req.extensions_mut().insert(SchoolBase(format!("/s/{slug}").into()));
         call(&hosted.router, req).await
     }
 }
+
+/// How long a request for a school between hosts waits for it to be hosted again.
+pub const MOVING_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// How often a waiting request looks at the placement again.
+const MOVING_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 async fn call(router: &Router, req: Request) -> Response {
     use tower_service::Service;

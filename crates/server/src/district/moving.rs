@@ -157,6 +157,7 @@ fn write_archive(
             dir: String::new(),
         }],
         files: Vec::new(),
+        database: None,
     })?;
     let file = out.into_inner().map_err(|e| BackupError::Io(e.into_error()))?;
     file.sync_all().map_err(BackupError::Io)?;

@@ -135,7 +135,7 @@ impl Arrivals {
         } = entry;
         let max = self.core.settings().max_doorplates_per_student as usize;
         let user = self.core.directory.user(student).await?;
-        let _guard = self.core.student_lock(student).lock().await;
+        let _guard = self.core.student_turn(student).await;
         let now = self.core.now();
         let schedule = &self.core.schedule;
         let room = schedule.room_of(doorplate);
@@ -340,7 +340,7 @@ impl Arrivals {
         reason: LeaveReason,
         actor: Option<Id>,
     ) -> Result<bool, crate::error::ApiError> {
-        let _guard = self.core.student_lock(student).lock().await;
+        let _guard = self.core.student_turn(student).await;
         let by_person = matches!(reason, LeaveReason::CheckedOut | LeaveReason::Dismissed);
         if by_person {
             self.core
@@ -392,7 +392,7 @@ impl Arrivals {
         let mut gone = Vec::new();
         for row in self.core.presence.at_doorplate(doorplate) {
             let student = row.student_id;
-            let _guard = self.core.student_lock(student).lock().await;
+            let _guard = self.core.student_turn(student).await;
             if !self.core.presence.is_present(student, doorplate) {
                 continue;
             }

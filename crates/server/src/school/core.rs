@@ -81,8 +81,19 @@ pub struct Core {
     /// Per-student locks (sharded): presence changes and hints of one student in order.
     /// tokio mutexes: they are held across store writes.
     student_locks: Vec<tokio::sync::Mutex<()>>,
+    /// The order in which what was decided under each lock is published (`turns`).
+    turns: Vec<super::turns::Line>,
     /// The school's counters and gauges (`crate::metrics`).
     pub metrics: crate::metrics::SchoolMetrics,
+}
+
+/// Lock shards (and lines of turns) for students.
+const STUDENT_LOCKS: usize = 1024;
+
+/// A student's lock held in its turn; the turn ends, then the lock goes, when dropped.
+pub struct StudentTurn<'a> {
+    _turn: super::turns::Turn<'a>,
+    _lock: tokio::sync::MutexGuard<'a, ()>,
 }
 
 impl Core {
@@ -111,7 +122,8 @@ impl Core {
             settings: RwLock::new(settings),
             admins: RwLock::new(Vec::new()),
             last_seen_written: Sharded::default(),
-            student_locks: (0..1024).map(|_| tokio::sync::Mutex::new(())).collect(),
+            student_locks: (0..STUDENT_LOCKS).map(|_| tokio::sync::Mutex::new(())).collect(),
+            turns: (0..STUDENT_LOCKS).map(|_| super::turns::Line::default()).collect(),
             metrics,
         })
     }
@@ -148,9 +160,28 @@ impl Core {
         }
     }
 
-    /// The lock that serialises everything about one student's presence and hints.
+    /// The lock under which everything about one student is decided, one after another:
+    /// a message's routing, a presence change. A message holds it only to decide and queue
+    /// its write, then publishes in its turn ([`Core::student_turn`] for everything else).
     pub fn student_lock(&self, student: Id) -> &tokio::sync::Mutex<()> {
-        &self.student_locks[(student as u64 as usize) % self.student_locks.len()]
+        &self.student_locks[(student as u64 as usize) % STUDENT_LOCKS]
+    }
+
+    /// The student's line of turns (`turns`): taken under [`Core::student_lock`].
+    pub fn student_line(&self, student: Id) -> &super::turns::Line {
+        &self.turns[(student as u64 as usize) % STUDENT_LOCKS]
+    }
+
+    /// The student's lock, once every message decided before has been published: for
+    /// whatever changes or announces the student's presence, held until it is done.
+    pub async fn student_turn(&self, student: Id) -> StudentTurn<'_> {
+        let lock = self.student_lock(student).lock().await;
+        let turn = self.student_line(student).take();
+        turn.wait().await;
+        StudentTurn {
+            _turn: turn,
+            _lock: lock,
+        }
     }
 
     /// Reloads the list of admins (after an account changed).

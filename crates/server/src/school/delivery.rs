@@ -23,11 +23,14 @@ impl Delivery {
         Delivery { core }
     }
 
-    /// Stores a message and delivers it (R3; the decision is `domain::routing`). Routing is decided first, under the
-    /// recipient's lock, so the stored status already says where it will be shown; the
-    /// lock is held through the commit, so no presence of the recipient can change in
-    /// between, and the hints go out only after the message is durable. Returns the
-    /// message and whether it was created now (`false`: this `client_id` was sent before).
+    /// Stores a message and delivers it (R3; the decision is `domain::routing`). Routing
+    /// is decided first, under the recipient's lock, so the stored status already says
+    /// where it will be shown; the write is queued before the lock goes, so it commits
+    /// before any later presence change of the recipient, and the hints go out only after
+    /// the message is durable, in the turn taken under the lock (`turns`): before whatever
+    /// was decided about the student after it. Messages to one student share commits.
+    /// Returns the message and whether it was created now (`false`: this `client_id` was
+    /// sent before).
     pub async fn send(&self, mut new: NewMessage, sender: &User, recipient: &User) -> ApiResult<(Message, bool)> {
         let student = recipient.role == Role::Student;
         let guard = if student {
@@ -61,16 +64,26 @@ impl Delivery {
         let plates = route.hint;
         new.status = route.status;
         new.notified_rooms = route.rooms;
-        let (msg, created) = self.core.store.insert_message(new).await?;
+        let queued = self.core.store.insert_message(new);
+        let turn = guard.map(|lock| {
+            let turn = self.core.student_line(recipient.id).take();
+            drop(lock);
+            turn
+        });
+        // A failed write ends the turn early (the line skips it) and publishes nothing.
+        let (msg, created) = queued.await?;
         if !created {
             return Ok((msg, false));
         }
         self.core.metrics.messages_stored.inc();
+        if let Some(turn) = &turn {
+            turn.wait().await;
+        }
         let unread = self.core.unread.add(recipient.id, 1);
         for (plate, _) in &plates {
             self.hint(*plate, recipient.id, &recipient.display_name, unread, msg.urgent);
         }
-        drop(guard);
+        drop(turn);
         // Each party's frame is built for their view (the hub replays it as it is); when
         // both see the same, it is serialised once.
         let settings = self.core.settings();

@@ -210,7 +210,7 @@ impl Engine {
                     if self.core.unread.get(p.student_id) == 0 {
                         continue;
                     }
-                    let _guard = self.core.student_lock(p.student_id).lock().await;
+                    let _guard = self.core.student_turn(p.student_id).await;
                     if let Ok(u) = self.core.directory.user(p.student_id).await {
                         self.delivery.hint_waiting(p.student_id, &u.display_name, plate).await;
                     }

@@ -21,6 +21,7 @@ pub mod engine;
 pub mod info;
 pub mod presence;
 pub mod schedule;
+pub mod turns;
 
 use self::arrivals::Arrivals;
 use self::calls::Calls;

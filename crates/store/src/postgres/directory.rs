@@ -5,25 +5,6 @@ use super::rows::*;
 use super::{Conn, PgStore, internal, schedule};
 use crate::*;
 
-/// Groups with their members, one row each, by a condition on `g.` columns.
-pub(super) fn group_select(cond: &str, order: &str) -> String {
-    format!(
-        "SELECT g.id, g.name, g.teacher_id,
-                COALESCE(array_agg(m.user_id ORDER BY m.user_id) FILTER (WHERE m.user_id IS NOT NULL), '{{}}')
-           FROM groups g LEFT JOIN group_members m ON m.group_id = g.id
-          WHERE {cond} GROUP BY g.id ORDER BY {order}"
-    )
-}
-
-pub(super) fn group_row(r: &tokio_postgres::Row) -> Group {
-    Group {
-        id: r.get(0),
-        name: r.get(1),
-        teacher_id: r.get(2),
-        member_ids: r.get(3),
-    }
-}
-
 /// A doorplate's foreign key is its room: an unknown one is named so.
 fn room_ref(e: StoreError) -> StoreError {
     match e {

@@ -29,27 +29,7 @@ impl PgDistrict {
     /// seconds) and makes the district's schema and table if they are missing.
     /// `namespace` is `[a-z0-9_]*`, at most 16 bytes.
     pub async fn connect(url: &str, namespace: &str) -> Result<PgDistrict> {
-        if namespace.len() > 16
-            || !namespace
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        {
-            return Err(StoreError::Internal(format!(
-                "{namespace:?} is not a usable namespace: at most 16 of a-z, 0-9 and _"
-            )));
-        }
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Internal(format!("the database URL is not valid: {e}")))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        config.application_name("doorplate");
-        let district = PgDistrict {
-            url: url.to_string(),
-            namespace: namespace.to_string(),
-            config,
-        };
+        let district = Self::configure(url, namespace)?;
         let schema = district.district_schema();
         let leases = super::leases::tables(&schema);
         district
@@ -67,7 +47,47 @@ impl PgDistrict {
         Ok(district)
     }
 
-    pub(super) fn district_schema(&self) -> String {
+    /// The district at `url` only if its database already has one (its schools' list),
+    /// making nothing: `None` for a database with none, e.g. one not restored yet.
+    pub async fn existing(url: &str, namespace: &str) -> Result<Option<PgDistrict>> {
+        let district = Self::configure(url, namespace)?;
+        let client = district.client().await?;
+        let table = format!("\"{}\".schools", district.district_schema());
+        let found: Option<String> = client
+            .query_one("SELECT to_regclass($1)::text", &[&table])
+            .await
+            .map_err(internal)?
+            .get(0);
+        Ok(found.map(|_| district))
+    }
+
+    /// Checks the namespace and reads the URL; connects to nothing.
+    fn configure(url: &str, namespace: &str) -> Result<PgDistrict> {
+        if namespace.len() > 16
+            || !namespace
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(StoreError::Internal(format!(
+                "{namespace:?} is not a usable namespace: at most 16 of a-z, 0-9 and _"
+            )));
+        }
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Internal(format!("the database URL is not valid: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.application_name("doorplate");
+        Ok(PgDistrict {
+            url: url.to_string(),
+            namespace: namespace.to_string(),
+            config,
+        })
+    }
+
+    /// The schema that lists the schools.
+    pub fn district_schema(&self) -> String {
         format!("{}district", self.namespace)
     }
 
@@ -163,6 +183,7 @@ impl PgDistrict {
         slug: &str,
         epoch: i64,
         on_fenced: std::sync::Arc<dyn Fn() + Send + Sync>,
+        observer: std::sync::Arc<dyn crate::WriterObserver>,
     ) -> Result<PgStore> {
         let fence = super::Fence {
             table: format!("\"{}\".hosts", self.district_schema()),
@@ -170,7 +191,43 @@ impl PgDistrict {
             epoch,
             on_fenced,
         };
-        PgStore::open_fenced(&self.url, &self.school_schema(slug), Some(fence)).await
+        PgStore::open_fenced(&self.url, &self.school_schema(slug), observer, Some(fence)).await
+    }
+
+    /// [`PgDistrict::open_school`], its writer reporting to `observer` (the metrics).
+    pub async fn open_school_observed(
+        &self,
+        slug: &str,
+        observer: std::sync::Arc<dyn crate::WriterObserver>,
+    ) -> Result<PgStore> {
+        PgStore::open_observed(&self.url, &self.school_schema(slug), observer).await
+    }
+
+    /// The database's address for PostgreSQL's own tools (`pg_dump`, `pg_restore`),
+    /// without its password: a command printed for an operator must not carry it
+    /// (`pg_dump` reads it from `PGPASSWORD` or `~/.pgpass`).
+    pub fn url_without_password(&self) -> String {
+        without_password(&self.url)
+    }
+
+    /// Every media row of a listed school's schema: (file name, size in bytes). A
+    /// restore checks the files it put back against them.
+    pub async fn media_files(&self, slug: &str) -> Result<Vec<(String, u64)>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT file, size FROM \"{}\".media ORDER BY id",
+                    self.school_schema(slug)
+                ),
+                &[],
+            )
+            .await
+            .map_err(internal)?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1).max(0) as u64))
+            .collect())
     }
 
     /// Drops the schema of a school that is not listed (what a failed import made);
@@ -184,5 +241,63 @@ impl PgDistrict {
             self.school_schema(slug)
         ))
         .await
+    }
+}
+
+/// A connection string without its password: `postgres://user:secret@host/db` becomes
+/// `postgres://user@host/db`, and a `key=value` string loses its `password=…`.
+pub fn without_password(url: &str) -> String {
+    for scheme in ["postgresql://", "postgres://"] {
+        if let Some(rest) = url.strip_prefix(scheme) {
+            let end = rest.find(['/', '?']).unwrap_or(rest.len());
+            let (authority, tail) = rest.split_at(end);
+            let authority = match authority.rsplit_once('@') {
+                Some((user, host)) => match user.split_once(':') {
+                    Some((name, _)) => format!("{name}@{host}"),
+                    None => authority.to_string(),
+                },
+                None => authority.to_string(),
+            };
+            // A password may also come as a query parameter.
+            let tail = match tail.split_once('?') {
+                Some((path, query)) => {
+                    let kept: Vec<&str> = query.split('&').filter(|p| !p.starts_with("password=")).collect();
+                    if kept.is_empty() {
+                        path.to_string()
+                    } else {
+                        format!("{path}?{}", kept.join("&"))
+                    }
+                }
+                None => tail.to_string(),
+            };
+            return format!("{scheme}{authority}{tail}");
+        }
+    }
+    url.split_whitespace()
+        .filter(|part| !part.starts_with("password="))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::without_password;
+
+    #[test]
+    fn a_printed_connection_string_carries_no_password() {
+        assert_eq!(
+            without_password("postgres://doorplate:s3cret@db.example.org:5433/doorplate"),
+            "postgres://doorplate@db.example.org:5433/doorplate"
+        );
+        assert_eq!(
+            without_password("postgresql://u@h/db?sslmode=require&password=x"),
+            "postgresql://u@h/db?sslmode=require"
+        );
+        assert_eq!(without_password("postgres://h/db?password=x"), "postgres://h/db");
+        assert_eq!(without_password("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            without_password("host=db user=doorplate password=s3cret dbname=dp"),
+            "host=db user=doorplate dbname=dp"
+        );
     }
 }

@@ -125,8 +125,8 @@ impl MessageStore for PgStore {
         Ok(row.get::<_, i64>(0) as u32)
     }
 
-    async fn insert_message(&self, new: NewMessage) -> Result<(Message, bool)> {
-        self.write(move |c| {
+    fn insert_message(&self, new: NewMessage) -> Queued<(Message, bool)> {
+        self.submit(move |c| {
             Box::pin(async move {
                 let inserted = opt(
                     c,
@@ -189,7 +189,6 @@ impl MessageStore for PgStore {
                 }
             })
         })
-        .await
     }
 
     async fn messages(

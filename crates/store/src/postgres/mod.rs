@@ -95,13 +95,28 @@ impl PgStore {
     /// few seconds is an error naming it; a migration edited after it ran is an error
     /// naming its file.
     pub async fn open(url: &str, schema: &str) -> Result<PgStore> {
-        PgStore::open_fenced(url, schema, None).await
+        Self::open_observed(url, schema, crate::observe::unobserved()).await
     }
 
-    /// [`PgStore::open`], every write transaction of which first checks `fence` (the
-    /// school's lease epoch, when several servers share the database): once another
+    /// [`PgStore::open`], with the writer reporting its queue and its commits to
+    /// `observer` (the server's metrics), as `SqliteStore::open_observed` does.
+    pub async fn open_observed(
+        url: &str,
+        schema: &str,
+        observer: std::sync::Arc<dyn WriterObserver>,
+    ) -> Result<PgStore> {
+        Self::open_fenced(url, schema, observer, None).await
+    }
+
+    /// [`PgStore::open_observed`], every write transaction of which first checks `fence`
+    /// (the school's lease epoch, when several servers share the database): once another
     /// server took the school over, every write fails with [`StoreError::Fenced`].
-    pub async fn open_fenced(url: &str, schema: &str, fence: Option<Fence>) -> Result<PgStore> {
+    pub async fn open_fenced(
+        url: &str,
+        schema: &str,
+        observer: std::sync::Arc<dyn WriterObserver>,
+        fence: Option<Fence>,
+    ) -> Result<PgStore> {
         if !valid_schema(schema) {
             return Err(StoreError::Internal(format!(
                 "{schema:?} is not a usable schema name: use lower-case letters, digits and _"
@@ -133,7 +148,7 @@ impl PgStore {
             migrate::migrate(&conn, schema).await?;
         }
         Ok(PgStore {
-            writer: Writer::start(writes, fence),
+            writer: Writer::start(writes, observer, fence),
             readers: pool(&config, READERS)?,
             schema: schema.to_string(),
         })
@@ -159,6 +174,15 @@ impl PgStore {
         F: for<'c> FnOnce(&'c Conn) -> BoxFuture<'c, Result<T>> + Send + 'static,
     {
         self.writer.write(f).await
+    }
+
+    /// [`PgStore::write`], queued before it returns (see [`writer::Writer::submit`]).
+    fn submit<T, F>(&self, f: F) -> crate::Queued<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c Conn) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
+        self.writer.submit(f)
     }
 }
 

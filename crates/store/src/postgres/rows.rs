@@ -76,8 +76,26 @@ pub(super) fn room_row(r: &Row) -> Room {
     }
 }
 
+/// Groups with their members, one row each, by a condition on `g.` columns.
+pub(super) fn group_select(cond: &str, order: &str) -> String {
+    format!(
+        "SELECT g.id, g.name, g.teacher_id,
+                COALESCE(array_agg(m.user_id ORDER BY m.user_id) FILTER (WHERE m.user_id IS NOT NULL), '{{}}')
+           FROM groups g LEFT JOIN group_members m ON m.group_id = g.id
+          WHERE {cond} GROUP BY g.id ORDER BY {order}"
+    )
+}
+
+pub(super) fn group_row(r: &Row) -> Group {
+    Group {
+        id: r.get(0),
+        name: r.get(1),
+        teacher_id: r.get(2),
+        member_ids: r.get(3),
+    }
+}
+
 pub(super) async fn group_by_id(c: &Conn, id: Id) -> Result<Group> {
-    use super::directory::{group_row, group_select};
     Ok(group_row(&one(c, &group_select("g.id = $1", "g.id"), &[&id]).await?))
 }
 

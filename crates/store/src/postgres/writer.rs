@@ -32,12 +32,13 @@
 
 use super::Conn;
 use super::errors::is_disk_full;
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, WriterObserver};
 use deadpool_postgres::Pool;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// The lease a school's writes are fenced by: its row in the district's `hosts` table
@@ -115,18 +116,31 @@ where
 /// Handle to the writer task.
 pub(crate) struct Writer {
     tx: mpsc::UnboundedSender<Job>,
+    /// Hears the queue and each batch (the server's metrics), as the SQLite writer's.
+    observer: Arc<dyn WriterObserver>,
 }
 
 impl Writer {
     /// Starts the task on the current tokio runtime; it ends when the handle is dropped.
-    pub(crate) fn start(pool: Pool, fence: Option<Fence>) -> Writer {
+    pub(crate) fn start(pool: Pool, observer: Arc<dyn WriterObserver>, fence: Option<Fence>) -> Writer {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(pool, rx, fence));
-        Writer { tx }
+        tokio::spawn(run(pool, rx, observer.clone(), fence));
+        Writer { tx, observer }
     }
 
     /// Runs `f` in the next batch and returns its result once the batch is committed.
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c Conn) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
+        self.submit(f).await
+    }
+
+    /// Queues `f` for the next batch now, before returning, and gives the way to its
+    /// result once the batch is committed. The queue is first in, first out: a write
+    /// submitted after this one commits in the same batch or a later one.
+    pub(crate) fn submit<T, F>(&self, f: F) -> crate::Queued<T>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c Conn) -> BoxFuture<'c, Result<T>> + Send + 'static,
@@ -169,8 +183,18 @@ impl Writer {
                 (failed, finish)
             })
         });
-        self.tx.send(job).map_err(|_| StoreError::WriterStopped)?;
-        rx.await.map_err(|_| StoreError::WriterStopped)?
+        // Counted before it is sent, so the writer never takes it off a count of zero.
+        self.observer.queued(1);
+        let sent = self.tx.send(job).is_ok();
+        if !sent {
+            self.observer.queued(-1);
+        }
+        Box::pin(async move {
+            if !sent {
+                return Err(StoreError::WriterStopped);
+            }
+            rx.await.map_err(|_| StoreError::WriterStopped)?
+        })
     }
 }
 
@@ -187,7 +211,12 @@ async fn begin_fenced(c: &Conn, fence: &Fence) -> std::result::Result<bool, toki
     Ok(epoch == Some(fence.epoch))
 }
 
-async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>, fence: Option<Fence>) {
+async fn run(
+    pool: Pool,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    observer: Arc<dyn WriterObserver>,
+    fence: Option<Fence>,
+) {
     // Once fenced, always fenced: the epoch only grows.
     let fenced = AtomicBool::new(false);
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
@@ -200,6 +229,7 @@ async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>, fence: Option<Fen
                 Err(_) => break,
             }
         }
+        observer.queued(-(jobs.len() as i64));
         let refuse = |jobs: &mut Vec<Job>, why: CommitError| {
             let jobs: Vec<Job> = std::mem::take(jobs);
             async move {
@@ -213,6 +243,9 @@ async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>, fence: Option<Fen
             refuse(&mut jobs, CommitError::Fenced).await;
             continue;
         }
+        // Timed from here, as the SQLite writer times from its BEGIN: the connection,
+        // the lease check, the jobs' statements and the commit (the flush).
+        let began = Instant::now();
         // A connection per batch from a pool of one: one that broke is replaced.
         let conn = match pool.get().await {
             Ok(conn) => conn,
@@ -289,6 +322,7 @@ async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>, fence: Option<Fen
         if let Err(e) = &committed {
             tracing::error!(error = ?e, batch = finishes.len(), "group commit failed");
         }
+        observer.committed(finishes.len(), began.elapsed());
         for finish in finishes.drain(..) {
             finish(committed.clone());
         }

@@ -141,8 +141,8 @@ impl MessageStore for SqliteStore {
         .await
     }
 
-    async fn insert_message(&self, new: NewMessage) -> Result<(Message, bool)> {
-        self.write(move |c| {
+    fn insert_message(&self, new: NewMessage) -> Queued<(Message, bool)> {
+        self.submit(move |c| {
             let inserted: Option<Id> = c
                 .prepare_cached(
                     "INSERT INTO messages (conversation_id, sender_id, recipient_id, client_id, kind, text, media_id, urgent, created_at,
@@ -196,7 +196,6 @@ impl MessageStore for SqliteStore {
                 }
             }
         })
-        .await
     }
 
     async fn messages(

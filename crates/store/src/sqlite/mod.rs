@@ -193,6 +193,15 @@ impl SqliteStore {
     {
         self.writer.write(f).await
     }
+
+    /// [`SqliteStore::write`], queued before it returns (see [`writer::Writer::submit`]).
+    fn submit<T, F>(&self, f: F) -> crate::Queued<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.writer.submit(f)
+    }
 }
 
 /// A failure that is ours, not the caller's (logged by the server, never shown).

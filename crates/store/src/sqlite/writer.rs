@@ -11,30 +11,13 @@
 use crate::{Result, StoreError};
 use rusqlite::Connection;
 use std::sync::{Arc, mpsc};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// Who watches the writer (the server's metrics). The store only reports; how the
-/// numbers are kept and shown is the watcher's business, so this crate needs no metrics
-/// library. Each call must be cheap and never block: `queued` runs on every write.
-pub trait WriterObserver: Send + Sync {
-    /// A write joined the queue (`+1`), or the writer took one from it (`-1`).
-    fn queued(&self, delta: i64);
-    /// A batch of `jobs` writes ended (committed or not) `took` after its `BEGIN`: the
-    /// jobs' own work plus the disk sync of the commit.
-    fn committed(&self, jobs: usize, took: Duration);
-}
-
-/// The watcher of a store nobody watches.
-struct Unobserved;
-
-impl WriterObserver for Unobserved {
-    fn queued(&self, _: i64) {}
-    fn committed(&self, _: usize, _: Duration) {}
-}
+pub use crate::observe::WriterObserver;
 
 /// A writer nobody watches.
 pub(crate) fn unobserved() -> Arc<dyn WriterObserver> {
-    Arc::new(Unobserved)
+    crate::observe::unobserved()
 }
 
 /// Most jobs in one transaction: bounds the time the first caller waits.
@@ -93,6 +76,18 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        self.submit(f).await
+    }
+
+    /// Queues `f` for the next batch now, before returning, and gives the way to its
+    /// result once the batch is committed. The queue is first in, first out: a write
+    /// submitted after this one commits in the same batch or a later one, so a caller may
+    /// fix the order of two writes without waiting for the first to commit.
+    pub(crate) fn submit<T, F>(&self, f: F) -> crate::Queued<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let outcome = match conn {
@@ -112,11 +107,16 @@ impl Writer {
         self.observer.queued(1);
         // The receiver goes only when the thread ends (a panic outside a job, say): then
         // no write can ever succeed, and /readyz must say so.
-        if self.tx.send(job).is_err() {
+        let sent = self.tx.send(job).is_ok();
+        if !sent {
             self.observer.queued(-1);
-            return Err(StoreError::WriterStopped);
         }
-        rx.await.map_err(|_| StoreError::WriterStopped)?
+        Box::pin(async move {
+            if !sent {
+                return Err(StoreError::WriterStopped);
+            }
+            rx.await.map_err(|_| StoreError::WriterStopped)?
+        })
     }
 }
 

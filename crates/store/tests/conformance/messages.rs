@@ -61,6 +61,38 @@ pub async fn a_client_id_stores_a_message_once_per_sender(s: &dyn Store) {
     assert!(n.urgent && n.notified_rooms == ["A101"]);
 }
 
+/// `insert_message` is queued when it returns: a write asked for afterwards commits with
+/// it or after it, so once that later write is done the message is stored — though its
+/// own answer was never awaited. (The server relies on this to route a message under the
+/// recipient's lock without holding the lock until the message is on disk.)
+pub async fn a_queued_message_commits_before_any_later_write(s: &dyn Store) {
+    let a = user(s, Role::Guardian, "A").await;
+    let b = user(s, Role::Student, "B").await;
+    let conv = s.open_conversation(a, b, 0).await.unwrap().id;
+    let queued: Vec<_> = (0..20)
+        .map(|i| s.insert_message(text(conv, a, b, &format!("q{i}"), i)))
+        .collect();
+    s.kv_put("after".into(), "the messages".into()).await.unwrap();
+    let stored = s.messages(conv, None, None, 50).await.unwrap();
+    let clients: Vec<&str> = stored.iter().map(|m| m.client_id.as_str()).collect();
+    let expected: Vec<String> = (0..20).map(|i| format!("q{i}")).collect();
+    let mut sorted = clients.clone();
+    sorted.sort_by_key(|c| c[1..].parse::<u32>().unwrap());
+    assert_eq!(
+        sorted, expected,
+        "every queued message is stored once the later write is done"
+    );
+    // In the order they were queued.
+    let mut by_id = stored.clone();
+    by_id.sort_by_key(|m| m.id);
+    let order: Vec<&str> = by_id.iter().map(|m| m.client_id.as_str()).collect();
+    assert_eq!(order, expected.iter().map(String::as_str).collect::<Vec<_>>());
+    for (i, q) in queued.into_iter().enumerate() {
+        let (m, created) = q.await.unwrap();
+        assert!(created && m.client_id == format!("q{i}"));
+    }
+}
+
 pub async fn messages_page_before_and_after(s: &dyn Store) {
     let a = user(s, Role::Guardian, "A").await;
     let b = user(s, Role::Student, "B").await;

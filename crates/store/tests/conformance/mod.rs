@@ -41,6 +41,7 @@ macro_rules! each_case {
             directory::a_doorplate_is_renamed_moved_unpaired_and_deleted,
             messages::a_conversation_is_one_per_pair,
             messages::a_client_id_stores_a_message_once_per_sender,
+            messages::a_queued_message_commits_before_any_later_write,
             messages::messages_page_before_and_after,
             messages::mark_read_moves_only_the_readers_messages_once,
             messages::mark_notified_raises_status_and_records_each_room_once,
