@@ -402,9 +402,15 @@ pub async fn run_with(
                     )
                 })
             };
-            let mut keeper =
-                district::hosts::Keeper::start(district.clone(), catalog.clone(), &config.server.name, &url, opener)
-                    .await?;
+            let mut keeper = district::hosts::Keeper::start(
+                district.clone(),
+                catalog.clone(),
+                &config.server.name,
+                &url,
+                opener,
+                metrics.clone(),
+            )
+            .await?;
             keeper.pass().await;
             Some(keeper)
         }

@@ -138,6 +138,8 @@ pub struct Keeper {
     catalog: Catalog,
     leases: Leases,
     open: Opener,
+    /// A school no longer hosted here leaves no series in the scrape.
+    metrics: Arc<crate::metrics::Metrics>,
     /// This server's `--name` and the URL the others reach it at.
     name: String,
     url: String,
@@ -167,6 +169,7 @@ impl Keeper {
         name: &str,
         url: &str,
         open: Opener,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Keeper, StartError> {
         let Catalog::Postgres { district: pg, .. } = &catalog else {
             unreachable!("leases are kept on PostgreSQL only");
@@ -198,6 +201,7 @@ impl Keeper {
             catalog,
             leases,
             open,
+            metrics,
             name: name.to_string(),
             url: url.to_string(),
             instance,
@@ -431,6 +435,7 @@ impl Keeper {
             tracing::warn!(school = slug, why, "no longer hosting the school");
             tokio::spawn(async move { hosted.stop(HANDOVER_DRAIN).await });
         }
+        self.metrics.forget(slug);
     }
 
     /// Hands schools over gracefully: each stops (its writes in flight finish), then its
@@ -446,6 +451,7 @@ impl Keeper {
         }
         futures_util::future::join_all(stopping.iter().map(|h| h.stop(HANDOVER_DRAIN))).await;
         for slug in slugs {
+            self.metrics.forget(slug);
             self.leases.release(slug, &self.name, &self.instance).await?;
             tracing::info!(school = %slug, "handed the school over");
         }
