@@ -1,5 +1,5 @@
 //! The `doorplate` command: `serve`, `demo`, `admin create`, `school create|list`,
-//! `backup`, `restore`, `default-config`.
+//! `district status`, `backup`, `restore`, `default-config`.
 
 mod cli;
 
@@ -59,6 +59,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::school::Command,
     },
+    /// The servers sharing a PostgreSQL database and the schools each hosts.
+    District {
+        #[command(subcommand)]
+        command: cli::district::Command,
+    },
     /// Back up every school (databases, media, key) into one archive, while the server
     /// runs; on PostgreSQL the key and media only (the database: pg_dump, printed).
     Backup(cli::backup::BackupArgs),
@@ -85,6 +90,7 @@ fn main() -> anyhow::Result<()> {
             Command::Demo(args) => cli::demo::run(cli.data, args).await,
             Command::Admin { command } => cli::admin::run(cli.data, store, command).await,
             Command::School { command } => cli::school::run(cli.data, store, command).await,
+            Command::District { command } => cli::district::run(store.clone(), command).await,
             Command::Backup(args) => cli::backup::backup(cli.data, store, args).await,
             Command::Restore(args) => cli::backup::restore(cli.data, store, args).await,
             Command::DefaultConfig => {

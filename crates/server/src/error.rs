@@ -39,6 +39,10 @@ pub enum ApiError {
     /// Storage failed for another reason (503 `storage_unavailable`); nothing was stored.
     #[error("{0}")]
     StorageUnavailable(String),
+    /// The school is between servers (its lease was taken over, or no server hosts it
+    /// yet): 503 `school_moving` with `Retry-After`; nothing was stored.
+    #[error("{0}")]
+    SchoolMoving(String),
     /// Our fault: logged with its cause, shown to the caller only as "internal error".
     #[error("internal: {0}")]
     Internal(String),
@@ -135,13 +139,16 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Full => ApiError::InsufficientStorage("the server's disk is full; try again later".into()),
             StoreError::Unavailable(m) => {
-                tracing::error!(error = %m, "storage failed");
-                ApiError::StorageUnavailable("the server could not store or read the file; try again later".into())
+                tracing::error!(error = %m, "storage failed: nothing was stored");
+                ApiError::StorageUnavailable("the server cannot store or read this now; try again later".into())
             }
             StoreError::WriterStopped => {
                 tracing::error!("the database writer has stopped: writes fail until a restart");
                 ApiError::StorageUnavailable("the server cannot store anything now; try again later".into())
             }
+            StoreError::Fenced => ApiError::SchoolMoving(
+                "this school is moving to another server; nothing was stored, try again in a moment".into(),
+            ),
             StoreError::Internal(m) => ApiError::Internal(m),
         }
     }
@@ -187,6 +194,7 @@ impl ApiError {
             ApiError::Quota(c, _) => (StatusCode::PAYLOAD_TOO_LARGE, c),
             ApiError::InsufficientStorage(_) => (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage"),
             ApiError::StorageUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
+            ApiError::SchoolMoving(_) => (StatusCode::SERVICE_UNAVAILABLE, "school_moving"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             ApiError::WithParams(inner, _) => inner.status_and_code(),
         }
@@ -196,6 +204,8 @@ impl ApiError {
     fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::Throttled(secs) | ApiError::RateLimited(_, _, secs) => Some(*secs),
+            // A takeover is done within seconds.
+            ApiError::SchoolMoving(_) => Some(2),
             ApiError::WithParams(inner, _) => inner.retry_after(),
             _ => None,
         }

@@ -30,7 +30,7 @@ pub mod web;
 
 use axum::extract::Request;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use district::catalog::{self, Catalog};
 use district::{District, Hosted};
@@ -172,6 +172,8 @@ pub enum StartError {
     NoDefault(String),
     #[error("metrics listener: {0}")]
     Metrics(std::io::Error),
+    #[error("another server named {0:?} is running on this database (at {1}); give each server its own --name")]
+    NameTaken(String, String),
 }
 
 /// Makes the data folder private (messages, media and the key are the server user's
@@ -197,8 +199,18 @@ pub async fn open_app(
     let master = open_data_dir(config)?;
     let catalog = Catalog::open(&config.data_dir, config.database.as_ref()).await?;
     let root = catalog.get(config.default_school.as_deref()).await?;
-    let metrics = metrics::SchoolMetrics::default();
-    open_school(config, &catalog, &root, &master, clock, shutdown, metrics).await
+    let hosting = Hosting {
+        metrics: metrics::SchoolMetrics::default(),
+        lease: None,
+    };
+    open_school(config, &catalog, &root, &master, clock, shutdown, hosting).await
+}
+
+/// How this process hosts a school: the counters its requests and writer feed, and on a
+/// district of several servers the lease it holds (its writes are fenced by it).
+struct Hosting {
+    metrics: metrics::SchoolMetrics,
+    lease: Option<district::hosts::Granted>,
 }
 
 /// Opens one school: its store, media folder and key.
@@ -209,8 +221,9 @@ async fn open_school(
     master: &crypto::Secrets,
     clock: Arc<dyn clock::Clock>,
     shutdown: tokio::sync::watch::Receiver<bool>,
-    metrics: metrics::SchoolMetrics,
+    hosting: Hosting,
 ) -> Result<AppState, StartError> {
+    let Hosting { metrics, lease } = hosting;
     let dir = catalog.dir_of(entry);
     let media = dir.join("media");
     let private = || {
@@ -219,7 +232,14 @@ async fn open_school(
     };
     private().map_err(|e| StartError::DataDir(dir.clone(), e))?;
     storage::tidy_media_dir(&media);
-    let opened = catalog.open_school(entry, Some(metrics.writer.clone())).await?;
+    let opened = match lease {
+        Some(lease) => {
+            catalog
+                .open_school_fenced(entry, lease.epoch, lease.on_fenced, metrics.writer.clone())
+                .await?
+        }
+        None => catalog.open_school(entry, Some(metrics.writer.clone())).await?,
+    };
     // Uploads a crash cut short: nothing names them (no upload of this school is in
     // flight while it is being hosted).
     match opened.media.tidy(doorplate_domain::Micros::MAX).await {
@@ -248,12 +268,24 @@ async fn host(
     master: &crypto::Secrets,
     clock: Arc<dyn clock::Clock>,
     metrics: &metrics::Metrics,
+    lease: Option<district::hosts::Granted>,
 ) -> Result<Arc<Hosted>, StartError> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let counted = metrics.school(&entry.info.slug);
-    let app = open_school(config, catalog, entry, master, clock, stopped, counted).await?;
+    let guard = lease.as_ref().map(|l| l.guard.clone());
+    let hosting = Hosting {
+        metrics: counted,
+        lease,
+    };
+    let app = open_school(config, catalog, entry, master, clock, stopped, hosting).await?;
     let backups = api::backups::BackupDir(config.backups.as_ref().map(|b| b.dir.clone()));
-    let router = router(app.clone(), &config.http)?.layer(axum::Extension(backups));
+    let district_tables = api::district::DistrictTables(catalog.pg_district().cloned());
+    let mut router = router(app.clone(), &config.http)?
+        .layer(axum::Extension(backups))
+        .layer(axum::Extension(district_tables));
+    if let Some(guard) = guard {
+        router = router.layer(middleware::from_fn_with_state(guard, district::hosts::guard_requests));
+    }
     app.reload_admins().await;
     let mut info = entry.info.clone();
     // The school's settings hold its zone; the catalog's copy may be older.
@@ -297,10 +329,12 @@ pub struct Control {
 
 impl Control {
     /// Writes a heartbeat through every hosted school's writer; `Err` names the first
-    /// school whose store cannot write, and why.
+    /// school whose store cannot write, and why (a database that cannot be reached is
+    /// not counted: a restart would not bring it back, and the server recovers by
+    /// itself when it returns).
     pub async fn writers_alive(&self) -> Result<(), String> {
         for hosted in self.district.all() {
-            if let Some(problem) = ready::store_problem(&hosted.app).await {
+            if let Some(problem) = ready::store_problem_for_restart(&hosted.app).await {
                 return Err(format!("school {}: {problem}", hosted.info.slug));
             }
         }
@@ -343,10 +377,65 @@ pub async fn run_with(
     let forwarder = district::forward::Forwarder::new(&config.server.name, &master);
     let district = Arc::new(District::new(default, forwarder));
     let metrics = Arc::new(metrics::Metrics::new());
-    for entry in &entries {
-        let hosted = host(&config, &catalog, entry, &master, clock.clone(), &metrics).await?;
-        district.insert(hosted);
-    }
+    let keeper = match &catalog {
+        // Several servers may share the database: this one hosts the schools it holds
+        // the lease of (district/hosts.rs), and takes its share before it serves.
+        Catalog::Postgres { .. } => {
+            let url = match &config.server.advertise {
+                Some(u) => u.trim_end_matches('/').to_string(),
+                None => format!(
+                    "http://{}",
+                    listener
+                        .local_addr()
+                        .map_err(|e| StartError::DataDir(config.data_dir.clone(), e))?
+                ),
+            };
+            let opener: district::hosts::Opener = {
+                let (config, catalog, master, clock, metrics, district) = (
+                    config.clone(),
+                    catalog.clone(),
+                    master.clone(),
+                    clock.clone(),
+                    metrics.clone(),
+                    district.clone(),
+                );
+                Arc::new(move |entry, granted| {
+                    let (mut config, catalog, master, clock, metrics) = (
+                        config.clone(),
+                        catalog.clone(),
+                        master.clone(),
+                        clock.clone(),
+                        metrics.clone(),
+                    );
+                    // The upload limits in force now (a reload may have changed them).
+                    if let Some(any) = district.all().first() {
+                        config.uploads = any.app.uploads.policy();
+                    }
+                    Box::pin(
+                        async move { host(&config, &catalog, &entry, &master, clock, &metrics, Some(granted)).await },
+                    )
+                })
+            };
+            let mut keeper = district::hosts::Keeper::start(
+                district.clone(),
+                catalog.clone(),
+                &config.server.name,
+                &url,
+                opener,
+                metrics.clone(),
+            )
+            .await?;
+            keeper.pass().await;
+            Some(keeper)
+        }
+        Catalog::Folder(_) => {
+            for entry in &entries {
+                let hosted = host(&config, &catalog, entry, &master, clock.clone(), &metrics, None).await?;
+                district.insert(hosted);
+            }
+            None
+        }
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let scraper = match &config.metrics_listener {
         Some(l) => {
@@ -365,16 +454,25 @@ pub async fn run_with(
         }
         None => None,
     };
+    // On PostgreSQL the lease keeper hosts schools made while the server runs; on a data
+    // folder the folder is watched.
     let backup_catalog = catalog.clone();
-    let watcher = tokio::spawn(watch_catalog(
-        district.clone(),
-        catalog,
-        master,
-        config.clone(),
-        clock.clone(),
-        metrics,
-        stop_rx.clone(),
-    ));
+    let health = keeper.as_ref().map(|k| k.health());
+    let (watcher, keeper) = match keeper {
+        Some(k) => (None, Some(tokio::spawn(k.run(stop_rx.clone())))),
+        None => {
+            let watch = watch_catalog(
+                district.clone(),
+                catalog,
+                master,
+                config.clone(),
+                clock.clone(),
+                metrics,
+                stop_rx.clone(),
+            );
+            (Some(tokio::spawn(watch)), None)
+        }
+    };
     if let Some(schedule) = config.backups.clone() {
         let zone_of = district.clone();
         let zone = move || backup_zone(&zone_of);
@@ -395,11 +493,32 @@ pub async fn run_with(
         served_by: config.server.name.clone(),
     };
     let front = {
-        let district = district.clone();
-        axum::Router::new().fallback(move |req: Request| {
-            let district = district.clone();
+        let dispatch = district.clone();
+        let front = axum::Router::new().fallback(move |req: Request| {
+            let district = dispatch.clone();
             async move { district.dispatch(req).await }
-        })
+        });
+        match health {
+            // A server of a district is ready or not by itself, whichever schools it
+            // hosts: `/readyz` and `/healthz` are its own, never another server's.
+            Some(health) => {
+                let (district, healthz) = (district.clone(), district.clone());
+                let draining = stop_rx.clone();
+                front
+                    .route(
+                        "/readyz",
+                        get(move || district::hosts::readyz(district.clone(), health.clone(), draining.clone())),
+                    )
+                    .route(
+                        "/healthz",
+                        get(move || {
+                            let district = healthz.clone();
+                            async move { district.forwarder().stamp("ok".into_response()) }
+                        }),
+                    )
+            }
+            None => front,
+        }
     };
     started(Control {
         district: district.clone(),
@@ -417,7 +536,13 @@ pub async fn run_with(
     .await;
     // The forwarded event sockets close at their moments of the spread.
     district.forwarder().closed(Duration::from_secs(3)).await;
-    let _ = watcher.await;
+    if let Some(watcher) = watcher {
+        let _ = watcher.await;
+    }
+    let keeper = match keeper {
+        Some(k) => k.await.ok(),
+        None => None,
+    };
     if let Some(scraper) = scraper {
         let _ = scraper.await;
     }
@@ -425,6 +550,10 @@ pub async fn run_with(
     // applied would be redone at the next start, but there is no need to cut it short).
     let stopping: Vec<_> = district.all();
     futures_util::future::join_all(stopping.iter().map(|h| h.stop(DRAIN))).await;
+    // Every acknowledged write is committed: the other servers may take the schools now.
+    if let Some(keeper) = keeper {
+        keeper.hand_over().await;
+    }
     Ok(())
 }
 
@@ -462,7 +591,7 @@ async fn watch_catalog(
             if let Some(default) = district.get(district.default_slug()) {
                 config.uploads = default.app.uploads.policy();
             }
-            match host(&config, &catalog, entry, &master, clock.clone(), &metrics).await {
+            match host(&config, &catalog, entry, &master, clock.clone(), &metrics, None).await {
                 Ok(hosted) => district.insert(hosted),
                 Err(e) => tracing::error!(school = %entry.info.slug, error = %e, "hosting a new school failed"),
             }

@@ -51,10 +51,31 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
 /// writer, within [`WRITE_TIMEOUT`]. `None` when it can; otherwise what is wrong, in
 /// words for an operator. `/readyz` and the systemd watchdog both ask it.
 pub async fn store_problem(app: &crate::school::HostedSchool) -> Option<String> {
+    describe(tokio::time::timeout(WRITE_TIMEOUT, app.store.heartbeat(app.now())).await)
+}
+
+/// [`store_problem`], for the systemd watchdog: a problem a restart of this process
+/// could cure. A database that cannot be reached, or a school another server took over,
+/// is not one — the lease keeper recovers from both by itself, and a restart would only
+/// fail to connect.
+pub async fn store_problem_for_restart(app: &crate::school::HostedSchool) -> Option<String> {
     match tokio::time::timeout(WRITE_TIMEOUT, app.store.heartbeat(app.now())).await {
+        Ok(Err(StoreError::Unavailable(_) | StoreError::Fenced)) => None,
+        other => describe(other),
+    }
+}
+
+fn describe(outcome: Result<Result<(), StoreError>, tokio::time::error::Elapsed>) -> Option<String> {
+    match outcome {
         Ok(Ok(())) => None,
         Ok(Err(StoreError::WriterStopped)) => Some("store: the database writer has stopped; restart the server".into()),
         Ok(Err(StoreError::Full)) => Some("store: the disk is full; nothing can be written".into()),
+        Ok(Err(StoreError::Fenced)) => {
+            Some("store: another server took this school over; it is no longer hosted here".into())
+        }
+        Ok(Err(StoreError::Unavailable(why))) => Some(format!(
+            "store: the database cannot be reached ({why}); writes are refused until it answers again"
+        )),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: the store cannot write");
             Some("store: a write failed (see the server log)".into())

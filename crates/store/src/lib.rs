@@ -35,12 +35,18 @@ pub enum StoreError {
     #[error("the disk is full")]
     Full,
     /// The writer thread has stopped (it panicked): no write can succeed until a restart.
-    /// The storage failed for a reason other than room (an I/O error): nothing was
-    /// written; trying again later may work.
-    #[error("storage unavailable: {0}")]
-    Unavailable(String),
     #[error("the database writer has stopped")]
     WriterStopped,
+    /// The school's lease was taken by another server since this one was granted it
+    /// (several servers on PostgreSQL): nothing was written, and this server must stop
+    /// hosting the school.
+    #[error("this server no longer hosts the school: another server took it over")]
+    Fenced,
+    /// The storage failed for a reason other than room: the database cannot be reached
+    /// (connection refused or lost) or an I/O error. Nothing was written; trying again
+    /// later may work.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     #[error("store failure: {0}")]
     Internal(String),
 }

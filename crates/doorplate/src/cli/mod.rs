@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod backup;
 pub mod demo;
+pub mod district;
 pub mod school;
 pub mod serve;
 pub mod systemd;

@@ -7,6 +7,7 @@ pub mod arrangements;
 pub mod auth;
 pub mod backups;
 pub mod calls;
+pub mod district;
 pub mod doorplate;
 pub mod downloads;
 pub mod events;
@@ -74,7 +75,8 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(preferences::router())
         .merge(push::router())
         .merge(calls::router())
-        .merge(backups::router());
+        .merge(backups::router())
+        .merge(district::router());
     let (router, mut doc) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
     openapi::complete(&mut doc);

@@ -394,6 +394,39 @@ impl Catalog {
         Ok(self.open_school(entry, None).await?.store)
     }
 
+    /// The district's tables on PostgreSQL (schools, servers, leases); `None` on a data
+    /// folder.
+    pub fn pg_district(&self) -> Option<&doorplate_store::postgres::district::PgDistrict> {
+        match self {
+            Catalog::Folder(_) => None,
+            Catalog::Postgres { district, .. } => Some(district),
+        }
+    }
+
+    /// Opens a school this server holds the lease of, at `epoch`: every write
+    /// transaction (its media's pieces too) checks the lease first (`on_fenced` hears when
+    /// it moved on). A data folder has no leases: its plain store and files.
+    pub async fn open_school_fenced(
+        &self,
+        entry: &Entry,
+        epoch: i64,
+        on_fenced: Arc<dyn Fn() + Send + Sync>,
+        observer: Arc<dyn doorplate_store::WriterObserver>,
+    ) -> Result<OpenSchool, CatalogError> {
+        Ok(match self {
+            Catalog::Folder(_) => self.open_school(entry, Some(observer)).await?,
+            Catalog::Postgres { district, .. } => {
+                let store = district
+                    .open_school_fenced(&entry.info.slug, epoch, on_fenced, observer)
+                    .await?;
+                OpenSchool {
+                    media: Arc::new(store.media_bytes()),
+                    store: Arc::new(store),
+                }
+            }
+        })
+    }
+
     /// Opens a school's store and the bytes of its media: on a data folder the SQLite
     /// file and the files of `media/` (which must exist), on a database the school's
     /// schema for both. `observer` hears the writer's queue and commits (the metrics),

@@ -15,8 +15,10 @@
 pub mod catalog;
 pub mod forward;
 pub mod hop;
+pub mod hosts;
 pub mod moving;
 pub mod placement;
+pub mod status;
 
 use crate::school::AppState;
 use axum::Router;

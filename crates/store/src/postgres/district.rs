@@ -1,5 +1,6 @@
 //! The district on PostgreSQL: which schools the database holds (`<ns>district.schools`)
 //! and the schema each keeps its tables in (`<ns>school_<slug>`, the slug's `-` as `_`).
+//! The leases of several servers (`servers`, `hosts`) are in [`super::leases`].
 //! `ns` is empty in production; tests give each server a namespace of its own so many
 //! districts share one throwaway database.
 
@@ -22,6 +23,9 @@ pub struct PgDistrict {
     /// For PostgreSQL's own tools (printed without its password).
     url: String,
     namespace: String,
+    /// For connections of the district's own (the lease keeper's, kept apart from the
+    /// pools so a busy school never delays a renewal).
+    pub(super) config: tokio_postgres::Config,
 }
 
 impl PgDistrict {
@@ -31,6 +35,7 @@ impl PgDistrict {
     pub async fn connect(url: &str, namespace: &str) -> Result<PgDistrict> {
         let district = Self::configure(url, namespace).await?;
         let schema = district.district_schema();
+        let leases = super::leases::tables(&schema);
         district
             .batch(&format!(
                 "CREATE SCHEMA IF NOT EXISTS \"{schema}\";
@@ -39,7 +44,8 @@ impl PgDistrict {
                      name       TEXT NOT NULL,
                      timezone   TEXT NOT NULL,
                      created_at BIGINT NOT NULL
-                 );"
+                 );
+                 {leases}"
             ))
             .await?;
         Ok(district)
@@ -70,10 +76,18 @@ impl PgDistrict {
                 "{namespace:?} is not a usable namespace: at most 16 of a-z, 0-9 and _"
             )));
         }
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Internal(format!("the database URL is not valid: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(super::CONNECT_TIMEOUT);
+        }
+        config.application_name("doorplate");
         Ok(PgDistrict {
             pools: PgPools::connect(url, SHARED_WRITERS, SHARED_READERS).await?,
             url: url.to_string(),
             namespace: namespace.to_string(),
+            config,
         })
     }
 
@@ -162,6 +176,25 @@ impl PgDistrict {
     /// The connections this process's schools share.
     pub fn pools(&self) -> &PgPools {
         &self.pools
+    }
+
+    /// Opens a school's store for the server that holds its lease at `epoch`: every
+    /// write checks the lease first (see [`super::Fence`]); `on_fenced` is called once
+    /// another server has taken the school over.
+    pub async fn open_school_fenced(
+        &self,
+        slug: &str,
+        epoch: i64,
+        on_fenced: std::sync::Arc<dyn Fn() + Send + Sync>,
+        observer: std::sync::Arc<dyn crate::WriterObserver>,
+    ) -> Result<PgStore> {
+        let fence = super::Fence {
+            table: format!("\"{}\".hosts", self.district_schema()),
+            slug: slug.to_string(),
+            epoch,
+            on_fenced,
+        };
+        PgStore::open_in_fenced(&self.pools, &self.school_schema(slug), observer, Some(fence)).await
     }
 
     /// [`PgDistrict::open_school`], its writer reporting to `observer` (the metrics).

@@ -1,7 +1,8 @@
 //! PostgreSQL's errors as the store's, in one place, so no handler reads database
 //! messages. The same meanings as the SQLite adapter's (`sqlite/errors.rs`): a broken
 //! unique rule is `Conflict(field)` by the rule's name (SQLSTATE 23505), a foreign key
-//! `BadReference` (23503), a full disk `Full` (53100), anything else `Internal`. A failed
+//! `BadReference` (23503), a full disk `Full` (53100), a database
+//! that does not answer or is shutting down `Unavailable`, anything else `Internal`. A failed
 //! CHECK is a bug of ours (the API validates first), so it is `Internal` too.
 
 use crate::StoreError;
@@ -36,10 +37,13 @@ pub(crate) fn conflict_field(constraint: &str) -> Option<&'static str> {
 /// Maps one error of the driver.
 pub(crate) fn db(e: tokio_postgres::Error) -> StoreError {
     let Some(d) = e.as_db_error() else {
-        return StoreError::Internal(e.to_string());
+        // No answer from the database at all: the connection was refused or lost.
+        return StoreError::Unavailable(e.to_string());
     };
     let code = d.code();
-    if *code == SqlState::UNIQUE_VIOLATION {
+    if *code == SqlState::ADMIN_SHUTDOWN || *code == SqlState::CRASH_SHUTDOWN || *code == SqlState::CANNOT_CONNECT_NOW {
+        StoreError::Unavailable(d.message().to_string())
+    } else if *code == SqlState::UNIQUE_VIOLATION {
         let constraint = d.constraint().unwrap_or("");
         StoreError::Conflict(conflict_field(constraint).unwrap_or_else(|| {
             tracing::warn!(constraint, "a unique rule with no field name: add it to conflict_field");

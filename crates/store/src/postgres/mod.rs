@@ -15,6 +15,7 @@ mod directory;
 pub mod district;
 mod dump;
 mod errors;
+pub mod leases;
 mod messages;
 mod migrate;
 mod push;
@@ -33,6 +34,7 @@ use futures_util::future::BoxFuture;
 use std::time::Duration;
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
+pub use writer::Fence;
 use writer::Writer;
 
 /// A connection as the adapter uses it (with its cache of prepared statements).
@@ -189,7 +191,7 @@ impl PgPools {
     }
 
     fn unreachable(&self, e: impl std::fmt::Display) -> StoreError {
-        StoreError::Internal(format!(
+        StoreError::Unavailable(format!(
             "cannot connect to the PostgreSQL database at {}: {e}",
             self.place
         ))
@@ -207,7 +209,7 @@ pub(crate) async fn read_conn(pool: &ReadPool, schema: &str) -> Result<Reader> {
     let mut c = pool
         .get()
         .await
-        .map_err(|e| StoreError::Internal(format!("no database connection: {e}")))?;
+        .map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))?;
     if c.schema.as_deref() != Some(schema) {
         c.schema = None;
         c.client
@@ -259,6 +261,18 @@ impl PgStore {
         schema: &str,
         observer: std::sync::Arc<dyn WriterObserver>,
     ) -> Result<PgStore> {
+        Self::open_in_fenced(pools, schema, observer, None).await
+    }
+
+    /// [`PgStore::open_in_observed`], every write transaction of which first checks
+    /// `fence` (the school's lease epoch, when several servers share the database): once
+    /// another server took the school over, every write fails with [`StoreError::Fenced`].
+    pub async fn open_in_fenced(
+        pools: &PgPools,
+        schema: &str,
+        observer: std::sync::Arc<dyn WriterObserver>,
+        fence: Option<Fence>,
+    ) -> Result<PgStore> {
         if !valid_schema(schema) {
             return Err(bad_schema(schema));
         }
@@ -274,7 +288,7 @@ impl PgStore {
             migrate::migrate(&conn, schema).await?;
         }
         Ok(PgStore {
-            writer: Writer::start(pools.writers.clone(), schema, observer),
+            writer: Writer::start(pools.writers.clone(), schema, observer, fence),
             readers: pools.readers.clone(),
             schema: schema.to_string(),
         })

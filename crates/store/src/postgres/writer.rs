@@ -20,6 +20,15 @@
 //! to 64 per transaction in shared memory and slows every other session's snapshots once
 //! a transaction has more, so a batch holds at most 64 jobs. At one commit per 64 jobs
 //! the flush is not the limit (a round trip per statement is).
+//!
+//! Fencing (several servers on one database): a writer opened with a [`Fence`] begins
+//! every batch with `SELECT epoch FROM district.hosts WHERE slug = $1 FOR SHARE`, sent in
+//! the same pipeline as `BEGIN`. The row lock is held until the batch commits, so a
+//! server taking the school over (its `UPDATE … SET epoch = epoch + 1`) waits for a batch
+//! in flight, and every batch after it sees the new epoch: the batch is rolled back, each
+//! caller gets [`StoreError::Fenced`] (never an acknowledgement), and the fence's
+//! `on_fenced` tells the server to drop the school. A host that was paused or cut off
+//! past its lease can therefore never write again.
 
 use super::Conn;
 use super::errors::is_disk_full;
@@ -28,8 +37,30 @@ use deadpool_postgres::Pool;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
+
+/// The lease a school's writes are fenced by: its row in the district's `hosts` table
+/// and the epoch this server was granted.
+#[derive(Clone)]
+pub struct Fence {
+    /// The lease table, schema-qualified and quoted (`"district".hosts`).
+    pub table: String,
+    pub slug: String,
+    pub epoch: i64,
+    /// Called once, from the writer, when a batch finds the epoch changed.
+    pub on_fenced: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl std::fmt::Debug for Fence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fence")
+            .field("slug", &self.slug)
+            .field("epoch", &self.epoch)
+            .finish()
+    }
+}
 
 /// Most jobs in one transaction: each has a savepoint, and PostgreSQL caches 64
 /// subtransactions per transaction (PGPROC_MAX_CACHED_SUBXIDS).
@@ -39,6 +70,10 @@ pub(crate) const MAX_BATCH: usize = 64;
 #[derive(Clone, Debug)]
 enum CommitError {
     Full,
+    /// The school's lease moved on: nothing of the batch ran.
+    Fenced,
+    /// The database did not answer.
+    Unavailable(String),
     Other(String),
 }
 
@@ -46,8 +81,21 @@ impl CommitError {
     fn of(e: &tokio_postgres::Error) -> CommitError {
         if is_disk_full(e) {
             CommitError::Full
+        } else if e.as_db_error().is_none() {
+            CommitError::Unavailable(e.to_string())
         } else {
             CommitError::Other(e.to_string())
+        }
+    }
+
+    /// What the caller of a job of the batch hears.
+    fn answer(self, ran: bool) -> StoreError {
+        match self {
+            CommitError::Full => StoreError::Full,
+            CommitError::Fenced => StoreError::Fenced,
+            CommitError::Unavailable(e) => StoreError::Unavailable(e),
+            CommitError::Other(e) if ran => StoreError::Internal(format!("commit failed: {e}")),
+            CommitError::Other(e) => StoreError::Internal(e),
         }
     }
 }
@@ -76,14 +124,12 @@ pub(crate) struct Writer {
 impl Writer {
     /// Starts the task on the current tokio runtime; it ends when the handle is dropped.
     /// `pool` may be shared with other schools' writers: each batch takes a connection
-    /// for its transaction and sets the transaction's `search_path` to `schema`.
-    pub(crate) fn start(pool: Pool, schema: &str, observer: Arc<dyn WriterObserver>) -> Writer {
+    /// for its transaction and sets the transaction's `search_path` to `schema`; with a
+    /// `fence`, each batch first checks the school's lease (see [`Fence`]).
+    pub(crate) fn start(pool: Pool, schema: &str, observer: Arc<dyn WriterObserver>, fence: Option<Fence>) -> Writer {
         let (tx, rx) = mpsc::unbounded_channel();
-        let begin = format!(
-            "BEGIN; SET LOCAL search_path TO {}; SAVEPOINT job",
-            super::quoted(schema)
-        );
-        tokio::spawn(run(pool, begin, rx, observer.clone()));
+        let path = format!("SET LOCAL search_path TO {}; SAVEPOINT job", super::quoted(schema));
+        tokio::spawn(run(pool, path, rx, observer.clone(), fence));
         Writer { tx, observer }
     }
 
@@ -112,8 +158,7 @@ impl Writer {
                 let Some(c) = c else {
                     let finish: Finish = Box::new(move |committed| {
                         let answer = match committed {
-                            Err(CommitError::Full) => Err(StoreError::Full),
-                            Err(CommitError::Other(e)) => Err(StoreError::Internal(e)),
+                            Err(e) => Err(e.answer(false)),
                             Ok(()) => Err(StoreError::Internal("no write transaction".into())),
                         };
                         let _ = tx.send(answer);
@@ -136,8 +181,7 @@ impl Writer {
                 let finish: Finish = Box::new(move |committed| {
                     let answer = match committed {
                         Ok(()) => outcome,
-                        Err(CommitError::Full) => Err(StoreError::Full),
-                        Err(CommitError::Other(e)) => Err(StoreError::Internal(format!("commit failed: {e}"))),
+                        Err(e) => Err(e.answer(true)),
                     };
                     let _ = tx.send(answer);
                 });
@@ -159,7 +203,30 @@ impl Writer {
     }
 }
 
-async fn run(pool: Pool, begin: String, mut rx: mpsc::UnboundedReceiver<Job>, observer: Arc<dyn WriterObserver>) {
+/// Begins a fenced batch: `BEGIN` and the lease check in one pipeline. `Ok(true)` when
+/// the epoch is still ours (the transaction is open, the row share-locked).
+async fn begin_fenced(c: &Conn, fence: &Fence) -> std::result::Result<bool, tokio_postgres::Error> {
+    let sql = format!("SELECT epoch FROM {} WHERE slug = $1 FOR SHARE", fence.table);
+    let check = c.prepare_cached(&sql).await?;
+    let slug: &(dyn tokio_postgres::types::ToSql + Sync) = &fence.slug;
+    let params = [slug];
+    let (began, row) = tokio::join!(c.batch_execute("BEGIN"), c.query_opt(&check, &params));
+    began?;
+    let epoch: Option<i64> = row?.map(|r| r.get(0));
+    Ok(epoch == Some(fence.epoch))
+}
+
+/// `path` sets the transaction's schema and opens the first job's savepoint.
+async fn run(
+    pool: Pool,
+    path: String,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    observer: Arc<dyn WriterObserver>,
+    fence: Option<Fence>,
+) {
+    let begin = format!("BEGIN; {path}");
+    // Once fenced, always fenced: the epoch only grows.
+    let fenced = AtomicBool::new(false);
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut finishes: Vec<Finish> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
@@ -171,8 +238,21 @@ async fn run(pool: Pool, begin: String, mut rx: mpsc::UnboundedReceiver<Job>, ob
             }
         }
         observer.queued(-(jobs.len() as i64));
+        let refuse = |jobs: &mut Vec<Job>, why: CommitError| {
+            let jobs: Vec<Job> = std::mem::take(jobs);
+            async move {
+                for job in jobs {
+                    let (_, finish) = job(None).await;
+                    finish(Err(why.clone()));
+                }
+            }
+        };
+        if fenced.load(Ordering::Relaxed) {
+            refuse(&mut jobs, CommitError::Fenced).await;
+            continue;
+        }
         // Timed from here, as the SQLite writer times from its BEGIN: the connection,
-        // the jobs' statements and the commit (the flush).
+        // the lease check, the jobs' statements and the commit (the flush).
         let began = Instant::now();
         // A connection per batch (from a pool the process's schools share): one that
         // broke is replaced.
@@ -180,24 +260,45 @@ async fn run(pool: Pool, begin: String, mut rx: mpsc::UnboundedReceiver<Job>, ob
             Ok(conn) => conn,
             Err(e) => {
                 tracing::error!(error = %e, "the writer has no database connection");
-                let why = CommitError::Other(format!("no database connection: {e}"));
-                for job in jobs.drain(..) {
-                    let (_, finish) = job(None).await;
-                    finish(Err(why.clone()));
-                }
+                refuse(
+                    &mut jobs,
+                    CommitError::Unavailable(format!("no database connection: {e}")),
+                )
+                .await;
                 continue;
             }
         };
         let c: &Conn = &conn;
-        let mut broken = false;
+        if let Some(fence) = &fence {
+            match begin_fenced(c, fence).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let _ = c.batch_execute("ROLLBACK").await;
+                    tracing::warn!(school = %fence.slug, epoch = fence.epoch, "the school's lease was taken over: its writes are refused");
+                    fenced.store(true, Ordering::Relaxed);
+                    (fence.on_fenced)();
+                    refuse(&mut jobs, CommitError::Fenced).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "could not begin a write");
+                    let _ = c.batch_execute("ROLLBACK").await;
+                    refuse(&mut jobs, CommitError::of(&e)).await;
+                    continue;
+                }
+            }
+        }
+        let mut broken: Option<CommitError> = None;
         for (i, job) in jobs.drain(..).enumerate() {
-            if broken {
+            if broken.is_some() {
                 // The transaction is lost: the job does not run, its caller hears why.
                 finishes.push(job(None).await.1);
                 continue;
             }
-            let prefix = if i == 0 {
+            let prefix = if i == 0 && fence.is_none() {
                 begin.as_str()
+            } else if i == 0 {
+                path.as_str()
             } else {
                 "RELEASE job; SAVEPOINT job"
             };
@@ -205,16 +306,19 @@ async fn run(pool: Pool, begin: String, mut rx: mpsc::UnboundedReceiver<Job>, ob
             let (began, (failed, finish)) = tokio::join!(c.batch_execute(prefix), job(Some(c)));
             if let Err(e) = began {
                 tracing::error!(error = %e, "could not begin a write");
-                broken = true;
+                broken = Some(CommitError::of(&e));
             } else if failed && let Err(e) = c.batch_execute("ROLLBACK TO SAVEPOINT job").await {
                 tracing::error!(error = %e, "could not roll back a failed write");
-                broken = true;
+                broken = Some(CommitError::of(&e));
             }
             finishes.push(finish);
         }
-        let committed = if broken {
+        let committed = if let Some(why) = broken {
             let _ = c.batch_execute("ROLLBACK").await;
-            Err(CommitError::Other("the write transaction was lost".into()))
+            Err(match why {
+                CommitError::Other(_) => CommitError::Other("the write transaction was lost".into()),
+                other => other,
+            })
         } else {
             match c.batch_execute("COMMIT").await {
                 Ok(()) => Ok(()),
