@@ -543,17 +543,7 @@ async fn postgres_deployment(dir: &Path) -> doorplate_server::district::catalog:
         .await
         .unwrap();
     let store = catalog.open_store(&catalog.get(None).await.unwrap()).await.unwrap();
-    store
-        .create_user(doorplate_store::NewUser {
-            role: Some(doorplate_domain::Role::Admin),
-            display_name: "Admin".into(),
-            username: Some("admin".into()),
-            password_hash: Some(doorplate_server::crypto::hash_password(ADMIN_PASSWORD)),
-            card_hash: None,
-            now: doorplate_server::school::now_micros(),
-        })
-        .await
-        .unwrap();
+    create_admin_in(&*store).await;
     db
 }
 

@@ -95,17 +95,7 @@ async fn add_school_to(dir: &std::path::Path, slug: &str) {
         .await
         .unwrap();
     let store = catalog.open_store(&entry).await.unwrap();
-    store
-        .create_user(doorplate_store::NewUser {
-            role: Some(doorplate_domain::Role::Admin),
-            display_name: "Admin".into(),
-            username: Some("admin".into()),
-            password_hash: Some(doorplate_server::crypto::hash_password(ADMIN_PASSWORD)),
-            card_hash: None,
-            now: doorplate_server::school::now_micros(),
-        })
-        .await
-        .unwrap();
+    create_admin_in(&*store).await;
 }
 
 /// `alpha` (its own school only) and `bravo` (which also hosts `south`), one key file;

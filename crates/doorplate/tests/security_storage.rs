@@ -22,37 +22,6 @@ fn png(size: usize) -> Vec<u8> {
     v
 }
 
-async fn upload(api: &Api, token: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
-    let res = api
-        .http
-        .post(format!("{}/api/v1/media", api.base))
-        .bearer_auth(token)
-        .header("content-type", "image/png")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    let retry_after = res.headers().get("retry-after").cloned();
-    let mut body: Value = serde_json::from_str(&res.text().await.unwrap()).unwrap_or(Value::Null);
-    if let Some(r) = retry_after {
-        body["retry_after"] = json!(r.to_str().unwrap());
-    }
-    (status, body)
-}
-
-async fn download(api: &Api, token: &str, id: &str) -> (StatusCode, Vec<u8>) {
-    let res = api
-        .http
-        .get(format!("{}/api/v1/media/{id}", api.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    (status, res.bytes().await.unwrap().to_vec())
-}
-
 /// The names in the media folder, sorted.
 fn media_files(data: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(data.join("media"))
@@ -120,7 +89,7 @@ async fn an_upload_the_disk_cannot_hold_is_507_with_no_file_and_no_row() {
     // One byte past the limit: only the last write fails, the one the old code lost.
     // Then twice the limit: a write in the middle fails.
     for size in [LIMIT as usize + 1, 2 * LIMIT as usize] {
-        let (st, v) = upload(&api, &s.gwen_token, png(size)).await;
+        let (st, v) = upload_bytes(&api, &s.gwen_token, png(size)).await;
         assert_eq!(
             (st, error_code(&v).as_str()),
             (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage"),
@@ -130,11 +99,11 @@ async fn an_upload_the_disk_cannot_hold_is_507_with_no_file_and_no_row() {
     }
 
     let good = png(100_000);
-    let (st, v) = upload(&api, &s.gwen_token, good.clone()).await;
+    let (st, v) = upload_bytes(&api, &s.gwen_token, good.clone()).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     assert_eq!(v["size"], 100_000);
     let id = v["media_id"].as_str().unwrap().to_string();
-    let (st, bytes) = download(&api, &s.gwen_token, &id).await;
+    let (st, bytes) = download_media(&api, &s.gwen_token, &id).await;
     assert_eq!(st, StatusCode::OK);
     assert!(
         bytes == good,
@@ -175,7 +144,7 @@ async fn below_the_free_space_floor_readyz_is_503_and_uploads_507() {
     );
     assert!(!problems.contains("store:"), "the store itself is fine: {v}");
 
-    let (st, v) = upload(&s.api, &s.gwen_token, png(1000)).await;
+    let (st, v) = upload_bytes(&s.api, &s.gwen_token, png(1000)).await;
     assert_eq!(
         (st, error_code(&v).as_str()),
         (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage")
@@ -234,7 +203,7 @@ async fn the_data_folder_and_everything_in_it_are_private() {
 
     let server = TestServer::start_in(dir).await;
     let s = School::new(&server).await;
-    let (st, v) = upload(&s.api, &s.gwen_token, png(1_000)).await;
+    let (st, v) = upload_bytes(&s.api, &s.gwen_token, png(1_000)).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
 
     let data = &server.dir.0;

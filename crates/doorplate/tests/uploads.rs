@@ -20,37 +20,6 @@ fn png(size: usize) -> Vec<u8> {
     v
 }
 
-async fn upload(api: &Api, token: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
-    let res = api
-        .http
-        .post(format!("{}/api/v1/media", api.base))
-        .bearer_auth(token)
-        .header("content-type", "image/png")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    let retry_after = res.headers().get("retry-after").cloned();
-    let mut body: Value = serde_json::from_str(&res.text().await.unwrap()).unwrap_or(Value::Null);
-    if let Some(r) = retry_after {
-        body["retry_after"] = json!(r.to_str().unwrap());
-    }
-    (status, body)
-}
-
-async fn download(api: &Api, token: &str, id: &str) -> (StatusCode, Vec<u8>) {
-    let res = api
-        .http
-        .get(format!("{}/api/v1/media/{id}", api.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    (status, res.bytes().await.unwrap().to_vec())
-}
-
 /// The stored uploads once a refused upload's clean-up has run (on PostgreSQL it
 /// removes its pieces in a task of its own, right after the answer).
 async fn settled_uploads(dir: &std::path::Path, expected: usize) -> Vec<String> {
@@ -81,7 +50,7 @@ async fn a_refused_upload_leaves_no_bytes_however_far_it_got() {
         )
         .await;
     assert!(st.is_success(), "{v}");
-    let (st, v) = upload(&s.api, &s.gwen_token, png(2_000_000)).await;
+    let (st, v) = upload_bytes(&s.api, &s.gwen_token, png(2_000_000)).await;
     assert_eq!(
         (st, error_code(&v).as_str()),
         (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
@@ -90,9 +59,9 @@ async fn a_refused_upload_leaves_no_bytes_however_far_it_got() {
     assert_eq!(settled_uploads(&server.dir.0, 0).await, Vec::<String>::new());
 
     let good = png(650_000);
-    let (st, v) = upload(&s.api, &s.gwen_token, good.clone()).await;
+    let (st, v) = upload_bytes(&s.api, &s.gwen_token, good.clone()).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
-    let (st, bytes) = download(&s.api, &s.gwen_token, v["media_id"].as_str().unwrap()).await;
+    let (st, bytes) = download_media(&s.api, &s.gwen_token, v["media_id"].as_str().unwrap()).await;
     assert_eq!(st, StatusCode::OK);
     assert!(
         bytes == good,
@@ -109,7 +78,7 @@ async fn a_refused_upload_leaves_no_bytes_however_far_it_got() {
 async fn a_damaged_upload_is_404_not_a_dropped_connection() {
     let server = TestServer::start().await;
     let s = School::new(&server).await;
-    let (st, v) = upload(&s.api, &s.gwen_token, png(300_000)).await;
+    let (st, v) = upload_bytes(&s.api, &s.gwen_token, png(300_000)).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let name = stored_uploads(&server.dir.0).await.pop().unwrap();
     // Cut short behind the server's back: its first 1000 bytes only.
@@ -118,7 +87,7 @@ async fn a_damaged_upload_is_404_not_a_dropped_connection() {
     doorplate_store::media_bytes::write_all(media.as_ref(), &name, &png(1000), 0)
         .await
         .unwrap();
-    let (st, body) = download(&s.api, &s.gwen_token, v["media_id"].as_str().unwrap()).await;
+    let (st, body) = download_media(&s.api, &s.gwen_token, v["media_id"].as_str().unwrap()).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(error_code(&body), "not_found");

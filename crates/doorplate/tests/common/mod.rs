@@ -163,6 +163,11 @@ pub async fn add_school(dir: &std::path::Path, slug: &str) {
         .await
         .unwrap();
     let store = doorplate_store::sqlite::SqliteStore::open(&catalog.dir_of(&entry).join("doorplate.db")).unwrap();
+    create_admin_in(&store).await;
+}
+
+/// Makes the admin `admin` (password [`ADMIN_PASSWORD`]) in a school's store.
+pub async fn create_admin_in(store: &dyn doorplate_store::Store) {
     store
         .create_user(NewUser {
             role: Some(doorplate_domain::Role::Admin),
@@ -174,6 +179,40 @@ pub async fn add_school(dir: &std::path::Path, slug: &str) {
         })
         .await
         .unwrap();
+}
+
+/// Uploads `bytes` as a PNG: the status and the JSON answer (with `retry_after` when the
+/// answer carries `Retry-After`).
+pub async fn upload_bytes(api: &Api, token: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+    let res = api
+        .http
+        .post(format!("{}/api/v1/media", api.base))
+        .bearer_auth(token)
+        .header("content-type", "image/png")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let retry_after = res.headers().get("retry-after").cloned();
+    let mut body: Value = serde_json::from_str(&res.text().await.unwrap()).unwrap_or(Value::Null);
+    if let Some(r) = retry_after {
+        body["retry_after"] = json!(r.to_str().unwrap());
+    }
+    (status, body)
+}
+
+/// Downloads an upload whole: the status and the bytes.
+pub async fn download_media(api: &Api, token: &str, id: &str) -> (StatusCode, Vec<u8>) {
+    let res = api
+        .http
+        .get(format!("{}/api/v1/media/{id}", api.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.bytes().await.unwrap().to_vec())
 }
 
 /// Creates the first admin with the real binary (`doorplate admin create`), in the store
