@@ -7,8 +7,9 @@
 //! refused; a database that stops answering makes the server refuse writes (503) and
 //! say why in /readyz, and it recovers by itself.
 //!
-//! Until requests are forwarded between servers, the tests address each school's
-//! current host directly, found in the lease table.
+//! Any server answers for any school: a request for a school hosted elsewhere is
+//! forwarded to its host, which the answer names (`Doorplate-Served-By`). The failover
+//! tests address each school's current host directly, found in the lease table.
 
 mod common;
 
@@ -439,6 +440,62 @@ async fn schools_spread_evenly_and_the_host_of_a_busy_school_is_replaced_within_
         all_held(v) && counts(v).len() == 2 && counts(v).values().all(|n| *n == 3)
     })
     .await;
+}
+
+/// Any server answers for any school of the district: the leases fill each server's
+/// placement, a request for a school hosted elsewhere is forwarded to its host, and the
+/// answer names that host; a write through a server that does not host the school is
+/// stored at the host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_server_answers_for_every_school_through_its_host() {
+    let mut d = District::new(&["main", "north", "south"]).await;
+    for name in ["alpha", "beta", "gamma"] {
+        d.start(name);
+    }
+    d.wait_for(40, "one school per server", |v| {
+        all_held(v) && counts(v).len() == 3 && counts(v).values().all(|n| *n == 1)
+    })
+    .await;
+    for slug in ["main", "north", "south"] {
+        let (host, _) = d.host_of(slug).await.unwrap();
+        d.api_of(slug).await;
+        for s in &d.servers {
+            // A server learns where the others' schools are at its keeper's next pass.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let r = reqwest::get(format!("{}/s/{slug}/api/v1/school", s.base)).await.unwrap();
+                let status = r.status();
+                let by = r
+                    .headers()
+                    .get("doorplate-served-by")
+                    .map(|v| v.to_str().unwrap().to_string());
+                let body: Value = r.json().await.unwrap_or(Value::Null);
+                if status == StatusCode::OK && by.as_deref() == Some(host.as_str()) {
+                    assert_eq!(body["slug"], slug, "{body}");
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{} does not answer for {slug} through {host}: {status} {by:?} {body}\n{}",
+                    s.name,
+                    d.logs()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        // A write through every server that does not host the school reaches its host.
+        for s in d.servers.iter().filter(|s| s.name != host) {
+            let api = api_at(&format!("{}/s/{slug}", s.base));
+            let admin = api.login("admin", ADMIN_PASSWORD).await;
+            let room = format!("Room of {} via {}", slug, s.name);
+            api.ok("/api/v1/rooms", &admin, json!({"name": room, "kind": "classroom"}))
+                .await;
+            let at_host = api_at(&format!("{}/s/{slug}", d.server(&host).base));
+            let (st, rooms) = at_host.get("/api/v1/rooms", &admin).await;
+            assert_eq!(st, StatusCode::OK, "{rooms}");
+            assert!(rooms.to_string().contains(&room), "{rooms}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
