@@ -463,7 +463,9 @@ async fn every_server_answers_for_every_school_through_its_host() {
             // A server learns where the others' schools are at its keeper's next pass.
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
-                let r = reqwest::get(format!("{}/s/{slug}/api/v1/school", s.base)).await.unwrap();
+                let r = reqwest::get(format!("{}/s/{slug}/api/v1/school", s.base))
+                    .await
+                    .unwrap();
                 let status = r.status();
                 let by = r
                     .headers()

@@ -121,9 +121,9 @@ async fn one_user_cannot_pile_up_unsent_uploads_or_upload_without_pause() {
         .await;
     assert!(st.is_success(), "{v}");
 
-    let (st, first) = upload(api, &s.gwen_token, png(60_000)).await;
+    let (st, first) = upload_bytes(api, &s.gwen_token, png(60_000)).await;
     assert_eq!(st, StatusCode::CREATED, "{first}");
-    let (st, v) = upload(api, &s.gwen_token, png(60_000)).await;
+    let (st, v) = upload_bytes(api, &s.gwen_token, png(60_000)).await;
     assert_eq!(
         (st, error_code(&v).as_str()),
         (StatusCode::PAYLOAD_TOO_LARGE, "upload_quota"),
@@ -145,13 +145,13 @@ async fn one_user_cannot_pile_up_unsent_uploads_or_upload_without_pause() {
         )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{m}");
-    let (st, v) = upload(api, &s.gwen_token, png(60_000)).await;
+    let (st, v) = upload_bytes(api, &s.gwen_token, png(60_000)).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
-    let (st, v) = upload(api, &s.gwen_token, png(2_000)).await;
+    let (st, v) = upload_bytes(api, &s.gwen_token, png(2_000)).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
 
     // That was the fourth upload this minute.
-    let (st, v) = upload(api, &s.gwen_token, png(2_000)).await;
+    let (st, v) = upload_bytes(api, &s.gwen_token, png(2_000)).await;
     assert_eq!(
         (st, error_code(&v).as_str()),
         (StatusCode::TOO_MANY_REQUESTS, "upload_rate"),
@@ -160,7 +160,7 @@ async fn one_user_cannot_pile_up_unsent_uploads_or_upload_without_pause() {
     let retry: u64 = v["retry_after"].as_str().expect("Retry-After").parse().unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     // Another guardian is not affected.
-    let (st, v) = upload(api, &s.hal_token, png(2_000)).await;
+    let (st, v) = upload_bytes(api, &s.hal_token, png(2_000)).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
 }
 
@@ -197,8 +197,8 @@ async fn uploads_no_message_took_within_an_hour_are_removed() {
     .await;
     let api = &s.api;
 
-    let (_, orphan) = upload(api, &s.gwen_token, png(5_000)).await;
-    let (_, sent) = upload(api, &s.gwen_token, png(6_000)).await;
+    let (_, orphan) = upload_bytes(api, &s.gwen_token, png(5_000)).await;
+    let (_, sent) = upload_bytes(api, &s.gwen_token, png(6_000)).await;
     let conv = s.conversation(&s.gwen_token, &s.ann).await;
     let (st, m) = api
         .post(
@@ -215,8 +215,8 @@ async fn uploads_no_message_took_within_an_hour_are_removed() {
     let later = now + doorplate_server::uploads::UNATTACHED_TTL + 1_000_000;
     assert_eq!(app.sweep_unattached(later).await, 1);
     assert_eq!(stored_uploads(&dir.0).await.len(), 1, "the orphan's bytes are gone");
-    let (st, _) = download(api, &s.gwen_token, orphan["media_id"].as_str().unwrap()).await;
+    let (st, _) = download_media(api, &s.gwen_token, orphan["media_id"].as_str().unwrap()).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    let (st, bytes) = download(api, &s.gwen_token, sent["media_id"].as_str().unwrap()).await;
+    let (st, bytes) = download_media(api, &s.gwen_token, sent["media_id"].as_str().unwrap()).await;
     assert_eq!((st, bytes.len()), (StatusCode::OK, 6_000));
 }

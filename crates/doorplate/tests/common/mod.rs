@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use doorplate_domain::Role;
-use doorplate_store::{DirectoryStore, NewUser};
+use doorplate_store::NewUser;
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
