@@ -25,7 +25,7 @@ pub struct PgDistrict {
     namespace: String,
     /// For connections of the district's own (the lease keeper's, kept apart from the
     /// pools so a busy school never delays a renewal).
-    pub(super) config: tokio_postgres::Config,
+    config: tokio_postgres::Config,
 }
 
 impl PgDistrict {
@@ -89,6 +89,11 @@ impl PgDistrict {
             namespace: namespace.to_string(),
             config,
         })
+    }
+
+    /// The lease tables, through a connection of their own.
+    pub fn leases(&self) -> super::leases::Leases {
+        super::leases::Leases::new(self.config.clone(), self.district_schema())
     }
 
     /// The schema that lists the schools.

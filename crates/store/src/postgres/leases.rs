@@ -12,7 +12,6 @@
 //! row `FOR SHARE`: see [`super::Fence`]). The policy — how many schools to take, which
 //! to give up — is the server's (`district/hosts.rs`); this file is the SQL.
 
-use super::district::PgDistrict;
 use super::internal;
 use crate::{Result, StoreError};
 use tokio_postgres::NoTls;
@@ -105,12 +104,13 @@ pub struct Leases {
     client: Option<tokio_postgres::Client>,
 }
 
-impl PgDistrict {
-    /// The lease tables, through a connection of their own.
-    pub fn leases(&self) -> Leases {
+impl Leases {
+    /// The lease tables in the district's `schema`, through a connection of their own
+    /// (made on first use from `config`).
+    pub(super) fn new(config: tokio_postgres::Config, schema: String) -> Leases {
         Leases {
-            config: self.config.clone(),
-            schema: self.district_schema(),
+            config,
+            schema,
             client: None,
         }
     }
