@@ -112,12 +112,21 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 /// badge, `dpt_` event ticket) and 32 random bytes in URL-safe hex.
 pub fn new_token(prefix: &str) -> String {
     let bytes: [u8; 24] = random_bytes();
-    let mut s = String::with_capacity(prefix.len() + 48);
-    s.push_str(prefix);
+    format!("{prefix}{}", hex(&bytes))
+}
+
+/// Bytes as lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         s.push_str(&format!("{b:02x}"));
     }
     s
+}
+
+/// Equal, in time that does not depend on where they differ (MACs, check values).
+pub fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A pairing code a person types on a kiosk: 8 digits.

@@ -109,13 +109,7 @@ fn asset(path: &str, req: &HeaderMap) -> Response {
 
 /// A strong ETag from a file's SHA-256 (its first 128 bits, in hex).
 fn etag_of(sha256: &[u8; 32]) -> String {
-    let mut tag = String::with_capacity(34);
-    tag.push('"');
-    for b in &sha256[..16] {
-        tag.push_str(&format!("{b:02x}"));
-    }
-    tag.push('"');
-    tag
+    format!("\"{}\"", crate::crypto::hex(&sha256[..16]))
 }
 
 /// Whether an `If-None-Match` names this ETag (or `*`). The comparison is weak, as RFC
@@ -164,7 +158,7 @@ pub fn kiosk_build() -> String {
                     h.update(f.metadata.sha256_hash());
                 }
             }
-            h.finalize()[..6].iter().map(|b| format!("{b:02x}")).collect()
+            crate::crypto::hex(&h.finalize()[..6])
         })
         .clone()
 }

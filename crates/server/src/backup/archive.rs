@@ -71,10 +71,6 @@ pub struct ManifestFile {
     pub blake2b: String,
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Counts and digests every byte that passes.
 struct Hashing<T> {
     inner: T,
@@ -144,7 +140,7 @@ impl<W: Write> Writer<W> {
         self.files.push(ManifestFile {
             path: path.to_string(),
             size,
-            blake2b: hex(&digest.finalize()),
+            blake2b: crate::crypto::hex(&digest.finalize()),
         });
         Ok(())
     }
@@ -244,7 +240,7 @@ pub fn read<R: Read>(
                 seen.push(ManifestFile {
                     path,
                     size,
-                    blake2b: hex(&body.hash.finalize()),
+                    blake2b: crate::crypto::hex(&body.hash.finalize()),
                 });
             }
             MANIFEST => {

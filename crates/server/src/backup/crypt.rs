@@ -257,7 +257,7 @@ pub fn open<R: Read>(mut input: R, passphrase: Option<&str>) -> Result<Source<R>
                 return Err(BackupError::PassphraseNeeded);
             };
             let (key, check) = derive(passphrase, s.m_cost, s.t_cost, s.p_cost, &s.salt)?;
-            if !same(&check, &s.check) {
+            if !crate::crypto::same(&check, &s.check) {
                 return Err(BackupError::WrongPassphrase);
             }
             Ok(Source::Sealed(Box::new(OpenReader {
@@ -274,11 +274,6 @@ pub fn open<R: Read>(mut input: R, passphrase: Option<&str>) -> Result<Source<R>
         }
         other => Err(BackupError::Damaged(format!("unknown archive mode {other}"))),
     }
-}
-
-/// Compares without stopping at the first difference.
-fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn read_exact_or_damaged<R: Read>(r: &mut R, buf: &mut [u8], what: &str) -> Result<(), BackupError> {

@@ -86,7 +86,7 @@ impl HopKey {
         let school = school?;
         crate::district::check_slug(school).ok()?;
         let expected = self.mac(client, ts, school, method, path);
-        if !same(expected.as_bytes(), mac?.as_bytes()) {
+        if !crate::crypto::same(expected.as_bytes(), mac?.as_bytes()) {
             return None;
         }
         let hop = Forwarded {
@@ -102,8 +102,7 @@ impl HopKey {
 
     fn mac(&self, client: IpAddr, ts: i64, school: &str, method: &Method, path: &str) -> String {
         let message = format!("{client}\n{ts}\n{school}\n{method}\n{path}");
-        let digest = self.0.hash("forwarding-hop", &message);
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        crate::crypto::hex(&self.0.hash("forwarding-hop", &message))
     }
 }
 
@@ -119,11 +118,6 @@ pub fn take(key: Option<&HopKey>, headers: &mut HeaderMap, method: &Method, path
         (Some(key), [one]) => key.verify(one, method, path, now),
         _ => None,
     }
-}
-
-/// Equal, in time that does not depend on where they differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

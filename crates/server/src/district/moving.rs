@@ -119,7 +119,7 @@ pub async fn export(catalog: &Catalog, master: &Secrets, slug: &str, out: &Path)
         slug: entry.info.slug.clone(),
         name: entry.info.name.clone(),
         timezone: entry.info.timezone.clone(),
-        key: archive::hex(key.bytes()),
+        key: crate::crypto::hex(key.bytes()),
     };
     let file = private_file(out).map_err(|e| match e.kind() {
         std::io::ErrorKind::AlreadyExists => MoveError::Exists(out.to_path_buf()),
