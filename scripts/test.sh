@@ -9,9 +9,11 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need_apt+=(fonts-noto-cjk)
-# The service unit is checked with systemd-analyze (tests/systemd.rs, package-test.sh).
+# The service unit is checked with systemd-analyze (tests/systemd.rs).
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
-# The package test signs in to the installed server over HTTP.
+# The package test installs the package on a throwaway minimal Debian root that
+# mmdebstrap makes (once, then cached) and signs in to the installed server over HTTP.
+command -v mmdebstrap >/dev/null 2>&1 || need_apt+=(mmdebstrap)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 # The calls browser test starts a throwaway TURN relay on loopback.
 command -v turnserver >/dev/null 2>&1 || need_apt+=(coturn)
@@ -71,5 +73,5 @@ bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/doorplate"
 [ -x "$bin" ] || { echo "no server binary at $bin" >&2; exit 1; }
 DOORPLATE_BIN="$bin" node --test --test-concurrency=1 e2e/
 
-echo "== the Debian package (release build): its files, scripts and unit"
+echo "== the Debian package (release build), installed, upgraded, removed and purged on a throwaway Debian root"
 scripts/package-test.sh
