@@ -18,7 +18,8 @@ export const BIN = process.env.DOORPLATE_BIN || path.join(REPO, 'target', 'debug
 const START_TIMEOUT_MS = Number(process.env.DOORPLATE_START_TIMEOUT_MS || 60_000);
 const LISTEN_LINE = /doorplate listening on (http:\/\/127\.0\.0\.1:(\d+))/;
 
-function run(args, { input } = {}) {
+/** Runs `doorplate ARGS…` (a CLI command) and resolves with its output; rejects on failure. */
+export function run(args, { input } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(BIN, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' } });
     let out = '';
@@ -31,7 +32,7 @@ function run(args, { input } = {}) {
 }
 
 /** Spawns `doorplate serve` and resolves with the child and its URL once it listens. */
-function serve(dataDir, listen, extra = []) {
+export function serve(dataDir, listen, extra = []) {
   return new Promise((resolve, reject) => {
     const child = spawn(BIN, ['serve', '--data', dataDir, '--listen', listen, ...extra], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -64,7 +65,8 @@ function serve(dataDir, listen, extra = []) {
   });
 }
 
-function waitExit(child, ms) {
+/** Resolves true once the child has exited, or false after `ms`. */
+export function waitExit(child, ms) {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(false), ms);

@@ -21,7 +21,7 @@ const urlLang = new URLSearchParams(location.search).get('lang');
 // follow-up), and dialog errors read as the console's error sentences.
 configureUi({ toasts: { max: 2, ms: 3200, errorMs: 6000, icons: { error: 'alert', default: 'check' } }, errorText });
 
-/** The navigation, in the order of DESIGN.md; `admin` marks admin-only views. */
+/** The navigation, in the order of DESIGN.md (then the district's servers); `admin` marks admin-only views. */
 const NAV = [
   { id: 'people', icon: 'people' },
   { id: 'classes', icon: 'school' },
@@ -34,6 +34,8 @@ const NAV = [
   { id: 'audit', icon: 'audit', admin: true },
   { id: 'settings', icon: 'settings', admin: true },
   { id: 'import', icon: 'import', admin: true },
+  // The district's servers and leases: GET /api/v1/district answers admins only.
+  { id: 'district', icon: 'server', admin: true },
 ];
 
 const root = document.getElementById('app');

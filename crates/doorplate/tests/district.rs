@@ -291,6 +291,14 @@ async fn schools_spread_evenly_and_the_host_of_a_busy_school_is_replaced_within_
     let (st, v) = api.get("/api/v1/district", &s.admin).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["schools"].as_array().unwrap().len(), 6, "{v}");
+    assert!(
+        v["schools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["slug"] == "busy" && l["name"] == "busy school" && l["host"] == first_host.as_str()),
+        "each school's name and host: {v}"
+    );
     let (st, v) = api.get("/api/v1/district", &s.teacher_token).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
 

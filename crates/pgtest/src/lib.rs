@@ -9,7 +9,9 @@
 //! starts it under a file lock, the others (and later runs) find it running and reuse
 //! it. Run as root, the cluster belongs to the `postgres` user (PostgreSQL refuses to
 //! run as root). Stop it with `scripts/pg-throwaway.sh stop`, or
-//! `pg_ctl -D $TMPDIR/doorplate-pgtest-<uid>/data stop`.
+//! `pg_ctl -D $TMPDIR/doorplate-pgtest-<uid>/data stop`. The browser tests start (or find)
+//! the same cluster with `scripts/pg-throwaway.sh start`, which takes the same lock file:
+//! keep the two in step.
 //!
 //! Each test takes a schema of its own ([`fresh_schema_name`], [`TestSchema`]), so tests
 //! run side by side in one database.

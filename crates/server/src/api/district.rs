@@ -20,11 +20,16 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// GET /api/v1/district — the servers of the district (name, URL, state, when last
-/// seen, which schools each hosts) and every school's lease (host, epoch, how long held,
-/// when it runs out); admins only, read-only. 404 on a deployment that keeps its schools
-/// in a data folder (one server hosts them all).
+/// seen, which schools each hosts) and every school's lease (name, host, epoch, how long
+/// held, when it runs out); admins only, read-only. The console's district page asks it
+/// every few seconds. 404 on a deployment that keeps its schools in a data folder (one
+/// server hosts them all).
 #[utoipa::path(get, path = "/district", tag = "settings",
-    responses((status = 200, body = DistrictStatus), (status = 403), (status = 404)))]
+    responses(
+        (status = 200, body = DistrictStatus,
+            description = "The servers sharing the district's PostgreSQL database and every school's lease, at one moment of the database's clock"),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "This deployment keeps its schools in a data folder: one server hosts them all, and there are no leases")))]
 async fn district_status(
     AdminAuth(_): AdminAuth,
     tables: Option<Extension<DistrictTables>>,
@@ -34,6 +39,6 @@ async fn district_status(
             "this deployment keeps its schools in a data folder: one server hosts them all".into(),
         ));
     };
-    let view = district.leases().read().await?;
+    let view = district.read_leases().await?;
     Ok(axum::Json(DistrictStatus::from_view(&view, lease_micros())))
 }

@@ -34,6 +34,8 @@ pub struct ServerStatus {
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct SchoolLease {
     pub slug: String,
+    /// The school's name, as people know it.
+    pub name: String,
     /// The server that holds it; `null` while no server does (it is moving).
     pub host: Option<String>,
     /// Grows by one every time the school changes hands.
@@ -55,6 +57,7 @@ impl DistrictStatus {
             .iter()
             .map(|l| SchoolLease {
                 slug: l.slug.clone(),
+                name: l.name.clone(),
                 host: holder(l),
                 epoch: l.epoch,
                 held_for_ms: (view.now - l.taken_at) / 1000,

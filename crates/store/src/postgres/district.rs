@@ -96,6 +96,17 @@ impl PgDistrict {
         super::leases::Leases::new(self.config.clone(), self.district_schema())
     }
 
+    /// The district now, changing nothing: what `GET /api/v1/district` answers (the
+    /// console's district page asks every few seconds). Read through one of the shared
+    /// connections, like the list of schools: a connection of its own per read would
+    /// cost PostgreSQL a new backend each time.
+    pub async fn read_leases(&self) -> Result<super::leases::DistrictView> {
+        let client = self.client().await?;
+        super::leases::read_view(&client, &self.district_schema())
+            .await
+            .map_err(super::leases::unreachable)
+    }
+
     /// The schema that lists the schools.
     pub fn district_schema(&self) -> String {
         format!("{}district", self.namespace)

@@ -59,6 +59,8 @@ pub struct ServerRow {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct LeaseRow {
     pub slug: String,
+    /// The school's name, as people know it (from the district's list of schools).
+    pub name: String,
     /// The holder's name; `None` when the school is free.
     pub host: Option<String>,
     pub instance: Option<String>,
@@ -117,12 +119,44 @@ impl Leases {
 }
 
 /// A failure reaching the database (not an error of ours).
-fn unreachable(e: tokio_postgres::Error) -> StoreError {
+pub(super) fn unreachable(e: tokio_postgres::Error) -> StoreError {
     if e.as_db_error().is_none() {
         StoreError::Unavailable(e.to_string())
     } else {
         internal(e)
     }
+}
+
+/// The district at the database's clock now — every server, and every school with its
+/// lease (free schools too) — through `client`, from the tables in `schema`.
+pub(super) async fn read_view(
+    client: &tokio_postgres::Client,
+    schema: &str,
+) -> std::result::Result<DistrictView, tokio_postgres::Error> {
+    let now: i64 = client.query_one(&format!("SELECT {NOW}"), &[]).await?.get(0);
+    let servers = format!(
+        "SELECT name, url, instance, started_at, last_seen, state FROM \"{schema}\".servers ORDER BY name COLLATE \"C\""
+    );
+    let servers = client.query(&servers, &[]).await?.iter().map(server_row).collect();
+    let leases = format!(
+        "SELECT s.slug, s.name, h.host, h.instance, COALESCE(h.epoch, 0), COALESCE(h.expires_at, 0), COALESCE(h.taken_at, 0)
+         FROM \"{schema}\".schools s LEFT JOIN \"{schema}\".hosts h ON h.slug = s.slug ORDER BY s.slug COLLATE \"C\""
+    );
+    let leases = client
+        .query(&leases, &[])
+        .await?
+        .iter()
+        .map(|r| LeaseRow {
+            slug: r.get(0),
+            name: r.get(1),
+            host: r.get(2),
+            instance: r.get(3),
+            epoch: r.get(4),
+            expires_at: r.get(5),
+            taken_at: r.get(6),
+        })
+        .collect();
+    Ok(DistrictView { now, servers, leases })
 }
 
 impl Leases {
@@ -222,32 +256,14 @@ impl Leases {
 
     /// The district now, changing nothing (for `district status`).
     pub async fn read(&mut self) -> Result<DistrictView> {
-        let now: i64 = self.query(&format!("SELECT {NOW}"), &[]).await?[0].get(0);
-        let servers = format!(
-            "SELECT name, url, instance, started_at, last_seen, state FROM {} ORDER BY name COLLATE \"C\"",
-            self.t("servers")
-        );
-        let servers = self.query(&servers, &[]).await?.iter().map(server_row).collect();
-        let leases = format!(
-            "SELECT s.slug, h.host, h.instance, COALESCE(h.epoch, 0), COALESCE(h.expires_at, 0), COALESCE(h.taken_at, 0)
-             FROM {} s LEFT JOIN {} h ON h.slug = s.slug ORDER BY s.slug COLLATE \"C\"",
-            self.t("schools"),
-            self.t("hosts")
-        );
-        let leases = self
-            .query(&leases, &[])
-            .await?
-            .iter()
-            .map(|r| LeaseRow {
-                slug: r.get(0),
-                host: r.get(1),
-                instance: r.get(2),
-                epoch: r.get(3),
-                expires_at: r.get(4),
-                taken_at: r.get(5),
-            })
-            .collect();
-        Ok(DistrictView { now, servers, leases })
+        let schema = self.schema.clone();
+        let result = read_view(self.client().await?, &schema).await;
+        if let Err(e) = &result
+            && e.as_db_error().is_none()
+        {
+            self.client = None;
+        }
+        result.map_err(unreachable)
     }
 
     /// Takes a school whose lease is free or expired: `epoch + 1`, held for `ttl` µs.
