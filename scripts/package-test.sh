@@ -1,6 +1,7 @@
 #!/bin/sh
-# Builds the Debian package (release) and installs it for real, as an operator does on a
-# fresh Debian 12 machine, without changing the machine the test runs on:
+# Builds the Debian package (release, or `--dev`: see below) and installs it for real, as
+# an operator does on a fresh Debian 12 machine, without changing the machine the test
+# runs on:
 #  - the package's files and control data (dpkg-deb -c, -I);
 #  - a throwaway Debian machine: a minimal Debian root (`mmdebstrap --variant=minbase`
 #    plus the package's dependencies — adduser, systemd, procps — and sudo), made once
@@ -27,7 +28,14 @@
 # and curl (scripts/test.sh installs them). The Debian root is kept in
 # $DOORPLATE_PACKAGE_CACHE (default ~/.cache/doorplate-package-test; delete it to make a
 # new one); making it takes a few minutes and about 250 MB.
-# Usage: scripts/package-test.sh [--no-build]   (prints the .deb's path last)
+# Usage: scripts/package-test.sh [--dev] [--no-build]   (prints the .deb's path last)
+#   --dev       package the debug build (target/debug/doorplate) instead of a release
+#               build: the same package — files, maintainer scripts, unit, conffile — around
+#               the binary the other tests ran. scripts/test.sh uses it, so that a test run
+#               does not compile the whole server a second time (a cold release build is
+#               about half an hour on two cores). cargo-deb warns that it is meant for
+#               release profiles; what this test checks is the packaging, not the code.
+#   --no-build  package what is already built
 set -eu
 cd "$(dirname "$0")/.."
 CARGO="${CARGO:-cargo}"
@@ -36,9 +44,19 @@ started=$(date +%s)
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-if [ "${1:-}" != "--no-build" ]; then
-    # Stripped: the release profile keeps line tables, a hundred MB the package need not carry.
-    $CARGO deb -p doorplate --strip
+profile=release build=yes
+for arg in "$@"; do
+    case "$arg" in
+        --dev) profile=dev ;;
+        --no-build) build=no ;;
+        *) fail "unknown argument $arg (usage: $0 [--dev] [--no-build])" ;;
+    esac
+done
+# Stripped: both profiles keep line tables, a hundred MB the package need not carry.
+if [ "$build" = yes ]; then
+    $CARGO deb -p doorplate --profile "$profile" --strip
+else
+    $CARGO deb -p doorplate --profile "$profile" --strip --no-build
 fi
 deb=$(ls -t "$target"/debian/doorplate_*.deb | head -n 1)
 echo "package: $deb"
