@@ -2,9 +2,11 @@
 // app's service worker through the DevTools protocol (ServiceWorker.deliverPushMessage,
 // as a push service would deliver it), and the notification it shows has the sender as
 // its title and the kind of message as its body, in the reader's language, never the
-// text; one per conversation (its tag). Tapping it opens that conversation. The
-// notifications sheet lists the person's devices with their names and last use, and
-// one is removed there; the switch asks for the browser's permission only when tapped.
+// text; one per conversation (its tag), which a read receipt ("Li Hua: read your
+// message") replaces. Tapping it opens that conversation. The notifications sheet lists
+// the person's devices with their names and last use, and one is removed there; the
+// switch asks for the browser's permission only when tapped; "Tell me when my messages
+// are read" is saved on the server and still on after a reload.
 // English and Chinese; screenshots in e2e/artifacts/.
 
 import { test, before, after, afterEach } from 'node:test';
@@ -132,6 +134,16 @@ for (const lang of ['en', 'zh-CN']) {
     await until(async () => { const l = await shown(page); return l.length === 1 && l[0].body !== list[0].body; }, { message: 'the replaced notification' });
     assert.equal((await shown(page))[0].body, lang === 'en' ? 'sent a photo' : '发来一张照片');
 
+    // A read receipt in that conversation replaces it too: who read, never what.
+    const read = { type: 'read', tag: `c:${conversation.id}`, conversation_id: conversation.id, reader: 'Li Hua', count: 1, url: `#/c/${conversation.id}`, lang: 'en' };
+    await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId: id, data: JSON.stringify(read) });
+    const readBody = lang === 'en' ? 'read your message' : '已读你的消息';
+    await until(async () => { const l = await shown(page); return l.length === 1 && l[0].body === readBody; }, { message: 'the read receipt' });
+    assert.deepEqual(await shown(page), [{ title: 'Li Hua', body: readBody, tag: `c:${conversation.id}`, url: `#/c/${conversation.id}` }]);
+    await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId: id, data: JSON.stringify({ ...read, count: 3 }) });
+    const manyBody = lang === 'en' ? 'read your 3 messages' : '已读你的 3 条消息';
+    await until(async () => { const l = await shown(page); return l.length === 1 && l[0].body === manyBody; }, { message: 'a receipt for three' });
+
     // A tap on it opens the conversation in the app.
     assert.equal(await page.locator(tid('thread')).count(), 0, 'the home screen first');
     const [worker] = browser.context.serviceWorkers();
@@ -183,6 +195,44 @@ for (const lang of ['en', 'zh-CN']) {
     await until(async () => (await page.locator(tid('push-device')).filter({ hasText: other.device_name }).count()) === 0, { message: 'the device gone' });
     const { subscriptions } = await s.mum.api.get('/api/v1/push/subscriptions');
     assert.equal(subscriptions.filter((x) => x.device_name === other.device_name).length, 0, 'removed on the server');
+  });
+}
+
+for (const lang of ['en', 'zh-CN']) {
+  test(`"Tell me when my messages are read" is saved on the server and still on after a reload (${lang})`, { skip }, async () => {
+    await s.mum.api.patch('/api/v1/push/settings', { read_receipts: false });
+    const { page } = await appPage(s.mumUser, lang);
+    const sheet = async () => {
+      await page.locator(tid('menu')).click();
+      await page.locator(tid('push-settings')).click();
+      await page.locator(tid('push-sheet')).waitFor();
+      await page.locator(tid('push-read-receipts')).waitFor({ state: 'attached' });
+    };
+    const receipts = () => page.locator(tid('push-read-receipts'));
+    const onServer = async () => (await s.mum.api.get('/api/v1/push/settings')).read_receipts;
+    await sheet();
+    const label = page.locator('.push-receipts');
+    assert.equal(await label.innerText(), lang === 'en' ? 'Tell me when my messages are read' : '我的消息被阅读时通知我');
+    assert.match(await page.locator('.push-option-help').innerText(), lang === 'en' ? /who read your message, never what it said/ : /谁读了你的消息，不显示内容/);
+    assert.equal(await receipts().isChecked(), false, 'off by default');
+    await shot(page, `push-read-receipts-off-${lang}`);
+
+    await label.click();
+    await until(async () => (await onServer()) === true, { message: 'saved on the server' });
+    assert.equal(await receipts().isChecked(), true);
+    assert.match(await page.locator('.toast').first().innerText(), lang === 'en' ? /You will be told when your messages are read/ : /你的消息被阅读时会通知你/);
+    await shot(page, `push-read-receipts-on-${lang}`);
+
+    // A reload shows it as the server keeps it.
+    await page.reload();
+    await page.locator(tid('home')).waitFor();
+    await sheet();
+    await until(() => receipts().isChecked(), { message: 'still on after a reload' });
+
+    // And off again, on the server too.
+    await page.locator('.push-receipts').click();
+    await until(async () => (await onServer()) === false, { message: 'turned off on the server' });
+    assert.equal(await receipts().isChecked(), false);
   });
 }
 

@@ -1,7 +1,8 @@
-// Notifications on this phone (Web Push, issue 16): the "Notify me on this phone" switch
-// and the list of the person's notified devices, in a sheet opened from the menu. The
-// browser's permission is asked only when the person turns the switch on. The service
-// worker (sw.js) shows what arrives; the server decides what is pushed and when.
+// Notifications on this phone (Web Push, issue 16): the "Notify me on this phone" switch,
+// the person's own "Tell me when my messages are read" (kept on the server, for all their
+// devices), and the list of their notified devices, in a sheet opened from the menu. The
+// browser's permission is asked only when the person turns the phone's switch on. The
+// service worker (sw.js) shows what arrives; the server decides what is pushed and when.
 
 import { api, at } from '/common/api.js';
 import { h } from '/common/dom.js';
@@ -101,13 +102,44 @@ export async function openNotifications() {
   await draw(body);
 }
 
+/**
+ * The person's "Tell me when my messages are read" switch: saved on the server at once;
+ * if that fails the switch goes back and the app says so.
+ */
+function receiptsSwitch(settings) {
+  const input = h('input', {
+    type: 'checkbox', role: 'switch', class: 'switch-input', checked: !!settings.read_receipts,
+    'data-testid': 'push-read-receipts',
+  });
+  input.onchange = async () => {
+    const on = input.checked;
+    input.disabled = true;
+    try {
+      const saved = await api('PATCH', '/api/v1/push/settings', { token: token(), body: { read_receipts: on } });
+      input.checked = !!saved.read_receipts;
+      toast(t(on ? 'push.read_receipts.on' : 'push.read_receipts.off'), on ? { kind: 'success' } : {});
+    } catch (err) {
+      input.checked = !on;
+      toast(err?.status === 0 ? t('error.network') : t('error.generic'), { kind: 'error' });
+    } finally {
+      input.disabled = false;
+    }
+  };
+  return h('div', { class: 'push-option' },
+    h('label', { class: 'push-receipts' }, input, h('span', { class: 'switch-track', 'aria-hidden': 'true' }),
+      h('span', { class: 'switch-label' }, t('push.read_receipts'))),
+    h('p', { class: 'muted push-option-help' }, t('push.read_receipts.help')));
+}
+
 async function draw(body) {
   let list;
   let sub;
+  let settings;
   try {
-    [list, sub] = await Promise.all([
+    [list, sub, settings] = await Promise.all([
       api('GET', '/api/v1/push/subscriptions', { token: token() }).then((r) => r.subscriptions),
       currentSubscription().catch(() => null),
+      api('GET', '/api/v1/push/settings', { token: token() }),
     ]);
   } catch (err) {
     body.replaceChildren(h('p', { class: 'muted' }, err?.status === 0 ? t('error.network') : t('error.generic')));
@@ -173,6 +205,7 @@ async function draw(body) {
     here ? null : h('div', { class: 'field-group push-name-row' }, h('label', { for: 'push-name' }, t('push.device_name')), name),
     !supported ? h('p', { class: 'push-note', 'data-testid': 'push-unsupported' }, t('push.unsupported')) : null,
     denied ? h('p', { class: 'push-note', 'data-testid': 'push-denied' }, t('push.blocked')) : null,
+    receiptsSwitch(settings),
     h('p', { class: 'menu-label push-list-title' }, t('push.devices')),
     rows.length ? h('ul', { class: 'push-devices', 'data-testid': 'push-devices' }, ...rows)
       : h('p', { class: 'muted', 'data-testid': 'push-none' }, t('push.none')),

@@ -16,6 +16,8 @@ self.PUSH_STRINGS = {
     'push.notice.title': 'School notice',
     'push.call.voice': 'is calling you',
     'push.call.video': 'is video calling you',
+    'push.read.one': 'read your message',
+    'push.read.many': 'read your {count} messages',
     'push.generic': 'Something new in Doorplate',
   },
   'zh-CN': {
@@ -32,6 +34,8 @@ self.PUSH_STRINGS = {
     'push.notice.title': '学校通知',
     'push.call.voice': '正在呼叫你',
     'push.call.video': '正在与你视频通话',
+    'push.read.one': '已读你的消息',
+    'push.read.many': '已读你的 {count} 条消息',
     'push.generic': 'Doorplate 有新动态',
   },
 };

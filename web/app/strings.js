@@ -76,6 +76,10 @@ addStrings({
     'push.remove.title': 'Stop notifications',
     'push.remove.confirm': 'Stop sending notifications to “{name}”?',
     'push.remove.button': 'Stop',
+    'push.read_receipts': 'Tell me when my messages are read',
+    'push.read_receipts.help': 'Your notified devices say who read your message, never what it said; not while the app is open.',
+    'push.read_receipts.on': 'You will be told when your messages are read.',
+    'push.read_receipts.off': 'You will no longer be told when your messages are read.',
 
     'quiet.title': 'Quiet hours',
     'quiet.help': 'Messages that arrive in your quiet hours wait here without a sound. Urgent messages from guardians still alert you. Times are the school’s.',
@@ -248,6 +252,10 @@ addStrings({
     'push.remove.title': '停止通知',
     'push.remove.confirm': '不再向“{name}”发送通知？',
     'push.remove.button': '停止',
+    'push.read_receipts': '我的消息被阅读时通知我',
+    'push.read_receipts.help': '接收通知的设备会显示谁读了你的消息，不显示内容；应用打开时不通知。',
+    'push.read_receipts.on': '你的消息被阅读时会通知你。',
+    'push.read_receipts.off': '你的消息被阅读时不再通知你。',
 
     'quiet.title': '免打扰时段',
     'quiet.help': '免打扰时段内收到的消息会静音保存在这里。家长的紧急消息仍会提醒你。时间以学校时间为准。',

@@ -6,9 +6,10 @@
 // conversations (state.js) and queues sends (send.js).
 //
 // It also shows Web Push notifications (push.js subscribes): the server sends who and
-// what kind, never more than the school allows; this worker words it in the reader's
-// language, one notification per conversation (`tag`: a newer one replaces it), and a
-// tap opens that conversation.
+// what kind (a message, or for those who asked, that a message of theirs was read),
+// never more than the school allows; this worker words it in the reader's language, one
+// notification per conversation (`tag`: a newer one replaces it), and a tap opens that
+// conversation.
 
 importScripts('/app/strings-push.js');
 
@@ -127,6 +128,8 @@ function words(note, lang) {
       return { title: say(lang, 'push.notice.title'), body: note.title };
     case 'call':
       return { title: note.from, body: say(lang, note.video ? 'push.call.video' : 'push.call.voice') };
+    case 'read':
+      return { title: note.reader, body: say(lang, note.count > 1 ? 'push.read.many' : 'push.read.one', note) };
     default:
       return { title: 'Doorplate', body: say(lang, 'push.generic') };
   }

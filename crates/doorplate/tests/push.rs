@@ -763,3 +763,198 @@ async fn a_notice_for_a_class_reaches_its_families_phones_only() {
     assert_eq!(t.svc.lock().unwrap().received[0].device, "gwen");
     t.nothing_more(1).await;
 }
+
+/// `PATCH /api/v1/push/settings` as the holder of `token`.
+async fn push_settings(s: &School, token: &str, body: Value) -> (StatusCode, Value) {
+    s.api
+        .call("PATCH", "/api/v1/push/settings", Some(token), Some(body))
+        .await
+}
+
+/// Reads a conversation up to a message, as the holder of `token`.
+async fn read_up_to(s: &School, token: &str, conv: &str, message: &Value) {
+    let (st, v) = s
+        .api
+        .post(
+            &format!("/api/v1/conversations/{conv}/read"),
+            token,
+            json!({"up_to": message["message"]["id"]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
+}
+
+#[tokio::test]
+async fn a_read_receipt_reaches_only_those_who_asked_and_says_who_read_never_what() {
+    let t = Setup::start().await;
+    let s = &t.s;
+    t.subscribe(&s.gwen_token, "gwen").await;
+    t.subscribe(&s.hal_token, "hal").await;
+    // Previews on: a read receipt carries no text all the same.
+    t.settings(json!({"push_previews": true})).await;
+    let (st, v) = s.api.get("/api/v1/push/settings", &s.gwen_token).await;
+    assert_eq!(
+        (st, v),
+        (StatusCode::OK, json!({"read_receipts": false})),
+        "off until chosen"
+    );
+    let (st, v) = push_settings(s, &s.gwen_token, json!({"read_receipts": true})).await;
+    assert_eq!((st, v), (StatusCode::OK, json!({"read_receipts": true})));
+    let (_, v) = s.api.get("/api/v1/push/settings", &s.gwen_token).await;
+    assert_eq!(v, json!({"read_receipts": true}), "kept");
+
+    // Gwen writes to her child; Ann reads it at the doorplate: Gwen's phone is told who.
+    let to_ann = s.conversation(&s.gwen_token, &s.ann).await;
+    let (_, sent) = s.send_text(&s.gwen_token, &to_ann, "g1", "the secret words").await;
+    let session = s
+        .api
+        .ok(
+            "/api/v1/doorplate/sessions",
+            &s.device,
+            json!({"credential": {"card": "04A1B2C3"}}),
+        )
+        .await["session_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    read_up_to(s, &session, &to_ann, &sent).await;
+    t.until_received(1).await;
+    let note = t.note(0);
+    assert_eq!(note["type"], "read");
+    assert_eq!(note["reader"], "Ann 安", "the title: who read it");
+    assert_eq!(note["count"], 1);
+    assert_eq!(
+        note["tag"],
+        format!("c:{to_ann}"),
+        "the conversation's tag, as its messages'"
+    );
+    assert_eq!(note["url"], format!("#/c/{to_ann}"));
+    assert_eq!(note["text"], Value::Null);
+    assert!(!note.to_string().contains("secret"), "{note}");
+    {
+        let svc = t.svc.lock().unwrap();
+        let r = &svc.received[0];
+        assert_eq!(r.device, "gwen");
+        assert!(!String::from_utf8_lossy(&r.raw).contains("secret"));
+        assert_eq!(r.headers["topic"], format!("c-{to_ann}"));
+        assert_eq!(r.headers["urgency"], "normal");
+    }
+
+    // Hal did not ask: his message read by the teacher tells his phone nothing.
+    let hal_teacher = s.conversation(&s.hal_token, &s.teacher).await;
+    let (_, m) = s.send_text(&s.hal_token, &hal_teacher, "h1", "hello").await;
+    read_up_to(s, &s.teacher_token, &hal_teacher, &m).await;
+    t.nothing_more(1).await;
+
+    // Two of Gwen's messages read at once: one push that says so.
+    let gwen_teacher = s.conversation(&s.gwen_token, &s.teacher).await;
+    s.send_text(&s.gwen_token, &gwen_teacher, "g2", "first").await;
+    let (_, m) = s.send_text(&s.gwen_token, &gwen_teacher, "g3", "second").await;
+    read_up_to(s, &s.teacher_token, &gwen_teacher, &m).await;
+    t.until_received(2).await;
+    let note = t.note(1);
+    assert_eq!(
+        (note["type"].as_str(), note["reader"].as_str()),
+        (Some("read"), Some("Ms Teach"))
+    );
+    assert_eq!(note["count"], 2);
+    assert_eq!(note["tag"], format!("c:{gwen_teacher}"));
+    assert!(!note.to_string().contains("first") && !note.to_string().contains("second"));
+    t.nothing_more(2).await;
+
+    // Turned off: nothing, even past the conversation's gap.
+    t.server.advance(31.0);
+    let (st, v) = push_settings(s, &s.gwen_token, json!({"read_receipts": false})).await;
+    assert_eq!((st, v), (StatusCode::OK, json!({"read_receipts": false})));
+    let (_, m) = s.send_text(&s.gwen_token, &gwen_teacher, "g4", "third").await;
+    read_up_to(s, &s.teacher_token, &gwen_teacher, &m).await;
+    t.server.advance(31.0);
+    t.nothing_more(2).await;
+
+    // On again, with Gwen's app open: the `read` reaches it live, and not her phone.
+    push_settings(s, &s.gwen_token, json!({"read_receipts": true})).await;
+    let mut ev = Events::open(&t.server.base, &s.gwen_token, None).await;
+    let (_, m) = s.send_text(&s.gwen_token, &gwen_teacher, "g5", "fourth").await;
+    ev.expect("message.new").await;
+    read_up_to(s, &s.teacher_token, &gwen_teacher, &m).await;
+    let status = ev.expect("message.status").await;
+    assert_eq!(status["status"], "read");
+    t.server.advance(31.0);
+    t.nothing_more(2).await;
+    ev.close().await;
+}
+
+#[tokio::test]
+async fn a_read_receipt_waits_out_the_writers_quiet_hours() {
+    // Monday 18:30 in Shanghai: inside the teacher's quiet hours, 18:00–07:00.
+    let t = Setup::start_at("2026-11-30T10:30:00Z").await;
+    let s = &t.s;
+    let wd = json!({"from": "18:00", "to": "07:00"});
+    let (st, v) = s
+        .api
+        .call(
+            "PUT",
+            "/api/v1/me/quiet-hours",
+            Some(&s.teacher_token),
+            Some(json!({"quiet_hours": {"days": [wd, wd, wd, wd, wd, wd, wd]}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    t.subscribe(&s.teacher_token, "teach").await;
+    let (st, _) = push_settings(s, &s.teacher_token, json!({"read_receipts": true})).await;
+    assert_eq!(st, StatusCode::OK);
+    let conv = s.conversation(&s.teacher_token, &s.gwen).await;
+    let (_, m) = s.send_text(&s.teacher_token, &conv, "q1", "the trip is on").await;
+    read_up_to(s, &s.gwen_token, &conv, &m).await;
+    t.nothing_more(0).await;
+    // 07:00 next morning it goes.
+    t.server.advance(12.0 * 3600.0 + 29.0 * 60.0);
+    t.nothing_more(0).await;
+    t.server.advance(60.0);
+    t.until_received(1).await;
+    let note = t.note(0);
+    assert_eq!(note["type"], "read");
+    assert_eq!(note["reader"], "Gwen (Ann's mum)");
+    assert_eq!(note["tag"], format!("c:{conv}"));
+}
+
+#[tokio::test]
+async fn push_settings_refuse_what_is_not_a_boolean_and_nothing_changes() {
+    let t = Setup::start().await;
+    let s = &t.s;
+    let (st, _) = push_settings(s, &s.gwen_token, json!({"read_receipts": true})).await;
+    assert_eq!(st, StatusCode::OK);
+    for (body, code) in [
+        (json!({"read_receipts": "yes"}), "bad_push_setting"),
+        (json!({"read_receipts": "false"}), "bad_push_setting"),
+        (json!({"read_receipts": 0}), "bad_push_setting"),
+        (json!({"read_receipts": null}), "bad_push_setting"),
+        (json!({"read_receipts": [false]}), "bad_push_setting"),
+        (json!({"read_receipts": false, "sound": true}), "bad_push_setting"),
+        (json!([false]), "bad_json"),
+        (json!("false"), "bad_json"),
+    ] {
+        let (st, v) = push_settings(s, &s.gwen_token, body.clone()).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert_eq!(error_code(&v), code, "{body}: {v}");
+        assert!(!v["error"]["message"].as_str().unwrap().is_empty());
+    }
+    let (_, v) = push_settings(s, &s.gwen_token, json!({"read_receipts": "yes"})).await;
+    assert!(v["error"]["message"].as_str().unwrap().contains("true or false"), "{v}");
+    let (_, v) = s.api.get("/api/v1/push/settings", &s.gwen_token).await;
+    assert_eq!(v, json!({"read_receipts": true}), "nothing changed");
+    // Left out is left as it is.
+    let (st, v) = push_settings(s, &s.gwen_token, json!({})).await;
+    assert_eq!((st, v), (StatusCode::OK, json!({"read_receipts": true})));
+    // Each person's own: Hal's are untouched, and a doorplate has none.
+    let (_, v) = s.api.get("/api/v1/push/settings", &s.hal_token).await;
+    assert_eq!(v, json!({"read_receipts": false}));
+    let (st, _) = push_settings(s, &s.device, json!({"read_receipts": true})).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    // The OpenAPI document describes both operations.
+    let (_, doc) = s.api.get("/api/v1/openapi.json", &s.admin).await;
+    let ops = &doc["paths"]["/api/v1/push/settings"];
+    assert!(ops["get"].is_object() && ops["patch"].is_object(), "{ops}");
+    let schema = &doc["components"]["schemas"]["PushSettingsPatch"]["properties"]["read_receipts"];
+    assert_eq!(schema["type"], "boolean", "{schema}");
+}

@@ -259,6 +259,7 @@ pub const TABLES: &[Table] = &[
         ],
         true,
     ),
+    t("push_settings", &[("user_id", Int), ("read_receipts", Bool)], false),
 ];
 
 /// Tables in a school's schema that are not rows of the dump: `heartbeat` holds nothing

@@ -279,7 +279,8 @@ pub trait SettingsStore: Send + Sync {
     async fn save_settings(&self, settings: Settings) -> Result<()>;
 }
 
-/// Web Push: the people's subscriptions and the queue of pushes waiting to go.
+/// Web Push: the people's subscriptions, their choices of what is pushed, and the queue
+/// of pushes waiting to go.
 #[async_trait]
 pub trait PushStore: Send + Sync {
     /// Keeps a subscription (the same endpoint again replaces the old one, whoever had it).
@@ -298,6 +299,11 @@ pub trait PushStore: Send + Sync {
     async fn next_push_due(&self) -> Result<Option<Micros>>;
     /// Records what became of a push the sender tried (`version` as it was read).
     async fn settle_push(&self, id: Id, version: i64, outcome: PushOutcome) -> Result<()>;
+    /// A person's push settings (all off when they never chose any).
+    async fn push_settings(&self, user_id: Id) -> Result<PushSettings>;
+    /// Keeps a person's push settings (`BadReference` for an unknown person). Deleting
+    /// the person forgets them; signing out does not.
+    async fn set_push_settings(&self, user_id: Id, settings: PushSettings) -> Result<()>;
 }
 
 /// The port: every area above, and what spans them. Every call is durable when it

@@ -319,6 +319,19 @@ pub struct NewPush {
     /// The least time between two pushes with one tag to one device (the rate limit):
     /// a push that follows a sent one sooner waits until then.
     pub min_gap: Micros,
+    /// A lesser notification (a read receipt): it does not replace one with its tag
+    /// still waiting to tell of a message not read yet, which says more; it goes only
+    /// where nothing waits, or what waits is another lesser one or is read already.
+    pub yields_to_message: bool,
+}
+
+/// A person's own choices about what is pushed to their phones (every one off until
+/// they choose it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PushSettings {
+    /// Tell me when my messages are read: a push when the recipient reads a message of
+    /// theirs.
+    pub read_receipts: bool,
 }
 
 /// A push whose time has come, with its subscription.

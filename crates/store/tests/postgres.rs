@@ -441,6 +441,7 @@ fn every_table_dump() -> doorplate_store::dump::SchoolDump {
                 n(),
             ]],
         ),
+        ("push_settings", vec![vec![i(2), Value::Bool(true)]]),
     ];
     let dump = SchoolDump {
         tables: TABLES

@@ -169,7 +169,7 @@ fn a_database_from_before_checksums_is_adopted_and_upgraded() {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     let made = |name: &str| -> i64 {
         raw.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = ?1", [name], |r| {
             r.get(0)

@@ -366,7 +366,8 @@ pub struct ReadRequest {
 }
 
 /// POST /api/v1/conversations/{id}/read — read receipt up to a message; each sender
-/// sees `read` live.
+/// sees `read` live, and a sender who asked for read receipts on their phone
+/// (`PATCH /push/settings`) gets one there when their app is closed.
 #[utoipa::path(post, path = "/conversations/{id}/read", tag = "messages", params(("id" = String, Path)), request_body = ReadRequest,
     responses((status = 204), (status = 404)))]
 async fn mark_read(
@@ -379,6 +380,7 @@ async fn mark_read(
     let read = app.store.mark_read(conv.id, auth.user.id, req.up_to.0).await?;
     if !read.is_empty() {
         app.delivery.announce_read(auth.user.id, &read);
+        app.delivery.push_read_receipt(&auth.user, conv.id, &read).await;
         app.audit(
             Some(auth.user.id),
             "message.read",

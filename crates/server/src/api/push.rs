@@ -3,7 +3,8 @@
 //! endpoints of the real push services are kept (an allow-list: a subscription must not
 //! make the server send requests to any host it names); a malformed one is refused with
 //! 400 and stored nowhere. A subscription belongs to the login it was made with: that
-//! login's logout removes it.
+//! login's logout removes it. Beside them, the person's push settings: what they chose
+//! to be told besides what always comes (read receipts, off until chosen).
 
 use super::parse_id;
 use crate::auth::Caller;
@@ -15,7 +16,7 @@ use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use doorplate_domain::Role;
-use doorplate_store::{NewPushSubscription, PushSubscription, User};
+use doorplate_store::{NewPushSubscription, PushSettings, PushSubscription, User};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -26,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(push_key))
         .routes(routes!(list_subscriptions, subscribe))
         .routes(routes!(unsubscribe))
+        .routes(routes!(get_push_settings, change_push_settings))
 }
 
 /// The longest device name kept.
@@ -81,6 +83,49 @@ pub struct SubscriptionList {
 #[derive(Serialize, ToSchema)]
 pub struct SubscriptionResponse {
     pub subscription: SubscriptionView,
+}
+
+/// A person's choices about what reaches their phones besides what always does.
+#[derive(Serialize, ToSchema)]
+pub struct PushSettingsView {
+    /// Tell me when my messages are read: when someone reads a message of theirs, the
+    /// person's notified devices say who read it (never the text), unless their app is
+    /// open. Off until they choose it.
+    pub read_receipts: bool,
+}
+
+/// The settings to change, as a JSON object; a field left out stays as it is. Each is
+/// `true` or `false` (not `null`, a string or a number).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushSettingsPatch {
+    #[schema(value_type = bool, required = false)]
+    pub read_receipts: Option<bool>,
+}
+
+impl PushSettingsPatch {
+    /// Reads a patch field by field (a JSON array would otherwise pass for a struct's
+    /// fields in order): 400 `bad_push_setting`, naming the field, for an unknown one or
+    /// a value that is not a boolean.
+    fn parse(fields: serde_json::Map<String, serde_json::Value>) -> ApiResult<PushSettingsPatch> {
+        let bad =
+            |field: &str, msg: String| ApiError::bad("bad_push_setting", msg).with_params(json!({"field": field}));
+        for (name, value) in &fields {
+            match name.as_str() {
+                "read_receipts" if value.is_boolean() => {}
+                "read_receipts" => return Err(bad(name, format!("{name} is true or false"))),
+                _ => return Err(bad(name, format!("{name} is not a push setting"))),
+            }
+        }
+        serde_json::from_value(serde_json::Value::Object(fields))
+            .map_err(|e| ApiError::bad("bad_push_setting", e.to_string()))
+    }
+}
+
+fn settings_view(s: PushSettings) -> PushSettingsView {
+    PushSettingsView {
+        read_receipts: s.read_receipts,
+    }
 }
 
 fn view(s: &PushSubscription) -> SubscriptionView {
@@ -231,4 +276,43 @@ async fn unsubscribe(State(app): State<AppState>, caller: Caller, Path(id): Path
     )
     .await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// GET /api/v1/push/settings — the caller's push settings (each off until chosen).
+#[utoipa::path(get, path = "/push/settings", tag = "push", responses((status = 200, body = PushSettingsView)))]
+async fn get_push_settings(State(app): State<AppState>, caller: Caller) -> ApiResult<axum::Json<PushSettingsView>> {
+    let (user, _) = phone_owner(caller)?;
+    Ok(axum::Json(settings_view(app.store.push_settings(user.id).await?)))
+}
+
+/// PATCH /api/v1/push/settings — changes the caller's push settings, e.g.
+/// `{"read_receipts": true}`; answers them all. They are the person's, for every device
+/// they subscribed (and any they subscribe later), and stay when they sign out. 400
+/// `bad_push_setting` for a value that is not a boolean or an unknown field, `bad_json`
+/// for a body that is not a JSON object; nothing changes then.
+#[utoipa::path(patch, path = "/push/settings", tag = "push", request_body = PushSettingsPatch,
+    responses((status = 200, body = PushSettingsView), (status = 400)))]
+async fn change_push_settings(
+    State(app): State<AppState>,
+    caller: Caller,
+    Json(fields): Json<serde_json::Map<String, serde_json::Value>>,
+) -> ApiResult<axum::Json<PushSettingsView>> {
+    let (user, _) = phone_owner(caller)?;
+    let patch = PushSettingsPatch::parse(fields)?;
+    let mut settings = app.store.push_settings(user.id).await?;
+    let before = settings;
+    if let Some(on) = patch.read_receipts {
+        settings.read_receipts = on;
+    }
+    if settings != before {
+        app.store.set_push_settings(user.id, settings).await?;
+        app.audit(
+            Some(user.id),
+            "push.settings",
+            Some(user.id),
+            json!({"read_receipts": settings.read_receipts}),
+        )
+        .await;
+    }
+    Ok(axum::Json(settings_view(settings)))
 }

@@ -27,6 +27,7 @@ fn push(user_id: Id, tag: String, mut body: Value, ready_at: Micros, lang: &str)
         message_id: None,
         ready_at,
         min_gap: super::MIN_GAP_MICROS,
+        yields_to_message: false,
     }
 }
 
@@ -57,6 +58,31 @@ pub fn new_message(m: MessageNote<'_>, previews: bool, ready_at: Micros, lang: &
         "url": format!("#/c/{}", m.conversation_id),
     });
     push(m.recipient, conversation_tag(m.conversation_id), body, ready_at, lang)
+}
+
+/// The reader's messages were read, for a writer who asked to be told ("张小明: read
+/// your message"): who read and how many, never what. It has the conversation's tag, so
+/// it replaces that conversation's notification on the phone instead of piling up
+/// beside it, and yields to a push still waiting there for a message not read yet.
+pub fn read_receipt(
+    writer: Id,
+    conversation_id: Id,
+    reader: &User,
+    count: usize,
+    ready_at: Micros,
+    lang: &str,
+) -> NewPush {
+    let body = json!({
+        "type": "read",
+        "conversation_id": conversation_id.to_string(),
+        "reader": reader.display_name,
+        "count": count,
+        "url": format!("#/c/{conversation_id}"),
+    });
+    NewPush {
+        yields_to_message: true,
+        ..push(writer, conversation_tag(conversation_id), body, ready_at, lang)
+    }
 }
 
 /// An urgent message from a guardian to their child, to one of the child's class
@@ -157,6 +183,23 @@ mod tests {
         // A voice message has no text to preview.
         let p = new_message(note(MessageKind::Voice, None, &from), true, 10, "en");
         assert_eq!(serde_json::from_str::<Value>(&p.payload).unwrap()["kind"], "voice");
+    }
+
+    #[test]
+    fn a_read_receipt_says_who_read_in_the_conversations_tag_and_yields_to_a_message() {
+        let reader = user(3, "张小明");
+        let p = read_receipt(2, 7, &reader, 2, 10, "zh-CN");
+        assert_eq!((p.user_id, p.tag.as_str(), p.ready_at), (2, "c:7", 10));
+        assert!(p.yields_to_message && p.message_id.is_none());
+        let body: Value = serde_json::from_str(&p.payload).unwrap();
+        assert_eq!(body["type"], "read");
+        assert_eq!(body["reader"], "张小明");
+        assert_eq!(body["count"], 2);
+        assert_eq!(body["tag"], "c:7");
+        assert_eq!(body["url"], "#/c/7");
+        assert_eq!(body.as_object().unwrap().len(), 7, "nothing else: {body}");
+        let message = new_message(note(MessageKind::Text, None, &reader), false, 10, "en");
+        assert!(!message.yields_to_message, "a message never yields");
     }
 
     #[test]

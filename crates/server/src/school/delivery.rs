@@ -254,6 +254,69 @@ impl Delivery {
         }
     }
 
+    /// A read receipt on the phones of the writers who asked for one ("Tell me when my
+    /// messages are read", off by default): once per writer and reading, queued after
+    /// the read is recorded and sent by the school's sender like every push. Never to a
+    /// student (no phones at school), nor to a writer whose app is open — the `read`
+    /// status reached it live just now, which is all the receipt would say. Inside the
+    /// writer's quiet hours it waits for their end, as a message does. It carries the
+    /// conversation's tag, so it replaces that conversation's notification, and the
+    /// store keeps a waiting push of a message not read yet instead of it.
+    pub async fn push_read_receipt(&self, reader: &User, conversation_id: Id, read: &[StatusChange]) {
+        let mut writers: Vec<(Id, usize)> = Vec::new();
+        for m in read {
+            match writers.iter_mut().find(|(w, _)| *w == m.sender_id) {
+                Some((_, n)) => *n += 1,
+                None => writers.push((m.sender_id, 1)),
+            }
+        }
+        let mut pushes = Vec::new();
+        for (writer, count) in writers {
+            if writer == reader.id || self.core.hub.is_online(Principal::User(writer)) {
+                continue;
+            }
+            let wants = match self.core.store.push_settings(writer).await {
+                Ok(s) => s.read_receipts,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not read a person's push settings");
+                    false
+                }
+            };
+            if !wants {
+                continue;
+            }
+            let writer = match self.core.directory.user(writer).await {
+                Ok(u) if u.role != Role::Student => u,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::error!(error = ?e, "could not look up a read message's writer");
+                    continue;
+                }
+            };
+            // Never urgent: quiet hours always hold it.
+            let ready_at = match self.core.quiet_now(&writer).await {
+                Some(q) => q.at,
+                None => self.core.now(),
+            };
+            let lang = self.core.settings().language.clone();
+            pushes.push(crate::push::notes::read_receipt(
+                writer.id,
+                conversation_id,
+                reader,
+                count,
+                ready_at,
+                &lang,
+            ));
+        }
+        if pushes.is_empty() {
+            return;
+        }
+        match self.core.store.enqueue_pushes(pushes).await {
+            Ok(()) => self.core.push.wake(),
+            Err(e) => tracing::error!(error = %e, "could not queue a read receipt's push"),
+        }
+    }
+
     /// An urgent message from a guardian also alerts the child's class teachers: each
     /// gets an alert that is kept until they acknowledge it (stored first, so a teacher
     /// with no client open finds it later), then the live `message.urgent`.

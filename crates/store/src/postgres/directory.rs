@@ -125,6 +125,7 @@ impl DirectoryStore for PgStore {
                 found(n)?;
                 exec(c, "DELETE FROM tokens WHERE user_id = $1", &[&id]).await?;
                 super::push::forget_user(c, id).await?;
+                super::push::forget_settings(c, id).await?;
                 exec(
                     c,
                     "DELETE FROM guardianships WHERE guardian_id = $1 OR student_id = $1",

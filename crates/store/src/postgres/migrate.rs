@@ -17,6 +17,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_init.sql"),
     migration!(2, "0002_media_chunks.sql"),
     migration!(3, "0003_push.sql"),
+    migration!(4, "0004_push_settings.sql"),
 ];
 
 /// The advisory lock's key for a schema (both halves of `pg_advisory_xact_lock(int, int)`).

@@ -22,7 +22,8 @@ fn subscription_row(r: &Row, at: usize) -> PushSubscription {
 }
 
 /// Queues one push for each subscription of its person, inside the caller's write (see
-/// the SQLite adapter's `enqueue`).
+/// the SQLite adapter's `enqueue`: the same collapse, gap and yielding of a read receipt
+/// to a waiting unread message).
 pub(super) async fn enqueue(c: &Conn, p: &NewPush) -> Result<()> {
     exec(
         c,
@@ -36,11 +37,28 @@ pub(super) async fn enqueue(c: &Conn, p: &NewPush) -> Result<()> {
              payload = excluded.payload,
              message_id = excluded.message_id,
              ready_at = excluded.ready_at,
-             version = push_queue.version + 1",
-        &[&p.user_id, &p.tag, &p.payload, &p.message_id, &p.ready_at, &p.min_gap],
+             version = push_queue.version + 1
+         WHERE NOT $7::BOOLEAN OR push_queue.payload IS NULL OR push_queue.message_id IS NULL
+            OR EXISTS (SELECT 1 FROM messages m WHERE m.id = push_queue.message_id AND m.status = 'read')",
+        &[
+            &p.user_id,
+            &p.tag,
+            &p.payload,
+            &p.message_id,
+            &p.ready_at,
+            &p.min_gap,
+            &p.yields_to_message,
+        ],
     )
     .await
     .map(drop)
+}
+
+/// Forgets a person's push settings (the person is deleted).
+pub(super) async fn forget_settings(c: &Conn, user_id: Id) -> Result<()> {
+    exec(c, "DELETE FROM push_settings WHERE user_id = $1", &[&user_id])
+        .await
+        .map(drop)
 }
 
 /// Removes the subscriptions made with this login token (its logout).
@@ -219,6 +237,35 @@ impl PushStore for PgStore {
                     }
                 }
                 Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn push_settings(&self, user_id: Id) -> Result<PushSettings> {
+        let c = self.reader().await?;
+        let row = opt(
+            &c,
+            "SELECT read_receipts FROM push_settings WHERE user_id = $1",
+            &[&user_id],
+        )
+        .await?;
+        Ok(PushSettings {
+            read_receipts: row.is_some_and(|r| r.get(0)),
+        })
+    }
+
+    async fn set_push_settings(&self, user_id: Id, settings: PushSettings) -> Result<()> {
+        self.write(move |c| {
+            Box::pin(async move {
+                exec(
+                    c,
+                    "INSERT INTO push_settings (user_id, read_receipts) VALUES ($1, $2)
+                     ON CONFLICT (user_id) DO UPDATE SET read_receipts = excluded.read_receipts",
+                    &[&user_id, &settings.read_receipts],
+                )
+                .await
+                .map(drop)
             })
         })
         .await

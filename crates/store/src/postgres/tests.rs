@@ -19,7 +19,7 @@ async fn every_unique_rule_in_the_schema_has_a_field() {
         .query(
             "SELECT i.indexname FROM pg_indexes i
               WHERE i.schemaname = $1 AND i.indexdef LIKE 'CREATE UNIQUE INDEX%'
-                AND i.tablename NOT IN ('schema_migrations', 'settings', 'heartbeat', 'quiet_hours')
+                AND i.tablename NOT IN ('schema_migrations', 'settings', 'heartbeat', 'quiet_hours', 'push_settings')
                 AND NOT (i.indexname = i.tablename || '_pkey' AND i.indexdef LIKE '%(id)')",
             &[&schema.name],
         )

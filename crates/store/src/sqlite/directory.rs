@@ -128,6 +128,7 @@ impl DirectoryStore for SqliteStore {
             }
             c.execute("DELETE FROM tokens WHERE user_id = ?1", [id]).map_err(db)?;
             super::push::forget_user(c, id)?;
+            super::push::forget_settings(c, id)?;
             c.execute(
                 "DELETE FROM guardianships WHERE guardian_id = ?1 OR student_id = ?1",
                 [id],

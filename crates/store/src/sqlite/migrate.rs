@@ -25,6 +25,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_fleet_and_class_notices.sql"),
     migration!(8, "0008_call_messages.sql"),
     migration!(9, "0009_push.sql"),
+    migration!(10, "0010_push_settings.sql"),
 ];
 
 /// Applies what is missing; fails, changing nothing, when an applied migration's text

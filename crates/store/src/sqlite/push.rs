@@ -2,7 +2,7 @@
 
 use super::{SqliteStore, db};
 use crate::*;
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 const SUB_COLS: &str = "s.id, s.user_id, s.endpoint, s.p256dh, s.auth, s.device_name, s.created_at, s.last_used_at";
 
@@ -21,8 +21,10 @@ fn subscription_row(r: &Row, at: usize) -> rusqlite::Result<PushSubscription> {
 
 /// Queues one push for each subscription of its person (inside the caller's write, so
 /// a message and its push commit together). A push already waiting with the same tag
-/// takes the newer payload and keeps the earlier of the two due times; after a sent
-/// one, the next waits out `min_gap`.
+/// takes the newer payload and keeps the earlier of the two due times — unless the newer
+/// one yields (a read receipt) and the waiting one tells of a message still unread (one
+/// retention deleted counts as unread, as in `due_pushes`); after a sent one, the next
+/// waits out `min_gap`.
 pub(super) fn enqueue(c: &Connection, p: &NewPush) -> Result<()> {
     c.prepare_cached(
         "INSERT INTO push_queue (subscription_id, tag, payload, message_id, ready_at, due_at, attempts, version)
@@ -35,9 +37,21 @@ pub(super) fn enqueue(c: &Connection, p: &NewPush) -> Result<()> {
              payload = excluded.payload,
              message_id = excluded.message_id,
              ready_at = excluded.ready_at,
-             version = push_queue.version + 1",
+             version = push_queue.version + 1
+         WHERE NOT ?7 OR push_queue.payload IS NULL OR push_queue.message_id IS NULL
+            OR EXISTS (SELECT 1 FROM messages m WHERE m.id = push_queue.message_id AND m.status = 'read')",
     )
-    .and_then(|mut s| s.execute(params![p.user_id, p.tag, p.payload, p.message_id, p.ready_at, p.min_gap]))
+    .and_then(|mut s| {
+        s.execute(params![
+            p.user_id,
+            p.tag,
+            p.payload,
+            p.message_id,
+            p.ready_at,
+            p.min_gap,
+            p.yields_to_message
+        ])
+    })
     .map_err(db)?;
     Ok(())
 }
@@ -201,6 +215,40 @@ impl PushStore for SqliteStore {
         })
         .await
     }
+
+    async fn push_settings(&self, user_id: Id) -> Result<PushSettings> {
+        self.read(move |c| {
+            let row = c
+                .prepare_cached("SELECT read_receipts FROM push_settings WHERE user_id = ?1")
+                .and_then(|mut s| s.query_row([user_id], |r| r.get::<_, bool>(0)).optional())
+                .map_err(db)?;
+            Ok(PushSettings {
+                read_receipts: row.unwrap_or(false),
+            })
+        })
+        .await
+    }
+
+    async fn set_push_settings(&self, user_id: Id, settings: PushSettings) -> Result<()> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO push_settings (user_id, read_receipts) VALUES (?1, ?2)
+                 ON CONFLICT (user_id) DO UPDATE SET read_receipts = excluded.read_receipts",
+            )
+            .and_then(|mut s| s.execute(params![user_id, settings.read_receipts]))
+            .map(drop)
+            .map_err(db)
+        })
+        .await
+    }
+}
+
+/// Forgets a person's push settings (the person is deleted).
+pub(super) fn forget_settings(c: &Connection, user_id: Id) -> Result<()> {
+    c.prepare_cached("DELETE FROM push_settings WHERE user_id = ?1")
+        .and_then(|mut s| s.execute([user_id]))
+        .map(drop)
+        .map_err(db)
 }
 
 /// Removes the subscriptions made with this login token (its logout).

@@ -62,6 +62,8 @@ macro_rules! each_case {
             push::pushes_collapse_per_tag_and_respect_the_gap_after_a_send,
             push::a_retry_waits_and_a_newer_payload_survives_a_send,
             push::a_read_message_is_marked_and_a_dropped_subscription_takes_its_queue,
+            push::push_settings_are_off_until_chosen_and_kept_per_person,
+            push::a_read_receipt_never_replaces_a_waiting_unread_message,
             records::settings_round_trip,
             records::audit_is_filtered_newest_first_and_purged_by_age,
             records::kv_and_suppressions_round_trip,

@@ -1,8 +1,9 @@
-//! Web Push: subscriptions per endpoint, the queue's collapse, rate gap, retries and
-//! what a logout removes.
+//! Web Push: subscriptions per endpoint, a person's push settings, the queue's collapse,
+//! rate gap, retries, a read receipt yielding to an unread message, and what a logout
+//! removes.
 
 use super::*;
-use doorplate_store::{NewPush, NewPushSubscription, PushOutcome, StoreError};
+use doorplate_store::{NewPush, NewPushSubscription, PushOutcome, PushSettings, StoreError};
 
 fn sub(user_id: Id, endpoint: &str, token: Option<&[u8]>, now: Micros) -> NewPushSubscription {
     NewPushSubscription {
@@ -24,6 +25,7 @@ fn push(user_id: Id, tag: &str, payload: &str, ready_at: Micros) -> NewPush {
         message_id: None,
         ready_at,
         min_gap: 30,
+        yields_to_message: false,
     }
 }
 
@@ -252,4 +254,92 @@ pub async fn a_read_message_is_marked_and_a_dropped_subscription_takes_its_queue
     assert!(s.push_subscriptions_of(t).await.unwrap().is_empty());
     assert!(s.due_pushes(100, 10).await.unwrap().is_empty());
     assert_eq!(s.next_push_due().await.unwrap(), None);
+}
+
+pub async fn push_settings_are_off_until_chosen_and_kept_per_person(s: &dyn Store) {
+    let a = user(s, Role::Guardian, "PushK").await;
+    let b = user(s, Role::Teacher, "PushL").await;
+    let on = PushSettings { read_receipts: true };
+    assert_eq!(s.push_settings(a).await.unwrap(), PushSettings::default());
+    assert!(!s.push_settings(a).await.unwrap().read_receipts, "off until chosen");
+    s.set_push_settings(a, on).await.unwrap();
+    assert_eq!(s.push_settings(a).await.unwrap(), on);
+    assert!(!s.push_settings(b).await.unwrap().read_receipts, "one person's only");
+    // Choosing again is fine; off again is off.
+    s.set_push_settings(a, on).await.unwrap();
+    s.set_push_settings(a, PushSettings { read_receipts: false })
+        .await
+        .unwrap();
+    assert!(!s.push_settings(a).await.unwrap().read_receipts);
+
+    // Signing out everywhere keeps a person's choices; deleting the person forgets them.
+    s.set_push_settings(b, on).await.unwrap();
+    s.create_token(b"tok-l".to_vec(), b, 1, 1_000_000).await.unwrap();
+    s.delete_tokens_of(b).await.unwrap();
+    assert!(s.push_settings(b).await.unwrap().read_receipts);
+    s.delete_user(b).await.unwrap();
+    assert!(!s.push_settings(b).await.unwrap().read_receipts);
+
+    // Nobody by that id: refused, and nothing kept.
+    assert!(matches!(
+        s.set_push_settings(a + b + 1000, on).await,
+        Err(StoreError::BadReference(_))
+    ));
+    assert!(!s.push_settings(a + b + 1000).await.unwrap().read_receipts);
+}
+
+pub async fn a_read_receipt_never_replaces_a_waiting_unread_message(s: &dyn Store) {
+    let a = user(s, Role::Guardian, "PushM").await;
+    let t = user(s, Role::Teacher, "PushN").await;
+    let conv = s.open_conversation(a, t, 1).await.unwrap().id;
+    s.save_push_subscription(sub(a, "https://push.example/m", None, 1))
+        .await
+        .unwrap();
+    let tag = format!("c:{conv}");
+    let receipt = |payload: &str, at: Micros| NewPush {
+        yields_to_message: true,
+        ..push(a, &tag, payload, at)
+    };
+    let waiting = move || async move {
+        let due = s.due_pushes(10_000, 10).await.unwrap();
+        assert_eq!(due.len(), 1, "one per tag");
+        due.into_iter().next().unwrap()
+    };
+
+    // The teacher's message to the guardian waits to be pushed, unread: a read receipt
+    // in the same conversation leaves it as it is.
+    let (m, _) = s
+        .insert_message(NewMessage {
+            push: Some(push(a, &tag, "message", 100)),
+            ..text(conv, t, a, "y1", 100)
+        })
+        .await
+        .unwrap();
+    let before = waiting().await;
+    s.enqueue_pushes(vec![receipt("receipt", 110)]).await.unwrap();
+    let after = waiting().await;
+    assert_eq!(after.payload, "message");
+    assert_eq!((after.version, after.ready_at), (before.version, 100));
+
+    // Once that message is read (it would not be pushed), the receipt takes its place.
+    s.mark_read(conv, a, m.id).await.unwrap();
+    assert!(waiting().await.message_read);
+    s.enqueue_pushes(vec![receipt("receipt 2", 120)]).await.unwrap();
+    let now = waiting().await;
+    assert_eq!((now.payload.as_str(), now.message_read), ("receipt 2", false));
+
+    // A newer receipt replaces a waiting one, and a message replaces a receipt.
+    s.enqueue_pushes(vec![receipt("receipt 3", 130)]).await.unwrap();
+    assert_eq!(waiting().await.payload, "receipt 3");
+    s.enqueue_pushes(vec![push(a, &tag, "message 2", 140)]).await.unwrap();
+    let last = waiting().await;
+    assert_eq!(last.payload, "message 2");
+
+    // After a send, a receipt waits out the conversation's gap like any push.
+    s.settle_push(last.id, last.version, PushOutcome::Sent { at: 150, min_gap: 30 })
+        .await
+        .unwrap();
+    s.enqueue_pushes(vec![receipt("receipt 4", 160)]).await.unwrap();
+    assert!(s.due_pushes(179, 10).await.unwrap().is_empty());
+    assert_eq!(s.due_pushes(180, 10).await.unwrap()[0].payload, "receipt 4");
 }
