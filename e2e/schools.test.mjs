@@ -18,6 +18,7 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { startServer, serverAvailable, schoolAdmin, client, BIN } from './lib/server.mjs';
 import { launch, shot, until, LANDSCAPE } from './lib/browser.mjs';
+import { swipe } from './lib/kiosk.mjs';
 
 const skip = serverAvailable() ? false : `server binary not found at ${BIN} (set DOORPLATE_BIN)`;
 const PHONE = { width: 390, height: 844 };
@@ -83,25 +84,6 @@ function assertClean(w) {
   assert.deepEqual(w.failed, [], `${w.name}: failed requests`);
   assert.deepEqual(w.bad, [], `${w.name}: error answers`);
   assert.deepEqual(w.errors, [], `${w.name}: console or page errors`);
-}
-
-/** What a USB card reader does: a fast burst of keys, then Enter (repeated if it lagged). */
-async function swipe(p, text) {
-  const scans = () => p.evaluate(() => [Number(document.body.dataset.scans || 0), Number(document.body.dataset.scanLength || 0)]);
-  for (let attempt = 1; ; attempt++) {
-    const [before] = await scans();
-    await p.keyboard.type(text);
-    await p.keyboard.press('Enter');
-    const [after, length] = await scans();
-    if (after === before + 1 && length === text.length) return;
-    if (after > before) await p.locator(tid('proof-busy')).waitFor({ state: 'hidden' }).catch(() => {});
-    if (attempt === 5) throw new Error(`the card reader did not recognise ${text} after 5 swipes`);
-    console.log(`swipe of ${text} was too slow for a reader; swiping again`);
-    await p.evaluate(() => {
-      const el = document.activeElement;
-      if (el && el.matches('input[inputmode="none"]')) el.value = '';
-    });
-  }
 }
 
 /** Saves a screenshot in e2e/artifacts and, when SCHOOLS_SHOTS is set, a copy there. */

@@ -29,9 +29,10 @@
 # $DOORPLATE_PACKAGE_CACHE (default ~/.cache/doorplate-package-test; delete it to make a
 # new one); making it takes a few minutes and about 250 MB.
 # Usage: scripts/package-test.sh [--dev] [--no-build]   (prints the .deb's path last)
-#   --dev       package the debug build (target/debug/doorplate) instead of a release
-#               build: the same package — files, maintainer scripts, unit, conffile — around
-#               the binary the other tests ran. scripts/test.sh uses it, so that a test run
+#   --dev       package a debug build (target/debug/doorplate, with the web faces
+#               embedded as a release build has them) instead of a release build: the
+#               same package — files, maintainer scripts, unit, conffile — around the code
+#               the other tests ran. scripts/test.sh uses it, so that a test run
 #               does not compile the whole server a second time (a cold release build is
 #               about half an hour on two cores). cargo-deb warns that it is meant for
 #               release profiles; what this test checks is the packaging, not the code.
@@ -44,17 +45,18 @@ started=$(date +%s)
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-profile=release build=yes
+profile=release build=yes features=""
 for arg in "$@"; do
     case "$arg" in
-        --dev) profile=dev ;;
+        # A debug build reads web/ from the source tree unless it embeds it.
+        --dev) profile=dev features=embed-web ;;
         --no-build) build=no ;;
         *) fail "unknown argument $arg (usage: $0 [--dev] [--no-build])" ;;
     esac
 done
 # Stripped: both profiles keep line tables, a hundred MB the package need not carry.
 if [ "$build" = yes ]; then
-    $CARGO deb -p doorplate --profile "$profile" --strip
+    $CARGO deb -p doorplate --profile "$profile" --strip ${features:+--features "$features"}
 else
     $CARGO deb -p doorplate --profile "$profile" --strip --no-build
 fi

@@ -74,8 +74,8 @@ bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/doorplate"
 [ -x "$bin" ] || { echo "no server binary at $bin" >&2; exit 1; }
 DOORPLATE_BIN="$bin" node --test --test-concurrency=1 e2e/
 
-echo "== the Debian package (around the binary above), installed, upgraded, removed and purged on a throwaway Debian root"
-# --dev: the package around the debug binary the browser tests just ran, not a second,
-# release build of the whole server (half an hour cold on two cores); the files, scripts
-# and unit it installs are the same.
+echo "== the Debian package (a debug build), installed, upgraded, removed and purged on a throwaway Debian root"
+# --dev: the package around a debug build of the code the tests above ran (with the web
+# faces embedded, as a release build has them), not a release build of the whole server
+# (half an hour cold on two cores); the files, scripts and unit it installs are the same.
 scripts/package-test.sh --dev
