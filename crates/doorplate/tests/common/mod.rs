@@ -698,6 +698,11 @@ pub struct Events {
 
 impl Events {
     pub async fn open(base: &str, token: &str, after: Option<u64>) -> Events {
+        Self::try_open(base, token, after).await.expect("event socket opens")
+    }
+
+    /// Opens the socket, or says why it could not (refused, a 503 while the school moves).
+    pub async fn try_open(base: &str, token: &str, after: Option<u64>) -> Result<Events, String> {
         let mut url = format!("{}/api/v1/events", base.replacen("http", "ws", 1));
         if let Some(a) = after {
             url.push_str(&format!("?after={a}"));
@@ -705,8 +710,8 @@ impl Events {
         let mut req = url.into_client_request().unwrap();
         req.headers_mut()
             .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("event socket opens");
-        Events { ws, last_seq: 0 }
+        let (ws, _) = tokio_tungstenite::connect_async(req).await.map_err(|e| e.to_string())?;
+        Ok(Events { ws, last_seq: 0 })
     }
 
     /// Opens with extra request headers; also gives the handshake's response headers.
