@@ -44,8 +44,20 @@ struct District {
     urls: Urls,
 }
 
-/// The servers' addresses (`http://127.0.0.1:PORT`), shared with the clients' tasks.
-type Urls = Arc<Mutex<Vec<String>>>;
+/// The servers' addresses (`http://127.0.0.1:PORT`), shared with the clients' tasks,
+/// and which server each address is (an old one too, after a restart).
+#[derive(Clone, Default)]
+struct Urls {
+    list: Arc<Mutex<Vec<String>>>,
+    names: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl Urls {
+    /// The name of the server at `base`.
+    fn name_of(&self, base: &str) -> String {
+        self.names.lock().unwrap().get(base).cloned().unwrap_or_default()
+    }
+}
 
 struct Server {
     name: String,
@@ -56,6 +68,9 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_some() {
+            return; // Reaped: its pid may be another process's by now.
+        }
         unsafe { libc::kill(self.child.id() as i32, libc::SIGCONT) };
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -160,7 +175,8 @@ impl District {
     fn start(&mut self, name: &str) {
         let url = self.db.url.clone();
         let (child, base, log) = self.spawn_on(name, &url);
-        self.urls.lock().unwrap().push(base.clone());
+        self.urls.list.lock().unwrap().push(base.clone());
+        self.urls.names.lock().unwrap().insert(base.clone(), name.to_string());
         self.servers.push(Server {
             name: name.into(),
             base,
@@ -176,7 +192,9 @@ impl District {
     async fn restart(&mut self, name: &str) -> Duration {
         let stopped = Instant::now();
         self.signal(name, libc::SIGTERM);
-        self.wait_for(20, "the others hold every school", |v| {
+        // A slow shutdown may take its drains' whole allowance (requests 5 s, sockets 3 s,
+        // background work 10 s): one generous deadline for the hand-over and the exit.
+        self.wait_for(30, "the others hold every school", |v| {
             all_held(v) && !counts(v).contains_key(name)
         })
         .await;
@@ -187,7 +205,7 @@ impl District {
                 break status;
             }
             assert!(
-                stopped.elapsed() < Duration::from_secs(15),
+                stopped.elapsed() < Duration::from_secs(30),
                 "{name} did not exit after SIGTERM\n{}",
                 self.logs()
             );
@@ -196,12 +214,14 @@ impl District {
         assert!(status.success(), "SIGTERM exits 0: {status:?}\n{}", self.logs());
         let old = self.servers.remove(at);
         let url = self.db.url.clone();
-        let (child, base, log) = self.spawn_on(name, &url);
-        for u in self.urls.lock().unwrap().iter_mut() {
+        // It blocks until the server prints its address.
+        let (child, base, log) = tokio::task::block_in_place(|| self.spawn_on(name, &url));
+        for u in self.urls.list.lock().unwrap().iter_mut() {
             if *u == old.base {
                 *u = base.clone();
             }
         }
+        self.urls.names.lock().unwrap().insert(base.clone(), name.to_string());
         self.servers.insert(
             at,
             Server {
@@ -232,7 +252,7 @@ impl District {
     /// Where the server's address is in the clients' list.
     fn index_of(&self, name: &str) -> usize {
         let base = &self.server(name).base;
-        self.urls.lock().unwrap().iter().position(|u| u == base).unwrap()
+        self.urls.list.lock().unwrap().iter().position(|u| u == base).unwrap()
     }
 
     fn server(&self, name: &str) -> &Server {
@@ -282,6 +302,38 @@ impl District {
     }
 }
 
+impl District {
+    /// Waits until every server answers for each of these schools through its host (a
+    /// server learns where a school moved at its keeper's next pass), so that reads made
+    /// after it meet no school between hosts.
+    async fn settled(&self, slugs: &[&str]) {
+        for slug in slugs {
+            let (host, _) = self.host_of(slug).await.expect("the school has a host");
+            for s in &self.servers {
+                let deadline = Instant::now() + Duration::from_secs(15);
+                loop {
+                    let r = reqwest::get(format!("{}/s/{slug}/api/v1/school", s.base)).await;
+                    if let Ok(r) = r
+                        && r.status() == StatusCode::OK
+                        && r.headers()
+                            .get("doorplate-served-by")
+                            .is_some_and(|v| v == host.as_str())
+                    {
+                        break;
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "{} does not answer for {slug} through {host}\n{}",
+                        s.name,
+                        self.logs()
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+}
+
 /// Waits (up to 10 s) until `GET {base}/api/v1/school` answers 200.
 async fn served(base: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -313,8 +365,44 @@ fn all_held(view: &DistrictView) -> bool {
 
 /// `{server}/s/{slug}` at every server of the list, from `first` on, round and round.
 fn school_at(urls: &Urls, slug: &str, i: usize) -> String {
-    let urls = urls.lock().unwrap();
-    format!("{}/s/{slug}", urls[i % urls.len()])
+    let (base, _) = server_at(urls, i);
+    format!("{base}/s/{slug}")
+}
+
+/// Server `i` of the list, round and round: its address and its name.
+fn server_at(urls: &Urls, i: usize) -> (String, String) {
+    let list = urls.list.lock().unwrap();
+    let base = list[i % list.len()].clone();
+    drop(list);
+    let name = urls.name_of(&base);
+    (base, name)
+}
+
+/// Whether a request that did not succeed failed as a client of a district may see it
+/// while servers stop, start and hand schools over: no answer (refused, reset, timed
+/// out), or 503 with `Retry-After` (`school_moving`, `host_unreachable`: try again).
+/// Anything else — a 404 for a school that exists, a 401, a 500 — is what a kiosk or a
+/// family app must never be shown, and is returned in words.
+async fn unexpected_failure(res: Result<reqwest::Response, reqwest::Error>, via: &str) -> Option<String> {
+    let r = match res {
+        Err(_) => return None,
+        Ok(r) => r,
+    };
+    let status = r.status();
+    let retry_after = r.headers().contains_key("retry-after");
+    let body = r.text().await.unwrap_or_default();
+    if status == StatusCode::SERVICE_UNAVAILABLE && retry_after {
+        return None;
+    }
+    Some(format!("through {via}: {status} {body}"))
+}
+
+/// The host an answer names; a success without it is a fault of its own.
+fn served_by(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("doorplate-served-by")
+        .map(|v| v.to_str().unwrap().to_string())
+        .expect("every answer names the server that hosted the school (Doorplate-Served-By)")
 }
 
 /// One guardian writing to one student: the school, the writer's token, the
@@ -332,6 +420,8 @@ struct Lane {
 struct Ack {
     at: Instant,
     by: String,
+    /// The server the send went to (it forwarded it when it is not `by`).
+    via: String,
 }
 
 /// Guardians who keep sending, as a family app behind a load balancer does: each send
@@ -344,6 +434,8 @@ struct Senders {
     acked: Arc<Mutex<HashMap<String, Ack>>>,
     /// The longest a send waited for its acknowledgement, retries included.
     longest: Arc<Mutex<Duration>>,
+    /// Failed sends that a client must never see (see `unexpected_failure`).
+    wrong: Arc<Mutex<Vec<String>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -352,9 +444,16 @@ impl Senders {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let acked: Arc<Mutex<HashMap<String, Ack>>> = Arc::default();
         let longest: Arc<Mutex<Duration>> = Arc::default();
+        let wrong: Arc<Mutex<Vec<String>>> = Arc::default();
         let mut tasks = Vec::new();
         for (n, lane) in lanes.into_iter().enumerate() {
-            let (urls, stop, acked, longest) = (urls.clone(), stop.clone(), acked.clone(), longest.clone());
+            let (urls, stop, acked, longest, wrong) = (
+                urls.clone(),
+                stop.clone(),
+                acked.clone(),
+                longest.clone(),
+                wrong.clone(),
+            );
             tasks.push(tokio::spawn(async move {
                 let http = reqwest::Client::new();
                 let mut at = n;
@@ -367,7 +466,8 @@ impl Senders {
                     // Until acknowledged, even once told to stop: the send under way
                     // is finished, so every message sent is an acknowledged one.
                     loop {
-                        let base = school_at(&urls, &lane.slug, at);
+                        let (server, via) = server_at(&urls, at);
+                        let base = format!("{server}/s/{}", lane.slug);
                         at += 1;
                         let res = http
                             .post(format!("{base}/api/v1/conversations/{}/messages", lane.conv))
@@ -376,19 +476,26 @@ impl Senders {
                             .timeout(Duration::from_secs(4))
                             .send()
                             .await;
-                        if let Ok(r) = res
-                            && r.status().is_success()
-                        {
-                            let by = r
-                                .headers()
-                                .get("doorplate-served-by")
-                                .map(|v| v.to_str().unwrap().to_string())
-                                .unwrap_or_default();
-                            acked.lock().unwrap().insert(cid, Ack { at: Instant::now(), by });
-                            let waited = started.elapsed();
-                            let mut l = longest.lock().unwrap();
-                            *l = (*l).max(waited);
-                            break;
+                        let res = match res {
+                            Ok(r) if r.status().is_success() => {
+                                let by = served_by(&r);
+                                acked.lock().unwrap().insert(
+                                    cid,
+                                    Ack {
+                                        at: Instant::now(),
+                                        by,
+                                        via,
+                                    },
+                                );
+                                let waited = started.elapsed();
+                                let mut l = longest.lock().unwrap();
+                                *l = (*l).max(waited);
+                                break;
+                            }
+                            other => other,
+                        };
+                        if let Some(what) = unexpected_failure(res, &via).await {
+                            wrong.lock().unwrap().push(format!("send {cid}: {what}"));
                         }
                         assert!(
                             started.elapsed() < Duration::from_secs(30),
@@ -405,6 +512,7 @@ impl Senders {
             stop,
             acked,
             longest,
+            wrong,
             tasks,
         }
     }
@@ -418,6 +526,10 @@ impl Senders {
         let (from, deadline) = (self.count(), Instant::now() + Duration::from_secs(secs));
         while self.count() < from + n {
             assert!(
+                !self.tasks.iter().any(|t| t.is_finished()),
+                "{what}: a guardian's lane stopped (it panicked: see above)"
+            );
+            assert!(
                 Instant::now() < deadline,
                 "{what}: not {n} more acknowledged within {secs} s"
             );
@@ -426,12 +538,15 @@ impl Senders {
     }
 
     /// Stops the lanes once their sends under way are acknowledged; returns every
-    /// acknowledgement and the longest wait for one.
+    /// acknowledgement and the longest wait for one. Every failed send must have been
+    /// one a client may see (no answer, or 503 with Retry-After).
     async fn finish(self) -> (HashMap<String, Ack>, Duration) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         for t in self.tasks {
             t.await.unwrap();
         }
+        let wrong = self.wrong.lock().unwrap().clone();
+        assert!(wrong.is_empty(), "answers no client may be given: {wrong:#?}");
         let longest = *self.longest.lock().unwrap();
         (self.acked.lock().unwrap().clone(), longest)
     }
@@ -548,6 +663,7 @@ impl PlateLog {
 /// the list: when it closes (a server stops: 1012; a host dies), it is opened again at
 /// the next server with `after` = the last `seq` seen; a `resync` reloads the state.
 struct Plate {
+    slug: String,
     log: Arc<Mutex<PlateLog>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
     task: tokio::task::JoinHandle<()>,
@@ -641,7 +757,12 @@ impl Plate {
             .await
             .expect("the doorplate's socket opens")
             .unwrap();
-        Plate { log, stop, task }
+        Plate {
+            slug: slug.to_string(),
+            log,
+            stop,
+            task,
+        }
     }
 
     /// Waits (up to `secs`) until the doorplate shows `n` unread for `user`.
@@ -655,6 +776,24 @@ impl Plate {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Sends one more message to `user` (through server `i` of the list) and waits until
+    /// a hint — not a reload of the state — shows it as `n` unread.
+    async fn next_hint_shows(&self, urls: &Urls, i: usize, token: &str, conv: &str, user: &str, n: u32) {
+        let hints = self.log.lock().unwrap().hints;
+        post_anywhere(
+            urls,
+            &self.slug,
+            i,
+            &format!("/api/v1/conversations/{conv}/messages"),
+            token,
+            json!({"client_id": format!("hinted-{n}"), "kind": "text", "text": "still there?"}),
+        )
+        .await;
+        self.wait_unread(user, n, 15).await;
+        let log = self.log.lock().unwrap();
+        assert!(log.hints > hints, "the message was hinted, not only reloaded: {log:#?}");
     }
 
     /// Waits (up to `secs`) until the doorplate saw `user` leave.
@@ -676,29 +815,41 @@ impl Plate {
 /// POSTs `body` to `path` of the school through server `i` of the list, then the next,
 /// until one answers with success (up to 30 s); returns the answer and the server that
 /// hosted the school.
+///
+/// A failure other than those a client may see (`unexpected_failure`) fails the test. A
+/// checkout retried after an attempt that got no answer may find the student already
+/// gone (409 `not_present`): the first attempt did it, and that is its success.
 async fn post_anywhere(urls: &Urls, slug: &str, i: usize, path: &str, token: &str, body: Value) -> (Value, String) {
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut retried = false;
     for at in i.. {
-        let base = school_at(urls, slug, at);
+        let (server, via) = server_at(urls, at);
         let res = http
-            .post(format!("{base}{path}"))
+            .post(format!("{server}/s/{slug}{path}"))
             .bearer_auth(token)
             .json(&body)
             .timeout(Duration::from_secs(4))
             .send()
             .await;
-        if let Ok(r) = res
-            && r.status().is_success()
-        {
-            let by = r
-                .headers()
-                .get("doorplate-served-by")
-                .map(|v| v.to_str().unwrap().to_string())
-                .unwrap_or_default();
-            let text = r.text().await.unwrap_or_default();
-            return (serde_json::from_str(&text).unwrap_or(Value::Null), by);
+        let res = match res {
+            Ok(r) if r.status().is_success() => {
+                let by = served_by(&r);
+                let text = r.text().await.unwrap_or_default();
+                return (serde_json::from_str(&text).unwrap_or(Value::Null), by);
+            }
+            Ok(r) if retried && path.ends_with("/checkout") && r.status() == StatusCode::CONFLICT => {
+                let by = served_by(&r);
+                let v: Value = r.json().await.unwrap_or(Value::Null);
+                assert_eq!(v["error"]["code"], "not_present", "a retried checkout: {v}");
+                return (v, by);
+            }
+            other => other,
+        };
+        if let Some(what) = unexpected_failure(res, &via).await {
+            panic!("POST {path} of {slug}: {what}");
         }
+        retried = true;
         assert!(
             Instant::now() < deadline,
             "POST {path} of {slug}: no server succeeded within 30 s"
@@ -866,14 +1017,11 @@ async fn schools_spread_evenly_and_the_host_of_a_busy_school_is_replaced_within_
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(new_epoch > first_epoch, "a takeover raises the epoch");
-    // Served again: sends acknowledged by the new host, through whichever server.
+    // Served again within 15 s: a send acknowledged by the new host, through whichever
+    // server; then the guardians' sends go on (their own allowance: the clients still
+    // try the dead server's address in turn).
     let by_new = |a: &HashMap<String, Ack>| a.values().filter(|a| a.by == new_host).map(|a| a.at).min();
-    loop {
-        let acked = senders.acked.lock().unwrap().clone();
-        let after = acked.values().filter(|a| a.at > killed).count();
-        if by_new(&acked).is_some() && after > 40 {
-            break;
-        }
+    while by_new(&senders.acked.lock().unwrap()).is_none() {
         assert!(
             killed.elapsed() < Duration::from_secs(15),
             "the school was not served again within 15 s of its host's death\n{}",
@@ -882,6 +1030,7 @@ async fn schools_spread_evenly_and_the_host_of_a_busy_school_is_replaced_within_
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let first_served = by_new(&senders.acked.lock().unwrap()).unwrap();
+    senders.wait_for_more(40, 60, "after the takeover").await;
     eprintln!(
         "{first_host} killed; {new_host} served the school {:.1} s later (epoch {first_epoch} → {new_epoch})",
         (first_served - killed).as_secs_f64()
@@ -890,10 +1039,20 @@ async fn schools_spread_evenly_and_the_host_of_a_busy_school_is_replaced_within_
     let by = reply_from_doorplate(&d.urls, "busy", via, &s.device, "04A1B2C3", &conv_ann, "reply").await;
     assert_eq!(by, new_host);
     let (mut acked, longest) = senders.finish().await;
-    acked.insert("reply".into(), Ack { at: Instant::now(), by });
+    acked.insert(
+        "reply".into(),
+        Ack {
+            at: Instant::now(),
+            by,
+            via: String::new(),
+        },
+    );
 
     // Every acknowledged message is there exactly once, and nothing else is (read
-    // through the server that neither died nor hosts the school now).
+    // through the server that neither died nor hosts the school now, once it knows where
+    // the school is).
+    d.servers.retain(|s| s.name != first_host);
+    d.settled(&["busy"]).await;
     let live = d.index_of(&new_host);
     let other = d
         .servers
@@ -916,6 +1075,10 @@ async fn schools_spread_evenly_and_the_host_of_a_busy_school_is_replaced_within_
     // came in order, up to her last message.
     let to_ann = acked.keys().filter(|c| c.starts_with("gwen-")).count() as u32;
     plate.wait_unread(&ann, to_ann, 15).await;
+    // The socket as it is now hears the new host: one more message is hinted.
+    plate
+        .next_hint_shows(&d.urls, live + 1, &s.gwen_token, &conv_ann, &ann, to_ann + 1)
+        .await;
     // She leaves (through another server): no hint about her reaches the doorplate after.
     post_anywhere(
         &d.urls,
@@ -1033,8 +1196,17 @@ async fn a_rolling_restart_of_every_server_loses_nothing() {
 
     let mut replies = HashMap::new();
     for (k, name) in names.iter().enumerate() {
-        let restarted = Instant::now();
         let handed_over = d.restart(name).await;
+        // SIGTERM hands the schools over at once; a lease left to run out takes its
+        // whole 10 s.
+        assert!(
+            handed_over < Duration::from_secs(9),
+            "{name}'s schools were held by others {:.1} s after SIGTERM: not handed over\n{}",
+            handed_over.as_secs_f64(),
+            d.logs()
+        );
+        // From here on the old process has exited: what `name` serves, the new one does.
+        let restarted = Instant::now();
         d.wait_for(40, "one school per server again", even).await;
         // Back, it hosts a school again and serves its sends.
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -1053,7 +1225,7 @@ async fn a_rolling_restart_of_every_server_loses_nothing() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         eprintln!(
-            "{name}: its schools handed over {:.1} s after SIGTERM; started again, it served a school {:.1} s after SIGTERM",
+            "{name}: its schools handed over {:.1} s after SIGTERM; started again, it served a school {:.1} s after it started",
             handed_over.as_secs_f64(),
             restarted.elapsed().as_secs_f64()
         );
@@ -1078,8 +1250,15 @@ async fn a_rolling_restart_of_every_server_loses_nothing() {
         }
     }
     let (acked, longest) = senders.finish().await;
+    // Every server took sends for schools it did not host and forwarded them.
+    for name in names {
+        let forwarded = acked.values().filter(|a| a.via == name && a.by != name).count();
+        assert!(forwarded > 0, "{name} forwarded no acknowledged send");
+    }
 
-    // Every acknowledged message is there exactly once, and nothing else is.
+    // Every acknowledged message is there exactly once, and nothing else is (read once
+    // every server knows where each school is).
+    d.settled(&slugs).await;
     for (i, (slug, s, conv_ann, conv_bob)) in schools.iter().enumerate() {
         let seen = stored(
             &school_at(&d.urls, slug, i),
@@ -1105,6 +1284,11 @@ async fn a_rolling_restart_of_every_server_loses_nothing() {
     // says so after a reload too; Bob is gone from it.
     let to_ann = acked.keys().filter(|c| c.starts_with("busy-gwen-")).count() as u32;
     plate.wait_unread(&ann, to_ann, 15).await;
+    // The socket as it is now hears the school's host: one more message is hinted.
+    let to_ann = to_ann + 1;
+    plate
+        .next_hint_shows(&d.urls, 2, &busy.gwen_token, busy_ann, &ann, to_ann)
+        .await;
     let (st, state) = api_at(&school_at(&d.urls, "busy", 1))
         .get("/api/v1/doorplate/state", &busy.device)
         .await;
