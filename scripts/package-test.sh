@@ -32,11 +32,14 @@
 #   --dev       package a debug build (target/debug/doorplate, with the web faces
 #               embedded as a release build has them) instead of a release build: the
 #               same package — files, maintainer scripts, unit, conffile — around the code
-#               the other tests ran. scripts/test.sh uses it, so that a test run
-#               does not compile the whole server a second time (a cold release build is
-#               about half an hour on two cores). cargo-deb warns that it is meant for
-#               release profiles; what this test checks is the packaging, not the code.
-#   --no-build  package what is already built
+#               the other tests ran. scripts/test.sh uses `--dev --no-build` on the
+#               binary its integration tests built (their dev-dependency features embed
+#               the faces), so that a test run does not compile the server again (a cold
+#               release build is about half an hour on two cores). cargo-deb warns that
+#               it is meant for release profiles; what this test checks is the
+#               packaging, not the code.
+#   --no-build  package what is already built (a debug build that does not embed the
+#               faces fails the console check: it would read them from the source tree)
 set -eu
 cd "$(dirname "$0")/.."
 CARGO="${CARGO:-cargo}"

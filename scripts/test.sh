@@ -64,18 +64,23 @@ echo "== the same integration tests on PostgreSQL (a throwaway cluster; crates/p
 # stores — binaries whose PostgreSQL cases (a backup paired with pg_dump, the
 # PostgreSQL writer's metrics, a school moved in) set up their PostgreSQL deployment
 # themselves and so already ran in the pass above (the district of several servers too).
-DOORPLATE_TEST_STORE=postgres cargo nextest run -p doorplate --no-fail-fast \
-  -E 'not (binary(backup) | binary(schools) | binary(security_storage) | binary(metrics) | binary(restart) | binary(school_move) | binary(district))'
+# --workspace with `package(doorplate)`, not `-p doorplate`: the same features as the pass
+# above (the server's dev-dependencies turn on tokio's test-util), so nothing is built
+# again — `-p doorplate` rebuilt tokio and all that uses it, minutes on a slow machine.
+DOORPLATE_TEST_STORE=postgres cargo nextest run --workspace --no-fail-fast \
+  -E 'package(doorplate) & not (binary(backup) | binary(schools) | binary(security_storage) | binary(metrics) | binary(restart) | binary(school_move) | binary(district))'
 
 echo "== browser tests (headless Chromium against the real server)"
-cargo build -p doorplate --quiet
+# The server binary the integration tests above ran (their build made it; the dev
+# dependencies' features embed the web faces in it, as in a release build). A separate
+# `cargo build -p doorplate` would build the server again with other features.
 bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/doorplate"
 # The browser tests skip themselves without a server binary: that must not pass quietly.
 [ -x "$bin" ] || { echo "no server binary at $bin" >&2; exit 1; }
 DOORPLATE_BIN="$bin" node --test --test-concurrency=1 e2e/
 
 echo "== the Debian package (a debug build), installed, upgraded, removed and purged on a throwaway Debian root"
-# --dev: the package around a debug build of the code the tests above ran (with the web
-# faces embedded, as a release build has them), not a release build of the whole server
-# (half an hour cold on two cores); the files, scripts and unit it installs are the same.
-scripts/package-test.sh --dev
+# --dev --no-build: the package around that same debug binary, not a release build of
+# the whole server (half an hour cold on two cores); the files, scripts and unit it
+# installs are the same.
+scripts/package-test.sh --dev --no-build
