@@ -14,13 +14,22 @@ async fn every_unique_rule_in_the_schema_has_a_field() {
     let (schema, store) = store().await;
     let c = store.reader().await.unwrap();
     // Every unique index (and so every UNIQUE and PRIMARY KEY constraint), but the
-    // single-column keys of rows that are only ever upserted or numbered.
+    // single-column keys of rows that are only ever upserted or numbered. This schema's
+    // indexes are picked first (a materialized CTE): `pg_indexes` may describe another
+    // schema's index with pg_get_indexdef before its filter, and fails with "could not
+    // open relation" when a test running beside this one drops that schema meanwhile.
     let rows = c
         .query(
-            "SELECT i.indexname FROM pg_indexes i
-              WHERE i.schemaname = $1 AND i.indexdef LIKE 'CREATE UNIQUE INDEX%'
-                AND i.tablename NOT IN ('schema_migrations', 'settings', 'heartbeat', 'quiet_hours', 'push_settings')
-                AND NOT (i.indexname = i.tablename || '_pkey' AND i.indexdef LIKE '%(id)')",
+            "WITH mine AS MATERIALIZED (
+                SELECT i.oid, i.relname AS indexname, t.relname AS tablename
+                  FROM pg_index x
+                  JOIN pg_class i ON i.oid = x.indexrelid
+                  JOIN pg_class t ON t.oid = x.indrelid
+                  JOIN pg_namespace n ON n.oid = i.relnamespace
+                 WHERE n.nspname = $1 AND x.indisunique)
+             SELECT indexname::text FROM mine
+              WHERE tablename NOT IN ('schema_migrations', 'settings', 'heartbeat', 'quiet_hours', 'push_settings')
+                AND NOT (indexname = tablename || '_pkey' AND pg_get_indexdef(oid) LIKE '%(id)')",
             &[&schema.name],
         )
         .await
