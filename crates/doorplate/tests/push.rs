@@ -481,17 +481,7 @@ async fn quiet_hours_hold_a_teachers_push_and_an_urgent_alert_goes_at_once() {
     // Monday 18:30 in Shanghai: inside quiet hours that run 18:00–07:00.
     let t = Setup::start_at("2026-11-30T10:30:00Z").await;
     let s = &t.s;
-    let wd = json!({"from": "18:00", "to": "07:00"});
-    let (st, v) = s
-        .api
-        .call(
-            "PUT",
-            "/api/v1/me/quiet-hours",
-            Some(&s.teacher_token),
-            Some(json!({"quiet_hours": {"days": [wd, wd, wd, wd, wd, wd, wd]}})),
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK, "{v}");
+    teacher_quiet_every_evening(s).await;
     t.subscribe(&s.teacher_token, "teach").await;
     let conv = s.conversation(&s.gwen_token, &s.teacher).await;
     s.send_text(&s.gwen_token, &conv, "q1", "tomorrow's trip").await;
@@ -765,6 +755,21 @@ async fn a_notice_for_a_class_reaches_its_families_phones_only() {
 }
 
 /// `PATCH /api/v1/push/settings` as the holder of `token`.
+/// The teacher's quiet hours: 18:00–07:00 every day.
+async fn teacher_quiet_every_evening(s: &School) {
+    let wd = json!({"from": "18:00", "to": "07:00"});
+    let (st, v) = s
+        .api
+        .call(
+            "PUT",
+            "/api/v1/me/quiet-hours",
+            Some(&s.teacher_token),
+            Some(json!({"quiet_hours": {"days": [wd, wd, wd, wd, wd, wd, wd]}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+}
+
 async fn push_settings(s: &School, token: &str, body: Value) -> (StatusCode, Value) {
     s.api
         .call("PATCH", "/api/v1/push/settings", Some(token), Some(body))
@@ -889,17 +894,7 @@ async fn a_read_receipt_waits_out_the_writers_quiet_hours() {
     // Monday 18:30 in Shanghai: inside the teacher's quiet hours, 18:00–07:00.
     let t = Setup::start_at("2026-11-30T10:30:00Z").await;
     let s = &t.s;
-    let wd = json!({"from": "18:00", "to": "07:00"});
-    let (st, v) = s
-        .api
-        .call(
-            "PUT",
-            "/api/v1/me/quiet-hours",
-            Some(&s.teacher_token),
-            Some(json!({"quiet_hours": {"days": [wd, wd, wd, wd, wd, wd, wd]}})),
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK, "{v}");
+    teacher_quiet_every_evening(s).await;
     t.subscribe(&s.teacher_token, "teach").await;
     let (st, _) = push_settings(s, &s.teacher_token, json!({"read_receipts": true})).await;
     assert_eq!(st, StatusCode::OK);
