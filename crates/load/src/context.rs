@@ -16,8 +16,8 @@ pub struct Run {
     /// A client of each server (`--url` list); client `i` of the school talks to
     /// `servers[i % len]`.
     pub servers: Vec<Http>,
-    /// The server's process id, when known (its CPU and memory are read from /proc).
-    pub server_pid: Option<u32>,
+    /// The servers' process ids, when known (their CPU is read from /proc).
+    pub server_pids: Vec<u32>,
     pub http: Http,
     /// The admin's login token.
     pub admin: String,

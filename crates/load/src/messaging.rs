@@ -36,7 +36,15 @@ pub async fn send_and_reply(run: &Run) -> Result<Sent> {
     let msg_start = Instant::now();
     // CPU is read over the messaging phase only: the setup's argon2 hashing and the
     // other phases stay out of the per-message figure.
-    let cpu_start = (cpu_seconds(run.server_pid), cpu_seconds(None));
+    // The servers' CPU: the sum over every known server process, none if none is known
+    // (never the simulator's own, which `cpu_seconds(None)` reads).
+    let servers_cpu = || -> Option<f64> {
+        if run.server_pids.is_empty() {
+            return None;
+        }
+        run.server_pids.iter().map(|p| cpu_seconds(Some(*p))).sum()
+    };
+    let cpu_start = (servers_cpu(), cpu_seconds(None));
     let reply_task = tokio::spawn(replies(
         run.servers.clone(),
         run.school.clone(),
@@ -89,7 +97,7 @@ pub async fn send_and_reply(run: &Run) -> Result<Sent> {
     let _ = sem.acquire_many(args.concurrency as u32).await?;
     let msg_secs = msg_start.elapsed().as_secs_f64();
     let used = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
-    let server_cpu_secs = used(cpu_start.0, cpu_seconds(run.server_pid));
+    let server_cpu_secs = used(cpu_start.0, servers_cpu());
     let client_cpu_secs = used(cpu_start.1, cpu_seconds(None));
     reply_task.await?;
     // Let the last hints and statuses arrive.

@@ -18,9 +18,10 @@ pub struct Args {
     /// name the school (`http://10.0.0.2:8080/s/north`).
     #[arg(long, value_delimiter = ',')]
     pub url: Vec<String>,
-    /// …the first of which has this process id (to weigh its memory).
-    #[arg(long)]
-    pub pid: Option<u32>,
+    /// …and these process ids (comma-separated): the messaging CPU is the sum of them
+    /// all (the servers of a district); the memory figures weigh the first.
+    #[arg(long, value_delimiter = ',')]
+    pub pid: Vec<u32>,
     /// An admin account of that server.
     #[arg(long, default_value = "admin")]
     pub admin: String,

@@ -58,7 +58,7 @@ pub async fn play(args: &Args, server: &Server, fds: u64) -> Result<()> {
         args: args.clone(),
         base: server.base.clone(),
         servers,
-        server_pid: server.pid,
+        server_pids: server.pids.clone(),
         http,
         admin,
         run_id,

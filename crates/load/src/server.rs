@@ -1,6 +1,6 @@
 //! The server under test: one this run starts on a fresh data folder with its own admin
 //! (`--spawn`, pinned to `--server-cpus` if given), or one or several already running
-//! (`--url`, with `--pid` to weigh the first one's memory and CPU).
+//! (`--url`, with `--pid` to weigh the first one's memory and their CPU).
 
 use crate::options::Args;
 use anyhow::{Context, Result, bail};
@@ -15,6 +15,9 @@ pub struct Server {
     pub bases: Vec<String>,
     /// Its process id, when known: the memory figures read `/proc/<pid>/status`.
     pub pid: Option<u32>,
+    /// Every server process whose CPU the messaging phase counts (`--pid`, or the one
+    /// spawned); none when unknown, and then no server CPU is reported.
+    pub pids: Vec<u32>,
     /// The process this run started, if it started one.
     child: Option<std::process::Child>,
     /// The data folder this run made for it, if any.
@@ -32,7 +35,8 @@ impl Server {
             (None, Some(url)) => Ok(Server {
                 base: url.clone(),
                 bases: args.url.clone(),
-                pid: args.pid,
+                pid: args.pid.first().copied(),
+                pids: args.pid.clone(),
                 child: None,
                 dir: None,
             }),
@@ -111,6 +115,7 @@ fn spawn(bin: &Path, password: &str, cpus: Option<Vec<usize>>) -> Result<Server>
         bases: vec![base.clone()],
         base,
         pid: Some(child.id()),
+        pids: vec![child.id()],
         child: Some(child),
         dir: Some(dir),
     })
