@@ -687,17 +687,7 @@ async fn a_childs_call_rings_on_the_guardians_phone_and_lapses_within_a_minute()
     let t = Setup::start().await;
     let s = &t.s;
     t.subscribe(&s.gwen_token, "gwen").await;
-    let session = s
-        .api
-        .ok(
-            "/api/v1/doorplate/sessions",
-            &s.device,
-            json!({"credential": {"card": "04A1B2C3"}}),
-        )
-        .await["session_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let session = s.card_session("04A1B2C3").await;
     let (st, v) = s
         .api
         .post(
@@ -754,7 +744,6 @@ async fn a_notice_for_a_class_reaches_its_families_phones_only() {
     t.nothing_more(1).await;
 }
 
-/// `PATCH /api/v1/push/settings` as the holder of `token`.
 /// The teacher's quiet hours: 18:00–07:00 every day.
 async fn teacher_quiet_every_evening(s: &School) {
     let wd = json!({"from": "18:00", "to": "07:00"});
@@ -770,6 +759,7 @@ async fn teacher_quiet_every_evening(s: &School) {
     assert_eq!(st, StatusCode::OK, "{v}");
 }
 
+/// `PATCH /api/v1/push/settings` as the holder of `token`.
 async fn push_settings(s: &School, token: &str, body: Value) -> (StatusCode, Value) {
     s.api
         .call("PATCH", "/api/v1/push/settings", Some(token), Some(body))
@@ -811,17 +801,7 @@ async fn a_read_receipt_reaches_only_those_who_asked_and_says_who_read_never_wha
     // Gwen writes to her child; Ann reads it at the doorplate: Gwen's phone is told who.
     let to_ann = s.conversation(&s.gwen_token, &s.ann).await;
     let (_, sent) = s.send_text(&s.gwen_token, &to_ann, "g1", "the secret words").await;
-    let session = s
-        .api
-        .ok(
-            "/api/v1/doorplate/sessions",
-            &s.device,
-            json!({"credential": {"card": "04A1B2C3"}}),
-        )
-        .await["session_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let session = s.card_session("04A1B2C3").await;
     read_up_to(s, &session, &to_ann, &sent).await;
     t.until_received(1).await;
     let note = t.note(0);

@@ -1,8 +1,8 @@
 //! The three web faces (kiosk, family app, console) and their shared modules, served as
 //! plain files. Release builds embed them (and a test build, through the `embed-web`
 //! feature: a changed file rebuilds, a new file needs this file touched); other debug
-//! builds read `web/` from disk, so a page
-//! can be edited and reloaded without rebuilding. Each file carries its content hash as
+//! builds read `web/` from disk, so a page can be edited and reloaded without
+//! rebuilding. Each file carries its content hash as
 //! a strong ETag and `no-cache`: a browser revalidates on every load and gets a 304 until
 //! the file changes, so an update still reaches every kiosk at its next reload.
 //! (Compression is the edge's: [`crate::layers::compression`].)

@@ -649,6 +649,19 @@ impl School {
             .clone();
         pair(&self.api, &self.admin, &room, name).await
     }
+    /// Opens a personal session at the school's doorplate with a card; its token.
+    pub async fn card_session(&self, card: &str) -> String {
+        self.api
+            .ok(
+                "/api/v1/doorplate/sessions",
+                &self.device,
+                json!({"credential": {"card": card}}),
+            )
+            .await["session_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
 
     pub async fn conversation(&self, token: &str, peer: &Value) -> String {
         let v = self
