@@ -64,6 +64,19 @@ pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     (hz > 0).then(|| ticks as f64 / hz as f64)
 }
 
+/// The `syscw` line of the text of `/proc/<pid>/io`: the write-type system calls
+/// (`write`, `writev`, `sendmsg`…) the process has made so far.
+pub fn parse_io_writes(io: &str) -> Option<u64> {
+    io.lines()
+        .find_map(|l| l.strip_prefix("syscw:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// The write-type system calls a process has made so far (`None`: unreadable).
+pub fn write_syscalls(pid: u32) -> Option<u64> {
+    parse_io_writes(&std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +98,13 @@ mod tests {
         assert_eq!(parse_stat_ticks("garbage"), None);
         // This process's own figure reads.
         assert!(cpu_seconds(None).is_some());
+    }
+
+    #[test]
+    fn write_syscalls_are_the_syscw_line() {
+        let io = "rchar: 10\nwchar: 20\nsyscr: 3\nsyscw: 4567\nread_bytes: 0\n";
+        assert_eq!(parse_io_writes(io), Some(4567));
+        assert_eq!(parse_io_writes("rchar: 1\n"), None);
+        assert!(write_syscalls(std::process::id()).is_some());
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::client::Http;
 use crate::context::Run;
-use crate::cpu::cpu_seconds;
+use crate::cpu::{cpu_seconds, write_syscalls};
 use crate::events::Waiting;
 use crate::progress::{bar, progress};
 use crate::setup::School;
@@ -25,6 +25,9 @@ pub struct Sent {
     pub server_cpu_secs: Option<f64>,
     /// CPU seconds the simulator used over them.
     pub client_cpu_secs: Option<f64>,
+    /// Write-type system calls the servers made over those seconds (socket writes,
+    /// the database's writes and syncs), if their processes are known.
+    pub server_write_syscalls: Option<u64>,
 }
 
 /// Sends `--rate` messages a second for `--duration` seconds, with replies at
@@ -44,7 +47,13 @@ pub async fn send_and_reply(run: &Run) -> Result<Sent> {
         }
         run.server_pids.iter().map(|p| cpu_seconds(Some(*p))).sum()
     };
-    let cpu_start = (servers_cpu(), cpu_seconds(None));
+    let servers_writes = || -> Option<u64> {
+        if run.server_pids.is_empty() {
+            return None;
+        }
+        run.server_pids.iter().map(|p| write_syscalls(*p)).sum()
+    };
+    let cpu_start = (servers_cpu(), cpu_seconds(None), servers_writes());
     let reply_task = tokio::spawn(replies(
         run.servers.clone(),
         run.school.clone(),
@@ -99,6 +108,7 @@ pub async fn send_and_reply(run: &Run) -> Result<Sent> {
     let used = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
     let server_cpu_secs = used(cpu_start.0, servers_cpu());
     let client_cpu_secs = used(cpu_start.1, cpu_seconds(None));
+    let server_write_syscalls = servers_writes().zip(cpu_start.2).map(|(b, a)| b - a);
     reply_task.await?;
     // Let the last hints and statuses arrive.
     let settle = Instant::now();
@@ -115,6 +125,7 @@ pub async fn send_and_reply(run: &Run) -> Result<Sent> {
         secs: msg_secs,
         server_cpu_secs,
         client_cpu_secs,
+        server_write_syscalls,
     })
 }
 

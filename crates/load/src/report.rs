@@ -50,6 +50,9 @@ pub fn write(run: &Run, f: &Figures) -> Result<()> {
         "server_seconds_per_1000_messages": per_1000(f.sent.server_cpu_secs),
         "client_seconds_per_1000_messages": per_1000(f.sent.client_cpu_secs),
         "server_cpus": args.server_cpus, "client_cpus": args.client_cpus,
+        "server_write_syscalls": f.sent.server_write_syscalls,
+        "server_write_syscalls_per_message": f.sent.server_write_syscalls
+            .filter(|_| acked > 0).map(|n| n as f64 / acked as f64),
     });
     let sockets = json!({
         "closed_by_server": c(&stats.sockets_closed), "resumed": c(&stats.resumes),
@@ -129,6 +132,11 @@ fn summary(r: &serde_json::Value) {
         f(&cpu["client_seconds"]),
         f(&cpu["client_seconds_per_1000_messages"]),
         cpu["client_cpus"]
+    );
+    eprintln!(
+        "summary: server write syscalls {} ({} per message)",
+        cpu["server_write_syscalls"],
+        f(&cpu["server_write_syscalls_per_message"])
     );
     let errors: Vec<String> = r["errors"]
         .as_object()

@@ -236,7 +236,19 @@ async fn serve_socket(
                     let _ = tx.send(close(4001, reason)).await;
                     break;
                 }
-                Some(f) => if tx.send(Message::Text(f.to_string().into())).await.is_err() { break },
+                Some(f) => match write_queued(&mut tx, f, &mut sub.rx, ending.as_mut()).await {
+                    Written::All => {}
+                    Written::Failed => break,
+                    Written::Ended => {
+                        let reason = ending.as_ref().map_or("session ended", Ending::reason);
+                        let _ = tx.send(close(4001, reason)).await;
+                        break;
+                    }
+                    Written::Dropped => {
+                        let _ = tx.send(close(4008, "lagging; reconnect with after")).await;
+                        break;
+                    }
+                },
                 None => {
                     // The hub dropped us: too slow, or the account was disconnected.
                     let _ = tx.send(close(4008, "lagging; reconnect with after")).await;
@@ -281,6 +293,63 @@ async fn serve_socket(
         tracing::warn!(error = %e, doorplate = d, "could not record when a doorplate went offline");
     }
     finish(&app, principal, sub.id, ending);
+}
+
+/// Most frames one socket write carries.
+const FRAMES_PER_WRITE: usize = 64;
+
+/// What became of the frames [`write_queued`] took.
+enum Written {
+    /// Written (and flushed).
+    All,
+    /// The socket failed.
+    Failed,
+    /// The session ended meanwhile: the frames after that were not written.
+    Ended,
+    /// The hub dropped this socket's queue (too slow): the frames before that were written.
+    Dropped,
+}
+
+/// Writes `first` and every frame already waiting behind it (up to
+/// [`FRAMES_PER_WRITE`]) with one flush, so the frames of one commit — its hints and
+/// statuses, published one after another by the requests it answered — share a socket
+/// write instead of costing one each. The task first lets the tasks already woken run
+/// (`yield_now`): those are the requests of the same commit, which queue their frames
+/// meanwhile. Not one frame goes out once the session's flag has turned.
+async fn write_queued(
+    tx: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    first: crate::hub::Frame,
+    rx: &mut tokio::sync::mpsc::Receiver<crate::hub::Frame>,
+    mut ending: Option<&mut Ending>,
+) -> Written {
+    use tokio::sync::mpsc::error::TryRecvError;
+    if tx.feed(Message::Text(first.as_ref().into())).await.is_err() {
+        return Written::Failed;
+    }
+    tokio::task::yield_now().await;
+    let mut outcome = Written::All;
+    for _ in 1..FRAMES_PER_WRITE {
+        match rx.try_recv() {
+            Ok(_) if ending.as_mut().is_some_and(|e| *e.flag().borrow()) => {
+                outcome = Written::Ended;
+                break;
+            }
+            Ok(f) => {
+                if tx.feed(Message::Text(f.as_ref().into())).await.is_err() {
+                    return Written::Failed;
+                }
+            }
+            Err(TryRecvError::Empty) => break,
+            Err(TryRecvError::Disconnected) => {
+                outcome = Written::Dropped;
+                break;
+            }
+        }
+    }
+    if tx.flush().await.is_err() {
+        return Written::Failed;
+    }
+    outcome
 }
 
 /// Lets go of a closed socket's queue and of its token's flag.

@@ -143,24 +143,24 @@ impl MessageStore for SqliteStore {
 
     fn insert_message(&self, new: NewMessage) -> Queued<(Message, bool)> {
         self.submit(move |c| {
-            let inserted: Option<Id> = c
+            // No RETURNING: SQLite buffers RETURNING's rows in a temporary table for
+            // every statement, and the one id is at hand without it. A conflict inserts
+            // nothing; otherwise the new row is the last inserted.
+            let changed = c
                 .prepare_cached(
                     "INSERT INTO messages (conversation_id, sender_id, recipient_id, client_id, kind, text, media_id, urgent, created_at,
                                            status, notified_rooms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (sender_id, client_id) DO NOTHING RETURNING id",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (sender_id, client_id) DO NOTHING",
                 )
                 .and_then(|mut s| {
-                    s.query_row(
-                        params![
-                            new.conversation_id, new.sender_id, new.recipient_id, new.client_id,
-                            new.kind.as_str(), new.text, new.media_id, new.urgent, new.now,
-                            new.status.as_str(), serde_json::to_string(&new.notified_rooms).unwrap_or_default()
-                        ],
-                        |r| r.get(0),
-                    )
-                    .optional()
+                    s.execute(params![
+                        new.conversation_id, new.sender_id, new.recipient_id, new.client_id,
+                        new.kind.as_str(), new.text, new.media_id, new.urgent, new.now,
+                        new.status.as_str(), serde_json::to_string(&new.notified_rooms).unwrap_or_default()
+                    ])
                 })
                 .map_err(db)?;
+            let inserted: Option<Id> = (changed == 1).then(|| c.last_insert_rowid());
             match inserted {
                 // New: the message is what was sent, no need to read it back.
                 Some(id) => {
@@ -299,7 +299,9 @@ impl MessageStore for SqliteStore {
         self.read(move |c| {
             messages_where(
                 c,
-                "m.recipient_id = ?1 AND m.status = 'sent' ORDER BY m.id",
+                // `!= 'read'` as well: the partial index of unread messages is the one by
+                // recipient (0011), and SQLite uses it only when the query says so.
+                "m.recipient_id = ?1 AND m.status = 'sent' AND m.status != 'read' ORDER BY m.id",
                 params![recipient_id],
             )
         })

@@ -26,6 +26,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_call_messages.sql"),
     migration!(9, "0009_push.sql"),
     migration!(10, "0010_push_settings.sql"),
+    migration!(11, "0011_lighter_message_writes.sql"),
 ];
 
 /// Applies what is missing; fails, changing nothing, when an applied migration's text
