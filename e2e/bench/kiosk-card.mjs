@@ -16,7 +16,9 @@ const SAMPLES = Number(process.env.SAMPLES || 40);
 const RATE = Number(process.env.RATE || 2000);
 const tid = (id) => `[data-testid="${id}"]`;
 
-const server = await startServer();
+// The simulator's sockets and requests all come from one address: no per-address cap
+// (as `doorplate-load --spawn` does), or the server refuses them with 503.
+const server = await startServer({ args: ['--max-connections-per-ip', '0'] });
 const school = await schoolAdmin(server);
 const room = await school.room('Bench room');
 const { pairing_code } = await school.doorplate(room.id, 'Bench door');
