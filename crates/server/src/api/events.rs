@@ -152,8 +152,11 @@ async fn events(
     // Taken before the upgrade: shutdown waits for this socket's close from here on.
     let tracked = app.sockets.token();
     // Small buffers: an idle socket must cost a few KiB, not tungstenite's default 128 KiB.
+    // The read buffer is allocated whole when the socket opens and clients send only
+    // pongs and small frames, so 1 KiB (it grows for a larger frame, up to the limit
+    // below): 3 KiB less per idle socket than 4 KiB (docs/BENCHMARK.md).
     Ok(ws
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(4 * 1024)
         .max_write_buffer_size(1 << 20)
         .max_message_size(64 * 1024)
