@@ -27,14 +27,26 @@ fn local(ts: jiff::Timestamp, tz: &jiff::tz::TimeZone) -> (i8, String) {
     )
 }
 
+/// Without a rollover the first slot lasts this much longer: a saturated open loop goes
+/// on sending what it owes after `--duration` (at twice its capacity, as long again), and
+/// those messages must still find their students in a room, or they owe no hint and the
+/// run measures something cheaper than it says.
+const NO_ROLLOVER_MARGIN_SECONDS: i64 = 3600;
+
 /// Imports the slots: placement in 4 s, the rollover when the messaging is over (the
-/// placement's window, the messaging and 2 s later).
+/// placement's window, the messaging and 2 s later; with `--no-rollover` the first slot
+/// runs on for an hour more instead).
 pub async fn post_slots(run: &Run, tz: &jiff::tz::TimeZone) -> Result<Boundaries> {
     let school: &School = &run.school;
     let now = jiff::Timestamp::now();
     let t0 = jiff::Timestamp::from_second(now.as_second() + 4)?;
     let window = run.args.placement_window as i64;
-    let t1 = jiff::Timestamp::from_second(t0.as_second() + window + run.args.duration as i64 + 2)?;
+    let margin = if run.args.no_rollover {
+        NO_ROLLOVER_MARGIN_SECONDS
+    } else {
+        0
+    };
+    let t1 = jiff::Timestamp::from_second(t0.as_second() + window + run.args.duration as i64 + 2 + margin)?;
     let t2 = jiff::Timestamp::from_second(t1.as_second() + 60)?;
     let n = school.room_names.len();
     let mut csv = String::from("room,weekday,start,end,kind,title,group,teacher_username,valid_from,valid_until\n");
@@ -42,7 +54,7 @@ pub async fn post_slots(run: &Run, tz: &jiff::tz::TimeZone) -> Result<Boundaries
     let (_, e0) = local(t1, tz);
     let (_, e1) = local(t2, tz);
     if e1 < s0 {
-        bail!("the run would cross midnight in the school's zone; start it a few minutes later");
+        bail!("the run's slots ({s0} to {e1}) would cross midnight in the school's zone; start it after midnight");
     }
     for k in 0..n {
         use std::fmt::Write;
