@@ -748,12 +748,9 @@ async fn a_notice_for_a_class_reaches_its_families_phones_only() {
 async fn teacher_quiet_every_evening(s: &School) {
     let wd = json!({"from": "18:00", "to": "07:00"});
     let (st, v) = s
-        .api
-        .call(
-            "PUT",
-            "/api/v1/me/quiet-hours",
-            Some(&s.teacher_token),
-            Some(json!({"quiet_hours": {"days": [wd, wd, wd, wd, wd, wd, wd]}})),
+        .put_quiet_hours(
+            &s.teacher_token,
+            json!({"quiet_hours": {"days": [wd, wd, wd, wd, wd, wd, wd]}}),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");

@@ -49,15 +49,7 @@ async fn a_message_in_a_teachers_quiet_hours_waits_silently_and_the_sender_sees_
     let server = TestServer::start_at("2026-11-30T09:30:00Z".parse().unwrap()).await;
     let s = School::new(&server).await;
     patch_settings(&s, json!({"timezone": "Asia/Shanghai"})).await;
-    let (st, v) = s
-        .api
-        .call(
-            "PUT",
-            "/api/v1/me/quiet-hours",
-            Some(&s.teacher_token),
-            Some(evenings_and_weekends()),
-        )
-        .await;
+    let (st, v) = s.put_quiet_hours(&s.teacher_token, evenings_and_weekends()).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["quiet_hours"]["days"][5], json!({"from": "00:00", "to": "00:00"}));
     assert_eq!(v["now"], Value::Null, "17:30 on a Monday is not quiet");

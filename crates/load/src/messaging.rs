@@ -30,6 +30,15 @@ pub struct Sent {
     pub server_write_syscalls: Option<u64>,
 }
 
+/// The sum of `read` over the server processes; none when none is known or one of them
+/// cannot be read.
+fn over_servers<T: std::iter::Sum>(pids: &[u32], read: impl Fn(u32) -> Option<T>) -> Option<T> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|p| read(*p)).sum()
+}
+
 /// Sends `--rate` messages a second for `--duration` seconds, with replies at
 /// `--reply-rate`, and waits (up to 3 s) for their hints and statuses.
 pub async fn send_and_reply(run: &Run) -> Result<Sent> {
@@ -39,20 +48,11 @@ pub async fn send_and_reply(run: &Run) -> Result<Sent> {
     let msg_start = Instant::now();
     // CPU is read over the messaging phase only: the setup's argon2 hashing and the
     // other phases stay out of the per-message figure.
-    // The servers' CPU: the sum over every known server process, none if none is known
-    // (never the simulator's own, which `cpu_seconds(None)` reads).
-    let servers_cpu = || -> Option<f64> {
-        if run.server_pids.is_empty() {
-            return None;
-        }
-        run.server_pids.iter().map(|p| cpu_seconds(Some(*p))).sum()
-    };
-    let servers_writes = || -> Option<u64> {
-        if run.server_pids.is_empty() {
-            return None;
-        }
-        run.server_pids.iter().map(|p| write_syscalls(*p)).sum()
-    };
+    // The servers' figures are summed over every known server process, none if none is
+    // known (never the simulator's own CPU, which `cpu_seconds(None)` reads).
+    let pids = &run.server_pids;
+    let servers_cpu = || over_servers(pids, |p| cpu_seconds(Some(p)));
+    let servers_writes = || over_servers(pids, write_syscalls);
     let cpu_start = (servers_cpu(), cpu_seconds(None), servers_writes());
     let reply_task = tokio::spawn(replies(
         run.servers.clone(),

@@ -671,6 +671,13 @@ impl School {
         v["conversation"]["id"].as_str().unwrap().to_string()
     }
 
+    /// `PUT /api/v1/me/quiet-hours` as the holder of `token`.
+    pub async fn put_quiet_hours(&self, token: &str, body: Value) -> (StatusCode, Value) {
+        self.api
+            .call("PUT", "/api/v1/me/quiet-hours", Some(token), Some(body))
+            .await
+    }
+
     pub async fn send_text(&self, token: &str, conv: &str, client_id: &str, text: &str) -> (StatusCode, Value) {
         self.api
             .post(

@@ -231,15 +231,13 @@ async fn serve_socket(
     }
     loop {
         tokio::select! {
-            frame = sub.rx.recv() => match frame {
-                // `select!` picks among ready branches at random: once the flag has
-                // turned, not one more frame goes out, even one already queued.
-                Some(_) if ending.as_mut().is_some_and(|e| *e.flag().borrow()) => {
-                    let reason = ending.as_ref().map_or("session ended", Ending::reason);
-                    let _ = tx.send(close(4001, reason)).await;
-                    break;
-                }
-                Some(f) => match write_queued(&mut tx, f, &mut sub.rx, ending.as_mut()).await {
+            frame = sub.rx.recv() => {
+                let written = match frame {
+                    Some(f) => write_queued(&mut tx, f, &mut sub.rx, ending.as_mut()).await,
+                    // The hub dropped us: too slow, or the account was disconnected.
+                    None => Written::Dropped,
+                };
+                match written {
                     Written::All => {}
                     Written::Failed => break,
                     Written::Ended => {
@@ -251,11 +249,6 @@ async fn serve_socket(
                         let _ = tx.send(close(4008, "lagging; reconnect with after")).await;
                         break;
                     }
-                },
-                None => {
-                    // The hub dropped us: too slow, or the account was disconnected.
-                    let _ = tx.send(close(4008, "lagging; reconnect with after")).await;
-                    break;
                 }
             },
             msg = rx.next() => match msg {
@@ -307,7 +300,7 @@ enum Written {
     All,
     /// The socket failed.
     Failed,
-    /// The session ended meanwhile: the frames after that were not written.
+    /// The session ended: the frames from there on were not written.
     Ended,
     /// The hub dropped this socket's queue (too slow): the frames before that were written.
     Dropped,
@@ -316,9 +309,11 @@ enum Written {
 /// Writes `first` and every frame already waiting behind it (up to
 /// [`FRAMES_PER_WRITE`]) with one flush, so the frames of one commit — its hints and
 /// statuses, published one after another by the requests it answered — share a socket
-/// write instead of costing one each. The task first lets the tasks already woken run
-/// (`yield_now`): those are the requests of the same commit, which queue their frames
-/// meanwhile. Not one frame goes out once the session's flag has turned.
+/// write instead of costing one each. After the first frame the task lets the tasks
+/// already woken run (`yield_now`): those are the requests of the same commit, which
+/// queue their frames meanwhile. `select!` picks among ready branches at random, so the
+/// session's flag is read before every frame: once it has turned, not one more frame
+/// goes out, even one already queued.
 async fn write_queued(
     tx: &mut futures_util::stream::SplitSink<WebSocket, Message>,
     first: crate::hub::Frame,
@@ -326,28 +321,30 @@ async fn write_queued(
     mut ending: Option<&mut Ending>,
 ) -> Written {
     use tokio::sync::mpsc::error::TryRecvError;
-    if tx.feed(Message::Text(first.as_ref().into())).await.is_err() {
-        return Written::Failed;
-    }
-    tokio::task::yield_now().await;
+    let mut next = first;
     let mut outcome = Written::All;
-    for _ in 1..FRAMES_PER_WRITE {
-        match rx.try_recv() {
-            Ok(_) if ending.as_mut().is_some_and(|e| *e.flag().borrow()) => {
-                outcome = Written::Ended;
-                break;
-            }
-            Ok(f) => {
-                if tx.feed(Message::Text(f.as_ref().into())).await.is_err() {
-                    return Written::Failed;
-                }
-            }
+    for taken in 1..=FRAMES_PER_WRITE {
+        if ending.as_mut().is_some_and(|e| *e.flag().borrow()) {
+            outcome = Written::Ended;
+            break;
+        }
+        if tx.feed(Message::Text(next.as_ref().into())).await.is_err() {
+            return Written::Failed;
+        }
+        if taken == 1 {
+            tokio::task::yield_now().await;
+        }
+        if taken == FRAMES_PER_WRITE {
+            break; // the rest wait for the next write
+        }
+        next = match rx.try_recv() {
+            Ok(f) => f,
             Err(TryRecvError::Empty) => break,
             Err(TryRecvError::Disconnected) => {
                 outcome = Written::Dropped;
                 break;
             }
-        }
+        };
     }
     if tx.flush().await.is_err() {
         return Written::Failed;
